@@ -63,6 +63,18 @@ def observe(observer: MetricsObserver) -> None:
     atexit.register(SERVICE.metrics.flush)
 
 
+def release() -> None:
+    """`aiaas serve` lets go of this function (more models called than `AIAAS_SERVE_MAX_MODELS`:
+    infra/local/loaded_models.py): write what it holds, as at the stop, and drop the hooks that
+    would keep its module, sessions and all, alive. Lambda has no such moment."""
+    flushes = [SERVICE.capture.flush, SERVICE.metrics.flush]
+    if SERVICE.plane.drift is not None:
+        flushes.append(SERVICE.plane.drift.flush)
+    for flush in flushes:
+        atexit.unregister(flush)
+        flush()
+
+
 # X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start. Powertools'
 # Tracer needs aws-xray-sdk (the `tracing` extra), which the Lambda bundle does not ship: without
 # it the function used to fail at init, every request a 502; it now serves, untraced, and says so.

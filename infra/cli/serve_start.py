@@ -23,6 +23,7 @@ from functions.runtime.settings import (
 )
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore
 from infra.local import lambda_logs
+from infra.local.loaded_models import max_models
 
 log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
 # A store answers its first listing in ~0.1 s; one that does not within this is taken as away.
@@ -136,6 +137,7 @@ def check_function_settings(env: Mapping[str, str]) -> None:
     shadow_cpus(env)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
     env_number(env, "AIAAS_METRICS_GONE_AFTER_S", 0)  # /metrics: infra/local/gone_series.py
+    max_models(env)  # AIAAS_SERVE_MAX_MODELS: infra/local/loaded_models.py
     for switch in ("AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_TRACING"):
         env_flag(env, switch)
 

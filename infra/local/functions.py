@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
@@ -28,6 +28,9 @@ from infra.local import lambda_logs
 from infra.local.stack import PREDICT_HANDLER
 from infra.model_settings import HTTP_API_TIMEOUT_S
 from infra.template import FunctionSpec
+
+if TYPE_CHECKING:  # it reads these instances
+    from infra.local.loaded_models import LoadedModels
 
 _ENV_LOCK = threading.Lock()
 
@@ -131,7 +134,13 @@ class LocalFunction:
         self._model_seconds: Callable[[], float] | None = None
         self._observe: Callable[[Any], None] | None = None
         self._observer: Any = None
+        self._loaded: LoadedModels | None = None  # the bound on the models a server loads
+        self._release: Callable[[], None] | None = None  # the module's, told when retired
         self._init_lock = threading.Lock()
+        self._calls = threading.Lock()  # guards `_in_flight` against `retire`
+        self._in_flight = 0
+        self.last_called = 0.0  # monotonic: which model a full server retires first
+        self.is_model = spec.handler == PREDICT_HANDLER
 
     @property
     def handler(self) -> Callable[..., Any]:
@@ -146,6 +155,8 @@ class LocalFunction:
                     self._observe = observe if callable(observe) else None
                     if self._observe is not None and self._observer is not None:
                         self._observe(self._observer)
+                    release = getattr(module, "release", None)
+                    self._release = release if callable(release) else None
                     # A handler object rather than a function (an ASGI adapter such as Mangum)
                     # drives its own asyncio loop with run_until_complete, which fails on the
                     # gateway's running loop and in pool threads that have none: it gets one
@@ -162,11 +173,12 @@ class LocalFunction:
     def warm(self) -> bool:
         return self._handler is not None
 
-    def attach(self, observer: Any) -> None:
+    def attach(self, observer: Any, loaded: LoadedModels | None = None) -> None:
         """Hand `observer` (the gateway's metrics) to the function's `observe()`, if its module
-        has one (the predict function's does): now if it is loaded, else when it loads."""
+        has one (the predict function's does): now if it is loaded, else when it loads.
+        `loaded`: the server's bound on the models it keeps loaded, asked before a cold start."""
         with self._init_lock:
-            self._observer = observer
+            self._observer, self._loaded = observer, loaded
             if self._observe is not None:
                 self._observe(observer)
 
@@ -187,13 +199,45 @@ class LocalFunction:
     def invoke(self, event: Any, later: Callable[[Callable[[], None]], None] | None = None) -> Any:
         """The handler's answer to `event`; `later` (offered to it as the context's
         `after_response`) takes the work it leaves for after the response is sent."""
-        handler = self.handler
-        context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
-        context.aws_request_id = _request_id(event)
-        context.after_response, context.serving = later, True
-        if self._own_loop is not None:
-            return self._own_loop.submit(handler, event, context).result()
-        return handler(event, context)
+        if self._handler is None and self._loaded is not None:
+            self._loaded.admit(self)  # another model may go to make room for this one
+        with self._calls:  # counted before the handler is read: `retire` leaves it be
+            self._in_flight += 1
+            self.last_called = time.monotonic()
+        try:
+            handler = self.handler
+            context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
+            context.aws_request_id = _request_id(event)
+            context.after_response, context.serving = later, True
+            if self._own_loop is not None:
+                return self._own_loop.submit(handler, event, context).result()
+            return handler(event, context)
+        finally:
+            with self._calls:
+                self._in_flight -= 1
+
+    def retire(self) -> bool:
+        """Let go of the initialised module (a model's sessions with it), as Lambda reclaims
+        an idle container: its next call is a cold start. The module's `release()` writes
+        what it holds first (capture lines, drift counts, EMF samples). False, and nothing
+        done, while it is called, initialised, or not initialised at all."""
+        if not self._init_lock.acquire(blocking=False):
+            return False  # its init is running: a call waits for it
+        try:
+            with self._calls:
+                if self._in_flight or self._handler is None:
+                    return False
+                self._handler = None  # a call from now on inits it again, after this
+            release, self._release = self._release, None
+            self._model_seconds = self._observe = None
+            if self._own_loop is not None:
+                self._own_loop.shutdown(wait=False)
+                self._own_loop = None
+            if release is not None:
+                release()
+            return True
+        finally:
+            self._init_lock.release()
 
 
 def _request_id(event: Any) -> str:
@@ -242,16 +286,20 @@ def function_instances(
     }
 
 
-def warm_groups(functions: list[LocalFunction]) -> tuple[list[LocalFunction], list[LocalFunction]]:
-    """The functions the warm-up inits at once, in order, and those it inits a moment later.
+def warm_groups(
+    functions: list[LocalFunction], most_models: int = 0
+) -> tuple[list[LocalFunction], list[LocalFunction]]:
+    """The functions the warm-up inits at once, in order, and those it inits a moment later;
+    `most_models` (`AIAAS_SERVE_MAX_MODELS`, 0: all) models, the others on their first call.
     Health comes first: inits take turns (`patched_environ`'s lock, held for a whole init, a
     model's download and load included), and with the models first a liveness probe's call
     waited for every model's load: a start with a model slow to download failed Kubernetes'
     startupProbe (1 s timeout) throughout, and its pod was restarted before it could serve.
     Health loads no model: its init takes milliseconds."""
     first = [f for f in functions if f.spec.handler.startswith("functions.health.")]
-    first += [f for f in functions if f.spec.handler.startswith("functions.predict.")]
-    return first, [f for f in functions if f not in first]
+    models = [f for f in functions if f.spec.handler.startswith("functions.predict.")]
+    first += models[:most_models] if most_models else models
+    return first, [f for f in functions if f not in first and f not in models]
 
 
 def log_init_failure(logical_id: str, exc: Exception) -> None:

@@ -24,6 +24,7 @@ import orjson
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
 from infra.local.functions import LocalFunction, log_init_failure, warm_groups
+from infra.local.loaded_models import LoadedModels
 from infra.local.metrics import GatewayMetrics
 from infra.local.misses import no_route
 from infra.local.open_guard import OpenGuard
@@ -126,12 +127,13 @@ class Gateway:
         # (method, path) -> route and parameters: matching every route took ~6 us a request.
         self._found: dict[tuple[str, str], tuple[_Route, dict[str, str]]] = {}
         self.functions: dict[str, LocalFunction] = {}
+        self.loaded = LoadedModels.from_env(self.functions)  # AIAAS_SERVE_MAX_MODELS
         self.add_functions(functions)
 
     def add_functions(self, functions: Mapping[str, LocalFunction]) -> None:
         with self._lock:
             for function in functions.values():
-                function.attach(self.metrics)
+                function.attach(self.metrics, self.loaded)
             self.functions.update(functions)
             routes = [
                 _Route(r.method, r.path, tuple(r.path.strip("/").split("/")), fn)
@@ -143,14 +145,12 @@ class Gateway:
             self._found = {}
 
     def warm_up(self, others_after_s: float = 1.0, stop: threading.Event | None = None) -> None:
-        """Initialise every function: health and then the models now, the rest a moment later
-        (`stop`: the server is stopping, init no more; the order: `warm_groups`).
-
-        The control plane's FastAPI import takes a few hundred ms of CPU; started together with
-        the models it would slow the first predictions down. Failures wait for a request.
-        """
+        """Initialise health and the models now (the first `AIAAS_SERVE_MAX_MODELS` if set), the
+        rest a moment later (`stop`: the server is stopping, init no more; the order:
+        `warm_groups`). The control plane's FastAPI import takes a few hundred ms of CPU: with
+        the models it would slow the first predictions down. Failures wait for a request."""
         stop = stop or threading.Event()
-        for group in warm_groups(list(self.functions.values())):
+        for group in warm_groups(list(self.functions.values()), self.loaded.most):
             for function in itertools.takewhile(lambda _: not stop.is_set(), group):
                 try:
                     function.handler  # noqa: B018 - the property runs the function's init
