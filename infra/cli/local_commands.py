@@ -31,6 +31,7 @@ from infra.cli.serve_start import (
     listed_at_start,
     missing_store_line,
     recorded_at_start,
+    route_lines,
     unreachable_line,
 )
 from infra.cli.serve_workers import WORKERS_PER_CPU, serve_workers
@@ -45,10 +46,7 @@ from infra.local.expiry import (
     Retention,
 )
 from infra.local.forwarded import proxy_addresses
-from infra.local.functions import (
-    export_native_settings,
-    function_instances,
-)
+from infra.local.functions import export_native_settings, function_instances
 from infra.local.gateway import Gateway
 from infra.local.resume_claim import ResumeClaim, resume_env
 from infra.local.server import ServerLimits, end_process
@@ -354,8 +352,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     say = lambda_logs.say
     host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as URLs write it
     say(f"aiaas serve: http://{host}:{args.port}  store {store_uri}  {auth}")
-    for name in served:
-        say(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer")
+    for line in route_lines(served):
+        say(line)
     if missing:
         say(missing)
     elif start.slow:

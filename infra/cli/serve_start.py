@@ -28,6 +28,7 @@ from infra.local.loaded_models import max_models
 log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
 # A store answers its first listing in ~0.1 s; one that does not within this is taken as away.
 START_LIST_WAIT_S = 5.0
+BANNER_MODELS = 20  # the models whose routes the banner lists, then how many more
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,18 @@ def unreachable_line(store_uri: str, recorded: list[str]) -> str:
         "they last served here, from the local cache (sha256 checked), until it answers; "
         "others are picked up on first call once it answers (/v2/health/ready is 503 until then)"
     )
+
+
+def route_lines(models: list[str]) -> list[str]:
+    """The banner's lines of routes: the first `BANNER_MODELS` models', then a count (a store
+    of 401 models printed 401 lines, the banner's first one scrolled off any terminal)."""
+    lines = [
+        f"  POST /models/{m}/predict   POST /v2/models/{m}/infer" for m in models[:BANNER_MODELS]
+    ]
+    if len(models) > BANNER_MODELS:
+        more = len(models) - BANNER_MODELS
+        lines.append(f"  ... and {more} more model(s) (`aiaas models` lists them), routed alike")
+    return lines
 
 
 def check_function_settings(env: Mapping[str, str]) -> None:

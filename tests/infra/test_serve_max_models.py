@@ -8,6 +8,7 @@ model unloads the least recently called one, whose module and sessions are then 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import re
@@ -123,3 +124,19 @@ def test_an_unloaded_model_is_freed(root: Path, monkeypatch: pytest.MonkeyPatch)
     assert [f.warm for f in gateway.functions.values() if f.is_model] == [False, True]
     assert gateway.loaded.retired == 1
     assert call("m0") == 200  # a cold start again
+
+
+def test_the_banner_of_many_models_lists_twenty_and_counts_the_rest(tmp_path: Path) -> None:
+    """A store of 401 models printed 401 lines of routes: the banner's first line, the
+    address and whether a token is needed, scrolled off any terminal."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    path = onnx_factory.linear_classifier(tmp_path / "model.onnx")
+    for i in range(23):
+        registry.publish(onnx_factory.manifest_for(path, f"n{i:02d}", "1"), path)
+    env = {"AIAAS_SERVE_MAX_MODELS": "1"}
+    with contextlib.closing(start_serve(tmp_path / "store", env=env)) as servers:
+        server = next(servers)
+        banner = server.output().split("aiaas serve: http://", 1)[1].splitlines()[1:22]
+        assert banner[0] == "  POST /models/n00/predict   POST /v2/models/n00/infer"
+        assert banner[19] == "  POST /models/n19/predict   POST /v2/models/n19/infer"
+        assert banner[20] == "  ... and 3 more model(s) (`aiaas models` lists them), routed alike"
