@@ -199,22 +199,27 @@ class LocalFunction:
     def invoke(self, event: Any, later: Callable[[Callable[[], None]], None] | None = None) -> Any:
         """The handler's answer to `event`; `later` (offered to it as the context's
         `after_response`) takes the work it leaves for after the response is sent."""
-        if self._handler is None and self._loaded is not None:
+        if self._loaded is None or not self._loaded.most:
+            return self._call(event, later)  # no bound: nothing is retired, nothing counted
+        if self._handler is None:
             self._loaded.admit(self)  # another model may go to make room for this one
         with self._calls:  # counted before the handler is read: `retire` leaves it be
             self._in_flight += 1
             self.last_called = time.monotonic()
         try:
-            handler = self.handler
-            context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
-            context.aws_request_id = _request_id(event)
-            context.after_response, context.serving = later, True
-            if self._own_loop is not None:
-                return self._own_loop.submit(handler, event, context).result()
-            return handler(event, context)
+            return self._call(event, later)
         finally:
             with self._calls:
                 self._in_flight -= 1
+
+    def _call(self, event: Any, later: Callable[[Callable[[], None]], None] | None) -> Any:
+        handler = self.handler
+        context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
+        context.aws_request_id = _request_id(event)
+        context.after_response, context.serving = later, True
+        if self._own_loop is not None:
+            return self._own_loop.submit(handler, event, context).result()
+        return handler(event, context)
 
     def retire(self) -> bool:
         """Let go of the initialised module (a model's sessions with it), as Lambda reclaims
