@@ -69,7 +69,7 @@ def _summary(plane: ControlPlane, name: str, listed: Listed) -> ModelSummary:
 @router.get("/{name}/versions/{version}", summary="One version's manifest")
 def version_manifest(name: str, version: str, plane: Plane) -> dict[str, Any]:
     manifest = plane.registry.manifest(names.model_name(name), names.version_name(version))
-    return manifest.to_dict()
+    return manifest.to_dict(as_stored=True)  # its schema_version as stored: what readers do
 
 
 @router.delete(

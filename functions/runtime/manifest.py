@@ -19,7 +19,7 @@ from functions.runtime import manifest_fields, names
 from functions.runtime.errors import InvalidName, ManifestError
 from functions.runtime.manifest_fields import choice, get, index_rows, mapping, sha256
 from functions.runtime.manifest_schema import SCHEMA_VERSION as SCHEMA_VERSION
-from functions.runtime.manifest_schema import check_schema, schema_fields
+from functions.runtime.manifest_schema import check_schema, schema_fields, stored_fields
 
 # The files of a version live in their own module; importers have always found them here.
 from functions.runtime.version_files import FILE_ROLES as FILE_ROLES
@@ -138,6 +138,7 @@ class ModelManifest:
     # Drawn by each publish (`publishing.publish_version`), so two publishes of one file in one
     # second write different manifests; empty in those written before (older readers skip it).
     publish_id: str = ""
+    stored_schema: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def schema_version(self) -> int:
@@ -162,8 +163,9 @@ class ModelManifest:
         """The input that `features` name the columns of, if the model has feature names."""
         return self.inputs[0] if self.features else None
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+    def to_dict(self, *, as_stored: bool = False) -> dict[str, Any]:
+        """As written (`schema_fields`: today's rule), or `as_stored` in the store, to show."""
+        data = {key: value for key, value in asdict(self).items() if key != "stored_schema"}
         data["inputs"] = [_spec_dict(spec) for spec in self.inputs]
         data["outputs"] = [_spec_dict(spec) for spec in self.outputs]
         data["labels"] = list(self.labels)
@@ -175,7 +177,7 @@ class ModelManifest:
         for empty in ("files", "publish_id"):  # manifests without them stay as they were
             if not data[empty]:
                 del data[empty]
-        return data | schema_fields(self)  # 2, and `requires`, where an older reader mis-serves
+        return data | schema_fields(self, as_stored=as_stored)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
@@ -393,4 +395,5 @@ def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
         extras=dict(get(data, "extras", dict, "", {})),
         files=parse_files(get(data, "files", list, "", [])),
         publish_id=get(data, "publish_id", str, "", ""),
+        stored_schema=stored_fields(data),
     )

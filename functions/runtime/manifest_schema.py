@@ -50,8 +50,14 @@ def requirements(manifest: ModelManifest) -> tuple[str, ...]:
     return tuple(name for name in READS_FIELDS if used[name])
 
 
-def schema_fields(manifest: ModelManifest) -> dict[str, Any]:
-    """`schema_version` (and `requires`, when there is any) as the manifest is written."""
+def schema_fields(manifest: ModelManifest, *, as_stored: bool = False) -> dict[str, Any]:
+    """`schema_version` (and `requires`, when there is any) as the manifest is written: 2
+    where an older reader would answer wrongly. `as_stored`: as the store holds them, for a
+    manifest read from it (`stored_fields`), to show what readers of that file do: a version
+    published under 1 by a release of 2026-12-02..06 is 2 by the rule, yet older readers
+    serve it (wrongly); the control plane's GET and `aiaas show --json` said 2."""
+    if as_stored and manifest.stored_schema:
+        return dict(manifest.stored_schema)
     needed = requirements(manifest)
     if not needed:
         return {"schema_version": SCHEMA_VERSION}
@@ -82,3 +88,9 @@ def check_schema(data: Mapping[str, Any]) -> None:
             f"manifest field 'requires' names {', '.join(map(repr, unknown))}, which this "
             f"runtime does not apply (it applies {', '.join(READS_FIELDS)}): {_UPGRADE}"
         )
+
+
+def stored_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`schema_version` (and `requires`, where given) as `data` holds them (`check_schema`ed)."""
+    found = {"schema_version": data["schema_version"]}
+    return found | ({"requires": list(data["requires"])} if "requires" in data else {})

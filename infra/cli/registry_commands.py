@@ -268,7 +268,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     reg = registry(args)
     manifest = reg.resolve(parse_ref(args.ref))
     if args.json:
-        print(manifest.to_json(), end="")
+        shown = manifest.to_dict(as_stored=True)  # its schema_version as stored
+        print(json.dumps(shown, indent=2, sort_keys=True, allow_nan=False))
         return 0
     for line in describe_manifest(manifest, reg):
         print(line)

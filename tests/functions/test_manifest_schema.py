@@ -31,6 +31,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from infra.local.functions import LambdaContext, load_handler
 from tests import onnx_factory
 from tests.functions.test_predict_events import body_of, http_event
 from tests.infra.test_publish_label_indexes import catboost_like
@@ -150,3 +151,34 @@ def test_a_version_of_a_newer_release_is_a_503_saying_to_upgrade(
     assert main(["--store", store.uri, "versions", "cat"]) == 0
     listed = capsys.readouterr().out
     assert listed.count("published by a newer aiaas") == 2 and "corrupt" not in listed
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [(OLD / "d0d17899", (1, None)), (NEW, (2, ["label_indexes"]))],
+    ids=["published-under-1-by-12-05", "published-today"],
+)
+def test_a_version_s_schema_is_shown_as_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: Path, shown: tuple[int, object]
+) -> None:
+    """review_revsess 1: docs/registry.md names the control plane's GET of a version (and the
+    store's manifest.json) as where its schema is read, to tell a version older functions
+    refuse (2) from one they serve (1). cat:1 as 12-05 published it (label_indexes under 1,
+    which older functions serve as indexes) was shown as 2, requires label_indexes: today's
+    rule applied to it, not what the store holds. `aiaas show --json` alike."""
+    store = store_of(tmp_path, source)
+    stored = json.loads((tmp_path / "store/models/cat/versions/1/manifest.json").read_text())
+    assert (stored["schema_version"], stored.get("requires")) == shown
+    handler = load_handler("functions.control.handler.handler", {"AIAAS_STORE": store.uri})
+    reply = handler(
+        http_event("GET", "/control/models/cat/versions/1"), LambdaContext("ControlPlane")
+    )
+    assert reply["statusCode"] == 200, reply["body"]
+    got = json.loads(reply["body"])
+    assert (got["schema_version"], got.get("requires")) == shown
+    assert main(["--store", store.uri, "show", "cat:1", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["schema_version"], got.get("requires")) == shown
+    assert {k: v for k, v in got.items() if k not in ("schema_version", "requires")} == {
+        k: v for k, v in stored.items() if k not in ("schema_version", "requires")
+    }
