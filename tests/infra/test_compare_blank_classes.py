@@ -106,3 +106,33 @@ def test_csv_labels_with_blanks_are_classes_without(tmp_path: Path) -> None:
     assert metrics["unknown_labels"] == {}, metrics
     score = fitted.score(x, CLASSES[codes])
     assert metrics["a"]["accuracy"] == pytest.approx(score), metrics  # type: ignore[index]
+
+
+def test_versions_matched_by_class_index_read_labels_as_written_too(
+    tmp_path: Path, blank: tuple[LocalStore, np.ndarray, float]
+) -> None:
+    """review_revsess 2: B renamed its classes (`Iris-setosa`, ...), so the versions are matched
+    by class index; that path read the truth with no classes, stripping ` setosa` to `setosa`,
+    no class of A's: every row unknown, accuracy 0 for both."""
+    store, x, accuracy = blank
+    codes = np.repeat([0, 1, 2], 50)
+    renamed = np.char.add("Iris-", CLASSES)[codes]
+    fitted = LogisticRegression(max_iter=500).fit(x, renamed)
+    model = tmp_path / "renamed.onnx"
+    model.write_bytes(to_onnx(fitted, x[:1]).SerializeToString())
+    argv = ("publish", str(model), "--name", "blank", "--features", FEATURES)
+    assert run(store, *argv)[0] == 0  # version 3
+    rows = [
+        ", ".join(f"{v:g}" for v in row) + f", {CLASSES[c]}"
+        for row, c in zip(x, codes, strict=True)
+    ]
+    data = tmp_path / "held.csv"
+    data.write_text("\n".join([f"{FEATURES},y", *rows]) + "\n")
+    code, out, err = run(store, "compare", "blank", "1", "3", "--data", str(data), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["agreement"]["by"] == "class index", doc
+    metrics = doc["metrics"]
+    assert metrics["unknown_labels"] == {}, metrics
+    assert metrics["a"]["accuracy"] == pytest.approx(accuracy), metrics
+    assert metrics["b"]["accuracy"] == pytest.approx(fitted.score(x, renamed)), metrics

@@ -32,7 +32,7 @@ import numpy as np
 
 from functions.runtime.comparison import metrics
 from functions.runtime.comparison.scoring import Tally
-from functions.runtime.comparison.truth import class_truth, unknown_labels
+from functions.runtime.comparison.truth import class_truth, truth_texts, unknown_labels
 from functions.runtime.dataplane.class_match import INDEX, NAME, ClassMatch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
@@ -110,7 +110,8 @@ def _truth_as_a(values: Sequence[object], match: ClassMatch) -> list[str | None]
     """The truth in A's names: A's names as they are, B's as A's of the same index, else
     class indices (when the file holds nothing but indices)."""
     table = dict(zip(match.b, match.a, strict=True))
-    texts = class_truth(values, ())  # as given, as text
+    # As written where A or B has that class (` setosa`: review_revsess 2), else less blanks.
+    texts = truth_texts(values, (*match.a, *match.b))
     return class_truth([None if t is None else table.get(t, t) for t in texts], match.a)
 
 

@@ -99,6 +99,12 @@ def bool_classes(texts: Sequence[str], labels: Sequence[str]) -> dict[str, str] 
     return None
 
 
+def truth_texts(values: Sequence[object], classes: Sequence[str]) -> list[str | None]:
+    """Truth as text: a class of `classes` as written (` setosa`), else less its blanks."""
+    known = set(classes)
+    return [None if v is None else _written(_text(v), known) for v in values]
+
+
 def unknown_labels(truth: Sequence[str | None], known: Sequence[str]) -> dict[str, int]:
     """Rows per true label that is none of the versions' classes (a class added to the data
     after training): such a row is an error for both, whatever they answer."""
