@@ -130,19 +130,24 @@ def test_rolling_back_a_canary_of_the_shadow_version_puts_the_shadow_back(
     assert run(capsys, iris, "rollback", "iris")[1] == (
         "iris@production -> 1, shadow 3 (20% sampled) (rolled back from 1 (50%) + 3 (50%))\n"
     )
-    target = Registry(iris).alias_target("iris", "production")
-    assert target is not None and target.shadow is not None
-    assert (target.version, target.canary, target.shadow.record()) == (
-        "1",
-        None,
-        {"version": "3", "sample": 0.2},
-    )
+    assert_back_on_1_shadowing_3(iris)
     # A shadow set and ended by hand during the canary stays ended.
     run(capsys, iris, "promote", "iris", "3", "--weight", "0.1")
     run(capsys, iris, "shadow", "iris", "2")
     run(capsys, iris, "shadow", "iris", "--off")
     assert run(capsys, iris, "rollback", "iris")[1] == (
         "iris@production -> 1 (rolled back from 1 (90%) + 3 (10%))\n"
+    )
+
+
+def assert_back_on_1_shadowing_3(iris: ObjectStore) -> None:
+    """The alias serves 1 alone again, shadowing 3 at its 20% sample, as before the moves."""
+    target = Registry(iris).alias_target("iris", "production")
+    assert target is not None and target.shadow is not None
+    assert (target.version, target.canary, target.shadow.record()) == (
+        "1",
+        None,
+        {"version": "3", "sample": 0.2},
     )
 
 
@@ -160,13 +165,7 @@ def test_rolling_back_the_shadow_version_promoted_to_every_request_puts_the_shad
     assert run(capsys, iris, "rollback", "iris")[1] == (
         "iris@production -> 1, shadow 3 (20% sampled) (rolled back from 3)\n"
     )
-    target = Registry(iris).alias_target("iris", "production")
-    assert target is not None and target.shadow is not None
-    assert (target.version, target.canary, target.shadow.record()) == (
-        "1",
-        None,
-        {"version": "3", "sample": 0.2},
-    )
+    assert_back_on_1_shadowing_3(iris)
 
 
 def test_a_shadow_ended_by_hand_or_moved_on_from_stays_ended(

@@ -43,6 +43,14 @@ def blank(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, np.ndar
     return store, x, float(fitted.score(x, y))
 
 
+def _held_csv(tmp_path: Path, x: np.ndarray, labels: list[str]) -> Path:
+    """The rows as `pd.read_csv` reads `5.1, 3.5, 1.4, 0.2, setosa`: a blank after each comma."""
+    rows = [", ".join(f"{v:g}" for v in row) + f", {y}" for row, y in zip(x, labels, strict=True)]
+    data = tmp_path / "held.csv"
+    data.write_text("\n".join([f"{FEATURES},y", *rows]) + "\n")
+    return data
+
+
 def _compare(store: LocalStore, data: Path) -> dict[str, object]:
     code, out, err = run(store, "compare", "blank", "1", "2", "--data", str(data), "--json")
     assert code == 0, err
@@ -55,12 +63,7 @@ def test_csv_labels_written_as_the_classes_are_them(
 ) -> None:
     store, x, accuracy = blank
     codes = np.repeat([0, 1, 2], 50)
-    rows = [
-        ", ".join(f"{v:g}" for v in row) + f", {CLASSES[c]}"
-        for row, c in zip(x, codes, strict=True)
-    ]
-    data = tmp_path / "held.csv"
-    data.write_text("\n".join([f"{FEATURES},y", *rows]) + "\n")
+    data = _held_csv(tmp_path, x, list(CLASSES[codes]))
     metrics = _compare(store, data)
     assert metrics["unknown_labels"] == {}, metrics
     for side in ("a", "b"):
@@ -97,11 +100,7 @@ def test_csv_labels_with_blanks_are_classes_without(tmp_path: Path) -> None:
     for _ in range(2):
         code, _, err = run(store, "publish", str(model), "--name", "blank", "--features", FEATURES)
         assert code == 0, err
-    rows = [
-        ", ".join(f"{v:g}" for v in r) + f", {c} " for r, c in zip(x, CLASSES[codes], strict=True)
-    ]
-    data = tmp_path / "held.csv"
-    data.write_text("\n".join([f"{FEATURES},y", *rows]) + "\n")
+    data = _held_csv(tmp_path, x, [f"{c} " for c in CLASSES[codes]])
     metrics = _compare(store, data)
     assert metrics["unknown_labels"] == {}, metrics
     score = fitted.score(x, CLASSES[codes])
@@ -122,12 +121,7 @@ def test_versions_matched_by_class_index_read_labels_as_written_too(
     model.write_bytes(to_onnx(fitted, x[:1]).SerializeToString())
     argv = ("publish", str(model), "--name", "blank", "--features", FEATURES)
     assert run(store, *argv)[0] == 0  # version 3
-    rows = [
-        ", ".join(f"{v:g}" for v in row) + f", {CLASSES[c]}"
-        for row, c in zip(x, codes, strict=True)
-    ]
-    data = tmp_path / "held.csv"
-    data.write_text("\n".join([f"{FEATURES},y", *rows]) + "\n")
+    data = _held_csv(tmp_path, x, list(CLASSES[codes]))
     code, out, err = run(store, "compare", "blank", "1", "3", "--data", str(data), "--json")
     assert code == 0, err
     doc = json.loads(out)

@@ -80,17 +80,8 @@ def test_serve_workers_fork_before_the_expiry_thread_starts(tmp_path: Path) -> N
     """`aiaas serve --workers 2` started the expiry thread, then forked its workers: Python
     3.12+ warned "This process ... is multi-threaded, use of fork() may lead to deadlocks in
     the child" at every start (install hunt 2). The workers start it; one expires."""
-    store = LocalStore(tmp_path / "store")
-    old = _day(store, "capture", 45, dt.datetime.now(dt.UTC).date())
-    (tmp_path / "aiaas_fork_watch.py").write_text(textwrap.dedent(FORK_WATCH))
     forks = tmp_path / "forks.txt"
-    env = {"PYTHONPATH": str(tmp_path), "FORKS_SEEN": str(forks)}
-    server = ServeProcess(tmp_path / "store", "--workers", "2", env=env, main="aiaas_fork_watch")
-    try:
-        server.wait_ready()
-        assert _gone(store, old)
-    finally:
-        server.stop()
+    _expires_under(tmp_path, FORK_WATCH, "2", {"FORKS_SEEN": str(forks)})
     seen = forks.read_text().splitlines()
     assert len(seen) >= 2 and not any("aiaas-expiry" in threads for threads in seen), seen
 
@@ -112,17 +103,8 @@ def test_serve_workers_started_without_fork_expire(tmp_path: Path, method: str) 
     """review_revinfra 1: the expiry's turn (an open file) went to the workers in the app's
     settings, which granian pickles where it does not fork: `TypeError: cannot pickle
     '_io.BufferedRandom' object`, and `aiaas serve --workers 2` did not start."""
-    store = LocalStore(tmp_path / "store")
-    old = _day(store, "capture", 45, dt.datetime.now(dt.UTC).date())
-    (tmp_path / "aiaas_start_method.py").write_text(textwrap.dedent(START_METHOD))
-    env = {"PYTHONPATH": str(tmp_path), "START_METHOD": method}
-    server = ServeProcess(tmp_path / "store", "--workers", "2", env=env, main="aiaas_start_method")
-    try:
-        server.wait_ready()
-        assert _gone(store, old)
-    finally:
-        server.stop()
-    assert "Traceback" not in server.output()
+    output = _expires_under(tmp_path, START_METHOD, "2", {"START_METHOD": method})
+    assert "Traceback" not in output
 
 
 # The CLI's main with no temporary directory to write in, as in a container run read-only
@@ -140,17 +122,7 @@ NO_TMP = """
 def test_serve_expires_with_no_temporary_directory(tmp_path: Path, workers: str) -> None:
     """review_revinfra 2: the expiry's turn was a temporary file, made for any directory store:
     `No usable temporary directory found`, a traceback at start, where serve ran before."""
-    store = LocalStore(tmp_path / "store")
-    old = _day(store, "capture", 45, dt.datetime.now(dt.UTC).date())
-    (tmp_path / "aiaas_no_tmp.py").write_text(textwrap.dedent(NO_TMP))
-    env = {"PYTHONPATH": str(tmp_path)}
-    server = ServeProcess(tmp_path / "store", "--workers", workers, env=env, main="aiaas_no_tmp")
-    try:
-        server.wait_ready()
-        assert _gone(store, old)
-    finally:
-        server.stop()
-    assert "Traceback" not in server.output()
+    assert "Traceback" not in _expires_under(tmp_path, NO_TMP, workers, {})
 
 
 def _hold(turn: ExpiryTurn, log: Path, name: str, seconds: float) -> None:
@@ -183,6 +155,22 @@ def test_one_worker_at_a_time_expires_and_another_takes_over_when_it_ends(
         "second took",
         "second left",
     ]
+
+
+def _expires_under(tmp_path: Path, main: str, workers: str, env: dict[str, str]) -> str:
+    """`aiaas serve --workers N` run by the CLI's `main` source (written as a module beside the
+    store) expires a 45-day-old capture day: the server's output."""
+    store = LocalStore(tmp_path / "store")
+    old = _day(store, "capture", 45, dt.datetime.now(dt.UTC).date())
+    (tmp_path / "aiaas_main.py").write_text(textwrap.dedent(main))
+    env = {"PYTHONPATH": str(tmp_path), **env}
+    server = ServeProcess(tmp_path / "store", "--workers", workers, env=env, main="aiaas_main")
+    try:
+        server.wait_ready()
+        assert _gone(store, old)
+    finally:
+        server.stop()
+    return server.output()
 
 
 def _gone(store: LocalStore, key: str, within_s: float = 10) -> bool:
