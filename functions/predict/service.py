@@ -98,6 +98,7 @@ class PredictService:
         start = time.perf_counter()
         route_key, params, request_id = NO_LABEL, _NO_PARAMS, ""
         request: HttpRequest | None = None
+        failed: BaseException | None = None  # a 5xx's cause, logged once the version is known
         try:
             request = http.parse_event(event, self.max_payload)
             request_id = request.request_id
@@ -110,9 +111,11 @@ class PredictService:
         except AiaasError as exc:
             if request is None:  # refused while parsing (a 413, bad base64): still labelled
                 route_key, params, request_id = _labels_of(event)
-            response = self._error(exc, request_id)
-        except Exception:
-            logger.exception("unhandled error", extra={"request_id": request_id})
+            response = http.error_response(exc)
+            if exc.status >= 500:
+                failed = exc
+        except Exception as exc:
+            failed = exc
             response = http.json_response(500, {"error": "internal error"})
         # The version routing chose (even when it then failed) is named in the response and
         # counted; else the pinned one once it resolved, else the one answering now.
@@ -124,6 +127,8 @@ class PredictService:
         status = response["statusCode"]
         alias = self._alias_of.get(route_key, NO_LABEL)
         self.metrics.record(self.served.name, version, route_key, status, elapsed, alias)
+        if failed is not None:
+            self._log_failure(failed, version, route_key, status, request_id)
         if status != 200:  # a refused request writes the lines held long enough too (docs say
             self.capture.buffer.tick()  # any request): only a 200 did, errors kept them held
         if self.metrics.log_requests:
@@ -147,10 +152,19 @@ class PredictService:
             return self.plane.answering_version
         return pinned if pinned in self.plane.resolved_versions else NO_LABEL
 
-    def _error(self, exc: AiaasError, request_id: str) -> HttpResponse:
-        if exc.status >= 500:
-            logger.error("request failed: %s", exc.message, extra={"request_id": request_id})
-        return http.error_response(exc)
+    def _log_failure(
+        self, exc: BaseException, version: str, route: str, status: int, request_id: str
+    ) -> None:
+        """A 5xx's one ERROR line, with the fields of the request line: which version (a
+        canary's or the stable one's: one function, one log group), route and status, so
+        `stats count() by version` needs no `AIAAS_LOG_REQUESTS` (off in the template); an
+        unexpected error with its traceback. Never the request body."""
+        fields: dict[str, object] = {"model": self.served.name, "version": version}
+        fields.update({"route": route, "status": status, "request_id": request_id})
+        if isinstance(exc, AiaasError):
+            logger.error("request failed: %s", exc.message, extra=fields)
+        else:
+            logger.error("unhandled error", exc_info=exc, extra=fields)
 
     def warm(self) -> None:
         """Load the model now (container init), so the first request does not pay for it."""
