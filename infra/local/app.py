@@ -176,6 +176,8 @@ class GatewayApp:
                 error(503, "the server stopped before this request finished; retry")
             )
         response.headers.append((REQUEST_ID_HEADER, rid))
+        if response.route is not None:  # answered here, not by a function: counted and logged
+            self.gateway.metrics.refused(response.status, response.route, rid)
         protocol.response_bytes(response.status, response.headers, response.body)
         if response.after:
             _run_after(response.after)
@@ -189,8 +191,7 @@ class GatewayApp:
         # Through a trusted proxy (--trusted-proxy): its peer, and the X-Forwarded-For it adds.
         proxied = bool(self.trusted_proxies) and peer in self.trusted_proxies and forwarded(headers)
         refused = self.gateway.refusal(headers, declared, proxied)
-        if refused is None and (refused := unreadable_routing_key(scope.headers, headers)):
-            self.gateway.metrics.refused(400)
+        refused = refused or unreadable_routing_key(scope.headers, headers)
         if refused is not None:
             return await self._refused(protocol, headers, declared, chunked, refused)
         key = f"{scope.method} {scope.path}"
@@ -257,7 +258,6 @@ class GatewayApp:
             self.timing.overran(key)
 
     def _busy(self) -> GatewayResponse:
-        self.gateway.metrics.refused(503)
         message = f"the server runs its limit of {self.max_in_flight} requests at once; retry"
         return error(503, message, [("retry-after", str(RETRY_AFTER_S))])
 
@@ -284,9 +284,9 @@ class GatewayApp:
         except TimeoutError:
             call.abandon(self.gateway.metrics.abandoned)
             route = f"{found[0].method} {found[0].template}" if found is not None else key
-            self.gateway.metrics.refused(504, route)
-            log.error("%s did not answer within its %g s timeout", route, timeout_s)
-            return error(504, found[0].function.late() if found else "no answer in time")
+            ids = {"request_id": request.request_id}
+            log.error("%s did not answer within its %g s timeout", route, timeout_s, extra=ids)
+            return error(504, found[0].function.late() if found else "no answer in time", [], route)
 
     async def _body(self, protocol: HTTPProtocol, declared: int | None, chunked: bool) -> bytes:
         if not declared and not chunked:

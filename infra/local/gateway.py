@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from functions.predict.metric_names import NO_LABEL
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
 from infra.local.functions import LocalFunction, log_init_failure, warm_groups
@@ -58,6 +59,7 @@ class GatewayResponse:
     body: bytes
     model_seconds: float = 0.0  # the function's recent time in its model (not sent)
     after: list[Callable[[], None]] | None = None  # work for after it is sent (`defer=True`)
+    route: str | None = None  # the gateway's own answer's route label (counted); None: a function's
 
 
 @dataclass
@@ -91,12 +93,13 @@ class _Route:
 
 
 def error(
-    status: int, message: str, headers: list[tuple[str, str]] | None = None
+    status: int, message: str, headers: list[tuple[str, str]] | None = None, route: str = NO_LABEL
 ) -> GatewayResponse:
     return GatewayResponse(
         status,
         [("content-type", "application/json"), *(headers or [])],
         orjson.dumps({"error": message}),
+        route=route,
     )
 
 
@@ -181,20 +184,19 @@ class Gateway:
         The HTTP app asks before reading the body: an unauthenticated or oversized request gets
         its 401/413 without the body being read (or a `100 Continue` being sent for it)."""
         if self.tokens is not None and not self._authorized(headers):
-            self.metrics.refused(401)
             return error(401, "missing or invalid bearer token", [("www-authenticate", "Bearer")])
         guard = self.open_guard
         if self.tokens is None and guard and (why := guard.refusal(headers, proxied)):
-            self.metrics.refused(403)
             return error(403, why)
         if body_length is not None and body_length > self.max_body:
-            self.metrics.refused(413)
             return error(413, f"request body is over the {self.max_body} byte limit")
         return None
 
     def handle(self, request: GatewayRequest) -> GatewayResponse:
-        refused = self.refusal(request.headers, len(request.body))
-        return refused if refused is not None else self.dispatch(request)
+        response = self.refusal(request.headers, len(request.body)) or self.dispatch(request)
+        if response.route is not None:  # the gateway's own answer (GatewayApp's __call__ too)
+            self.metrics.refused(response.status, response.route, request.request_id)
+        return response
 
     def dispatch(self, request: GatewayRequest, defer: bool = False) -> GatewayResponse:
         """Route an admitted request to its function (`refusal` already said None). `defer`:
@@ -208,10 +210,8 @@ class Gateway:
             if found is None and self.on_miss is not None and self.on_miss(request.path):
                 found = self.route(request.method, request.path)
         except AiaasError:  # the store cannot say whether it holds a model published since
-            self.metrics.refused(503)
             return error(503, "cannot look up new models: the model store is not reachable")
         if found is None:
-            self.metrics.refused(404)
             return error(404, no_route(self._routes, request.method, request.path))
         route, params = found
         # Past `refusal`, a token was presented: the caller is its holder (an authorizer's say).
@@ -221,27 +221,27 @@ class Gateway:
             event = build_event(request, route.method, route.template, params, principal)
             result = route.function.invoke(event, None if after is None else after.append)
         except Exception as exc:
-            response = self._failed(route, exc)
-            self.metrics.refused(response.status, f"{route.method} {route.template}")
+            response = self._failed(route, exc, request.request_id)
+            response.route = f"{route.method} {route.template}"
             return response
         response = to_http(result)
         response.model_seconds = route.function.model_seconds()
         response.after = after
         return response
 
-    def _failed(self, route: _Route, exc: Exception) -> GatewayResponse:
+    def _failed(self, route: _Route, exc: Exception, request_id: str) -> GatewayResponse:
         """The answer when the path cannot be decoded again (400) or the function raised (502)."""
         if isinstance(exc, UndecodablePath):
             return error(400, str(exc))
-        name = route.function.spec.logical_id
+        name, ids = route.function.spec.logical_id, {"request_id": request_id}
         if isinstance(exc, AiaasError):
-            log.error("%s failed: %s", name, exc.message)
+            log.error("%s failed: %s", name, exc.message, extra=ids)
             return error(502, "the function failed to answer")
         hint = install_hint(exc)
         if hint is not None:  # this install lacks an optional extra: not the caller's fault
-            log.error("%s cannot run here: %s", name, hint)
+            log.error("%s cannot run here: %s", name, hint, extra=ids)
             return error(501, f"not available in this installation: {hint}")
-        log.exception("%s raised", name)
+        log.exception("%s raised", name, extra=ids)
         return error(502, "the function raised an error")
 
     def accept_tokens(self, tokens: tuple[bytes, ...]) -> None:

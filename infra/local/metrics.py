@@ -125,16 +125,15 @@ class GatewayMetrics:
 
     # ---- the gateway's own answers ----------------------------------------------------------
 
-    def refused(self, status: int, route: str = NO_LABEL) -> None:
+    def refused(self, status: int, route: str = NO_LABEL, request_id: str = "") -> None:
         """A request the gateway answered itself, before or instead of a function: counted,
         and with AIAAS_LOG_REQUESTS its line as the functions write theirs (a wrong token,
-        no such route: API Gateway's access log has them; locally they were in no log)."""
+        no such route: API Gateway's access log has them; locally they were in no log), with
+        the id the caller got in `apigw-requestid`."""
         self.request(NO_LABEL, NO_LABEL, route, status_class(status), None)
         if self.log_requests:
-            request_log.info(
-                "request",
-                extra={"model": NO_LABEL, "version": NO_LABEL, "route": route, "status": status},
-            )
+            fields = {"model": NO_LABEL, "version": NO_LABEL, "route": route, "status": status}
+            request_log.info("request", extra={**fields, "request_id": request_id})
 
     # ---- lifecycle --------------------------------------------------------------------------
 

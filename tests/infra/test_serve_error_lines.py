@@ -1,16 +1,20 @@
-"""What an operator finds of one failed request in `aiaas serve`'s JSON lines, as deployed
+"""What an operator finds of one failed request in `aiaas serve`'s JSON lines. As deployed
 (`AIAAS_LOG_REQUESTS` off, as template.yaml leaves it): the 5xx's ERROR line names the model,
 the version that answered (a canary's or the stable one's: one function, one log group), the
-route, the status and the id the caller was given in `apigw-requestid`, never the body."""
+route, the status and the id the caller was given in `apigw-requestid`, never the body. With
+request lines: every answer the server gives itself (a token refused, no route, a body too big,
+too slow or cut) has its line with that id, and is counted in `aiaas_requests_total`."""
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -27,7 +31,7 @@ def _lines(server: ServeProcess) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`m@production` split between 1 (answers) and 2 (fails on an odd number of rows, as a
     model traced with a fixed batch does)."""
     root = tmp_path_factory.mktemp("error_lines")
@@ -35,8 +39,15 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     assert publish(store, onnx_factory.identity(root / "good.onnx", shape=["N", 4]), "m")[0] == 0
     assert publish(store, onnx_factory.even_rows(root / "evens.onnx"), "m")[0] == 0
     Registry(LocalStore(store)).set_alias_weights("m", "production", {"1": 0.5, "2": 0.5})
-    env = {"AIAAS_LOG_FORMAT": "json", "AIAAS_API_TOKEN": TOKEN, "POWERTOOLS_LOG_LEVEL": "INFO"}
-    yield from start_serve(store, env=env, headers=AUTH)
+    return store
+
+
+ENV = {"AIAAS_LOG_FORMAT": "json", "AIAAS_API_TOKEN": TOKEN, "POWERTOOLS_LOG_LEVEL": "INFO"}
+
+
+@pytest.fixture(scope="module")
+def canary(store: Path) -> Iterator[ServeProcess]:
+    yield from start_serve(store, env=ENV, headers=AUTH)
 
 
 def test_a_canarys_5xx_line_names_the_version_route_status_and_the_callers_id(
@@ -60,3 +71,53 @@ def test_a_canarys_5xx_line_names_the_version_route_status_and_the_callers_id(
     assert {line["request_id"] for line in errors} == failed
     text = canary.log.read_text()
     assert "alice@example.com" not in text and TOKEN not in text
+
+
+def _raw(server: ServeProcess, head: bytes, body: bytes, *, close: bool = False) -> tuple[int, str]:
+    """(status, apigw-requestid) of a request written as is; `close`: the write side closed
+    after it (a client that stopped sending)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        if close:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    lines = answer.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers["apigw-requestid"]
+
+
+def test_each_answer_the_server_gives_itself_has_a_line_with_the_callers_id_and_counts(
+    store: Path,
+) -> None:
+    env = {**ENV, "AIAAS_LOG_REQUESTS": "1"}
+    servers = start_serve(store, "--body-timeout", "1", env=env, headers=AUTH)
+    server = next(servers)
+    try:
+        predict = f"POST /models/m/predict HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}"
+        sized = f"{predict}\r\ncontent-length: 100\r\n\r\n".encode()
+        chunk = b"x" * (11 * 1024 * 1024)  # over the 10 MiB API Gateway limit
+        chunked = f"{predict}\r\ntransfer-encoding: chunked\r\n\r\n{len(chunk):x}\r\n".encode()
+        with httpx.Client(base_url=server.base, timeout=30) as http:
+            wrong = http.post(
+                "/models/m/predict", json=SECRET_ROW, headers={"Authorization": "Bearer x"}
+            )
+            missing = http.post("/models/nope/predict", json=SECRET_ROW, headers=AUTH)
+            answers = [(r.status_code, r.headers["apigw-requestid"]) for r in (wrong, missing)]
+            answers.append(_raw(server, sized, b'{"inputs"'))  # never finished: 408
+            answers.append(_raw(server, sized, b'{"inputs"', close=True))  # cut: 400
+            answers.append(_raw(server, chunked, chunk + b"\r\n0\r\n\r\n"))  # 413
+            scraped = http.get("/metrics", headers=AUTH).text
+    finally:
+        next(servers, None)
+    assert [status for status, _ in answers] == [401, 404, 408, 400, 413]
+    lines = [line for line in _lines(server) if line["message"] == "request"]
+    assert [(line["status"], line["request_id"]) for line in lines] == answers
+    assert all(line["model"] == line["version"] == line["route"] == "-" for line in lines)
+    (requests,) = [f for f in text_string_to_metric_families(scraped) if f.name == "aiaas_requests"]
+    counted = {
+        s.labels["status_class"]: s.value for s in requests.samples if s.name.endswith("_total")
+    }
+    assert counted == {"4xx": 5}
+    assert TOKEN not in server.log.read_text()
