@@ -33,6 +33,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
+from functions.shadow.failures import ShadowFailures
 
 # (labels, seconds the shadow took, comparison or None when it failed)
 Result = tuple[ShadowLabels, float, Comparison | None]
@@ -47,6 +48,7 @@ class Replayer:
         self.metrics = metrics
         self._manifests: dict[tuple[str, str], ModelManifest] = {}
         self._classes: dict[ShadowLabels, ClassMatch] = {}  # per version pair, as manifests
+        self.failures = ShadowFailures(logger)  # each reason said once, not once a copy
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Replayer:
@@ -81,9 +83,10 @@ class Replayer:
             )
         except Exception as exc:  # a shadow that fails is what this is here to find
             seconds = time.perf_counter() - start
-            reason = _reason(exc)
-            logger.warning("shadow %s of %s:%s failed: %s", labels[2], *labels[:2], reason)
+            self.failures.failed(labels, _reason(exc), copy.request_id)
             comparison = None
+        else:
+            self.failures.answered(labels)
         self.metrics.shadow(labels, seconds, comparison)
         return labels, seconds, comparison
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +122,50 @@ def test_each_answer_the_server_gives_itself_has_a_line_with_the_callers_id_and_
     }
     assert counted == {"4xx": 5}
     assert TOKEN not in server.log.read_text()
+
+
+def _shadow_copies(http: httpx.Client) -> float:
+    """Copies the shadow replayed or failed on, as /metrics has them."""
+    families = text_string_to_metric_families(http.get("/metrics").text)
+    wanted = {"aiaas_shadow_requests", "aiaas_shadow_errors"}
+    return sum(s.value for f in families if f.name in wanted for s in f.samples)
+
+
+def test_a_failing_shadow_says_each_reason_once_with_the_copys_request_id(
+    tmp_path: Path,
+) -> None:
+    """A shadow that fails every copy wrote a WARNING a copy: 200 lines a second in the
+    shadow function's log group at --sample 0.2 and 500 requests a second."""
+    store = tmp_path / "store"
+    assert publish(store, onnx_factory.identity(tmp_path / "a.onnx", shape=["N", 4]), "s")[0] == 0
+    assert publish(store, onnx_factory.even_rows(tmp_path / "b.onnx"), "s")[0] == 0
+    registry = Registry(LocalStore(store))
+    registry.set_alias("s", "production", "1")
+    registry.set_shadow("s", "production", "2", 1.0)
+    servers = start_serve(store, env=ENV, headers=AUTH)
+    server = next(servers)
+    one, two = {"inputs": [[1.0, 2.0, 3.0, 4.0]]}, {"inputs": [[1.0, 2.0, 3.0, 4.0]] * 2}
+    try:
+        with httpx.Client(base_url=server.base, headers=AUTH, timeout=30) as http:
+            sent = [http.post("/models/s/predict", json=one) for _ in range(12)]
+            sent.append(http.post("/models/s/predict", json=two))  # the shadow answers it
+            sent += [http.post("/models/s/predict", json=one) for _ in range(3)]
+            assert all(answer.status_code == 200 for answer in sent)
+            deadline = time.monotonic() + 30
+            while _shadow_copies(http) < len(sent) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _shadow_copies(http) == len(sent)
+    finally:
+        next(servers, None)
+    said = [line for line in _lines(server) if str(line["message"]).startswith("shadow 2 of s:1")]
+    ids = [answer.headers["apigw-requestid"] for answer in sent]
+    assert [(line["level"], line.get("request_id")) for line in said] == [
+        ("WARNING", ids[0]),
+        ("INFO", None),
+        ("WARNING", ids[13]),
+    ]
+    assert "the model failed: Reshape" in str(said[0]["message"])
+    assert (
+        said[1]["message"] == "shadow 2 of s:1 answers again (12 copies failed since it was said)"
+    )
+    assert (said[0]["model"], said[0]["version"], said[0]["shadow_version"]) == ("s", "1", "2")
