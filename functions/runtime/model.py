@@ -23,6 +23,7 @@ from functions.runtime.fixed_batch import one_row_batch, row_by_row
 from functions.runtime.label_indexes import label_classes
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import model_fault, out_of_memory, refusal
+from functions.runtime.said_once import warn_once
 from functions.runtime.text_input import TextFeeds, TextInput, text_input
 from functions.runtime.unseen_values import CategoryEncoders
 from functions.runtime.validation import compile_rules, validate_inputs
@@ -328,10 +329,10 @@ class LoadedModel:
             rows = len(next(iter(feeds.values()))) if feeds else 0
             fault = model_fault(refused, self.manifest.inputs, rows)
             if fault is not refused:  # the graph's shapes, on rows sent as it says
-                log.warning("%s failed on %d validated rows: %s", self.ref, rows, exc)
+                warn_once(log, "%s failed on %d validated rows: %s", self.ref, rows, exc)
                 return fault
             return self.encoders.explain(refused, feeds)
-        log.warning("onnxruntime rejected a validated request for %s: %s", self.ref, exc)
+        warn_once(log, "onnxruntime rejected a validated request for %s: %s", self.ref, exc)
         if "INVALID_ARGUMENT" in str(exc):
             return InvalidInput(f"the model rejected these inputs: {_short(exc)}")
         if out_of_memory(exc):  # was a bare 500 "internal error"

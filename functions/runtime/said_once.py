@@ -50,3 +50,23 @@ class SaidOnceEach:
                     self._each.clear()
                 found = self._each[key] = SaidOnce(self.log)
             return found
+
+
+MOST_SAID = 256  # texts `warn_once` keeps (all forgotten past it: each said once more)
+_said_texts: set[str] = set()
+_said_lock = threading.Lock()
+
+
+def warn_once(log: logging.Logger, message: str, *args: object) -> None:
+    """`message % args` as a warning once a process: the detail of a failure that repeats on
+    every request or shadow copy (onnxruntime's whole text for a model that cannot answer a
+    batch size), which each one's own line (the 5xx's ERROR, the shadow's said reason) and the
+    metrics count; a WARNING a request flooded the log group."""
+    text = message % args
+    with _said_lock:
+        if text in _said_texts:
+            return
+        if len(_said_texts) >= MOST_SAID:
+            _said_texts.clear()
+        _said_texts.add(text)
+    log.warning("%s (said once in this process)", text)

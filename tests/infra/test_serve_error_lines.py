@@ -70,6 +70,11 @@ def test_a_canarys_5xx_line_names_the_version_route_status_and_the_callers_id(
         assert line["model"] == "m" and line["version"] == "2" and line["status"] == 500
         assert line["route"] == "POST /models/{name}/predict"
     assert {line["request_id"] for line in errors} == failed
+    # onnxruntime's whole text, the same at each failure: once, not a WARNING a request
+    details = [
+        line for line in _lines(canary) if "m:2 failed on 1 validated" in str(line["message"])
+    ]
+    assert len(details) == 1 and details[0]["level"] == "WARNING"
     text = canary.log.read_text()
     assert "alice@example.com" not in text and TOKEN not in text
 
