@@ -3,6 +3,7 @@ ends the invocation there; before, the caller waited for as long as the model ra
 
 from __future__ import annotations
 
+import json
 import signal
 import textwrap
 import time
@@ -50,7 +51,10 @@ def test_a_call_over_its_function_timeout_gets_a_504_and_the_server_answers_on(
     assert answer.status_code == 504 and 1.0 <= took < 2.5, (answer.text, took)
     assert answer.json() == {"error": "the function did not answer within its Timeout of 1 s"}
     assert httpx.get(f"{server.base}/v2/health/ready", timeout=5).status_code == 200
-    assert "/slow did not answer within its 1 s timeout" in server.output()
+    said = [line for line in server.output().splitlines() if "/slow did not answer" in line]
+    assert "did not answer within its 1 s timeout" in said[0]
+    # the id the caller got: its 504 is found in the log by it
+    assert json.loads(said[0])["request_id"] == answer.headers["apigw-requestid"]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
