@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from functions.predict import http
+from functions.predict.caller_ids import caller_ids
 from functions.predict.capture import CaptureTap
 from functions.predict.http import HttpRequest, HttpResponse
 from functions.predict.metric_names import NO_LABEL
@@ -127,22 +128,20 @@ class PredictService:
         status = response["statusCode"]
         alias = self._alias_of.get(route_key, NO_LABEL)
         self.metrics.record(self.served.name, version, route_key, status, elapsed, alias)
-        if failed is not None:
-            self._log_failure(failed, version, route_key, status, request_id)
         if status != 200:  # a refused request writes the lines held long enough too (docs say
             self.capture.buffer.tick()  # any request): only a 200 did, errors kept them held
+        if failed is None and not self.metrics.log_requests:
+            return response
+        # The request's lines: the request line's fields, and the caller's own ids (an
+        # ingress's X-Request-ID, a traceparent's trace id) to join its logs with these.
+        fields: dict[str, object] = {"model": self.served.name, "version": version}
+        fields.update({"route": route_key, "status": status, "request_id": request_id})
+        if request is not None:
+            fields.update(caller_ids(request.header))
+        if failed is not None:
+            _log_failure(failed, fields)
         if self.metrics.log_requests:
-            logger.info(
-                "request",
-                extra={
-                    "model": self.served.name,
-                    "version": version,
-                    "route": route_key,
-                    "status": status,
-                    "ms": round(elapsed * 1e3, 3),
-                    "request_id": request_id,
-                },
-            )
+            logger.info("request", extra={**fields, "ms": round(elapsed * 1e3, 3)})
         return response
 
     def _version_label(self, pinned: str | None) -> str:
@@ -151,20 +150,6 @@ class PredictService:
         if pinned is None:
             return self.plane.answering_version
         return pinned if pinned in self.plane.resolved_versions else NO_LABEL
-
-    def _log_failure(
-        self, exc: BaseException, version: str, route: str, status: int, request_id: str
-    ) -> None:
-        """A 5xx's one ERROR line, with the fields of the request line: which version (a
-        canary's or the stable one's: one function, one log group), route and status, so
-        `stats count() by version` needs no `AIAAS_LOG_REQUESTS` (off in the template); an
-        unexpected error with its traceback. Never the request body."""
-        fields: dict[str, object] = {"model": self.served.name, "version": version}
-        fields.update({"route": route, "status": status, "request_id": request_id})
-        if isinstance(exc, AiaasError):
-            logger.error("request failed: %s", exc.message, extra=fields)
-        else:
-            logger.error("unhandled error", exc_info=exc, extra=fields)
 
     def warm(self) -> None:
         """Load the model now (container init), so the first request does not pay for it."""
@@ -326,3 +311,14 @@ def service_from_env(
         drift=drift,
         shadow_sink=sink_from_env(env, metrics),
     )
+
+
+def _log_failure(exc: BaseException, fields: dict[str, object]) -> None:
+    """A 5xx's one ERROR line, with the fields of the request line: which version (a canary's
+    or the stable one's: one function, one log group), route and status, so `stats count() by
+    version` needs no `AIAAS_LOG_REQUESTS` (off in the template); an unexpected error with its
+    traceback. Never the request body."""
+    if isinstance(exc, AiaasError):
+        logger.error("request failed: %s", exc.message, extra=fields)
+    else:
+        logger.error("unhandled error", exc_info=exc, extra=fields)

@@ -177,7 +177,7 @@ class GatewayApp:
             )
         response.headers.append((REQUEST_ID_HEADER, rid))
         if response.route is not None:  # answered here, not by a function: counted and logged
-            self.gateway.metrics.refused(response.status, response.route, rid)
+            self.gateway.metrics.refused(response.status, response.route, rid, scope.headers.get)
         protocol.response_bytes(response.status, response.headers, response.body)
         if response.after:
             _run_after(response.after)

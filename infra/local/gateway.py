@@ -195,7 +195,8 @@ class Gateway:
     def handle(self, request: GatewayRequest) -> GatewayResponse:
         response = self.refusal(request.headers, len(request.body)) or self.dispatch(request)
         if response.route is not None:  # the gateway's own answer (GatewayApp's __call__ too)
-            self.metrics.refused(response.status, response.route, request.request_id)
+            headers = dict(request.headers).get
+            self.metrics.refused(response.status, response.route, request.request_id, headers)
         return response
 
     def dispatch(self, request: GatewayRequest, defer: bool = False) -> GatewayResponse:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from functions.predict.caller_ids import caller_ids
 from functions.predict.metric_names import NO_LABEL, status_class
 
 if TYPE_CHECKING:
@@ -125,15 +126,22 @@ class GatewayMetrics:
 
     # ---- the gateway's own answers ----------------------------------------------------------
 
-    def refused(self, status: int, route: str = NO_LABEL, request_id: str = "") -> None:
+    def refused(
+        self,
+        status: int,
+        route: str = NO_LABEL,
+        request_id: str = "",
+        header: Callable[[str], str | None] | None = None,
+    ) -> None:
         """A request the gateway answered itself, before or instead of a function: counted,
         and with AIAAS_LOG_REQUESTS its line as the functions write theirs (a wrong token,
         no such route: API Gateway's access log has them; locally they were in no log), with
-        the id the caller got in `apigw-requestid`."""
+        the id the caller got in `apigw-requestid` and its own (`header`: its headers')."""
         self.request(NO_LABEL, NO_LABEL, route, status_class(status), None)
         if self.log_requests:
             fields = {"model": NO_LABEL, "version": NO_LABEL, "route": route, "status": status}
-            request_log.info("request", extra={**fields, "request_id": request_id})
+            ids = caller_ids(header) if header is not None else {}
+            request_log.info("request", extra={**fields, "request_id": request_id, **ids})
 
     # ---- lifecycle --------------------------------------------------------------------------
 

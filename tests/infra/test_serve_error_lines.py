@@ -174,3 +174,41 @@ def test_a_failing_shadow_says_each_reason_once_with_the_copys_request_id(
         said[1]["message"] == "shadow 2 of s:1 answers again (12 copies failed since it was said)"
     )
     assert (said[0]["model"], said[0]["version"], said[0]["shadow_version"]) == ("s", "1", "2")
+
+
+TRACE = "4bf92f3577b34da6a3ce929b0e0e4736"
+
+
+def test_the_callers_own_ids_are_on_its_lines_when_they_look_like_ids(store: Path) -> None:
+    """An nginx ingress's X-Request-ID (what its access log holds) and a traceparent's trace id
+    join the caller's logs with ours; they were on no line."""
+    servers = start_serve(store, env={**ENV, "AIAAS_LOG_REQUESTS": "1"}, headers=AUTH)
+    server = next(servers)
+    sent: dict[str, str] = {}  # apigw-requestid -> the caller's id
+    try:
+        with httpx.Client(base_url=server.base, timeout=30) as http:
+            for i in range(8):
+                ids = {
+                    "x-request-id": f"ingress-{i}",
+                    "traceparent": f"00-{TRACE}-00f067aa0ba902b7-01",
+                }
+                answer = http.post("/models/m/predict", json=SECRET_ROW, headers={**AUTH, **ids})
+                sent[answer.headers["apigw-requestid"]] = f"ingress-{i}"
+            refused = http.post("/models/m/predict", headers={"x-request-id": "ingress-401"})
+            sent[refused.headers["apigw-requestid"]] = "ingress-401"
+            bad = {"x-request-id": "x" * 129, "traceparent": f"00-{'0' * 32}-00f067aa0ba902b7-01"}
+            ignored = http.post("/models/m/predict", json=SECRET_ROW, headers={**AUTH, **bad})
+    finally:
+        next(servers, None)
+    lines = [
+        line for line in _lines(server) if line["level"] == "ERROR" or line["message"] == "request"
+    ]
+    assert any(line["level"] == "ERROR" for line in lines)  # the canary's 500s carry them too
+    for line in lines:
+        rid = str(line["request_id"])
+        if rid == ignored.headers["apigw-requestid"]:
+            assert "caller_request_id" not in line and "trace_id" not in line
+            continue
+        assert line["caller_request_id"] == sent[rid]
+        assert line.get("trace_id") == (None if sent[rid] == "ingress-401" else TRACE)
+    assert len([line for line in lines if line["message"] == "request"]) == 10
