@@ -49,6 +49,9 @@ class Headers:
     def __contains__(self, name: str) -> bool:
         return name in self._names
 
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return next((value for key, value in self._items if key == name), default)
+
 
 @dataclass
 class Scope:
