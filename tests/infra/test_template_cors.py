@@ -32,6 +32,7 @@ SENT = {
 }
 ANSWERED = {
     BINARY_HEADER,
+    "apigw-requestid",  # the id a caller quotes to find its request's log lines (hunt_ops 5)
     "etag",  # what If-Match sends back
     "location",  # an alias put: where it is
     "retry-after",  # a 503 when too much work waits
