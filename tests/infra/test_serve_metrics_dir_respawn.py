@@ -46,6 +46,26 @@ def stopped(pid: int) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
+def cold_started(server: ServeProcess) -> Path:
+    """The shared directory once every worker counted its model's cold start (its counter's
+    file open). `shared_dir` waits for any file: with --workers a worker opens its gauge's
+    (aiaas_serve_workers) as it starts, its counter's only once the warm-up loaded the model,
+    tenths of a second later and more on a loaded host. Removed meanwhile, the directory
+    took the cold start with it (a new series that finds no directory is dropped): the
+    worker had no counter file to write back."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = workers(server)
+        if len(pids) > 1 and all(counter_open(pid) for pid in pids):
+            return shared_dir(server)
+        time.sleep(0.05)
+    raise AssertionError(f"a worker did not count its cold start: {server.output()}")
+
+
+def counter_open(pid: int) -> bool:
+    return f"counter_{pid}.db" in {p.name for p in open_db_files(pid)}
+
+
 def respawned(server: ServeProcess, old: list[int], *, counted: bool = True) -> int:
     """The worker granian started in place of a killed one, once it serves: it counted its
     model's cold start in its own file (`counted`), else said it could not."""
@@ -53,7 +73,7 @@ def respawned(server: ServeProcess, old: list[int], *, counted: bool = True) -> 
     while time.monotonic() < deadline:
         assert server.process.poll() is None, f"the server ended: {server.output()}"
         for pid in set(workers(server)) - set(old):
-            if counted and f"counter_{pid}.db" in {p.name for p in open_db_files(pid)}:
+            if counted and counter_open(pid):
                 return pid
             if not counted and f"worker {pid} cannot add a metrics series" in server.output():
                 return pid
@@ -70,7 +90,7 @@ def wait_for(path: Path) -> None:
 
 def test_a_worker_respawned_while_the_directory_is_gone_makes_it_again(store: Path) -> None:
     for server in two_workers(store, "--models", MODEL):
-        directory = shared_dir(server)
+        directory = cold_started(server)
         victim, survivor = old = workers(server)
         with stopped(survivor):
             shutil.rmtree(directory)  # a cleaner, a hand
@@ -96,7 +116,7 @@ def test_a_worker_that_cannot_make_it_starts_without_its_metrics(store: Path) ->
     """A file where the directory was: the new worker serves, its metrics off (said once),
     scrapes answer; once the path is free the workers' files come back and count again."""
     for server in two_workers(store, "--models", MODEL):
-        directory = shared_dir(server)
+        directory = cold_started(server)
         victim, survivor = old = workers(server)
         shutil.rmtree(directory)
         directory.write_text("not a directory")
