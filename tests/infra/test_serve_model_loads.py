@@ -43,6 +43,12 @@ def base(registry: Registry) -> Iterator[str]:
     env = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_MAX_VERSIONS": "2"}
     store = Path(registry.store.uri.removeprefix("file://"))
     for server in start_serve(store, env=env, headers=AUTH):
+        # Ready (/v2/health/ready) is the health function's answer: the warm-up loads the
+        # model after it, off the request path (gateway.warm_up), so a scrape this early found
+        # no load yet (flaky under load). A request to the model waits for that load, which
+        # is counted by then; it loads nothing more.
+        answer = httpx.get(f"{server.base}/v2/models/m/ready", headers=AUTH, timeout=30)
+        assert answer.status_code == 200, answer.text
         yield server.base
 
 
