@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from functions.runtime import csv_fields
 from functions.runtime.batch.cells import PREFIX, column_names, csv_quote
-from functions.runtime.batch.scoring import OutputField, row_shape
+from functions.runtime.batch.scoring import OutputField, output_fields, row_shape
 from functions.runtime.column_names import collision, column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.hf_tokenizer import KIND as HF_TOKENIZER
@@ -122,6 +122,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
             f"{_shown(taken)}"
         )
     _refuse_pairs(columns, manifest, where)
+    _refuse_added_twice(manifest, where)
     position = {name: i for i, name in enumerate(columns)}
     wanted = {spec.name: expected_columns(manifest, spec) for spec in manifest.inputs}
     _refuse_shared(wanted, manifest, where)
@@ -188,6 +189,27 @@ def _refuse_shared(wanted: dict[str, list[str]], manifest: ModelManifest, where:
                     "column cannot be: score it from JSONL (one object a row, a field an input)"
                 )
             owner[column] = _as_part(name, cols, index)
+
+
+def _refuse_added_twice(manifest: ModelManifest, where: str) -> None:
+    """Two outputs whose prediction columns share a name (`a` [N, 2] and `a_1` [N, 1], as
+    tf2onnx names Keras heads `dense`, `dense_1`): the output named `pred_a_1` twice, and
+    readers took one for the other (pandas' `pred_a_1.1`; csv.DictReader keeps the last)."""
+    owner: dict[str, str] = {}
+    for field in output_fields(manifest):
+        names = column_names(field)
+        for index, column in enumerate(names):
+            part = (
+                f"output {field.name!r}" if len(names) == 1 else f"value {index} of {field.name!r}"
+            )
+            if column in owner:
+                raise HeaderMismatch(
+                    f"{where}: model {manifest.name}:{manifest.version} would write {owner[column]} "
+                    f"and {part} both as the column {column!r}, which one CSV header cannot tell "
+                    "apart: score it from JSONL (a field an output), or NPY for a single-input "
+                    "model (an array an output)"
+                )
+            owner[column] = part
 
 
 def _as_part(name: str, cols: list[str], index: int) -> str:
