@@ -24,6 +24,7 @@ from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
 
 SHOWN = 6  # column names quoted in an error message
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
 
 
 class HeaderMismatch(BadRequest):
@@ -77,12 +78,15 @@ class CsvLayout:
     indices: dict[str, list[int]]  # input name -> its columns' positions in a parsed row
     usecols: list[int] | None  # columns to parse, None when every column is an input column
     numeric: bool  # every input is numeric: the fast parser applies
+    bom: bool = False  # the input began with UTF-8's byte order mark: so does the output
 
     def header_line(self, fields: list[OutputField]) -> bytes:
         """The input's header with a column per prediction value, each name quoted as a CSV
-        cell: an output named `out,put "q"` went out bare and shifted every column after it."""
+        cell: an output named `out,put "q"` went out bare and shifted every column after it.
+        An input's byte order mark is written back: Excel saves "CSV UTF-8" with one and opens
+        a CSV without one in the system's code page (the output's `Zürich` read `ZÃ¼rich`)."""
         added = [csv_quote(name) for field in fields for name in column_names(field)]
-        return (",".join([self.header, *added]) + "\n").encode()
+        return (BOM if self.bom else b"") + (",".join([self.header, *added]) + "\n").encode()
 
     def written(self, record: bytes) -> dict[str, list[str]]:
         """Input name -> the cells a parsed record holds for it, as the file wrote them: a
@@ -164,6 +168,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         indices={n: [slot[position[c]] for c in cols] for n, cols in wanted.items()},
         usecols=None if every else used,
         numeric=all(spec.dtype != "string" for spec in manifest.inputs),
+        bom=header.startswith(BOM),
     )
 
 
