@@ -12,6 +12,7 @@ bad `AIAAS_BATCH_CHUNK_ROWS` failed `aiaas batch --chunk-rows 2` in a fresh proc
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -25,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from functions.batch.events import (
     MalformedEvent,
+    ObjectCreated,
     eventbridge_records,
     is_test_event,
     s3_records,
@@ -46,16 +48,47 @@ def _record_source(event: Event) -> str | None:
     return None
 
 
+# The batch queue's RedrivePolicy maxReceiveCount in template.yaml (a test holds them equal):
+# the delivery that fails this time is the message's last before the dead-letter queue.
+MAX_RECEIVES = 5
+
+
 def sqs_record(service: BatchService, record: SQSRecord) -> list[Mapping[str, Any]]:
     """One message: every object it announces is scored, or the message fails as a whole."""
+    announced: list[ObjectCreated] = []
+    began = time.perf_counter()
     try:
-        return [service.on_object(created) for created in sqs_body_records(record.body)]
+        announced = sqs_body_records(record.body)
+        return [service.on_object(created) for created in announced]
     except Exception as exc:
         # `batchItemFailures` carries message ids only: the reason goes to the log, one line
         # per failed message, so CloudWatch and `aiaas invoke` say why it will come back.
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        log.error("SQS message %s failed and returns to the queue: %s", record.message_id, reason)
+        receives = _receives(record)
+        if receives < MAX_RECEIVES:
+            log.error(
+                "SQS message %s failed and returns to the queue: %s", record.message_id, reason
+            )
+            raise
+        log.error(
+            "SQS message %s failed on its delivery %d of %d and goes to the dead-letter queue: %s",
+            record.message_id,
+            receives,
+            MAX_RECEIVES,
+            reason,
+        )
+        # Else no summary ever said so: the job API read `pending` for good.
+        for created in announced:
+            service.dead_lettered(created, reason, receives, time.perf_counter() - began)
         raise
+
+
+def _receives(record: SQSRecord) -> int:
+    """How many times the queue has delivered this message, this delivery included."""
+    try:
+        return int(record.attributes.approximate_receive_count)
+    except (KeyError, TypeError, ValueError):  # a hand-made event without it: the first
+        return 1
 
 
 def on_sqs(service: BatchService, event: Event, context: object) -> dict[str, Any]:

@@ -16,7 +16,14 @@ from typing import Any
 from functions.batch.events import ObjectCreated, store_key, store_location
 from functions.runtime.batch.job import Told
 from functions.runtime.batch.layout import parse_input_key
-from functions.runtime.batch.run import RunInput, finished_summary, run_object
+from functions.runtime.batch.run import (
+    RunInput,
+    base_summary,
+    failed_summary,
+    finished_summary,
+    publish_failure,
+    run_object,
+)
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import fail_run, merge_run, plan_run, run_from, score_shard
 from functions.runtime.batch.status import RunStatus
@@ -78,6 +85,34 @@ class BatchService:
         ):
             return self.delegate(run, event.key)
         return run_object(self.store, self.pool, run, self.settings, self.progress)
+
+    def dead_lettered(
+        self, event: ObjectCreated, reason: str, receives: int, wall_s: float
+    ) -> None:
+        """The last delivery of a message whose run failed on each (the queue moves it to its
+        dead-letter queue next): a failed summary saying so, marked `dead_lettered`, so the job
+        reads `failed` with the reason, not `pending` for good. It holds no run as finished: a
+        redrive of the message, or the same bytes uploaded again, scores the input afresh."""
+        try:
+            key = store_key(self.store, event)
+            obj = parse_input_key(key) if key is not None else None
+            if obj is None:
+                return
+            run = RunInput(obj, event.bucket, self.store.head(obj.input_key))
+            if finished_summary(self.store, run) is not None:  # this one scored; another failed
+                return
+            error = (
+                f"the run failed on each of the {receives} deliveries of its queue message, the "
+                f"last with: {reason}; the message goes to the batch queue's dead-letter queue: "
+                "once the cause is fixed, redrive it from there (or upload the file again)"
+            )
+            summary = base_summary(run, None, utc_now())
+            chunk_rows = self.settings.chunk_rows
+            failed = failed_summary(summary, error, wall_s, shards=1, chunk_rows=chunk_rows)
+            failed["dead_lettered"] = True
+            publish_failure(self.store, run, failed)
+        except Exception:  # the store failing too: the message's own error is what is raised
+            log.exception("could not record the failure of %s in its summary", event.key)
 
     def delegate(self, run: RunInput, s3_key: str) -> Mapping[str, Any]:
         """Start the Distributed Map run, named by the run id so a re-delivery starts nothing.

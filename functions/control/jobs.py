@@ -220,7 +220,8 @@ class JobBook:
         so the same run id) are a finished run's, which is never redone."""
         etag = self.store.head(job.obj.input_key).etag
         done = self._summary(job)
-        if scored(done, etag):
+        # A dead-lettered failure holds no run as done: the same bytes again are scored.
+        if scored(done, etag) and not done.get("dead_lettered"):
             now = version_now(self.registry, job.obj.model)
             raise Conflict(already_scored(job.obj, done, now))
         if self.run_locally is not None:

@@ -36,6 +36,9 @@ class RunSummary(TypedDict):
     rows_per_second: NotRequired[float | None]
     shards: NotRequired[int]
     chunk_rows: NotRequired[int]
+    # The failure the batch function recorded on a queue message's last delivery, before the
+    # dead-letter queue: no run held finished, so a redrive scores the input afresh.
+    dead_lettered: NotRequired[bool]
 
 
 class RunIdentity(TypedDict):

@@ -70,13 +70,15 @@ def is_input_error(exc: AiaasError) -> bool:
 
 
 def finished_summary(store: ObjectStore, run: RunInput) -> RunSummary | None:
-    """The summary of this very run when it has finished, else None."""
+    """The summary of this very run when it has finished, else None. A failure the batch
+    function recorded as its queue message went to the dead-letter queue (`dead_lettered`)
+    is no finished run: a redrive of that message scores the input afresh."""
     try:
         summary: RunSummary = json.loads(store.get_bytes(run.obj.summary_key))
     except (NotFound, ValueError):
         return None
     if summary.get("run_id") == run.run_id and summary.get("status") in FINISHED:
-        return summary
+        return None if summary.get("dead_lettered") else summary
     return None
 
 

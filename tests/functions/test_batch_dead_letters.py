@@ -1,0 +1,133 @@
+"""A job whose queue message is dead-lettered reads `failed` with the reason (hunt_batch2 2).
+
+A run that fails for a reason a retry may cure (the store failing, a model file that fails its
+check) returns its SQS message to the queue; after the queue's maxReceiveCount (5) deliveries
+the message goes to the dead-letter queue. No delivery recorded the failure, so the control
+plane's `GET /control/batch/<model>/jobs/<file>` answered `pending` for good and `aiaas batch
+--deployed --wait` waited out its timeout. Now the last delivery publishes a failed summary
+saying why and what to do, marked `dead_lettered`, which holds no run as finished: once the
+cause is fixed, a redrive of the message scores the input.
+
+Through both Lambda handlers as Lambda builds them, over S3 on moto's server, with the queue's
+message shaped as events/batch_eventbridge_sqs.json (EventBridge "Object Created" in SQS) and a
+second message in the batch whose object is gone (it succeeds: `batchItemFailures` names only
+the failing one).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import numpy as np
+import orjson
+import pytest
+import yaml
+
+from functions.batch.dispatch import MAX_RECEIVES
+from functions.runtime.s3store import S3Store
+from infra.local.functions import load_handler
+from infra.local.gateway import GatewayRequest, build_event
+from tests.batch_support import features_csv, publish_classifier
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "day 1.csv"
+MODEL_FILE = "models/iris/versions/1/model.onnx"
+
+
+def message(
+    store: S3Store, key: str, receives: int, etag: str = "", size: int = 0
+) -> dict[str, Any]:
+    """The golden SQS record with its EventBridge body naming `key` (URL-encoded, as S3 does)."""
+    golden = json.loads((ROOT / "events" / "batch_eventbridge_sqs.json").read_text())
+    record = golden["Records"][0]
+    body = json.loads(record["body"])
+    body["resources"] = [f"arn:aws:s3:::{store.bucket}"]
+    body["detail"]["bucket"]["name"] = store.bucket
+    found = body["detail"]["object"]
+    found["key"] = quote_plus(f"registry/{key}", safe="/")
+    found["etag"], found["size"] = etag, size
+    record["body"] = json.dumps(body)
+    record["messageId"] = f"message-for-{key}"
+    record["attributes"]["ApproximateReceiveCount"] = str(receives)
+    return record  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def deployed(s3_store: S3Store, tmp_path: Path) -> tuple[Any, Any, S3Store]:
+    """The batch and control handlers on a store whose model file fails its check."""
+    publish_classifier(s3_store, tmp_path)
+    s3_store.put_bytes(f"batch/iris/input/{NAME}", features_csv(np.ones((4, 4))).encode())
+    env = {"AIAAS_STORE": f"s3://{s3_store.bucket}/registry"}
+    batch = load_handler(
+        "functions.batch.handler.handler", {**env, "AIAAS_CACHE_DIR": str(tmp_path / "cache")}
+    )
+    control = load_handler("functions.control.handler.handler", env)
+    return batch, control, s3_store
+
+
+def job_call(control: Any, method: str = "GET", body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    path = f"/control/batch/iris/jobs/{quote(NAME)}"
+    request = GatewayRequest(method, path, "", [("content-type", "text/csv")], body)
+    response = control(build_event(request, "ANY", "/control/{proxy+}", {"proxy": path[9:]}), None)
+    return response["statusCode"], orjson.loads(response["body"])
+
+
+def job_status(control: Any) -> dict[str, Any]:
+    code, status = job_call(control)
+    assert code == 200, status
+    return status
+
+
+def deliver(batch: Any, store: S3Store, receives: int) -> dict[str, Any]:
+    info = store.head(f"batch/iris/input/{NAME}")
+    records = [
+        message(store, f"batch/iris/input/{NAME}", receives, info.etag, info.size),
+        message(store, "batch/iris/input/gone.csv", receives),  # ignored: it succeeds
+    ]
+    return batch({"Records": records}, None)  # type: ignore[no-any-return]
+
+
+def test_the_last_delivery_records_the_failure_and_a_redrive_scores_the_input(
+    deployed: tuple[Any, Any, S3Store],
+) -> None:
+    batch, control, store = deployed
+    good = store.get_bytes(MODEL_FILE)
+    store.put_bytes(MODEL_FILE, good[:20] + b"X" + good[21:])  # the integrity check fails
+    failed = {"batchItemFailures": [{"itemIdentifier": f"message-for-batch/iris/input/{NAME}"}]}
+    for receives in range(1, MAX_RECEIVES):  # the queue delivers it again: nothing recorded
+        assert deliver(batch, store, receives) == failed
+        assert job_status(control)["status"] == "pending"
+    assert deliver(batch, store, MAX_RECEIVES) == failed  # the last: the DLQ is next
+    status = job_status(control)
+    assert (status["status"], status["dead_lettered"], status["rows"]) == ("failed", True, 0)
+    assert status["error"].startswith(
+        f"the run failed on each of the {MAX_RECEIVES} deliveries of its queue message, the "
+        "last with: iris:1: models/iris/versions/1/model.onnx: sha256 "
+    )
+    assert status["error"].endswith(
+        "refusing to serve it; the message goes to the batch queue's dead-letter queue: once "
+        "the cause is fixed, redrive it from there (or upload the file again)"
+    )
+    # The same bytes put again: their run is not done (it was a 409, "already scored").
+    code, placed = job_call(control, "PUT", store.get_bytes(f"batch/iris/input/{NAME}"))
+    assert (code, placed["status"]) == (202, "pending"), placed
+    store.put_bytes(MODEL_FILE, good)  # fixed; the redriven message is delivered afresh
+    assert deliver(batch, store, 1) == {"batchItemFailures": []}
+    status = job_status(control)
+    assert (status["status"], status["scored_rows"]) == ("succeeded", 4)
+    assert "dead_lettered" not in status
+    assert deliver(batch, store, 1) == {"batchItemFailures": []}  # now a re-delivery: skipped
+    assert job_status(control)["run_id"] == status["run_id"]
+
+
+def test_the_last_receive_is_the_queue_s_max_receive_count() -> None:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: f"!{suffix}")
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)  # noqa: S506
+    queue = template["Resources"]["BatchQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == MAX_RECEIVES
