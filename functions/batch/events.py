@@ -43,6 +43,7 @@ class ObjectCreated:
     key: str  # decoded
     etag: str
     size: int
+    sent: str = ""  # the key as the event wrote it, URL-encoded (S3's and EventBridge's shapes)
 
 
 def store_location(store: ObjectStore) -> tuple[str, str]:
@@ -83,6 +84,7 @@ def s3_records(notification: object) -> list[ObjectCreated]:
                     key=unquote_plus(str(s3["object"]["key"])),
                     etag=str(s3["object"].get("eTag", "")),
                     size=int(s3["object"].get("size", 0)),
+                    sent=str(s3["object"]["key"]),
                 )
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -106,6 +108,7 @@ def eventbridge_records(event: dict[str, Any]) -> list[ObjectCreated]:
             key=unquote_plus(str(obj["key"])),
             etag=str(obj.get("etag", "")),
             size=int(obj.get("size", 0)),
+            sent=str(obj["key"]),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise MalformedEvent(f"not a complete S3 EventBridge event: {exc!r}") from None

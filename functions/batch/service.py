@@ -74,7 +74,7 @@ class BatchService:
         try:
             info = self.store.head(obj.input_key)
         except NotFound:
-            return _ignored(event, "the object no longer exists")
+            return self._gone(event, key)
         if event.etag and event.etag.strip('"') != info.etag:
             log.info("%s changed since the event (ETag %s, now %s)", key, event.etag, info.etag)
         run = RunInput(obj, event.bucket, info)
@@ -113,6 +113,24 @@ class BatchService:
             publish_failure(self.store, run, failed)
         except Exception:  # the store failing too: the message's own error is what is raised
             log.exception("could not record the failure of %s in its summary", event.key)
+
+    def _gone(self, event: ObjectCreated, key: str) -> Mapping[str, Any]:
+        """An event for an object not there: deleted since (S3 sends both events), or named
+        in an event written by hand (`aiaas invoke -e`, docs/batch.md) with its key not
+        URL-encoded, whose `+` was read as a space: said so, not "no longer exists" alone."""
+        sent = store_key(self.store, ObjectCreated(event.bucket, event.sent, "", 0))
+        try:  # a key S3 never sends: checked as any input key before the store is asked
+            raw = parse_input_key(sent) if sent and "+" in sent and sent != key else None
+        except InvalidName:
+            raw = None
+        if raw is None or not self.store.exists(raw.input_key):
+            return _ignored(event, "the object no longer exists")
+        reason = (
+            f"no object {key!r}, but {raw.input_key!r} exists: an event's key is URL-encoded, as S3 "
+            "sends it, so its '+' reads as a space; write a '+' in a key as %2B"
+        )
+        log.warning("ignored s3://%s/%s: %s", event.bucket, event.key, reason)
+        return {"status": RunStatus.IGNORED, "key": event.key, "reason": reason}
 
     def delegate(self, run: RunInput, s3_key: str) -> Mapping[str, Any]:
         """Start the Distributed Map run, named by the run id so a re-delivery starts nothing.
