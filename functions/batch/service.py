@@ -93,12 +93,16 @@ class BatchService:
         dead-letter queue next): a failed summary saying so, marked `dead_lettered`, so the job
         reads `failed` with the reason, not `pending` for good. It holds no run as finished: a
         redrive of the message, or the same bytes uploaded again, scores the input afresh."""
-        try:
+        try:  # another bucket's event, a name no run takes, an object gone: no input to fail
             key = store_key(self.store, event)
             obj = parse_input_key(key) if key is not None else None
-            if obj is None:
+            info = self.store.head(obj.input_key) if obj is not None else None
+        except (BadRequest, NotFound):
+            return
+        try:
+            if obj is None or info is None:
                 return
-            run = RunInput(obj, event.bucket, self.store.head(obj.input_key))
+            run = RunInput(obj, event.bucket, info)
             if finished_summary(self.store, run) is not None:  # this one scored; another failed
                 return
             error = (

@@ -17,6 +17,7 @@ the failing one).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -131,3 +132,22 @@ def test_the_last_receive_is_the_queue_s_max_receive_count() -> None:
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)  # noqa: S506
     queue = template["Resources"]["BatchQueue"]["Properties"]
     assert queue["RedrivePolicy"]["maxReceiveCount"] == MAX_RECEIVES
+
+
+def test_a_last_delivery_for_another_bucket_records_nothing(
+    deployed: tuple[Any, Any, S3Store], caplog: pytest.LogCaptureFixture
+) -> None:
+    """No input of this store to fail: the message goes to the DLQ with its reason logged."""
+    batch, _, store = deployed
+    record = message(store, f"batch/iris/input/{NAME}", MAX_RECEIVES)
+    body = json.loads(record["body"])
+    body["detail"]["bucket"]["name"] = "someone-elses-bucket"
+    record["body"] = json.dumps(body)
+    gone = message(store, "batch/iris/input/gone.csv", MAX_RECEIVES)
+    with caplog.at_level(logging.INFO, logger="aiaas.batch"):
+        answer = batch({"Records": [record, gone]}, None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    said = [r.getMessage() for r in caplog.records if r.name == "aiaas.batch"]
+    assert any("goes to the dead-letter queue: event for bucket" in line for line in said), said
+    assert not any("could not record" in line for line in said), said
+    assert not store.exists(f"batch/iris/output/{NAME}.summary.json")
