@@ -43,7 +43,13 @@ def s3_requests(entry: Mapping[str, Any]) -> list[S3Request]:
     """Every authorization one recorded request needs: a copy also reads its source, and a
     `DeleteObjects` deletes each key it names. A call of another service on the same server
     (a JSON-protocol `X-Amz-Target`) is that service's action on the resource it names."""
-    target = {k.lower(): v for k, v in entry["headers"].items()}.get("x-amz-target", "")
+    headers = {k.lower(): v for k, v in entry["headers"].items()}
+    if entry["method"].upper() == "HEAD" and urlsplit(entry["url"]).path == "/":
+        # The CLI's first contact with an endpoint the user set (functions/runtime/s3probe.py):
+        # unsigned, no bucket, no IAM action (AWS's own endpoint is never probed).
+        assert "authorization" not in headers, entry
+        return []
+    target = headers.get("x-amz-target", "")
     if target:
         return [other_service(target, entry)]
     url = urlsplit(entry["url"])

@@ -177,4 +177,5 @@ def test_a_record_of_many_fields_none_an_input_is_refused_at_once(
     status, body, elapsed = timed(server, "/models/ident/predict", {"instances": [stray(300_000)]})
     assert status == 422, body
     assert body["error"].startswith("instances[0] has unknown input 'j"), body
-    assert elapsed < 2 * BOUND_S, elapsed  # was 11 s; reading 300,000 fields takes ~0.6 s
+    # was 11 s; reading 300,000 fields takes ~0.6 s, and 4.1 s once in a CI run beside others
+    assert elapsed < 3 * BOUND_S, elapsed
