@@ -63,6 +63,9 @@ def observe(observer: MetricsObserver) -> None:
     atexit.register(SERVICE.metrics.flush)
 
 
+RELEASE_WAIT_S = 2.0  # a retired function's shadow copies: replayed within this, or dropped
+
+
 def release() -> None:
     """`aiaas serve` lets go of this function (more models called than `AIAAS_SERVE_MAX_MODELS`:
     infra/local/loaded_models.py): write what it holds, as at the stop, and drop the hooks that
@@ -73,6 +76,9 @@ def release() -> None:
     for flush in flushes:
         atexit.unregister(flush)
         flush()
+    # Its shadow replay process ends with it (its copies replayed first): it lived on, held
+    # by the channel's reader thread, and each reload started one more (review_rev2 1).
+    SERVICE.shadow.sink.close(RELEASE_WAIT_S)
 
 
 # X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start. Powertools'

@@ -58,6 +58,10 @@ class CopySink(Protocol):
     def drain(self, timeout: float) -> bool:
         """Wait until the copies handed over are replayed (tests, benches)."""
 
+    def close(self, timeout: float) -> None:
+        """No more copies: replay those handed over (at most `timeout` s), then end what
+        replays them (`aiaas serve` retiring the function)."""
+
 
 class LogSink:
     """Copies as stdout lines (Lambda: to the ShadowFunction by a log subscription filter)."""
@@ -73,6 +77,9 @@ class LogSink:
 
     def drain(self, timeout: float) -> bool:
         return True  # replayed by another function, later
+
+    def close(self, timeout: float) -> None:
+        return None  # nothing of its own runs
 
 
 def sink_from_env(env: Mapping[str, str], metrics: RequestMetrics) -> CopySink:
@@ -99,6 +106,12 @@ class ProcessSink:
 
     def drain(self, timeout: float) -> bool:
         return self.channel is None or self.channel.drain(timeout)
+
+    def close(self, timeout: float) -> None:
+        with self._opening:
+            channel = self.channel
+        if channel is not None:
+            channel.close(timeout)
 
     def _open(self) -> ReplayChannel:
         with self._opening:

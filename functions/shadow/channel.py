@@ -20,6 +20,7 @@ runs N, one per worker's instance, as N Lambda containers would have N queues.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -61,6 +62,7 @@ class ReplayChannel:
         self._pending: dict[ShadowLabels, int] = {}  # sent, no result yet
         self._settled = threading.Condition(self._lock)
         self._batch = CopyBatch()  # copies held for the next message (under `_lock`)
+        self._closed = False  # `close`d: no process is spawned again
 
     def send(self, labels: ShadowLabels, line: bytes) -> bool:
         """Take `line` for the replay process (held, or sent with a batch now); False (the
@@ -90,6 +92,19 @@ class ReplayChannel:
                     return False
                 self._settled.wait(left)
         return True
+
+    def close(self, timeout: float) -> None:
+        """End the replay process: its copies sent (and replayed, for at most `timeout` s),
+        then its socket shut, so it reads EOF and exits, and the reader thread with it.
+        `aiaas serve` retiring the function (AIAAS_SERVE_MAX_MODELS): the reader thread held
+        the socket open for the server's life, and each reload spawned one more process."""
+        self.drain(timeout)
+        with self._lock:
+            self._closed = True
+            sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the reader wakes, closes it, reaps the process
 
     def _take(self) -> tuple[list[bytes], dict[ShadowLabels, int]]:
         """The held batch, counted as pending (its results may come back before `_send`
@@ -132,7 +147,7 @@ class ReplayChannel:
 
     def _spawn(self) -> socket.socket | None:
         with self._lock:
-            if self._sock is not None:
+            if self._sock is not None or self._closed:
                 return self._sock
             if time.monotonic() - self._spawned_at < RESPAWN_S:
                 return None  # it died moments ago: do not spawn one per copy
@@ -185,9 +200,8 @@ class ReplayChannel:
             lost = {labels: n for labels, n in self._pending.items() if n > 0}
         sock.close()
         code = process.wait()
-        log.warning(
-            "the shadow replay process exited (%s); %d copies dropped", code, sum(lost.values())
-        )
+        said = log.info if self._closed else log.warning  # closed: its function was retired
+        said("the shadow replay process exited (%s); %d copies dropped", code, sum(lost.values()))
         for labels, count in lost.items():
             self._dropped(labels, count)
             self._settle(labels, count)

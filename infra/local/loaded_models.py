@@ -6,7 +6,8 @@ one of them in one process, and its warm-up loads them all at the start: 25 mode
 took 3.2 GB before any request, 401 tiny ones 174 MB (hunt_scale 1). With the setting, the
 warm-up loads that many models, and a call to a model not loaded once that many are retires
 the least recently called model's function (its module goes, sessions and all, as Lambda
-reclaims an idle container; what it holds is written first): its next call is a cold start.
+reclaims an idle container; what it holds is written first, its shadow replay process
+ends): its next call is a cold start.
 A function being called is never retired: calls to more models at once than the bound hold
 them all until they finish. Unset or 0: no bound (each model's `AIAAS_MAX_VERSIONS` still holds).
 """
