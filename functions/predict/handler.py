@@ -76,6 +76,11 @@ def release() -> None:
     for flush in flushes:
         atexit.unregister(flush)
         flush()
+    # Their timer threads end too: each waited for the next hold for the server's life, one
+    # more a reload (review_rev2 2).
+    SERVICE.capture.buffer.close()
+    if SERVICE.plane.drift is not None:
+        SERVICE.plane.drift.flush(last=True)
     # Its shadow replay process ends with it (its copies replayed first): it lived on, held
     # by the channel's reader thread, and each reload started one more (review_rev2 1).
     SERVICE.shadow.sink.close(RELEASE_WAIT_S)

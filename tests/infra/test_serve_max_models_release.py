@@ -3,7 +3,8 @@
 A retired function's module goes; what it started must go with it. Its shadow replay process
 (functions/shadow/channel.py) lived on, held by the channel's reader thread, and each call
 after a retire spawned another beside it: with a bound meant to cap memory, one interpreter
-and its sessions more per reload, until the server stopped.
+and its sessions more per reload, until the server stopped. Its capture and drift timer
+threads, each waiting for the next hold, lived on too, one more of each per reload.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from functions.runtime.capture.reader import captured_lines
+from functions.runtime.capture.setting import set_capture
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.local.functions import function_instances
 from infra.local.gateway import Gateway, GatewayRequest
-from infra.local.stack import stack_functions
+from infra.local.stack import predict_logical_id, stack_functions
 from tests import onnx_factory
+from tests.functions.test_predict_drift import _with_baseline
+from tests.functions.test_predict_events import MODEL as DIGITS
 
 ROW = [[0.5, -1.0, 2.0, 0.25]]
 
@@ -69,3 +78,72 @@ def test_a_retired_models_shadow_replay_process_ends(
             replay.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             replay.wait(timeout=5)
+
+
+def test_a_retired_models_capture_timer_ends_and_its_lines_are_written(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its capture timer thread waited for the next held line for the server's life, one more
+    a reload; each retire writes the lines held, and the thread ends."""
+    registry = Registry(LocalStore(root / "store"))
+    registry.set_shadow("m0", "prod", None)
+    set_capture(registry, "m0", sample=1.0, actor="test")
+    monkeypatch.setenv("AIAAS_SERVE_MAX_MODELS", "1")
+    env = {"AIAAS_STORE": str(root / "store"), "AIAAS_CACHE_DIR": str(root / "cache")}
+    gateway = Gateway(function_instances(stack_functions(["m0", "m1"], "@prod"), env))
+    before = set(threading.enumerate())
+
+    def call(name: str) -> int:
+        body = json.dumps({"inputs": ROW}).encode()
+        headers = [("content-type", "application/json")]
+        request = GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
+        return gateway.handle(request).status
+
+    for _ in range(3):
+        assert call("m0") == call("m0") == 200  # the second line is held (a burst)
+        assert call("m1") == 200  # m0 retired, its lines written
+    assert not gateway.functions["Predictm0"].warm
+    assert settled(lambda: named("aiaas-capture-timer", before) == 0)
+    assert len(list(captured_lines(registry.store, "m0"))) == 6
+
+
+def test_a_retired_models_drift_timer_ends_and_its_counts_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for its drift monitor's timer thread: each retire writes the counts held."""
+    store, _ = _with_baseline(tmp_path)
+    registry = Registry(store)
+    path = onnx_factory.linear_classifier(tmp_path / "m1.onnx", seed=1)
+    registry.publish(onnx_factory.manifest_for(path, "m1", "1", labels=("a", "b", "c")), path)
+    registry.set_alias("m1", "production", "1")
+    monkeypatch.setenv("AIAAS_SERVE_MAX_MODELS", "1")
+    env = {"AIAAS_STORE": str(tmp_path / "store"), "AIAAS_CACHE_DIR": str(tmp_path / "cache")}
+    models = [DIGITS, "m1"]
+    gateway = Gateway(function_instances(stack_functions(models, "@production"), env))
+    digits = np.random.default_rng(1).integers(0, 17, (2, 64)).tolist()
+    before = set(threading.enumerate())
+
+    def call(name: str, rows: list[list[float]]) -> int:
+        body = json.dumps({"inputs": rows}).encode()
+        headers = [("content-type", "application/json")]
+        request = GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
+        return gateway.handle(request).status
+
+    for _ in range(3):
+        assert call(DIGITS, digits) == 200
+        assert call("m1", ROW) == 200  # the digits model retired, its counts written
+    assert not gateway.functions[predict_logical_id(DIGITS)].warm
+    assert settled(lambda: named("aiaas-drift-timer", before) == 0)
+    assert len(list(store.list_keys(f"monitoring/{DIGITS}/1/"))) == 3
+
+
+def settled(done: Callable[[], bool], within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return done()
+
+
+def named(name: str, before: set[threading.Thread]) -> int:
+    """Threads called `name` started since `before` (other tests' services keep theirs)."""
+    return sum(t.name == name and t not in before for t in threading.enumerate())

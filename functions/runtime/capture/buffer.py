@@ -109,6 +109,7 @@ class CaptureBuffer:
         # starts with the first line held): the requests of a hold pay nothing more.
         self._timer = threading.Event() if timer else None
         self._timing = False
+        self._closed = False  # `close`d: the timer's thread ends once nothing is held
 
     @property
     def held(self) -> int:
@@ -162,12 +163,13 @@ class CaptureBuffer:
         """`timer`'s thread: writes the held lines `FLUSH_SECONDS` after the first was held,
         unless a request wrote them first; then waits for the next hold."""
         assert self._timer is not None
-        while True:
+        while not self._closed:
             self._timer.wait()
             self._timer.clear()
             while (left := self._left()) is not None:
                 if left > 0:
-                    time.sleep(left)
+                    self._timer.wait(left)  # `close` wakes it (a sleep held a retired one)
+                    self._timer.clear()
                     continue
                 with self._writing:  # after a request's write in flight, if one is
                     left = self._left()
@@ -198,6 +200,14 @@ class CaptureBuffer:
         version and date)."""
         with self._writing:
             self._write_held()
+
+    def close(self) -> None:
+        """Write every held line now and end the timer's thread (`aiaas serve` retiring the
+        function: it waited for the next hold for the server's life, one more each reload)."""
+        self._closed = True
+        self.flush()
+        if self._timer is not None:
+            self._timer.set()  # it wakes, finds nothing held (or writes a late line), and ends
 
     def _write_and_release(self) -> None:
         """A request's write, aside; `_writing` was taken for it."""

@@ -95,7 +95,7 @@ class DriftMonitor:
         # Set when rows start to be held, for the thread that flushes on time (`timer` only;
         # started with the first version monitored): held rows never wait for a request.
         self._wake = threading.Event() if timer else None
-        self._timing = False
+        self._timing = self._closed = False  # `close`d: the thread ends once nothing is held
 
     def idle(self, model: LoadedModel) -> bool:
         """Whether a request of `model` has nothing to count or flush: no version here has
@@ -311,23 +311,27 @@ class DriftMonitor:
         """`timer`'s thread: writes held rows when due, then waits for rows to be held again
         (asleep, not polling, while none are: a quiet model costs nothing)."""
         assert self._wake is not None
-        while True:
+        while not self._closed:
             self._wake.wait()
             self._wake.clear()
             while (left := self._due_in()) is not None:
                 if left > 0:
-                    time.sleep(left)
+                    self._wake.wait(left)  # `close` wakes it (a sleep held a retired one)
+                    self._wake.clear()
                     continue
                 with self._flushing:  # after a flush in flight (a stopping server's), if one is
                     left = self._due_in()
                     if left is not None and left <= 0:  # else that flush wrote them
                         self._flush_logged()
 
-    def flush(self) -> None:
-        """Write each version's counts now, once a flush in flight ended (`aiaas serve`
-        stopping: its exit handlers are bounded, infra/local/ending.py)."""
+    def flush(self, last: bool = False) -> None:
+        """Write each version's counts now, once a flush in flight ended (`aiaas serve` stopping:
+        its exit handlers are bounded, infra/local/ending.py); `last`: its timer thread ends."""
         with self._flushing:
+            self._closed = self._closed or last
             self._flush()
+        if last and self._wake is not None:
+            self._wake.set()  # it wakes, writes what a late request held, and ends
 
     def _flush_and_release(self, answering: tuple[str, str]) -> None:
         """A request's flush, aside; `_flushing` was taken for it. A write in flight meanwhile
