@@ -7,8 +7,10 @@ It is read only while the store is away (functions/runtime/served.py): a process
 outage) had no model until the store answered, though the verified files were in the cache. It
 now serves the recorded version from the cache, each file's sha256 checked again against the
 recorded manifest as every load checks it (a file that does not match is never served), and
-goes back to what the alias names once the store answers. One folder a store URI: a cache
-shared by two stores never serves one's record for the other's model.
+goes back to what the alias names once the store answers. One folder a store: its URI, and
+for S3 the endpoint of the user's (AWS_ENDPOINT_URL[_S3]), since two S3 servers may each hold
+a bucket of the name: a cache shared by two stores never serves one's record for the other's
+model (by the URI alone, a serve of a staging MinIO served production's, review_rev2 3).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +36,18 @@ RECORDS = "served"  # under the cache directory; the cache's trim leaves it alon
 log = logging.getLogger("aiaas.runtime")
 
 
-def records_folder(cache_dir: Path, store_uri: str) -> Path:
-    """Where the records of the store at `store_uri` are kept in the cache at `cache_dir`."""
-    return cache_dir / RECORDS / hashlib.sha256(store_uri.encode()).hexdigest()[:16]
+def records_folder(cache_dir: Path, store: str) -> Path:
+    """Where the records of `store` (`store_identity`) are kept in the cache at `cache_dir`."""
+    return cache_dir / RECORDS / hashlib.sha256(store.encode()).hexdigest()[:16]
+
+
+def store_identity(store_uri: str, env: Mapping[str, str]) -> str:
+    """The store at `store_uri` as the client built under `env` reaches it: an S3 URI names a
+    bucket of whichever server the endpoint setting points at (AWS's own where none is)."""
+    if not store_uri.startswith("s3://"):
+        return store_uri
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    return f"{store_uri} at {endpoint.rstrip('/')}" if endpoint else store_uri
 
 
 def file_digests(manifest: ModelManifest) -> dict[str, str]:
@@ -46,9 +58,12 @@ def file_digests(manifest: ModelManifest) -> dict[str, str]:
 class ServedRecords:
     """The records of one store's served references in one cache directory."""
 
-    def __init__(self, cache_dir: Path, store_uri: str) -> None:
-        self.folder = records_folder(cache_dir, store_uri)
-        self.store_uri = store_uri
+    def __init__(
+        self, cache_dir: Path, store_uri: str, env: Mapping[str, str] | None = None
+    ) -> None:
+        """`env`: the variables the store's client is built under (os.environ's)."""
+        self.store_uri = store_identity(store_uri, os.environ if env is None else env)
+        self.folder = records_folder(cache_dir, self.store_uri)
         self._written: dict[str, str] = {}  # ref -> the version written: not again each TTL
         self._unwritable = SaidOnce(log, "a record is written again")
 

@@ -106,7 +106,7 @@ def recorded_at_start(start: StartListing, store_uri: str, env: Mapping[str, str
     if not start.unreachable:
         return start
     cache_dir = RuntimeSettings.from_env(env).cache_dir
-    return replace(start, models=ServedRecords(cache_dir, store_uri).models())
+    return replace(start, models=ServedRecords(cache_dir, store_uri, env).models())
 
 
 def unreachable_line(store_uri: str, recorded: list[str]) -> str:
