@@ -12,7 +12,8 @@ answering. Only the CLI asks for it (`probing`): a function's cold start on Lamb
 `aiaas serve` would pay one more connection (and TLS handshake) on every start, and there
 botocore's own first-contact rule (s3answers.py) gives up after one timeout. Only for an
 endpoint the user set (AWS's own answer), and not through a proxy (the probe would bypass it).
-The probe sends no credentials: a TLS probe does not check the certificate.
+The probe sends no credentials (not the URL's user info either): a TLS probe does not check the
+certificate.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def silence(endpoint: str, wait_s: float) -> str | None:
     try:
         with raw:
             raw.settimeout(max(0.01, deadline - time.monotonic()))
-            line = f"HEAD / HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n"
+            named = host_header(host, url.port)
+            line = f"HEAD / HTTP/1.1\r\nHost: {named}\r\nConnection: close\r\n\r\n"
             if tls:
                 import ssl
 
@@ -70,6 +72,13 @@ def silence(endpoint: str, wait_s: float) -> str | None:
     except OSError:
         return None  # reset, a TLS error: an answer of a kind, the request says what
     return None
+
+
+def host_header(host: str, port: int | None) -> str:
+    """The Host of a request to `host`:`port`, as botocore's: never the URL's user info
+    (`http://KEY:SECRET@host:9000`, sent in the clear by the probe's `netloc`)."""
+    named = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return named if port is None else f"{named}:{port}"
 
 
 def before_first_request(endpoint: str, config: Any, fail: Callable[[str, str], Exception]) -> Any:
