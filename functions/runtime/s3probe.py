@@ -11,9 +11,10 @@ a closed connection, lets the request go as before; none is said as the endpoint
 answering. Only the CLI asks for it (`probing`): a function's cold start on Lambda or in
 `aiaas serve` would pay one more connection (and TLS handshake) on every start, and there
 botocore's own first-contact rule (s3answers.py) gives up after one timeout. Only for an
-endpoint the user set (AWS's own answer), and not through a proxy (the probe would bypass it).
-The probe sends no credentials (not the URL's user info either): a TLS probe does not check the
-certificate.
+endpoint the user set (AWS's own answer), and not through a proxy (the probe would bypass it):
+one botocore would use for it, the proxy of its scheme (HTTP_PROXY, HTTPS_PROXY) where NO_PROXY
+does not name it. The probe sends no credentials (not the URL's user info either): a TLS probe
+does not check the certificate.
 """
 
 from __future__ import annotations
@@ -88,8 +89,11 @@ def before_first_request(endpoint: str, config: Any, fail: Callable[[str, str], 
         return None  # imported below only where it probes: not on a function's cold start
     import urllib.request
 
-    host = urlsplit(endpoint).hostname or ""
-    if urllib.request.getproxies() and not urllib.request.proxy_bypass(host):
+    url = urlsplit(endpoint)
+    # The proxy botocore sends this endpoint's requests through: its scheme's, unless NO_PROXY
+    # names it. Any variable set stopped the probe, NO_PROXY alone (set by many clusters) too.
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(url.hostname or ""):
         return None
     done = threading.Lock()
     connect, read = float(config.connect_timeout), float(config.read_timeout)

@@ -4,7 +4,9 @@ what it sends, and where it is sent at all (review_rev2 4, 5)."""
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -51,3 +53,44 @@ def test_the_probe_sends_no_user_info_of_the_endpoint(
     main(["--store", "s3://bucket/registry", "models"])
     assert ("HEAD", "/", f"127.0.0.1:{HEADERS_PORT}") in recording.seen, recording.seen
     assert not [seen for seen in recording.seen if "secret" in seen[2]], recording.seen
+
+
+@pytest.fixture
+def silent(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A loopback port that takes connections and never answers."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", SILENT_PORT))
+    listener.listen(64)
+    endpoint = f"http://127.0.0.1:{SILENT_PORT}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "8")
+    monkeypatch.setenv("AIAAS_S3_CONNECT_TIMEOUT", "1")
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    yield endpoint
+    listener.close()
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"NO_PROXY": "internal.example.com"},  # a proxy for none: its exceptions only
+        {"HTTPS_PROXY": "http://127.0.0.1:9"},  # a proxy for https only: this one is http
+    ],
+)
+def test_the_probe_runs_unless_a_proxy_carries_the_endpoints_requests(
+    silent: str,
+    setting: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """NO_PROXY alone (set machine-wide where a proxy is set for some hosts and not here, and
+    by many clusters) turned the probe off: a command waited the read timeout again."""
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    assert main(["--store", "s3://bucket/registry", "models"]) == 1
+    took = time.monotonic() - started
+    assert took < 5, took  # the 1 s probe, not the 8 s read timeout
+    assert "sent no answer within 1 s" in capsys.readouterr().err
