@@ -63,9 +63,6 @@ def observe(observer: MetricsObserver) -> None:
     atexit.register(SERVICE.metrics.flush)
 
 
-RELEASE_WAIT_S = 2.0  # a retired function's shadow copies: replayed within this, or dropped
-
-
 def release() -> None:
     """`aiaas serve` lets go of this function (more models called than `AIAAS_SERVE_MAX_MODELS`:
     infra/local/loaded_models.py): write what it holds, as at the stop, and drop the hooks that
@@ -81,9 +78,9 @@ def release() -> None:
     SERVICE.capture.buffer.close()
     if SERVICE.plane.drift is not None:
         SERVICE.plane.drift.flush(last=True)
-    # Its shadow replay process ends with it (its copies replayed first): it lived on, held
-    # by the channel's reader thread, and each reload started one more (review_rev2 1).
-    SERVICE.shadow.sink.close(RELEASE_WAIT_S)
+    # Its shadow replay process ends with it, once it has replayed the copies it was sent: it
+    # lived on, held by the channel's reader thread, one more each reload (review_rev2 1).
+    SERVICE.shadow.sink.close()
 
 
 # X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start. Powertools'

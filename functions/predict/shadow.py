@@ -58,9 +58,9 @@ class CopySink(Protocol):
     def drain(self, timeout: float) -> bool:
         """Wait until the copies handed over are replayed (tests, benches)."""
 
-    def close(self, timeout: float) -> None:
-        """No more copies: replay those handed over (at most `timeout` s), then end what
-        replays them (`aiaas serve` retiring the function)."""
+    def close(self) -> None:
+        """No more copies: what replays them ends once it has replayed those handed over,
+        waiting for nothing (`aiaas serve` retiring the function)."""
 
 
 class LogSink:
@@ -78,7 +78,7 @@ class LogSink:
     def drain(self, timeout: float) -> bool:
         return True  # replayed by another function, later
 
-    def close(self, timeout: float) -> None:
+    def close(self) -> None:
         return None  # nothing of its own runs
 
 
@@ -107,11 +107,11 @@ class ProcessSink:
     def drain(self, timeout: float) -> bool:
         return self.channel is None or self.channel.drain(timeout)
 
-    def close(self, timeout: float) -> None:
+    def close(self) -> None:
         with self._opening:
             channel = self.channel
         if channel is not None:
-            channel.close(timeout)
+            channel.close()
 
     def _open(self) -> ReplayChannel:
         with self._opening:

@@ -93,18 +93,19 @@ class ReplayChannel:
                 self._settled.wait(left)
         return True
 
-    def close(self, timeout: float) -> None:
-        """End the replay process: its copies sent (and replayed, for at most `timeout` s),
-        then its socket shut, so it reads EOF and exits, and the reader thread with it.
-        `aiaas serve` retiring the function (AIAAS_SERVE_MAX_MODELS): the reader thread held
-        the socket open for the server's life, and each reload spawned one more process."""
-        self.drain(timeout)
+    def close(self) -> None:
+        """End the replay process, waiting for nothing: the copies held are sent, then its
+        socket shut for writing, so it replays what it was sent, sends the results, reads EOF
+        and exits; the reader thread reports them and ends with it. `aiaas serve` retiring the
+        function (AIAAS_SERVE_MAX_MODELS): the reader thread held the socket open for the
+        server's life, and each reload spawned one more process (review_rev2 1)."""
+        self._flush(force=True)
         with self._lock:
             self._closed = True
             sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)  # the reader wakes, closes it, reaps the process
+                sock.shutdown(socket.SHUT_WR)
 
     def _take(self) -> tuple[list[bytes], dict[ShadowLabels, int]]:
         """The held batch, counted as pending (its results may come back before `_send`

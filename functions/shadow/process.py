@@ -15,6 +15,7 @@ open elsewhere (`die_with`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import logging
@@ -71,8 +72,11 @@ def serve(sock: socket.socket, replayer: Replayer) -> None:
             message = None
         except OSError:
             return
-        if message == b"":
-            return  # the caller's process is gone
+        if message == b"":  # the caller is gone, or done with it (a retired function's)
+            with contextlib.suppress(OSError):
+                if tallies:
+                    sock.sendall(encode_results(tallies))
+            return
         for line in message.split(b"\n") if message else ():  # one copy a line
             result = replayer.replay_line(line) if line else None
             if result is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -70,9 +72,18 @@ def test_a_retired_models_shadow_replay_process_ends(
     assert sink.drain(20.0)  # the copy replayed: its process is up
     replay = sink.channel.process
     try:
+        os.kill(replay.pid, signal.SIGSTOP)  # behind (SCHED_IDLE on a busy host): a copy waits
+        assert call("m0") == 200
+        sink.channel._flush(force=True)
+        started = time.monotonic()
         assert call("m1") == 200  # m0 retired
+        assert time.monotonic() - started < 1.0  # the retire waits for no replay
         assert not gateway.functions["Predictm0"].warm
-        replay.wait(timeout=10)  # it ends with the function that started it
+        os.kill(replay.pid, signal.SIGCONT)
+        replay.wait(timeout=10)  # it ends with the function that started it, ...
+        text = gateway.metrics.render()[0].decode()
+        replayed = [line for line in text.splitlines() if "aiaas_shadow_requests_total{" in line]
+        assert len(replayed) == 1 and replayed[0].endswith(" 2.0"), text  # ... both replayed
     finally:
         with contextlib.suppress(OSError):
             replay.kill()
