@@ -70,9 +70,9 @@ def release() -> None:
     flushes = [SERVICE.capture.flush, SERVICE.metrics.flush]
     if SERVICE.plane.drift is not None:
         flushes.append(SERVICE.plane.drift.flush)
-    for flush in flushes:
-        atexit.unregister(flush)
+    for flush in flushes:  # a server stopping meanwhile (this runs aside) writes the rest
         flush()
+        atexit.unregister(flush)
     # Their timer threads end too: each waited for the next hold for the server's life, one
     # more a reload (review_rev2 2).
     SERVICE.capture.buffer.close()

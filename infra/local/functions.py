@@ -221,11 +221,14 @@ class LocalFunction:
             return self._own_loop.submit(handler, event, context).result()
         return handler(event, context)
 
-    def retire(self) -> bool:
+    def retire(self, then: Callable[[], None] | None = None) -> bool:
         """Let go of the initialised module (a model's sessions with it), as Lambda reclaims
         an idle container: its next call is a cold start. The module's `release()` writes
-        what it holds first (capture lines, drift counts, EMF samples). False, and nothing
-        done, while it is called, initialised, or not initialised at all."""
+        what it holds (capture lines, drift counts, EMF samples) on a thread of its own, then
+        `then` runs (the collector: the module is freed by then). Written on the call that
+        retired it, a slow or away store held that call, and every cold start queued on the
+        bound, for the writes and their retries (review_rev2 6). False, and nothing done,
+        while it is called, initialised, or not initialised at all."""
         if not self._init_lock.acquire(blocking=False):
             return False  # its init is running: a call waits for it
         try:
@@ -239,10 +242,28 @@ class LocalFunction:
                 self._own_loop.shutdown(wait=False)
                 self._own_loop = None
             if release is not None:
-                release()
+                held = [release]  # the thread's only hold on the module: gone before `then`
+                del release
+                threading.Thread(
+                    target=_release_aside,
+                    args=(held, then, self.spec.logical_id),
+                    name=f"aiaas-release-{self.spec.logical_id}",
+                    daemon=True,  # a stop meanwhile: the module's exit handlers write the rest
+                ).start()
             return True
         finally:
             self._init_lock.release()
+
+
+def _release_aside(
+    held: list[Callable[[], None]], then: Callable[[], None] | None, logical_id: str
+) -> None:
+    try:
+        held.pop()()
+    except Exception:  # a module's own bug: said, and the function is let go all the same
+        logging.getLogger("aiaas.gateway").exception("release of %s failed", logical_id)
+    if then is not None:
+        then()
 
 
 def _request_id(event: Any) -> str:

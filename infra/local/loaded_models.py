@@ -6,7 +6,7 @@ one of them in one process, and its warm-up loads them all at the start: 25 mode
 took 3.2 GB before any request, 401 tiny ones 174 MB (hunt_scale 1). With the setting, the
 warm-up loads that many models, and a call to a model not loaded once that many are retires
 the least recently called model's function (its module goes, sessions and all, as Lambda
-reclaims an idle container; what it holds is written first, its shadow replay process
+reclaims an idle container; what it holds is written aside, its shadow replay process
 ends): its next call is a cold start.
 A function being called is never retired: calls to more models at once than the bound hold
 them all until they finish. Unset or 0: no bound (each model's `AIAAS_MAX_VERSIONS` still holds).
@@ -65,7 +65,7 @@ class LoadedModels:
             for other in sorted(loaded, key=lambda f: f.last_called):
                 if excess <= 0:
                     break
-                if other.retire():
+                if other.retire(then=self._released):
                     excess -= 1
                     self.retired += 1
                     idle = time.monotonic() - other.last_called
@@ -81,6 +81,12 @@ class LoadedModels:
                     )
             if excess < wanted:
                 self._collect_soon()
+
+    def _released(self) -> None:
+        """A retired function's `release()` ended (on a thread of its own): its module, held
+        until then, can be freed now."""
+        with self._lock:
+            self._collect_soon()
 
     def _collect_soon(self) -> None:
         """`_collect` now, or within `COLLECT_EVERY_S` of the last one (under `_lock`)."""

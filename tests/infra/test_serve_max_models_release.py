@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,15 +26,19 @@ import pytest
 from functions.runtime.capture.reader import captured_lines
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.registry import Registry
+from functions.runtime.s3store import S3Store, make_s3_client
 from functions.runtime.store import LocalStore
-from infra.local.functions import function_instances
+from infra.local.functions import LocalFunction, function_instances
 from infra.local.gateway import Gateway, GatewayRequest
 from infra.local.stack import predict_logical_id, stack_functions
 from tests import onnx_factory
 from tests.functions.test_predict_drift import _with_baseline
 from tests.functions.test_predict_events import MODEL as DIGITS
+from tests.reliability.s3proxy import DelayingProxy
+from tests.s3server import MotoServer
 
 ROW = [[0.5, -1.0, 2.0, 0.25]]
+MOTO_PORT, PROXY_PORT = 30326, 30327  # this file's own
 
 
 @pytest.fixture
@@ -115,7 +120,7 @@ def test_a_retired_models_capture_timer_ends_and_its_lines_are_written(
         assert call("m1") == 200  # m0 retired, its lines written
     assert not gateway.functions["Predictm0"].warm
     assert settled(lambda: named("aiaas-capture-timer", before) == 0)
-    assert len(list(captured_lines(registry.store, "m0"))) == 6
+    assert settled(lambda: len(list(captured_lines(registry.store, "m0"))) == 6)
 
 
 def test_a_retired_models_drift_timer_ends_and_its_counts_are_written(
@@ -145,7 +150,7 @@ def test_a_retired_models_drift_timer_ends_and_its_counts_are_written(
         assert call("m1", ROW) == 200  # the digits model retired, its counts written
     assert not gateway.functions[predict_logical_id(DIGITS)].warm
     assert settled(lambda: named("aiaas-drift-timer", before) == 0)
-    assert len(list(store.list_keys(f"monitoring/{DIGITS}/1/"))) == 3
+    assert settled(lambda: len(list(store.list_keys(f"monitoring/{DIGITS}/1/"))) == 3)
 
 
 def settled(done: Callable[[], bool], within: float = 5.0) -> bool:
@@ -158,3 +163,56 @@ def settled(done: Callable[[], bool], within: float = 5.0) -> bool:
 def named(name: str, before: set[threading.Thread]) -> int:
     """Threads called `name` started since `before` (other tests' services keep theirs)."""
     return sum(t.name == name and t not in before for t in threading.enumerate())
+
+
+def test_a_retire_does_not_hold_the_call_for_what_the_retired_model_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retired model's capture lines went to the store on the call that retired it, under
+    the bound's lock: with S3 slow (1 s a reply here) that call waited 5.1 s more (11.1 s, the
+    same cold start retiring a model with nothing to write 7.1 s), and every cold start queued
+    on the lock meanwhile. The lines are still written, aside."""
+    moto = MotoServer(port=MOTO_PORT).start(tmp_path / "moto.log")
+    proxy = DelayingProxy(MOTO_PORT, port=PROXY_PORT).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        monkeypatch.setenv("AIAAS_SERVE_MAX_MODELS", "1")
+        bucket = f"aiaas-test-{uuid.uuid4().hex[:12]}"
+        make_s3_client().create_bucket(Bucket=bucket)
+        registry = Registry(S3Store(bucket, "registry"))
+        for seed, name in enumerate(("m0", "m1")):
+            path = onnx_factory.linear_classifier(tmp_path / f"{name}.onnx", seed=seed)
+            registry.publish(
+                onnx_factory.manifest_for(path, name, "1", labels=("a", "b", "c")), path
+            )
+            registry.set_alias(name, "prod", "1")
+        set_capture(registry, "m0", sample=1.0, actor="test")
+        env = {"AIAAS_STORE": f"s3://{bucket}/registry", "AIAAS_CACHE_DIR": str(tmp_path / "c")}
+        gateway = Gateway(function_instances(stack_functions(["m0", "m1"], "@prod"), env))
+
+        admitting: list[float] = []  # how long each call's retiring round held it
+        admit = gateway.loaded.admit
+
+        def timed(function: LocalFunction) -> None:
+            started = time.monotonic()
+            admit(function)
+            admitting.append(time.monotonic() - started)
+
+        monkeypatch.setattr(gateway.loaded, "admit", timed)
+
+        def call(name: str) -> None:
+            body = json.dumps({"inputs": ROW}).encode()
+            headers = [("content-type", "application/json")]
+            request = GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
+            assert gateway.handle(request).status == 200
+
+        for name in ("m1", "m0", "m0"):  # each file cached; m0's second line held (a burst)
+            call(name)
+        proxy.delay = 1.0
+        call("m1")  # retires m0, a capture line held: it took 5.1 s here, the call waiting
+        assert admitting[-1] < 1.0, admitting
+        proxy.delay = 0.0
+        assert settled(lambda: len(list(captured_lines(registry.store, "m0"))) == 2, 30)
+    finally:
+        proxy.stop()
+        moto.stop()
