@@ -193,8 +193,10 @@ class LocalFunction:
 
     def model_seconds(self) -> float:
         """Recent seconds per call the function spends in its model outside the GIL, if its
-        module tells (`model_seconds()`, as the predict function's does), else 0."""
-        return self._model_seconds() if self._model_seconds is not None else 0.0
+        module tells (`model_seconds()`, as the predict function's does), else 0. Read once:
+        `retire` may drop it between a check and the call (review_rev2)."""
+        told = self._model_seconds
+        return told() if told is not None else 0.0
 
     def invoke(self, event: Any, later: Callable[[Callable[[], None]], None] | None = None) -> Any:
         """The handler's answer to `event`; `later` (offered to it as the context's
