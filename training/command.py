@@ -23,6 +23,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from training.card import kept_text
 from training.data_checks import DataReport, check_data
+from training.metrics import missed_classes
 from training.spec import JobSpec, find_spec, load_spec
 from training.table_prep import SERVED_GAPS, column_lines
 
@@ -103,6 +104,8 @@ def run_train(args: argparse.Namespace) -> int:
         alias=alias,
         progress=False if args.no_progress else None,
     )
+    for warning in result_warnings(result.manifest):  # stderr, as the data's warnings
+        print(f"warning: {warning}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps(result_document(result, registry.store.uri)))
         return 0
@@ -166,7 +169,15 @@ def result_document(result: Any, store: str) -> dict[str, Any]:
         else [],
         "artifacts": str(result.model_path.parent),
         "seconds": round(result.timings.get("total_s", 0.0), 3),
+        "warnings": result_warnings(manifest),
     }
+
+
+def result_warnings(manifest: Any) -> list[str]:
+    """What the test metrics hide: a class the model never answers right (a 99:1 model that
+    always answers the majority scored accuracy 0.99 and published with no word)."""
+    confusion = manifest.metrics.get("test", {}).get("confusion_matrix")
+    return missed_classes(confusion, manifest.labels) if confusion and manifest.labels else []
 
 
 def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> list[str]:

@@ -79,3 +79,48 @@ def improved(metric: str, value: float, best: float | None, min_delta: float) ->
     if HIGHER_IS_BETTER.get(metric, False):
         return value > best + min_delta
     return value < best - min_delta
+
+
+def per_class(confusion: list[list[int]]) -> list[dict[str, float | None]]:
+    """Each class's precision, recall and F1 from a confusion matrix (rows: true class, columns:
+    predicted); None where undefined (no row predicted as it: no precision; no true row: no
+    recall). Accuracy hides a minority: 0.99 on a 99:1 split is the model that never answers it."""
+    counts = np.asarray(confusion, dtype=np.int64)
+    hits, predicted, true = np.diag(counts), counts.sum(axis=0), counts.sum(axis=1)
+    rows: list[dict[str, float | None]] = []
+    for i in range(len(counts)):
+        precision = float(hits[i] / predicted[i]) if predicted[i] else None
+        recall = float(hits[i] / true[i]) if true[i] else None
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if precision is not None and recall is not None and precision + recall > 0
+            else (0.0 if true[i] or predicted[i] else None)
+        )
+        rows.append({"precision": precision, "recall": recall, "f1": f1})
+    return rows
+
+
+def missed_classes(confusion: list[list[int]], labels: tuple[str, ...] | list[str]) -> list[str]:
+    """A warning per class the held-out rows hold but the model never answers for them."""
+    counts = np.asarray(confusion, dtype=np.int64)
+    if counts.size == 0:
+        return []
+    hits, true = np.diag(counts), counts.sum(axis=1)
+    missed = [i for i in range(len(counts)) if true[i] and not hits[i]]
+    if not missed:
+        return []
+    named = ", ".join(f"{str(labels[i])!r} ({int(true[i])} rows)" for i in missed)
+    accuracy = float(hits.sum() / max(int(counts.sum()), 1))
+    answered = np.flatnonzero(counts.sum(axis=0))
+    only = (
+        f"it answers {str(labels[int(answered[0])])!r} for every test row; "
+        if len(answered) == 1
+        else ""
+    )
+    return [
+        f"the model gets no test row of class{'es' * (len(missed) > 1)} {named} right "
+        f"(recall 0): {only}its accuracy {accuracy:.4f} says nothing about "
+        f"{'those classes' if len(missed) > 1 else 'that class'}. Judge it by macro_f1 and the per-class recall "
+        "in the card's Classes table; weigh the classes (class_weight: balanced), train longer, "
+        "or add rows of the class"
+    ]

@@ -43,15 +43,20 @@ def test_a_trained_card_lists_its_classes_in_the_models_order_with_split_counts(
     head = card.index("## Classes")
     section = card[head : card.index("## Metrics")]
     table = [line for line in section.splitlines() if line.startswith("| ")]
-    assert table[0] == "| # | class | train rows | validation rows | test rows |"
+    assert table[0] == (
+        "| # | class | train rows | validation rows | test rows | test precision | test recall "
+        "| test F1 |"
+    )
     rows = [[cell.strip() for cell in _cells(line)] for line in table[1:]]
     assert [r[1] for r in rows] == [md_text(label) for label in labels]  # the model's order
     assert [r[0] for r in rows] == [str(i) for i in range(len(labels))]
-    counts = np.array([[int(c) for c in r[2:]] for r in rows])
+    counts = np.array([[int(c) for c in r[2:5]] for r in rows])
     assert counts.sum(axis=1).tolist() == [CLASSES[label] for label in labels]
     assert counts.sum(axis=0).tolist() == [splits[k] for k in ("train", "validation", "test")]
     matrix = np.array(manifest["metrics"]["test"]["confusion_matrix"])
     assert counts[:, 2].tolist() == matrix.sum(axis=1).tolist()  # its rows are these classes
+    recall = [r[6] for r in rows]  # the matrix's diagonal over its rows, class by class
+    assert recall == [f"{matrix[i, i] / matrix[i].sum():.4f}" for i in range(len(labels))]
     assert "a\\|b \\*c\\*" in card and "&lt;i>versicolor&lt;/i>" in card  # as text
 
 
