@@ -311,13 +311,17 @@ def _patch_figure(grid: np.ndarray, size: int) -> Any:
     return fig
 
 
-def importance_title(shown: int, total: int) -> str:
-    """Says when the plot leaves features out (the 15 largest of 300 look like all of them)."""
+def importance_title(shown: int, total: int, rows: int | None = None) -> str:
+    """Says when the plot leaves features out (the 15 largest of 300 look like all of them),
+    and over how many rows it averages where given (a wide table's few, within a time budget)."""
     which = f"top {shown} of {total} features, " if shown < total else ""
-    return f"Global feature importance ({which}test rows)"
+    counted = f"{rows} test row{'s' * (rows != 1)}" if rows is not None else "test rows"
+    return f"Global feature importance ({which}{counted})"
 
 
-def importance_plot(names: list[str], values: np.ndarray, path: Path, shown: int = 15) -> Path:
+def importance_plot(
+    names: list[str], values: np.ndarray, path: Path, shown: int = 15, rows: int | None = None
+) -> Path:
     """Mean |attribution| per feature over test rows, largest on top; an image model's patches
     as a map of the image instead (a bar named `patch_r8_c16` says little, and 15 bars leave
     patches out)."""
@@ -329,7 +333,7 @@ def importance_plot(names: list[str], values: np.ndarray, path: Path, shown: int
     ax.barh([names[i] for i in order], values[order], color="tab:purple")
     ax.set(
         xlabel="mean |Kernel SHAP value| for the predicted output",
-        title=importance_title(len(order), len(names)),
+        title=importance_title(len(order), len(names), rows),
     )
     fig.tight_layout()
     save(fig, path, dpi=90)

@@ -5,10 +5,16 @@ estimator and default coalitions: 2 x features + 2,048), for the class each row 
 or the regression output; a few rows keep it to about a second of training time. A fixed 1,024
 coalitions fit a model of over 512 features from fewer equations than unknowns: a 784-feature
 linear model's card ranked features with no weight first.
+
+The cost grows with the features (a row of 1,500 took 5 s), so the rows are explained one at a
+time within `CARD_SECONDS`, at least one; a row that cannot fit skips the plot (`Skipped`), never
+the job: a table of 300 numbers and a text column failed the whole run after training with
+/explain's "send fewer rows or ask for fewer samples", and 1,500 numbers took 80 s of a 92 s run.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,12 +25,17 @@ from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import Background
 from functions.runtime.explain.explainer import Explainer, grouping, probabilities
-from functions.runtime.explain.kernel_shap import explain_rows
+from functions.runtime.explain.kernel_shap import Overrun, RowAttribution, explain_rows
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 
 CARD_ROWS = 16
-CARD_SECONDS = 60.0  # the explainer's time budget: a card's few rows take about a second
+CARD_SECONDS = 20.0  # the step's time budget: a card's few rows take about a second
+
+
+class Skipped(Exception):
+    """No importance plot: not one row's explanation fits in `CARD_SECONDS` (the message says
+    why); the job goes on without the plot."""
 
 
 def global_importance(
@@ -32,8 +43,9 @@ def global_importance(
     manifest: ModelManifest,
     background: Background,
     test_x: np.ndarray | Mapping[str, np.ndarray],
-) -> tuple[list[str], np.ndarray] | None:
-    """(group names, mean |attribution| per group), or None for a model explanations skip.
+) -> tuple[list[str], np.ndarray, int] | None:
+    """(group names, mean |attribution| per group, rows averaged), or None for a model
+    explanations skip; `Skipped` where no row fits the time budget.
 
     `test_x`: rows of the one input, or (a table served one input per column, strings among
     them) the raw columns by input name, explained by the very Explainer `/explain` runs."""
@@ -56,12 +68,24 @@ def global_importance(
         return probabilities(value, post.activation) if post is not None else value
 
     rows = np.asarray(test_x[:CARD_ROWS], dtype=np.float64).reshape(min(len(test_x), CARD_ROWS), -1)
-    explained = explain_rows(
-        model, rows.astype(dtype), background.rows.astype(dtype), background.weights,
-        groups.columns, None,
-    )  # fmt: skip
-    per_row = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained]
-    return groups.names, np.mean(per_row, axis=0)
+    deadline = time.monotonic() + CARD_SECONDS
+    explained: list[RowAttribution] = []
+    for row in rows.astype(dtype):  # one at a time: each row's answer is the same alone
+        if explained and time.monotonic() > deadline:
+            break
+        try:
+            explained += explain_rows(
+                model, row[None], background.rows.astype(dtype), background.weights,
+                groups.columns, None, deadline=deadline,
+            )  # fmt: skip
+        except Overrun:
+            break
+    if not explained:
+        raise Skipped(
+            f"one test row's explanation over {len(groups.columns)} features ran past the "
+            f"{CARD_SECONDS:g} s this step may take"
+        )
+    return groups.names, _mean_of_predicted(explained), len(explained)
 
 
 def _by_columns(
@@ -69,9 +93,36 @@ def _by_columns(
     manifest: ModelManifest,
     background: Background,
     columns: Mapping[str, np.ndarray],
-) -> tuple[list[str], np.ndarray]:
-    rows = {name: value[:CARD_ROWS] for name, value in columns.items()}
+) -> tuple[list[str], np.ndarray, int]:
+    """Row by row, each with what is left of the budget: the Explainer refuses a row its
+    estimate says cannot fit (a 422 for /explain; here the end of the rows explained)."""
+    count = min(CARD_ROWS, min(len(value) for value in columns.values()))
     explainer = Explainer(LoadedModel(manifest, Path(model_path)), background, CARD_SECONDS)
-    explained = explainer.explain(rows, None)
-    per_row = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained.rows]
-    return explained.features, np.mean(per_row, axis=0)
+    deadline = time.monotonic() + CARD_SECONDS
+    explained: list[RowAttribution] = []
+    features: list[str] = []
+    for i in range(count):
+        left = deadline - time.monotonic()
+        if explained and left <= 0:
+            break
+        explainer.max_seconds = left
+        try:
+            one = explainer.explain(
+                {name: value[i : i + 1] for name, value in columns.items()}, None
+            )
+        except InvalidInput as exc:
+            if explained:
+                break
+            raise Skipped(
+                f"one test row's explanation over {len(columns)} columns would take over the "
+                f"{CARD_SECONDS:g} s this step may take"
+            ) from exc
+        explained += one.rows
+        features = one.features
+    return features, _mean_of_predicted(explained), len(explained)
+
+
+def _mean_of_predicted(explained: list[RowAttribution]) -> np.ndarray:
+    """Mean |attribution| of each row's predicted output (its class, or the regression's)."""
+    values = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained]
+    return np.asarray(np.mean(values, axis=0))

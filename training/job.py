@@ -41,7 +41,7 @@ from training.export import (
     run_onnx,
     signature_for,
 )
-from training.importance import global_importance
+from training.importance import Skipped, global_importance
 from training.metrics import per_class, score
 from training.prepare import PreparedData, prepare
 from training.preprocess_graph import mark_stripped
@@ -299,13 +299,20 @@ def _card_files(
         )
     # A table served one input per column is explained from its raw columns (strings, gaps).
     test = data.served_test() if data.table is not None and data.table.per_column else data.test.x
-    importance = (
-        global_importance(str(model_path), manifest, background, test)
-        if background is not None
-        else None
-    )
+    try:
+        importance = (
+            global_importance(str(model_path), manifest, background, test)
+            if background is not None
+            else None
+        )
+    except Skipped as skipped:  # the card's plot, never the run (the model is trained)
+        print(f"note: no feature importance in the card: {skipped}", file=sys.stderr)
+        importance = None
     if importance is not None:
-        plots["Feature importance"] = card.importance_plot(*importance, folder / "importance.png")
+        names, values, rows = importance
+        plots["Feature importance"] = card.importance_plot(
+            names, values, folder / "importance.png", rows=rows
+        )
     facts = manifest.to_dict()
     facts.update(
         # quoted as the Features line quotes them: `monthly income, €` read as two inputs
