@@ -102,6 +102,8 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         warnings.append(layout)
     if not labels and (coarse := float32_step_warning(y, raw.target_name)) is not None:
         warnings.append(coarse)
+    if not labels and (codes := class_code_warning(y, raw.target_name)) is not None:
+        warnings.append(codes)
     described = f"{len(labels)} classes" if labels else "numeric"
     return DataReport(
         source=raw.source,
@@ -110,6 +112,25 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         inputs=_inputs(raw, kind),
         target=f"target {raw.target_name!r}: {described}",
         warnings=tuple(warnings),
+    )
+
+
+# A regression target of this many whole numbers or fewer reads like class codes (0, 1, 2).
+MAX_CODE_VALUES = 3
+
+
+def class_code_warning(y: np.ndarray, target: str) -> str | None:
+    """A regression target holding a few whole numbers: class codes regressed train a model
+    that answers between them (1.37 for classes 0, 1, 2), said by nothing (the reverse mistake,
+    a text target to regress or measurements to classify, is refused)."""
+    values = np.unique(np.asarray(y, dtype=np.float64))
+    values = values[np.isfinite(values)]
+    if not 2 <= len(values) <= MAX_CODE_VALUES or np.any(np.mod(values, 1) != 0):
+        return None
+    shown = ", ".join(f"{v:g}" for v in values)
+    return (
+        f"target {target!r} holds only the whole numbers {shown}: regressed, the model answers "
+        "numbers between them (such as 0.6); if they are classes, set task: classification"
     )
 
 

@@ -210,3 +210,26 @@ def test_a_regression_target_far_from_0_for_its_spread_is_warned(
     said = out + err
     assert "target 'price' is near 1.7e+12 and spreads only 7.13e+05" in said, said
     assert "in steps of 1.31e+05 there; subtract an offset (or scale the target)" in said
+
+
+@pytest.mark.parametrize(
+    ("values", "warned"),
+    [([0, 1, 2], "0, 1, 2"), ([1, 2], "1, 2"), ([0, 1, 2, 3, 4, 5], None), ([0.5, 1, 2], None)],
+)
+def test_class_codes_regressed_are_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], values: list[float], warned: str | None
+) -> None:
+    # Class codes 0/1/2 under task: regression trained a model serving 0.73 and 1.37, said by
+    # nothing; a count (0..5) or a measurement is no such warning (hunt_train2 3).
+    rows = [[(i * 13) % 7, (i * 7) % 5, values[i % len(values)]] for i in range(60)]
+    spec = _csv_job(tmp_path, ["a", "b", "cls"], rows, target="cls", task="regression")
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert code == 0 and "target 'cls': numeric" in out
+    if warned is None:
+        assert "whole numbers" not in err
+        return
+    assert err == (
+        f"warning: target 'cls' holds only the whole numbers {warned}: regressed, the model "
+        "answers numbers between them (such as 0.6); if they are classes, set task: "
+        "classification\n"
+    )
