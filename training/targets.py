@@ -11,7 +11,14 @@ import math
 import numpy as np
 
 from functions.runtime.codecs.nulls import MISSING_MARKERS
-from training.cells import ROW_INDEX, RowPlaces, first_non_number, is_missing, numeric_column
+from training.cells import (
+    ROW_INDEX,
+    RowPlaces,
+    decimal_comma,
+    first_non_number,
+    is_missing,
+    numeric_column,
+)
 from training.errors import DataError, SpecError
 
 # A classification target with more distinct non-integer numbers than this is a measurement.
@@ -23,6 +30,12 @@ def regression_target(
 ) -> np.ndarray:
     """The target as float32; a value that is not a number says to fix the task or the target."""
     bad = first_non_number(values)
+    if bad is not None and decimal_comma(bad[1]):  # Excel in many locales: a number all the same
+        row, cell = bad
+        raise DataError(
+            f"target {name!r} has a non-numeric value {str(cell)[:40]!r} at {places(row)}; write "
+            "numbers with no thousands separator and a point for decimals (1.5)"
+        )
     if bad is not None and not is_missing(bad[1]):
         row, cell = bad
         raise DataError(

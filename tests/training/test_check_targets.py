@@ -233,3 +233,17 @@ def test_class_codes_regressed_are_warned(
         "answers numbers between them (such as 0.6); if they are classes, set task: "
         "classification\n"
     )
+
+
+def test_a_regression_target_with_a_decimal_comma_is_told_to_write_a_point(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Told "set task: classification to predict classes" for a price written 12,5 (a feature
+    # column gets the point-for-decimals fix; hunt_train2 4).
+    rows: list[list[Any]] = [[(i * 13) % 7, (i * 7) % 5, f"{i}.5"] for i in range(30)]
+    rows[5][2] = "12,5"
+    spec = _csv_job(tmp_path, ["a", "b", "price"], rows, target="price", task="regression")
+    assert _error(tmp_path, spec, capsys) == (
+        "target 'price' has a non-numeric value '12,5' at line 7 of data.csv; write numbers "
+        "with no thousands separator and a point for decimals (1.5)"
+    )
