@@ -266,7 +266,7 @@ def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     listener.close()
 
 
-SILENT_PORT = 30210
+SILENT_PORT = free_port()
 
 
 def test_the_cli_says_an_endpoint_that_never_answers_within_the_connect_timeout(

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from infra.cli.main import main
+from tests.s3server import free_port
 
-HEADERS_PORT, SILENT_PORT = 30324, 30325
+HEADERS_PORT, SILENT_PORT = free_port(), free_port()
 
 
 class _Seen(http.server.BaseHTTPRequestHandler):

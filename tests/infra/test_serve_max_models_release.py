@@ -35,10 +35,10 @@ from tests import onnx_factory
 from tests.functions.test_predict_drift import _with_baseline
 from tests.functions.test_predict_events import MODEL as DIGITS
 from tests.reliability.s3proxy import DelayingProxy
-from tests.s3server import MotoServer
+from tests.s3server import MotoServer, free_port
 
 ROW = [[0.5, -1.0, 2.0, 0.25]]
-MOTO_PORT, PROXY_PORT = 30326, 30327  # this file's own
+MOTO_PORT, PROXY_PORT = free_port(), free_port()  # this file's own
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from functions.runtime.served_record import ServedRecords
 from tests import onnx_factory
 from tests.infra.test_serve import ROOT
 from tests.infra.test_serve_operator import serve_command
-from tests.s3server import MotoServer, wait_answering
+from tests.s3server import MotoServer, free_port, wait_answering
 
-MOTO_PORT, AWAY_PORT, SERVE_PORT = 30320, 30321, 30322  # AWAY_PORT: nothing listens there
+MOTO_PORT, AWAY_PORT, SERVE_PORT = free_port(), free_port(), free_port()  # AWAY: none listens
 ENV = {"AIAAS_S3_MAX_ATTEMPTS": "1", "AIAAS_S3_CONNECT_TIMEOUT": "1", "AIAAS_ALIAS_TTL": "1"}
 ROW = [0.5] * 8
 

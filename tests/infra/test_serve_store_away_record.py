@@ -29,11 +29,11 @@ from functions.runtime.served_record import ServedRecords
 from tests import onnx_factory
 from tests.infra.test_serve import ROOT
 from tests.infra.test_serve_operator import serve_command
-from tests.s3server import MotoServer, children, wait_answering
+from tests.s3server import MotoServer, children, free_port, wait_answering
 
 ROW = [0.5] * 8
 # Ports of this file's own (the moto server is stopped and started again on its port).
-MOTO_PORT, SERVE_PORT = 30201, 30202
+MOTO_PORT, SERVE_PORT = free_port(), free_port()  # one each for the module: moto restarts on it
 # One try of one second a call: the outage is seen at once, not after retries.
 ENV = {"AIAAS_S3_MAX_ATTEMPTS": "1", "AIAAS_S3_CONNECT_TIMEOUT": "1", "AIAAS_ALIAS_TTL": "1"}
 
