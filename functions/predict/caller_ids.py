@@ -21,15 +21,17 @@ _ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID}}}")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
-def caller_ids(header: Callable[[str], str | None]) -> dict[str, str]:
+def caller_ids(header: Callable[[str], object]) -> dict[str, str]:
     """`caller_request_id` and `trace_id` from the request's headers (`header(name)`: a
-    lower-case name's value or None), those it sent well formed."""
+    lower-case name's value or None), those it sent well formed. A value that is no string
+    (an event written by hand for `aiaas invoke -e` or a console test: `"x-request-id": 7`)
+    is no id: reading it raised from the line written after the answer (review_rev3 1)."""
     found = {}
     given = header(REQUEST_ID_HEADER)
-    if given is not None and _ID.fullmatch(given.strip()):
+    if isinstance(given, str) and _ID.fullmatch(given.strip()):
         found["caller_request_id"] = given.strip()
     parent = header(TRACEPARENT_HEADER)
-    matched = _TRACEPARENT.match(parent.strip().lower()) if parent is not None else None
+    matched = _TRACEPARENT.match(parent.strip().lower()) if isinstance(parent, str) else None
     if matched is not None and matched["trace"].strip("0"):
         found["trace_id"] = matched["trace"]
     return found
