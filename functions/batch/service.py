@@ -15,10 +15,16 @@ from typing import Any
 
 from functions.batch.events import ObjectCreated, store_key, store_location
 from functions.runtime.batch.job import Told
-from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.layout import (
+    BatchObject,
+    OutputShared,
+    UnsupportedFormat,
+    parse_input_key,
+)
 from functions.runtime.batch.run import (
     RunInput,
     base_summary,
+    check_sole_writer,
     failed_summary,
     finished_summary,
     publish_failure,
@@ -114,7 +120,7 @@ class BatchService:
             chunk_rows = self.settings.chunk_rows
             failed = failed_summary(summary, error, wall_s, shards=1, chunk_rows=chunk_rows)
             failed["dead_lettered"] = True
-            publish_failure(self.store, run, failed)
+            publish_failure(self.store, run, failed, owns_output=_owns_output(self.store, obj))
         except Exception:  # the store failing too: the message's own error is what is raised
             log.exception("could not record the failure of %s in its summary", event.key)
 
@@ -248,3 +254,16 @@ def _execution_arn(machine: str, name: str) -> str:
 def _ignored(event: ObjectCreated, reason: str) -> Mapping[str, Any]:
     log.info("ignored s3://%s/%s: %s", event.bucket, event.key, reason)
     return {"status": RunStatus.IGNORED, "key": event.key, "reason": reason}
+
+
+def _owns_output(store: ObjectStore, obj: BatchObject) -> bool:
+    """Whether the output key `obj`'s name maps to is its own to clear, as `open_run` decides:
+    not another input's report (`rows.csv.summary.json`, `rows.csv.errors.jsonl` score into
+    rows.csv's) nor a twin's output. A dead-lettered failure deleted rows.csv's summary or
+    rejected rows when such a name failed for another reason (review_rev3 2)."""
+    try:
+        _ = obj.format
+        check_sole_writer(store, obj)
+    except (OutputShared, UnsupportedFormat):
+        return False
+    return True

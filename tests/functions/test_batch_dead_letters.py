@@ -151,3 +151,38 @@ def test_a_last_delivery_for_another_bucket_records_nothing(
     assert any("goes to the dead-letter queue: event for bucket" in line for line in said), said
     assert not any("could not record" in line for line in said), said
     assert not store.exists(f"batch/iris/output/{NAME}.summary.json")
+
+
+@pytest.mark.parametrize("suffix", [".summary.json", ".errors.jsonl"])
+def test_a_last_delivery_leaves_the_report_of_another_input_its_name_maps_to(
+    deployed: tuple[Any, Any, S3Store], tmp_path: Path, suffix: str
+) -> None:
+    """An input named after another's report (`day 1.csv.summary.json`, say the output folder
+    synced back into the input one) scores into that report's key: its run fails without
+    touching it (open_run), and so must its dead-lettered failure (review_rev3 2)."""
+    batch, control, store = deployed
+    first = load_handler(
+        "functions.batch.handler.handler",
+        {"AIAAS_STORE": f"s3://{store.bucket}/registry", "AIAAS_CACHE_DIR": str(tmp_path / "c1")},
+    )
+    info = store.head(f"batch/iris/input/{NAME}")
+    record = message(store, f"batch/iris/input/{NAME}", 1, info.etag, info.size)
+    scored = first({"Records": [record]}, None)
+    assert scored == {"batchItemFailures": []}
+    store.put_bytes(f"batch/iris/output/{NAME}.errors.jsonl", b'{"line": 9}\n')  # as if it had
+    report = f"batch/iris/output/{NAME}{suffix}"
+    kept = store.get_bytes(report)
+    synced = f"batch/iris/input/{NAME}{suffix}"
+    store.put_bytes(synced, kept)
+    good = store.get_bytes(MODEL_FILE)
+    store.put_bytes(MODEL_FILE, good[:20] + b"X" + good[21:])  # fails before the name is read
+    last = message(store, synced, MAX_RECEIVES)
+    gone = message(store, "batch/iris/input/gone.csv", 1)  # not all failed: no raise
+    assert batch({"Records": [last, gone]}, None) == {
+        "batchItemFailures": [{"itemIdentifier": last["messageId"]}]
+    }
+    assert store.get_bytes(report) == kept  # day 1.csv's report, still there
+    assert json.loads(store.get_bytes(f"{synced.replace('/input/', '/output/')}.summary.json"))[
+        "dead_lettered"
+    ]
+    assert job_status(control)["status"] == "succeeded"
