@@ -29,6 +29,8 @@ import yaml
 
 from functions.batch.dispatch import MAX_RECEIVES
 from functions.runtime.s3store import S3Store
+from infra.cli import batch_wait
+from infra.cli.main import main
 from infra.local.functions import load_handler
 from infra.local.gateway import GatewayRequest, build_event
 from tests.batch_support import features_csv, publish_classifier
@@ -186,3 +188,37 @@ def test_a_last_delivery_leaves_the_report_of_another_input_its_name_maps_to(
         "dead_lettered"
     ]
     assert job_status(control)["status"] == "succeeded"
+
+
+def test_the_same_bytes_uploaded_again_are_waited_for_not_told_the_earlier_failure(
+    deployed: tuple[Any, Any, S3Store],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`aiaas batch --deployed --wait` of the bytes whose message was dead-lettered, once the
+    cause is fixed (what the failure says to do): on S3 the same bytes are the same run id,
+    and the wait reported the earlier failure at once (exit 1) while the stack scored them
+    (review_rev3 3)."""
+    batch, _, store = deployed
+    good = store.get_bytes(MODEL_FILE)
+    store.put_bytes(MODEL_FILE, good[:20] + b"X" + good[21:])
+    deliver(batch, store, MAX_RECEIVES)
+    assert json.loads(store.get_bytes(f"batch/iris/output/{NAME}.summary.json"))["dead_lettered"]
+    store.put_bytes(MODEL_FILE, good)
+    data = tmp_path / "rows.csv"
+    data.write_bytes(store.get_bytes(f"batch/iris/input/{NAME}"))
+    delivered: list[dict[str, Any]] = []
+    # The stack's event for the upload, delivered where the wait pauses.
+    monkeypatch.setattr(
+        batch_wait, "pause", lambda seconds: delivered.append(deliver(batch, store, 1))
+    )
+    capsys.readouterr()
+    uri = f"s3://{store.bucket}/registry"
+    args = ["batch", "iris", str(data), "--name", NAME, "--deployed", "--wait", "--json"]
+    code = main(["--store", uri, *args, "--timeout", "60", "--no-progress"])
+    out = capsys.readouterr().out
+    assert delivered == [{"batchItemFailures": []}], out
+    assert code == 0, out
+    summary = json.loads(out)
+    assert (summary["status"], summary["scored_rows"]) == ("succeeded", 4)
