@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeGuard
 
 from functions.control.local_runs import LocalRuns
@@ -134,12 +135,13 @@ class JobBook:
         summary = self._summary(job)
         try:
             with named_by_caller(read=True):
-                etag = self.store.head(job.obj.input_key).etag
+                info = self.store.head(job.obj.input_key)
         except NotFound:
             if summary is None:
                 raise NotFound(f"no batch job {file!r} for model {model!r}") from None
             return {**job.describe(), **summary, "input_deleted": True}
-        if scored(summary, etag):
+        etag = info.etag
+        if scored(summary, etag) and not _before(summary, info.modified):
             return {**job.describe(), **summary}
         failed = (
             None if self.run_locally is None else self.run_locally.failure(job.obj.input_key, etag)
@@ -246,3 +248,18 @@ def scored(summary: dict[str, Any] | None, etag: str) -> TypeGuard[dict[str, Any
     """Whether `summary` is a finished run's of the input version `etag`: else its job is
     pending (a "publishing" summary is a run between its output and its commit point)."""
     return summary is not None and summary.get("etag") == etag and summary.get("status") in FINISHED
+
+
+def _before(summary: dict[str, Any], uploaded: float) -> bool:
+    """Whether `summary` is a dead-lettered failure finished before the input's last upload:
+    the earlier message's, its bytes put again (what it says to do; on S3 the same ETag), whose
+    run is pending. The job read `failed` with the old reason while that run scored it, and a
+    client polling for the end stopped there (review_rev3 4). Both times are whole seconds: an
+    upload within the second of the failure still reads it."""
+    if not summary.get("dead_lettered") or not uploaded:
+        return False
+    try:
+        finished = datetime.fromisoformat(str(summary.get("finished_at", ""))).timestamp()
+    except ValueError:
+        return False
+    return int(uploaded) > finished
