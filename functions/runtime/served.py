@@ -70,7 +70,8 @@ class ServedModel:
         self._refresh_failures = SaidOnce(log)  # a store down for an hour: one line, not 1 a TTL
         self.warmer = CanaryWarmer(pool, self.ref)  # a new canary loads off the request path
         self._swapping = threading.Lock()  # a refresh and the warmer's swap, one at a time
-        self.records = ServedRecords(pool.cache.directory, pool.registry.store.uri)
+        store, endpoint = pool.registry.store.uri, pool.settings.s3_endpoint
+        self.records = ServedRecords(pool.cache.directory, store, endpoint)
         # While the recorded version serves (the store away since the start): why, as a
         # caller may read it (the store's public answer); None once the store answered.
         self.offline: str | None = None

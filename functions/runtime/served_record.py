@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +40,11 @@ def records_folder(cache_dir: Path, store: str) -> Path:
     return cache_dir / RECORDS / hashlib.sha256(store.encode()).hexdigest()[:16]
 
 
-def store_identity(store_uri: str, env: Mapping[str, str]) -> str:
-    """The store at `store_uri` as the client built under `env` reaches it: an S3 URI names a
-    bucket of whichever server the endpoint setting points at (AWS's own where none is)."""
+def store_identity(store_uri: str, endpoint: str) -> str:
+    """The store at `store_uri` as a client of `endpoint` reaches it (RuntimeSettings'
+    `s3_endpoint`): an S3 URI names a bucket of whichever server that is (AWS's own where "")."""
     if not store_uri.startswith("s3://"):
         return store_uri
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     return f"{store_uri} at {endpoint.rstrip('/')}" if endpoint else store_uri
 
 
@@ -58,11 +56,9 @@ def file_digests(manifest: ModelManifest) -> dict[str, str]:
 class ServedRecords:
     """The records of one store's served references in one cache directory."""
 
-    def __init__(
-        self, cache_dir: Path, store_uri: str, env: Mapping[str, str] | None = None
-    ) -> None:
-        """`env`: the variables the store's client is built under (os.environ's)."""
-        self.store_uri = store_identity(store_uri, os.environ if env is None else env)
+    def __init__(self, cache_dir: Path, store_uri: str, endpoint: str = "") -> None:
+        """`endpoint`: the S3 server the store's client reaches (RuntimeSettings')."""
+        self.store_uri = store_identity(store_uri, endpoint)
         self.folder = records_folder(cache_dir, self.store_uri)
         self._written: dict[str, str] = {}  # ref -> the version written: not again each TTL
         self._unwritable = SaidOnce(log, "a record is written again")

@@ -76,6 +76,9 @@ class RuntimeSettings:
     max_run_seconds: float = 0.0  # one onnxruntime run's limit (run_deadline.py); 0: none
     s3: S3Settings = S3Settings()
     actor: str = ""  # who registry changes are recorded as, when no caller is known
+    # The S3 server boto3 reaches (AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL; "": AWS's own):
+    # an s3:// URI names a bucket of that server (functions/runtime/served_record.py).
+    s3_endpoint: str = ""
     explain_max_seconds: float = DEFAULT_EXPLAIN_SECONDS  # estimated cost an explain may take
     compare_max_seconds: float = DEFAULT_COMPARE_SECONDS  # a control-plane compare, all in
     transfer: TransferSettings = TransferSettings()
@@ -108,6 +111,7 @@ class RuntimeSettings:
                 read_timeout_s=env_number(env, "AIAAS_S3_READ_TIMEOUT", 30.0, positive=True),
             ),
             actor=env.get("AIAAS_ACTOR") or env.get("USER") or _login(),
+            s3_endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "",
             # 0 s made every explain and every compare a 422 ("the limit is 0 s"): refused.
             explain_max_seconds=env_number(
                 env, "AIAAS_EXPLAIN_MAX_SECONDS", DEFAULT_EXPLAIN_SECONDS, positive=True

@@ -105,8 +105,9 @@ def recorded_at_start(start: StartListing, store_uri: str, env: Mapping[str, str
     recorded version (functions/runtime/served_record.py), not nothing until it answers."""
     if not start.unreachable:
         return start
-    cache_dir = RuntimeSettings.from_env(env).cache_dir
-    return replace(start, models=ServedRecords(cache_dir, store_uri, env).models())
+    settings = RuntimeSettings.from_env(env)
+    records = ServedRecords(settings.cache_dir, store_uri, settings.s3_endpoint)
+    return replace(start, models=records.models())
 
 
 def unreachable_line(store_uri: str, recorded: list[str]) -> str:

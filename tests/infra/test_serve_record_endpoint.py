@@ -19,6 +19,7 @@ import pytest
 from functions.runtime.registry import ModelRef, Registry
 from functions.runtime.s3store import S3Store, make_s3_client
 from functions.runtime.served_record import ServedRecords
+from functions.runtime.settings import RuntimeSettings
 from tests import onnx_factory
 from tests.infra.test_serve import ROOT
 from tests.infra.test_serve_operator import serve_command
@@ -88,9 +89,11 @@ def test_records_are_kept_apart_by_endpoint(tmp_path: Path) -> None:
     path = onnx_factory.linear_classifier(tmp_path / "m.onnx", 8, 3)
     manifest = onnx_factory.manifest_for(path, "m", "1")
     ref = ModelRef("m", alias="production")
-    one = {"AWS_ENDPOINT_URL": "http://minio-a:9000"}
+    one = RuntimeSettings.from_env({"AWS_ENDPOINT_URL": "http://minio-a:9000"}).s3_endpoint
     ServedRecords(tmp_path / "cache", "s3://b/reg", one).write(ref, manifest)
     assert ServedRecords(tmp_path / "cache", "s3://b/reg", one).read(ref) == manifest
-    other = {"AWS_ENDPOINT_URL_S3": "http://minio-b:9000", **one}  # the S3 one wins
+    both = {"AWS_ENDPOINT_URL_S3": "http://minio-b:9000", "AWS_ENDPOINT_URL": one}
+    other = RuntimeSettings.from_env(both).s3_endpoint  # the S3 one wins
+    assert other == "http://minio-b:9000"
     assert ServedRecords(tmp_path / "cache", "s3://b/reg", other).read(ref) is None
-    assert ServedRecords(tmp_path / "cache", "s3://b/reg", {}).read(ref) is None  # AWS's own
+    assert ServedRecords(tmp_path / "cache", "s3://b/reg", "").read(ref) is None  # AWS's own
