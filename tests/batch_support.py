@@ -133,3 +133,14 @@ def store_with_classifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lo
     store = LocalStore(tmp_path / "store")
     publish_classifier(store, tmp_path)
     return store
+
+
+def scored(store: ObjectStore, workdir: Path, model: str, name: str, data: bytes) -> dict[str, Any]:
+    """`data` put as batch input `name` of `model`, its SQS message dispatched to the batch
+    handler (the final delivery, no failures left), and the run's summary."""
+    from functions.batch.handler import dispatch
+
+    key = f"batch/{model}/input/{name}"
+    store.put_bytes(key, data)
+    assert dispatch(service(store, workdir), sqs_for(store, key)) == {"batchItemFailures": []}
+    return json.loads(store.get_bytes(f"batch/{model}/output/{name}.summary.json"))  # type: ignore[no-any-return]

@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from functions.batch.handler import dispatch
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 from tests import onnx_factory
-from tests.batch_support import service, sqs_for
+from tests.batch_support import scored
 
 IN, OUT = "batch/heads/input", "batch/heads/output"
 
@@ -53,10 +52,7 @@ def heads(store: ObjectStore, tmp_path: Path) -> ObjectStore:
 
 
 def score(store: ObjectStore, tmp_path: Path, name: str, data: bytes) -> dict[str, Any]:
-    store.put_bytes(f"{IN}/{name}", data)
-    event = sqs_for(store, f"{IN}/{name}")
-    assert dispatch(service(store, tmp_path), event) == {"batchItemFailures": []}  # final
-    return json.loads(store.get_bytes(f"{OUT}/{name}.summary.json"))  # type: ignore[no-any-return]
+    return scored(store, tmp_path, "heads", name, data)
 
 
 def test_a_csv_whose_prediction_columns_would_share_a_name_fails_saying_which(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from functions.batch.handler import dispatch
 from functions.runtime.store import ObjectStore
-from tests.batch_support import publish_classifier, service, sqs_for
+from tests.batch_support import publish_classifier, scored
 
 IN, OUT = "batch/iris/input", "batch/iris/output"
 CSV = b"id,x_0,x_1,x_2,x_3\na,1,2,3,4\nb,0.5,0,-1,2\n"
@@ -119,10 +117,7 @@ def published(store: ObjectStore, tmp_path: Path) -> ObjectStore:
 
 
 def score(store: ObjectStore, tmp_path: Path, name: str, data: bytes) -> dict[str, Any]:
-    store.put_bytes(f"{IN}/{name}", data)
-    event = sqs_for(store, f"{IN}/{name}")
-    assert dispatch(service(store, tmp_path), event) == {"batchItemFailures": []}  # final
-    return json.loads(store.get_bytes(f"{OUT}/{name}.summary.json"))  # type: ignore[no-any-return]
+    return scored(store, tmp_path, "iris", name, data)
 
 
 @pytest.mark.parametrize("name", RENAMED)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import socket
 import threading
@@ -57,22 +58,18 @@ class _Unavailable(_Page):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer  # noqa: N815
 
 
-class _OtherRegion(http.server.BaseHTTPRequestHandler):
-    """An S3 server (MinIO's answer) whose region is not the one the client signs for."""
+class _S3Error(http.server.BaseHTTPRequestHandler):
+    """An S3 server answering every request with one error document, `BODY`, a 400."""
+
+    BODY = b""
 
     def _answer(self) -> None:
-        body = (
-            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AuthorizationHeaderMalformed'
-            b"</Code><Message>The authorization header is malformed; the region is wrong; "
-            b"expecting 'eu-central-1'.</Message><BucketName>bucket</BucketName>"
-            b"<Region>eu-central-1</Region><RequestId>1</RequestId></Error>"
-        )
         self.send_response(400)
         self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(self.BODY)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self.wfile.write(self.BODY)
 
     do_GET = do_HEAD = _answer  # noqa: N815 (http.server's names)
 
@@ -80,25 +77,27 @@ class _OtherRegion(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class _MalformedCredential(_OtherRegion):
+class _OtherRegion(_S3Error):
+    """An S3 server (MinIO's answer) whose region is not the one the client signs for."""
+
+    BODY = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AuthorizationHeaderMalformed'
+        b"</Code><Message>The authorization header is malformed; the region is wrong; "
+        b"expecting 'eu-central-1'.</Message><BucketName>bucket</BucketName>"
+        b"<Region>eu-central-1</Region><RequestId>1</RequestId></Error>"
+    )
+
+
+class _MalformedCredential(_S3Error):
     """AWS's answer to an access key it cannot parse: one holding a '/', as a secret key does
     (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY swapped). No region is wrong here."""
 
-    def _answer(self) -> None:
-        body = (
-            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AuthorizationHeaderMalformed'
-            b"</Code><Message>The authorization header is malformed; the Credential is "
-            b"mal-formed; expecting &quot;&lt;YOUR-AKID&gt;/YYYYMMDD/REGION/SERVICE/aws4_request"
-            b"&quot;.</Message><RequestId>1</RequestId></Error>"
-        )
-        self.send_response(400)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_HEAD = _answer  # noqa: N815 (http.server's names)
+    BODY = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AuthorizationHeaderMalformed'
+        b"</Code><Message>The authorization header is malformed; the Credential is "
+        b"mal-formed; expecting &quot;&lt;YOUR-AKID&gt;/YYYYMMDD/REGION/SERVICE/aws4_request"
+        b"&quot;.</Message><RequestId>1</RequestId></Error>"
+    )
 
 
 def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
@@ -256,20 +255,27 @@ def test_a_passing_error_page_is_tried_again_as_s3_s_own_503(
     assert "is not an S3 endpoint" not in capsys.readouterr().err
 
 
-@pytest.fixture
-def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A loopback port that takes connections and never answers, under the default read
-    timeout (30 s) and a connect timeout of 1 s."""
+@contextlib.contextmanager
+def silent_listener(port: int) -> Iterator[str]:
+    """A loopback `port` that takes connections and never answers: its endpoint URL."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", SILENT_PORT))
+    listener.bind(("127.0.0.1", port))
     listener.listen(64)
-    endpoint = f"http://127.0.0.1:{SILENT_PORT}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "30")
-    monkeypatch.setenv("AIAAS_S3_CONNECT_TIMEOUT", "1")
-    yield endpoint
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        listener.close()
+
+
+@pytest.fixture
+def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A silent endpoint under the default read timeout (30 s) and a connect timeout of 1 s."""
+    with silent_listener(SILENT_PORT) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "30")
+        monkeypatch.setenv("AIAAS_S3_CONNECT_TIMEOUT", "1")
+        yield endpoint
 
 
 SILENT_PORT = free_port()

@@ -4,7 +4,6 @@ what it sends, and where it is sent at all (review_rev2 4, 5)."""
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from infra.cli.main import main
+from tests.infra.test_cli_store_endpoints import silent_listener
 from tests.s3server import free_port
 
 HEADERS_PORT, SILENT_PORT = free_port(), free_port()
@@ -59,18 +59,13 @@ def test_the_probe_sends_no_user_info_of_the_endpoint(
 @pytest.fixture
 def silent(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A loopback port that takes connections and never answers."""
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", SILENT_PORT))
-    listener.listen(64)
-    endpoint = f"http://127.0.0.1:{SILENT_PORT}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "8")
-    monkeypatch.setenv("AIAAS_S3_CONNECT_TIMEOUT", "1")
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    yield endpoint
-    listener.close()
+    with silent_listener(SILENT_PORT) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "8")
+        monkeypatch.setenv("AIAAS_S3_CONNECT_TIMEOUT", "1")
+        for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        yield endpoint
 
 
 @pytest.mark.parametrize(

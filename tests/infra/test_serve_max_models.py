@@ -36,6 +36,15 @@ LOADED = re.compile(r'"loaded (m\d):1 from ')
 UNLOADED = re.compile(r"unloaded Predict(m\d) \(")
 
 
+def predicted(gateway: Gateway, name: str, rows: object) -> int:
+    """The status of a simple JSON predict of `rows` to model `name`, through the gateway."""
+    body = json.dumps({"inputs": rows}).encode()
+    headers = [("content-type", "application/json")]
+    return gateway.handle(
+        GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
+    ).status
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Five published models, each a linear classifier of its own weights."""
@@ -110,10 +119,7 @@ def test_an_unloaded_model_is_freed(root: Path, monkeypatch: pytest.MonkeyPatch)
     assert gateway.loaded.most == 1
 
     def call(name: str) -> int:
-        body = json.dumps({"inputs": ROW}).encode()
-        headers = [("content-type", "application/json")]
-        request = GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
-        return gateway.handle(request).status
+        return predicted(gateway, name, ROW)
 
     assert call("m0") == 200
     first = gateway.functions["Predictm0"]

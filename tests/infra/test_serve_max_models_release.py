@@ -10,7 +10,6 @@ threads, each waiting for the next hold, lived on too, one more of each per relo
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -29,11 +28,12 @@ from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store, make_s3_client
 from functions.runtime.store import LocalStore
 from infra.local.functions import LocalFunction, function_instances
-from infra.local.gateway import Gateway, GatewayRequest
+from infra.local.gateway import Gateway
 from infra.local.stack import predict_logical_id, stack_functions
 from tests import onnx_factory
 from tests.functions.test_predict_drift import _with_baseline
 from tests.functions.test_predict_events import MODEL as DIGITS
+from tests.infra.test_serve_max_models import predicted
 from tests.reliability.s3proxy import DelayingProxy
 from tests.s3server import MotoServer, free_port
 
@@ -67,10 +67,7 @@ def test_a_retired_models_shadow_replay_process_ends(
     gateway = Gateway(function_instances(stack_functions(["m0", "m1"], "@prod"), env))
 
     def call(name: str) -> int:
-        body = json.dumps({"inputs": ROW}).encode()
-        headers = [("content-type", "application/json")]
-        request = GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
-        return gateway.handle(request).status
+        return predicted(gateway, name, ROW)
 
     assert call("m0") == 200
     sink = gateway.functions["Predictm0"].handler.__globals__["SERVICE"].shadow.sink
@@ -110,10 +107,7 @@ def test_a_retired_models_capture_timer_ends_and_its_lines_are_written(
     before = set(threading.enumerate())
 
     def call(name: str) -> int:
-        body = json.dumps({"inputs": ROW}).encode()
-        headers = [("content-type", "application/json")]
-        request = GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
-        return gateway.handle(request).status
+        return predicted(gateway, name, ROW)
 
     for _ in range(3):
         assert call("m0") == call("m0") == 200  # the second line is held (a burst)
@@ -140,10 +134,7 @@ def test_a_retired_models_drift_timer_ends_and_its_counts_are_written(
     before = set(threading.enumerate())
 
     def call(name: str, rows: list[list[float]]) -> int:
-        body = json.dumps({"inputs": rows}).encode()
-        headers = [("content-type", "application/json")]
-        request = GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
-        return gateway.handle(request).status
+        return predicted(gateway, name, rows)
 
     for _ in range(3):
         assert call(DIGITS, digits) == 200
@@ -201,10 +192,7 @@ def test_a_retire_does_not_hold_the_call_for_what_the_retired_model_writes(
         monkeypatch.setattr(gateway.loaded, "admit", timed)
 
         def call(name: str) -> None:
-            body = json.dumps({"inputs": ROW}).encode()
-            headers = [("content-type", "application/json")]
-            request = GatewayRequest("POST", f"/models/{name}/predict", "", headers, body)
-            assert gateway.handle(request).status == 200
+            assert predicted(gateway, name, ROW) == 200
 
         for name in ("m1", "m0", "m0"):  # each file cached; m0's second line held (a burst)
             call(name)
