@@ -77,9 +77,17 @@ def test_a_retired_models_shadow_replay_process_ends(
         os.kill(replay.pid, signal.SIGSTOP)  # behind (SCHED_IDLE on a busy host): a copy waits
         assert call("m0") == 200
         sink.channel._flush(force=True)
-        started = time.monotonic()
+        admitting: list[float] = []  # how long the retiring round held the call, m1's own
+        admit = gateway.loaded.admit  # cold start aside (1.1 s under a loaded CI host)
+
+        def timed(function: LocalFunction) -> None:
+            started = time.monotonic()
+            admit(function)
+            admitting.append(time.monotonic() - started)
+
+        monkeypatch.setattr(gateway.loaded, "admit", timed)
         assert call("m1") == 200  # m0 retired
-        assert time.monotonic() - started < 1.0  # the retire waits for no replay
+        assert admitting and admitting[-1] < 1.0, admitting  # the retire waits for no replay
         assert not gateway.functions["Predictm0"].warm
         os.kill(replay.pid, signal.SIGCONT)
         replay.wait(timeout=10)  # it ends with the function that started it, ...
