@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from functions.runtime.registry import ModelRef, Registry
-from functions.runtime.s3store import S3Store, make_s3_client
+from functions.runtime.s3store import S3Store
 from functions.runtime.served_record import ServedRecords
 from functions.runtime.settings import RuntimeSettings
 from tests import onnx_factory
@@ -25,17 +23,9 @@ from tests.infra.test_serve import ROOT
 from tests.infra.test_serve_operator import serve_command
 from tests.s3server import MotoServer, free_port, wait_answering
 
-MOTO_PORT, AWAY_PORT, SERVE_PORT = free_port(), free_port(), free_port()  # AWAY: none listens
+AWAY_PORT, SERVE_PORT = free_port(), free_port()  # AWAY: none listens
 ENV = {"AIAAS_S3_MAX_ATTEMPTS": "1", "AIAAS_S3_CONNECT_TIMEOUT": "1", "AIAAS_ALIAS_TTL": "1"}
 ROW = [0.5] * 8
-
-
-@pytest.fixture
-def moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MotoServer]:
-    server = MotoServer(port=MOTO_PORT).start(tmp_path / "moto.log")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
-    yield server
-    server.stop()
 
 
 def serve(bucket: str, workdir: Path, endpoint: str) -> tuple[subprocess.Popen[bytes], Path]:
@@ -59,16 +49,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def test_a_serve_of_another_endpoint_never_serves_this_ones_record(
-    moto: MotoServer, tmp_path: Path
+    moto_server: MotoServer, s3_bucket: str, tmp_path: Path
 ) -> None:
-    bucket = f"aiaas-test-{uuid.uuid4().hex[:12]}"
-    make_s3_client().create_bucket(Bucket=bucket)
+    bucket = s3_bucket
     path = onnx_factory.linear_classifier(tmp_path / "lin.onnx", 8, 3)
     registry = Registry(S3Store(bucket, "registry"))
     registry.publish(onnx_factory.manifest_for(path, "lin", "1"), path)
     registry.set_alias("lin", "production", "1")
     base = f"http://127.0.0.1:{SERVE_PORT}"
-    process, log = serve(bucket, tmp_path, moto.endpoint)
+    process, log = serve(bucket, tmp_path, moto_server.endpoint)
     try:
         wait_answering(process, SERVE_PORT, f"{base}/v2/models/lin/ready", timeout=90, log=log)
         assert httpx.post(f"{base}/models/lin/predict", json={"inputs": [ROW]}).status_code == 200
