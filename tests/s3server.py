@@ -108,6 +108,17 @@ def wait_answering(
     raise RuntimeError(f"{url} did not answer 200 within {timeout} s: {said()}")
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """SIGTERM, `grace` seconds to end, then SIGKILL; nothing if it has ended already."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 class MotoServer:
     """Starts `python -m moto.server` on a free loopback port; stop() kills it."""
 
@@ -166,12 +177,8 @@ class MotoServer:
         raise RuntimeError("moto server did not start within 30 s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        if self.process:
+            stop_process(self.process, grace=10)
         self.process = None
 
 

@@ -26,7 +26,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests import onnx_factory, serve_logs
 from tests.functions.test_predict_events import MODEL, publish_digits, reference_logits
-from tests.s3server import free_port, listens
+from tests.s3server import free_port, listens, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token"
@@ -100,13 +100,7 @@ class ServeProcess:
         return self.log.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, grace=10)
 
 
 def start_serve(

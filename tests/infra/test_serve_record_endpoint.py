@@ -21,7 +21,7 @@ from functions.runtime.settings import RuntimeSettings
 from tests import onnx_factory
 from tests.infra.test_serve import ROOT
 from tests.infra.test_serve_operator import serve_command
-from tests.s3server import MotoServer, free_port, wait_answering
+from tests.s3server import MotoServer, free_port, stop_process, wait_answering
 
 AWAY_PORT, SERVE_PORT = free_port(), free_port()  # AWAY: none listens
 ENV = {"AIAAS_S3_MAX_ATTEMPTS": "1", "AIAAS_S3_CONNECT_TIMEOUT": "1", "AIAAS_ALIAS_TTL": "1"}
@@ -39,15 +39,6 @@ def serve(bucket: str, workdir: Path, endpoint: str) -> tuple[subprocess.Popen[b
     return process, log
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 def test_a_serve_of_another_endpoint_never_serves_this_ones_record(
     moto_server: MotoServer, s3_bucket: str, tmp_path: Path
 ) -> None:
@@ -62,7 +53,7 @@ def test_a_serve_of_another_endpoint_never_serves_this_ones_record(
         wait_answering(process, SERVE_PORT, f"{base}/v2/models/lin/ready", timeout=90, log=log)
         assert httpx.post(f"{base}/models/lin/predict", json={"inputs": [ROW]}).status_code == 200
     finally:
-        stop(process)
+        stop_process(process)
     # The same bucket name on another S3 server, away: it has never served anything here.
     process, log = serve(bucket, tmp_path, f"http://127.0.0.1:{AWAY_PORT}")
     try:
@@ -71,7 +62,7 @@ def test_a_serve_of_another_endpoint_never_serves_this_ones_record(
         assert answer.status_code in (404, 503), (answer.text, log.read_text()[-3000:])
         assert "from the local cache" not in log.read_text()
     finally:
-        stop(process)
+        stop_process(process)
 
 
 def test_records_are_kept_apart_by_endpoint(tmp_path: Path) -> None:

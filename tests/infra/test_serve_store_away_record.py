@@ -29,7 +29,7 @@ from functions.runtime.served_record import ServedRecords
 from tests import onnx_factory
 from tests.infra.test_serve import ROOT
 from tests.infra.test_serve_operator import serve_command
-from tests.s3server import MotoServer, children, free_port, wait_answering
+from tests.s3server import MotoServer, children, free_port, stop_process, wait_answering
 
 ROW = [0.5] * 8
 # Ports of this file's own (the moto server is stopped and started again on its port).
@@ -97,13 +97,7 @@ class Serve:
         return [line for line in found if text in str(line.get("message", ""))]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, grace=20)
 
 
 def bucket_made() -> str:

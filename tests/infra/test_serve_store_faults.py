@@ -31,7 +31,7 @@ from tests.infra.test_serve import ROOT, ServeProcess
 from tests.infra.test_serve_operator import _predict, publish_linear, run_serve, serve_command
 from tests.reliability.s3faults import FaultyS3Proxy
 from tests.reliability.s3proxy import DelayingProxy
-from tests.s3server import MotoServer, free_port, wait_answering
+from tests.s3server import MotoServer, free_port, stop_process, wait_answering
 
 # One try of one second for each S3 call: an outage is seen at once, not after retries.
 FAST_FAILING_S3 = {"AIAAS_S3_MAX_ATTEMPTS": "1", "AIAAS_S3_CONNECT_TIMEOUT": "1"}
@@ -84,13 +84,7 @@ class S3Serve:
         return [orjson.loads(line) for line in self.output().splitlines() if line.startswith("{")]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, grace=20)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ import pytest
 
 from infra.local.gateway import GatewayRequest, build_event
 from tests import onnx_factory
-from tests.s3server import free_port, wait_answering
+from tests.s3server import free_port, stop_process, wait_answering
 
 pytestmark = pytest.mark.slow
 
@@ -199,12 +199,7 @@ def served(published: Install) -> Iterator[Served]:
         _wait_ready(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, grace=10)
 
 
 def _wait_ready(server: Served, timeout: float = 60.0) -> None:
