@@ -11,7 +11,8 @@ LATENCY = "aiaas_request_duration_seconds"  # labels: REQUEST_LABELS
 COLD_STARTS = "aiaas_cold_starts_total"  # labels: LOAD_LABELS
 MODEL_LOAD = "aiaas_model_load_seconds"  # labels: LOAD_LABELS
 # Every load of a version by the model pool (functions/runtime/pool.py), by `outcome`: "loaded"
-# or "failed". The two above are the cold start's alone (a worker's first load), kept as they
+# or "failed" ("reloaded": loaded again soon after its eviction, functions/runtime/pool_churn.py).
+# The two above are the cold start's alone (a worker's first load), kept as they
 # were: a canary warmed later, a pinned version or one loaded again after an eviction is here.
 MODEL_LOADS = "aiaas_model_loads_total"  # labels: LOAD_OUTCOME_LABELS
 LOAD_DURATION = "aiaas_model_load_duration_seconds"  # labels: LOAD_OUTCOME_LABELS

@@ -42,6 +42,7 @@ from functions.runtime.memory_fit import (
     usable_bytes,
 )
 from functions.runtime.model import LoadedModel
+from functions.runtime.pool_churn import EvictionChurn
 from functions.runtime.pool_room import make_room
 from functions.runtime.refs import Resolution
 from functions.runtime.registry import ModelRef, Registry
@@ -57,6 +58,8 @@ LOADED, LOAD_FAILED = "loaded", "failed"  # the outcomes `on_load` is told
 # ... and a version loaded from the cache by its local record while the store is away
 # (functions/runtime/served_record.py): aiaas_model_loads_total{outcome="local_record"}.
 LOCAL_RECORD = "local_record"
+# ... and a version loaded again soon after its eviction (churn: functions/runtime/pool_churn.py).
+RELOADED = "reloaded"
 
 
 def _no_report(name: str, version: str, outcome: str, seconds: float) -> None:
@@ -95,6 +98,7 @@ class ModelPool:
                 math.ceil((RUNTIME_MB + 10) / (1 - HEADROOM)),
             )
         self.evictions = 0  # versions dropped to make room (each reloads on its next request)
+        self.churn = EvictionChurn(log, self.max_versions)  # those loaded again soon: a WARNING
         # Told each (name, version) evicted, off the lock: aiaas_model_evictions_total.
         self.on_evict: Callable[[str, str], None] = lambda name, version: None
         # Told each load's (name, version, outcome, seconds), off the lock: every load goes
@@ -173,6 +177,8 @@ class ModelPool:
         self._evicted(evicted)
         self._published.loaded(key)
         self.unpublished.forget(key)  # published after all (an alias moved onto it, say)
+        if self.churn.reloaded(key) and outcome == LOADED:
+            outcome = RELOADED
         self.on_load(*key, outcome, time.perf_counter() - start)
         log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
         return model
@@ -211,9 +217,11 @@ class ModelPool:
         for gone, why in room.evict:
             evicted.append(self._models.pop(gone).manifest)
             self.evictions += 1
-            # A version evicted here loads again on its next request: seconds for a large
-            # model, so a line each time (one line a request means the pool thrashes).
-            log.warning(
+            # Routine on a long-lived server (each new version promoted evicts a superseded one
+            # past the cap): INFO. One loaded again soon after is churn: `EvictionChurn`'s
+            # WARNING, at most once a minute.
+            self.churn.evicted(gone, why)
+            log.info(
                 "evicted %s:%s to load %s:%s: %s",
                 *gone,
                 manifest.name,

@@ -87,16 +87,19 @@ def test_past_the_cap_the_least_recently_used_goes_with_a_line_never_the_alias_s
     pool = pool_of(six, tmp_path, AIAAS_MAX_VERSIONS="2")
     served = ServedModel(pool, "m@production", ttl=3600)
     first = served.current()  # m:1, the alias's: the least recently used from here on
-    with caplog.at_level(logging.WARNING, "aiaas"):
+    with caplog.at_level(logging.INFO, "aiaas"):
         caplog.clear()  # only this block's lines (the aiaas logger may be at INFO already)
         for version in ("2", "3", "4"):
             served.version(version)
     assert pool.evictions == 2
-    assert [r.getMessage() for r in caplog.records] == [
+    said = [r for r in caplog.records if r.getMessage().startswith("evicted")]
+    # INFO: routine (a superseded version left loaded); a reload soon after is the WARNING
+    assert {r.levelno for r in said} == {logging.INFO}
+    assert [r.getMessage() for r in said] == [
         "evicted m:2 to load m:3: 2 versions loaded (AIAAS_MAX_VERSIONS)",
         "evicted m:3 to load m:4: 2 versions loaded (AIAAS_MAX_VERSIONS)",
     ]
-    assert [r.__dict__["evictions"] for r in caplog.records] == [1, 2]
+    assert [r.__dict__["evictions"] for r in said] == [1, 2]
     assert served.version("1") is first and pool.load_version("m", "1") is first
 
 
@@ -109,12 +112,12 @@ def test_the_function_s_memory_caps_the_versions_loaded(
     pool = pool_of(wide, tmp_path, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="172")
     served = ServedModel(pool, "w@production", ttl=3600)
     served.current()
-    with caplog.at_level(logging.WARNING, "aiaas"):
-        caplog.clear()  # only this block's lines (the aiaas logger may be at INFO already)
+    with caplog.at_level(logging.INFO, "aiaas"):
+        caplog.clear()  # only this block's lines
         for version in ("2", "3", "4"):
             served.version(version)
     assert pool.evictions == 1
-    (line,) = [r.getMessage() for r in caplog.records]
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("evicted")]
     assert line.startswith("evicted w:2 to load w:4: its load needs ~2 MB beside the ~4 MB")
     assert line.endswith("5 MB usable of the function's memory")
     assert served.version("3").manifest.version == "3" and pool.evictions == 1
