@@ -12,7 +12,8 @@ A random number, not a counter: two writers incrementing at once could both writ
 next value, and a reader that saw the first would miss the second.
 
 Only what the store itself writes bumps the number (every aiaas process writes through
-it); a file changed by hand under the store is seen at the next alias TTL, as on S3. Used on
+it); a file changed or deleted by hand under the store is seen when the kept stamp is read
+again anyway, at most a second later (stamps.py's `RECHECK_S`). Used on
 local filesystems only, where a shared mapping is coherent between processes (stamps.py).
 """
 

@@ -130,7 +130,8 @@ class ServedModel:
             # A healthy store answers well within this; a slow or dead one never holds a request
             # longer (its retries run on in the background while the loaded version serves).
             refresher.join(self.refresh_wait)
-        return self._current or current
+        now = self._current
+        return now if now is not None else self._load_cold()  # None: gone (`_gone`): its 404
 
     def expire(self) -> None:
         """Resolve the reference again on the next request, which waits for it: a restored
@@ -192,7 +193,10 @@ class ServedModel:
                 self._restored = False
                 self._next_check = time.monotonic() + self.ttl
                 self._refresh(current)
-            return self._current or current
+            now = self._current
+        # None: the model is gone from the store (`_gone`): this request gets the 404 a cold
+        # copy answers, not the version it served from memory.
+        return now if now is not None else self._load_cold()
 
     def version(self, version: str) -> LoadedModel:
         """A specific version of this model (the `/versions/{v}` routes). Only that version is

@@ -22,6 +22,7 @@ import os
 import stat
 import time
 from pathlib import Path
+from time import monotonic
 
 from functions.runtime.generation import Generation
 from functions.runtime.store_api import check_key
@@ -32,6 +33,11 @@ LOCAL_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", 
 MAX_HELD = 1024  # descriptors held per store at most (a handful in practice: one per alias)
 SWEEP_S = 1.0  # a new descriptor drops those of deleted files first, at most this often
 MAX_KEPT = 2048  # keys whose path and stamp a store keeps (a few per model in use)
+# A kept stamp is read again (an fstat) at most this often though the write number is unchanged:
+# a key deleted or replaced by hand (`rm -rf models/x`, an alias record edited) bumps no number,
+# and was served from memory until the alias TTL (60 s), per worker. Once a second a key costs
+# nothing a request (a clock read) and such a change is seen within a second.
+RECHECK_S = 1.0
 
 
 def filesystem_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
@@ -140,6 +146,9 @@ class KeptStamps:
     """A directory store's stamps by key: each key's path checked once (this runs on every
     request), its stamp kept while no write through any store on the root finished since.
 
+    A kept stamp is read again after `RECHECK_S` all the same: a change made by hand (a model's
+    folder deleted) writes no number, and is seen within that.
+
     Bounded: every key ever stamped was kept for the life of the process, and a pinned request
     for a version never published stamps that version's manifest (unpublished.py), so a caller
     sending version names that do not exist (a scanner) grew the server ~500 bytes a name,
@@ -152,7 +161,8 @@ class KeptStamps:
         self._generation = generation
         self._held = HeldStamps(uri)
         self._paths: dict[str, str] = {}
-        self._kept: dict[str, tuple[int, Stamp]] = {}  # path -> (generation, stamp)
+        # path -> (generation, stamp, monotonic() until which it is kept)
+        self._kept: dict[str, tuple[int, Stamp, float]] = {}
 
     def stamp(self, key: str) -> Stamp:
         path = self._paths.get(key)
@@ -166,11 +176,12 @@ class KeptStamps:
         # is still the key's, without a system call (generation.py).
         generation = self._generation.read()
         kept = self._kept.get(path)
-        if kept is not None and kept[0] == generation:
+        if kept is not None and kept[0] == generation and monotonic() < kept[2]:
             return kept[1]
+        until = monotonic() + RECHECK_S
         found = self._held.stamp(path)
         if generation is not None:
             if kept is None and len(self._kept) >= MAX_KEPT:
                 self._kept.clear()
-            self._kept[path] = (generation, found)  # with the number read before the stamp
+            self._kept[path] = (generation, found, until)  # with the number read before it
         return found

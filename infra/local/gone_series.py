@@ -9,10 +9,16 @@ series has changed for `GONE_AFTER_S`; a single worker then drops them from its 
 to a pruned version are answered from memory until `AIAAS_ALIAS_TTL`, then get 404s, and both
 are what an operator watches (a new request brings the series back, counting on).
 
+A model whose folder was deleted by hand (there is no delete command for a whole model) has no
+record left: its every series (every version, `-`, and those with no version label) leaves the
+same way once idle. Found soaking serve: 12 removed models' series stayed for good.
+
 Cheap: no listing of the store. The prune record (`models/<name>/pruned.json`, which every
 prune and delete writes before the first manifest goes) is read at most once a scrape for each
 model that has series: on a directory store at each scrape (a small file read), on S3 at most
-once every `REREAD_S` a model (a GET). A store that cannot be read leaves every series in.
+once every `REREAD_S` a model (a GET), and with it whether the newest version the series name
+is still published (a stat or a HEAD; a listing only when it is not). A store that cannot be
+read leaves every series in.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 from functions.predict.metric_names import NO_LABEL
 from functions.runtime.errors import AiaasError
 from functions.runtime.prune_log import pruned_versions
+from functions.runtime.refs import manifest_key
+from functions.runtime.registry import Registry, version_sort_key
 from functions.runtime.store import ObjectStore, open_store
 from functions.runtime.store_api import LOCAL_BUCKET
 
@@ -62,7 +70,8 @@ class PrunedVersions:
         self._store = store
         self._reread_s = reread_s  # None: 0 on a directory store, else REREAD_S
         self.after_s = after_s
-        self._read: dict[str, tuple[float, frozenset[str]]] = {}  # model -> (when, pruned)
+        # model -> (when, pruned, whether the model is gone: no version published at all)
+        self._read: dict[str, tuple[float, frozenset[str], bool]] = {}
         # (model, pruned version) -> (its series' values, since when they are so)
         self._seen: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = threading.Lock()
@@ -80,37 +89,51 @@ class PrunedVersions:
             self._reread_s = 0.0 if local else REREAD_S
         return self._reread_s
 
-    def pruned(self, model: str, now: float) -> frozenset[str]:
-        """The versions the model's record names, read again once `reread_s` has passed."""
+    def pruned(
+        self, model: str, now: float, named: Iterable[str] = ()
+    ) -> tuple[frozenset[str], bool]:
+        """The versions the model's record names, and whether the model is gone (its folder
+        deleted by hand), read again once `reread_s` has passed; `named`: the versions its
+        series name (the newest not pruned tells, at one stat or HEAD, that it is not gone)."""
         with self._lock:
             read = self._read.get(model)
         if read is None or now - read[0] >= self.reread_s:
             try:
                 pruned = frozenset(pruned_versions(self.store, model))
+                gone = self._gone(model, set(named) - pruned - {NO_LABEL})
             except (AiaasError, OSError):  # cannot tell: the series stay
-                pruned = read[1] if read is not None else frozenset()
-            read = (now, pruned)
+                pruned, gone = (read[1], read[2]) if read is not None else (frozenset(), False)
+            read = (now, pruned, gone)
             with self._lock:
                 self._read[model] = read
-        return read[1]
+        return read[1], read[2]
+
+    def _gone(self, model: str, published: set[str]) -> bool:
+        """Whether no version of `model` is published any more (`published`: those its series
+        name that no prune took)."""
+        newest = max(published, key=version_sort_key, default=None)
+        if newest is not None and self.store.exists(manifest_key(model, newest)):
+            return False
+        return not Registry(self.store).versions(model, missing_ok=True)
 
     def judge(self, metrics: Iterable[Metric]) -> Gone:
         """Which versions' series leave this scrape of `metrics`: each model's record is read
         once (a scrape has a sample per series, thousands with several workers' files)."""
         now = time.monotonic()
-        records: dict[str, frozenset[str]] = {}
-        samples: dict[tuple[str, str], list[Sample]] = {}
+        by_model: dict[str, list[Sample]] = {}
         for metric in metrics:
             for sample in metric.samples:
                 model = sample.labels.get("model")
-                if model is None or model == NO_LABEL:
-                    continue
-                pruned = records.get(model)
-                if pruned is None:
-                    pruned = records[model] = self.pruned(model, now)
-                for name in VERSION_LABELS:
-                    version = sample.labels.get(name)
-                    if version is not None and version in pruned:
+                if model is not None and model != NO_LABEL:
+                    by_model.setdefault(model, []).append(sample)
+        samples: dict[tuple[str, str], list[Sample]] = {}
+        for model, its in by_model.items():
+            named = {s.labels[n] for s in its for n in VERSION_LABELS if n in s.labels}
+            pruned, gone = self.pruned(model, now, named)
+            for sample in its:
+                versions = [sample.labels[n] for n in VERSION_LABELS if n in sample.labels]
+                for version in versions if versions or not gone else [""]:
+                    if gone or version in pruned:
                         samples.setdefault((model, version), []).append(sample)
         idle = self._idle(samples, now)
         return lambda model, version: (model, version) in idle
@@ -135,11 +158,13 @@ class PrunedVersions:
 
 
 def gone_labels(labels: dict[str, str], gone: Gone) -> bool:
-    """Whether a series' labels name a version gone from the registry."""
+    """Whether a series' labels name a version gone from the registry (a series naming no
+    version: whether its model is gone, as `gone(model, "")` says)."""
     model = labels.get("model")
     if model is None:
         return False
-    return any(name in labels and gone(model, labels[name]) for name in VERSION_LABELS)
+    versions = [labels[name] for name in VERSION_LABELS if name in labels]
+    return any(gone(model, v) for v in versions) if versions else gone(model, "")
 
 
 class WithoutGone:
