@@ -12,14 +12,16 @@ Two ways a careful-looking upload stored something else (hunt_csvquirks 1):
 
 A 400 names the cause and the upload that sends the file as it is; the route documents no
 415, its body being a file of any type. curl -d with the Content-Type a file has
-(`-H 'content-type: text/csv'`) drops the line breaks all the same: refused where the one
-line shows rows glued to the header (hunt_docs 2).
+(`-H 'content-type: text/csv'`) drops the line breaks all the same (hunt_docs 2): a CSV
+body of one line is refused whatever its type. Rows of text only glued to the header
+(`text,langgreat film,en`) show no sign of it (review_revsess 3), and a header alone without
+its line end, the one file such a body could also be, scores nothing: the 400 asks for its
+line break. JSONL is refused where records meet (`}{`); one record alone is whole.
 """
 
 from __future__ import annotations
 
 import json
-import math
 
 import orjson
 
@@ -46,16 +48,18 @@ def check_upload(obj: BatchObject, data: bytes, content_type: str) -> None:
         return  # a CR-only file keeps its CRs, and its run says what to do
     if obj.format == "jsonl" and _one_record(data):
         return  # a file of one record without its line end: --data-binary sends it whole
-    if sent_as != FORM and not _glued(obj, data):
-        return  # a header alone, sent as a file: an empty day, scored as 0 rows
+    if obj.format == "jsonl" and sent_as != FORM and not _glued(data):
+        return  # one line that is not one record: its run says what is wrong with it
     what = (
-        "a header without rows; a header alone ends in a line break"
+        "a header without rows, its rows glued on where curl -d sent it; a header alone "
+        "ends in a line break"
         if obj.format == "csv"
         else "records glued together"
     )
     raise BadRequest(
         f"the body holds no line break, so {obj.file} would be one line ({what}): curl -d "
-        f"(--data) drops the line breaks of a file it sends; {as_it_is}"
+        f"(--data) drops the line breaks of a file it sends, whatever its content-type; "
+        f"{as_it_is}"
     )
 
 
@@ -63,22 +67,10 @@ def _base(obj: BatchObject) -> str:
     return obj.file.rsplit("/", 1)[-1]
 
 
-def _glued(obj: BatchObject, data: bytes) -> bool:
-    """Whether one line holds a file's lines glued together, whatever the Content-Type said:
-    `curl -H 'content-type: text/csv' -d @rows.csv` (the type the docs give, and -d's line
-    breaks dropped) was scored, a "succeeded" job of 0 rows when the glued header still named
-    every column. A CSV header names columns, and no name reads as a number (the first row,
-    glued to the last name, puts its other cells there); JSONL records meet as `}{` or `][`."""
-    if obj.format == "jsonl":
-        return any(pair in data for pair in (b"}{", b"][", b"}[", b"]{"))
-    return any(_number(cell) for cell in data.split(b","))
-
-
-def _number(cell: bytes) -> bool:
-    try:
-        return math.isfinite(float(cell.strip().strip(b'"')))  # a column named "nan" is a name
-    except ValueError:
-        return False
+def _glued(data: bytes) -> bool:
+    """Whether one JSONL line holds records glued together, whatever the Content-Type said
+    (`curl -H 'content-type: application/json' -d @rows.jsonl`): they meet as `}{` or `][`."""
+    return any(pair in data for pair in (b"}{", b"][", b"}[", b"]{"))
 
 
 def _one_record(data: bytes) -> bool:

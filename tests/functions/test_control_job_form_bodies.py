@@ -68,3 +68,16 @@ def test_curl_d_and_curl_f_bodies_are_refused_through_the_lambda_handler(
     # The file itself, as --data-binary sends it (the same Content-Type as -d): placed.
     status, body = put(handler, "kept.csv", ROWS, "application/x-www-form-urlencoded")
     assert (status, body["status"]) == (202, "pending")
+
+
+def test_text_rows_glued_by_curl_d_typed_text_csv_are_refused_through_the_lambda_handler(
+    served: tuple[Any, LocalStore],
+) -> None:
+    """Text-only rows glued to the header show no number (review_revsess 3): a CSV body of one
+    line is refused whatever its type, as `aiaas serve` does."""
+    handler, store = served
+    glued = b"x,lang" + b"great film,en" + b'"dull, long",fr'  # curl -H 'content-type: text/csv' -d
+    status, body = put(handler, "reviews.csv", glued, "text/csv")
+    assert status == 400
+    assert "no line break" in body["error"] and "--data-binary @reviews.csv" in body["error"]
+    assert not store.exists(f"batch/{MODEL}/input/reviews.csv")

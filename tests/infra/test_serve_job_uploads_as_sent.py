@@ -88,7 +88,8 @@ def test_curl_d_with_the_file_s_content_type_is_refused_not_scored_as_zero_rows(
     """docs/deploy.md says to send a CSV as text/csv: `curl -H 'content-type: text/csv' -d
     @rows.csv` still drops the line breaks, and the guard looked at the form type only; the
     job "succeeded" with 0 rows, every row glued into the header (hunt_docs 2). A header
-    alone without its line end, sent as a file, stays an empty day: 0 rows, succeeded."""
+    alone without its line end is asked for it (review_revsess 3: text rows glued on show no
+    number; tests/infra/test_serve_text_upload_one_line.py)."""
     server, store = served
     glued = ROWS.replace(b"\n", b"")
     with httpx.Client(base_url=server.base, timeout=30) as client:
@@ -106,9 +107,7 @@ def test_curl_d_with_the_file_s_content_type_is_refused_not_scored_as_zero_rows(
             content=b"x_0,x_1,x_2,x_3,note",
             headers={"content-type": "text/csv"},
         )
-        assert header.status_code == 202, header.text
-        summary = finished(client, "header.csv")
-        assert (summary["status"], summary["rows"]) == ("succeeded", 0)
+        refused(header, store, "header.csv", "a header alone ends in a line break")
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
