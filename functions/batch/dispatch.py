@@ -33,6 +33,7 @@ from functions.batch.events import (
     sqs_body_records,
 )
 from functions.batch.service import BatchService
+from functions.runtime.batch.stalls import MAX_RECEIVES  # the last before the dead letters
 from functions.runtime.batch.status import BatchTask
 
 PROCESSOR = BatchProcessor(event_type=EventType.SQS)
@@ -46,11 +47,6 @@ def _record_source(event: Event) -> str | None:
     if isinstance(records, list) and records and isinstance(records[0], dict):
         return str(records[0].get("eventSource", ""))
     return None
-
-
-# The batch queue's RedrivePolicy maxReceiveCount in template.yaml (a test holds them equal):
-# the delivery that fails this time is the message's last before the dead-letter queue.
-MAX_RECEIVES = 5
 
 
 def sqs_record(service: BatchService, record: SQSRecord) -> list[Mapping[str, Any]]:

@@ -31,13 +31,16 @@ from functions.runtime.batch.layout import (
     UnsupportedFormat,
     check_room,
     parse_input_key,
+    run_id,
 )
 from functions.runtime.batch.layout import input_key as batch_input_key
 from functions.runtime.batch.rescore import already_scored, version_now
+from functions.runtime.batch.stalls import stalled_hint
 from functions.runtime.batch.status import FINISHED, RunStatus
+from functions.runtime.batch.work import PLAN_FILE
 from functions.runtime.errors import BadRequest, Conflict, InvalidName, KeyClash, NotFound
 from functions.runtime.registry import Registry
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import ObjectInfo, ObjectStore
 
 log = logging.getLogger("aiaas.control")
 
@@ -148,7 +151,11 @@ class JobBook:
         )
         if failed is not None:  # a local run that could not write its summary saying so
             return {**job.describe(), "status": RunStatus.FAILED, "etag": etag, "error": failed}
-        return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
+        pending = {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
+        hint = None if self.run_locally is not None else stalled_hint(info.modified)
+        if hint is not None and not self._recorded(job, summary, info):
+            return {**pending, "stalled": True, "hint": hint}
+        return pending
 
     def list(
         self, model: str, after: str | None = None, limit: int = LIST_LIMIT
@@ -232,6 +239,14 @@ class JobBook:
 
     def _summary(self, job: Job) -> dict[str, Any] | None:
         return run_summary(self.store, job)
+
+    def _recorded(self, job: Job, summary: dict[str, Any] | None, info: ObjectInfo) -> bool:
+        """Whether this upload's run has left a record: its summary (`publishing`), or the plan
+        of a sharded run, which the state machine scores for as long as it takes."""
+        if summary is not None and summary.get("etag") == info.etag:
+            return not _before(summary, info.modified)  # not the earlier message's failure
+        run = run_id(self.store.location.bucket, job.obj.input_key, info.etag)
+        return self.store.exists(f"{job.obj.work_prefix(run)}/{PLAN_FILE}")
 
 
 def run_summary(store: ObjectStore, job: Job) -> dict[str, Any] | None:

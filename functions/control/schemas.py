@@ -215,7 +215,9 @@ class JobStatus(BaseModel):
     summary: str | None = Field(default=None, description="absent for a refused input")
     status: str = Field(
         description="pending, succeeded or failed; refused for an object under input/ whose "
-        "name no run takes (S3 takes `day2//x.csv`), `error` saying why"
+        "name no run takes (S3 takes `day2//x.csv`), `error` saying why. A job pending on S3 "
+        "with no record of its run longer than its queue message can stay in the batch queue "
+        "(7.5 h) adds `stalled: true` and a `hint` naming the dead-letter queue"
     )
 
 

@@ -12,6 +12,7 @@ import time
 
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput
+from functions.runtime.batch.stalls import stalled_hint
 from functions.runtime.batch.status import FINISHED, RunStatus
 from functions.runtime.batch.work import PLAN_FILE
 from functions.runtime.errors import AiaasError, NotFound
@@ -50,6 +51,18 @@ class RunWatch:
             return None
         return found
 
+    def _check_stalled(self, summary: RunSummary | None) -> None:
+        """Raise, saying where its message is, once no record of the run is left to come:
+        past the time its message can stay in the batch queue, a wait of up to a day waited
+        on an event dead-lettered, or a function timing out on each delivery (hunt_batch2)."""
+        if not self.store.location.notifies:  # no queue: `_deployed` said what scores it
+            return
+        if summary is not None and summary.get("run_id") == self.run.run_id:
+            return  # publishing
+        hint = stalled_hint(self.run.info.modified)
+        if hint is not None:
+            raise AiaasError(f"run {self.run.run_id} is stalled: {hint}")
+
     def poll(self) -> tuple[RunSummary | None, str]:
         """(the finished summary, or None; the state to show)."""
         summary = self._summary()
@@ -65,6 +78,7 @@ class RunWatch:
             try:
                 self.shards = len(json.loads(self.store.get_bytes(f"{self.work}/{PLAN_FILE}")))
             except (NotFound, ValueError):
+                self._check_stalled(summary)
                 return None, "pending (no record of its run in the store yet)"
         for key in self.store.list_keys(self.work):
             if PART.search(key) and key not in self.parts:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from functions.control import rollouts_api
 from functions.control.app import create_app
+from functions.runtime.batch import stalls
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from infra.template import load_template
@@ -178,10 +180,14 @@ def every_route(client: TestClient) -> list[tuple[str, int]]:
 
 
 def test_every_call_of_every_route_is_allowed_and_every_grant_is_used(
-    recorded: tuple[TestClient, list[Call]], s3_bucket: str
+    recorded: tuple[TestClient, list[Call]], s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, calls = recorded
     answered = every_route(client)
+    # A job pending past its queue message's life: the status looks for a sharded run's plan.
+    monkeypatch.setattr(stalls, "now", lambda: time.time() + stalls.DEAD_LETTER_AFTER_S + 60)
+    assert client.get("/control/batch/m/jobs/big.csv").json()["stalled"] is True
+    assert any(key.endswith("/plan.json") for _, key in calls)
     assert [(route, status) for route, status in answered if status >= 300] == [
         ("GET /control/models/m/versions/1/card", 404),  # no card published: read, not found
         ("POST /control/models/m/compare", 404),  # the second: no such capture file
