@@ -9,7 +9,8 @@ activations: the estimate is functions/runtime/memory_fit.py's, which the model 
 a single file of 64 MB or more, onnxruntime maps the initializers whose raw_data it holds
 (functions/runtime/mapped_weights.py); weights kept in Constant nodes, in typed fields
 (float_data, ...) or in small initializers are still copied; and the largest mapped weight it
-packs is held twice while it packs it (functions/runtime/packed_weights.py). So the stored
+packs is held twice while it packs it, and a packed copy of a MatMul's B narrower than 16
+columns is larger than the weight (functions/runtime/packed_weights.py). So the stored
 model file's fields are walked (ranged reads of their headers, never a weight) to count them.
 A version that cannot fit is refused with what to change.
 """
@@ -39,6 +40,7 @@ from functions.runtime.memory_fit import (
     lands_in_memory,
     load_need,
 )
+from functions.runtime.packed_weights import PANEL
 from functions.runtime.refs import model_key
 from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template, project_template, tool_failed
 from infra.model_settings import MEMORY_MB, ModelSettings, template_models
@@ -63,6 +65,7 @@ class Fit:
     copied: str = ""  # which part of a single file onnxruntime copies, when it maps the rest
     packed_mb: float = 0.0  # the largest mapped weight onnxruntime packs: held twice
     refusal: str = ""  # why it cannot load in its function at any MemorySize
+    padding_mb: float = 0.0  # what onnxruntime's packed copies add past the weights
 
     @property
     def fits(self) -> bool:
@@ -109,9 +112,15 @@ class Fit:
         )
 
     def _packed(self) -> str:
-        if self.packed_mb < 1:
-            return ""
-        return f" + {self.packed_mb:.0f} MB (its largest weight, mapped and packed at once)"
+        said = ""
+        if self.packed_mb >= 1:
+            said = f" + {self.packed_mb:.0f} MB (its largest weight, mapped and packed at once)"
+        if self.padding_mb >= 1:
+            said += (
+                f" + {self.padding_mb:.0f} MB x {1 + ARENA_SHARE} (onnxruntime packs a MatMul's "
+                f"weight in panels of {PANEL} columns: narrower ones are held larger)"
+            )
+        return said
 
 
 def model_fit(
@@ -121,11 +130,14 @@ def model_fit(
     /tmp: its model file walked for what serving maps and packs (`stored_layout`)."""
     weights = manifest.weight_bytes
     ref = f"{manifest.name}:{manifest.version}"
-    if lands_in_memory(manifest, tmp_mb):
-        peak = round(load_need(manifest, True, None)[0] / MB)
-        refusal = _not_from_memory(manifest, store, tmp_mb)
-        return Fit(ref, weights / MB, "memory", peak, memory_mb, refusal=refusal)
     layout = stored_layout(store, manifest)
+    padding = layout.padding / MB
+    if lands_in_memory(manifest, tmp_mb):
+        peak = round(load_need(manifest, True, layout)[0] / MB)
+        refusal = _not_from_memory(manifest, store, tmp_mb)
+        return Fit(
+            ref, weights / MB, "memory", peak, memory_mb, refusal=refusal, padding_mb=padding
+        )
     need, where, mapped = load_need(manifest, False, layout)
     parts = ""
     if layout.size >= MIN_FILE_BYTES and not manifest.weight_files:
@@ -135,7 +147,17 @@ def model_fit(
         else:
             parts = f"nothing mapped, {layout.whole}: {parts}"
     packed = layout.packed / MB
-    return Fit(ref, weights / MB, where, round(need / MB), memory_mb, mapped / MB, parts, packed)
+    return Fit(
+        ref,
+        weights / MB,
+        where,
+        round(need / MB),
+        memory_mb,
+        mapped / MB,
+        parts,
+        packed,
+        padding_mb=padding,
+    )
 
 
 def _not_from_memory(manifest: ModelManifest, store: ObjectStore, tmp_mb: int) -> str:

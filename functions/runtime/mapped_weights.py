@@ -64,7 +64,8 @@ class WeightLayout:
     initializers' raw_data onnxruntime maps from the file; the rest it copies, of which `nodes`
     (Constant tensors and other attributes), `typed` (initializers in float_data and the other
     typed fields) and `small` (initializers under MIN_TENSOR_BYTES) hold the weights. `packed`:
-    the largest mapped weight onnxruntime packs (packed_weights.py), held twice at the peak."""
+    the largest mapped weight onnxruntime packs (packed_weights.py), held twice at the peak;
+    `padding`, counted in any file, what the packed copies add (a narrow MatMul's B: 16/N)."""
 
     size: int
     mapped: int = 0
@@ -73,6 +74,7 @@ class WeightLayout:
     small: int = 0
     whole: str = ""  # why the whole file is loaded (nothing mapped), if it is
     packed: int = 0
+    padding: int = 0  # what onnxruntime's packed copies add past the weights (packed_weights.py)
 
     @property
     def copied(self) -> int:
@@ -167,10 +169,10 @@ def write_graph(source: Path, out: BinaryIO) -> int:
 def weight_layout(buf: Buffer, *, external: bool = False) -> WeightLayout:
     """What `loadable` maps of the model in `buf` and what onnxruntime copies, counted from
     the fields' headers: no weight is read. `external`: `buf` is the model file of a model
-    keeping its weights in external data files (mapped whole): only `packed` is counted."""
+    keeping its weights in external data files (mapped whole): only `packed` is counted. A file
+    under MIN_FILE_BYTES is loaded whole: only its `padding`."""
     size = len(buf)
-    if size < MIN_FILE_BYTES and not external:
-        return WeightLayout(size, whole=f"under {MIN_FILE_BYTES // 2**20} MB")
+    small = f"under {MIN_FILE_BYTES // 2**20} MB" if size < MIN_FILE_BYTES and not external else ""
     counts = dict.fromkeys((MAPPED, SMALL, TYPED, "nodes"), 0)
     packing = Packing()
     try:
@@ -178,16 +180,20 @@ def weight_layout(buf: Buffer, *, external: bool = False) -> WeightLayout:
             if item.number == MODEL_GRAPH and item.wire == LEN:
                 _count(buf, item, counts, packing, external)
     except AlreadyExternal:
-        return WeightLayout(size, whole="its weights are in external data files")
+        return WeightLayout(size, whole=small or "its weights are in external data files")
     except (ValueError, IndexError) as exc:  # graph_file would log it and load the whole file
-        return WeightLayout(size, whole=f"its weights cannot be mapped: {exc}")
+        return WeightLayout(size, whole=small or f"its weights cannot be mapped: {exc}")
+    padding = packing.padding()
+    if small:  # loaded whole: only what its packed copies add counts
+        return WeightLayout(size, whole=small, padding=padding)
     if external:
         whole = "its weights are in external data files"
-        return WeightLayout(size, whole=whole, packed=packing.largest())
+        return WeightLayout(size, whole=whole, packed=packing.largest(), padding=padding)
     parts = (counts["nodes"], counts[TYPED], counts[SMALL])
     if not counts[MAPPED]:
-        return WeightLayout(size, 0, *parts, whole="no initializer holds its weights as raw_data")
-    return WeightLayout(size, counts[MAPPED], *parts, packed=packing.largest())
+        whole = "no initializer holds its weights as raw_data"
+        return WeightLayout(size, 0, *parts, whole=whole, padding=padding)
+    return WeightLayout(size, counts[MAPPED], *parts, packed=packing.largest(), padding=padding)
 
 
 def _count(
@@ -196,6 +202,7 @@ def _count(
     for item in fields(buf, graph.start, graph.end):
         if item.number == GRAPH_INITIALIZER and item.wire == LEN:
             items = list(fields(buf, item.start, item.end))
+            packing.initializer(buf, items)
             if external:
                 packing.external(buf, items)
                 continue

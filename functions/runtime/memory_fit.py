@@ -10,8 +10,10 @@ data on disk is memory-mapped (1.0x); a single file on disk is parsed then copie
 except the initializers a large graph file maps (functions/runtime/mapped_weights.py); from
 memory, when /tmp cannot take the files, the buffers and onnxruntime's packed copy overlap
 (3.0x). Weights it maps, onnxruntime reads in while it packs them (packed_weights.py): the
-largest such weight counts once more. Once loaded, a version holds its weights about once (the
-parse buffers are freed) and its activation arena.
+largest such weight counts once more. A packed copy can be larger than its weight (a MatMul
+whose B has fewer than 16 columns: 16/N, `WeightLayout.padding`): what it adds counts at the
+peak and once loaded. Once loaded, a version holds its weights about once (the parse buffers
+are freed), that padding, and its activation arena.
 """
 
 from __future__ import annotations
@@ -51,18 +53,20 @@ def lands_in_memory(manifest: ModelManifest, tmp_mb: int = TMP_MB) -> bool:
 
 def load_need(manifest: ModelManifest, in_memory: bool, layout: WeightLayout | None) -> LoadNeed:
     """What loading `manifest` needs at its peak, its files `in_memory` or on disk; `layout`:
-    its model file's (`file_layout`), what serving maps and packs of it (None from memory)."""
+    its model file's (`file_layout`), what serving maps and packs of it (None: not walked)."""
     weights = manifest.weight_bytes
-    arena = RUNTIME_MB * MB + weights * ARENA_SHARE
+    padding = layout.padding if layout is not None else 0
+    # the runtime, the arena, and what the packed copies add past the weights (held from then on)
+    base = RUNTIME_MB * MB + (weights + padding) * ARENA_SHARE + padding
     if in_memory:
-        return arena + weights * PEAK_COPIES["memory"], "memory", 0
+        return base + weights * PEAK_COPIES["memory"], "memory", 0
     if manifest.weight_files:
         mapped = weights - manifest.file.size
     else:
         mapped = layout.mapped if layout is not None else 0
     packed = layout.packed if layout is not None else 0
     copied = weights - mapped
-    need = arena + mapped * PEAK_COPIES["external-disk"] + copied * PEAK_COPIES["single-disk"]
+    need = base + mapped * PEAK_COPIES["external-disk"] + copied * PEAK_COPIES["single-disk"]
     need += packed * PACKED_COPIES
     return need, "external-disk" if manifest.weight_files else "single-disk", mapped
 
@@ -85,10 +89,12 @@ def local_layout(manifest: ModelManifest, path: Path) -> WeightLayout:
         return WeightLayout(manifest.file.size, whole=f"it cannot be read: {exc}")
 
 
-def resident_bytes(manifest: ModelManifest) -> float:
+def resident_bytes(manifest: ModelManifest, padding: int = 0) -> float:
     """What a loaded version keeps while it stays loaded: its weights (mapped or copied once,
-    the mapped share's page tables rounded up) and its arena."""
-    return manifest.weight_bytes * (PEAK_COPIES["external-disk"] + ARENA_SHARE)
+    the mapped share's page tables rounded up), what its packed copies add (`padding`:
+    `WeightLayout.padding`, 0 when unknown) and its arena."""
+    held = manifest.weight_bytes * PEAK_COPIES["external-disk"] + padding
+    return held + (manifest.weight_bytes + padding) * ARENA_SHARE
 
 
 def usable_bytes(memory_mb: int) -> float:

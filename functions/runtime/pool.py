@@ -108,6 +108,8 @@ class ModelPool:
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._loading: dict[tuple[str, str], float] = {}  # loads under way: resident bytes
+        # What the loaded versions' packed copies add past their weights (WeightLayout.padding)
+        self._padding: dict[tuple[str, str], int] = {}
         self._serving: dict[ModelRef, tuple[tuple[str, str], ...]] = {}  # by alias: its versions
         self._guard = threading.Lock()
         self.routing_said = SaidOnceEach(log)  # a served alias's canary or shadow not served
@@ -145,10 +147,10 @@ class ModelPool:
             # good one on every request for it. Files that land in memory are the peak the
             # room is made for, so they come after.
             source = None if self.cache.lands_in_memory(manifest) else self.cache.source(manifest)
-            need = self._peak_need(manifest, source)
+            need, padding = self._peak_need(manifest, source)
             with self._guard:  # before the session: its peak needs the room
                 evicted = self._make_room(manifest, need, keep)
-                self._loading[key] = resident_bytes(manifest)
+                self._loading[key] = resident_bytes(manifest, padding)
             self._evicted(evicted)
             try:
                 source = source if source is not None else self.cache.source(manifest)
@@ -171,6 +173,7 @@ class ModelPool:
             raise
         with self._guard:
             self._models[key] = model
+            self._padding[key] = padding
             # Loads that ran at once each made room before the others landed: past the bounds
             # now, the least recently used of the others go.
             evicted = self._make_room(manifest, 0.0, keep, loaded=key)
@@ -183,18 +186,17 @@ class ModelPool:
         log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
         return model
 
-    def _peak_need(self, manifest: ModelManifest, source: ModelSource | None) -> float:
+    def _peak_need(self, manifest: ModelManifest, source: ModelSource | None) -> tuple[float, int]:
         """The memory `manifest`'s load from `source` (None: into memory) takes at its peak,
         beyond the runtime's (0: the function's memory is unknown, nothing to check it
-        against). The deploy check's estimate (infra/model_fit.py), from the same walk of the
-        model file: here the cached copy's, not a read of the store. Not under `_guard`."""
+        against), and what its packed copies add past its weights once loaded. The deploy
+        check's estimate (infra/model_fit.py), from the same walk of the model file: here the
+        cached copy's, not a read of the store (none into memory). Not under `_guard`."""
         if self.usable_bytes == math.inf:
-            return 0.0
-        if isinstance(source, Path):
-            need = load_need(manifest, False, local_layout(manifest, source))[0]
-        else:
-            need = load_need(manifest, True, None)[0]
-        return need - RUNTIME_MB * MB
+            return 0.0, 0
+        layout = local_layout(manifest, source) if isinstance(source, Path) else None
+        need = load_need(manifest, layout is None, layout)[0]
+        return need - RUNTIME_MB * MB, layout.padding if layout is not None else 0
 
     def _make_room(
         self,
@@ -208,7 +210,10 @@ class ModelPool:
         Under `_guard`."""
         serving = {key for keys in self._serving.values() for key in keys}
         serving.update(key for key in (keep, loaded) if key is not None)
-        resident = ((key, resident_bytes(model.manifest)) for key, model in self._models.items())
+        resident = (
+            (key, resident_bytes(model.manifest, self._padding.get(key, 0)))
+            for key, model in self._models.items()
+        )
         most = self.max_versions + (loaded is not None)  # after the load: `max_versions` may stay
         room = make_room(resident, serving, need, most, self.usable_bytes, self._loading.values())
         if loaded is not None:
@@ -216,6 +221,7 @@ class ModelPool:
         evicted = []
         for gone, why in room.evict:
             evicted.append(self._models.pop(gone).manifest)
+            self._padding.pop(gone, None)
             self.evictions += 1
             # Routine on a long-lived server (each new version promoted evicts a superseded one
             # past the cap): INFO. One loaded again soon after is churn: `EvictionChurn`'s
@@ -292,6 +298,7 @@ class ModelPool:
         """Drop a version (pruned): its session and its lock, unless a load of it holds it."""
         with self._guard:
             gone = self._models.pop(key, None)
+            self._padding.pop(key, None)
             lock = self._locks.get(key)
             if lock is not None and not lock.locked():
                 del self._locks[key]

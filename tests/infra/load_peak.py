@@ -1,7 +1,9 @@
 """`python -m tests.infra.load_peak STORE NAME CACHE`: load NAME:1 as serving does (the model
 pool, from the cache directory, its files fetched first) in this fresh process, onnxruntime
 started beforehand by a tiny session (the runtime's share, not the model's), answer one row,
-and print how far that raised the process's peak (VmHWM) above its resident size before."""
+and print how far that raised the process's peak (VmHWM) above its resident size before, then
+how far the load alone raised its resident size (VmRSS: what the version keeps, before a request's
+own buffers)."""
 
 from __future__ import annotations
 
@@ -47,12 +49,13 @@ def main(store: str, name: str, cache: str) -> None:
     start_onnxruntime()
     before = status("VmRSS")
     model = pool.load(manifest)
+    resident = status("VmRSS") - before
     spec = manifest.inputs[0]
     if spec.dtype == "int64":  # token ids
         model.predict({spec.name: np.ones((1, 8), np.int64)})
     else:
         model.predict({spec.name: np.ones((1, spec.shape[1]), np.float32)})
-    print(status("VmHWM") - before)
+    print(status("VmHWM") - before, resident)
 
 
 if __name__ == "__main__":

@@ -74,8 +74,17 @@ def external(path: Path, built: onnx.ModelProto) -> bytes:
 def test_field_numbers_are_onnx_own() -> None:
     fields = {
         "GraphProto": {"node": "GRAPH_NODE", "initializer": "GRAPH_INITIALIZER"},
-        "NodeProto": {"input": "NODE_INPUT", "attribute": "NODE_ATTRIBUTE"},
-        "AttributeProto": {"g": "ATTRIBUTE_G", "graphs": "ATTRIBUTE_GRAPHS"},
+        "NodeProto": {
+            "input": "NODE_INPUT",
+            "op_type": "NODE_OP_TYPE",
+            "attribute": "NODE_ATTRIBUTE",
+        },
+        "AttributeProto": {
+            "name": "ATTRIBUTE_NAME",
+            "i": "ATTRIBUTE_I",
+            "g": "ATTRIBUTE_G",
+            "graphs": "ATTRIBUTE_GRAPHS",
+        },
         "TensorProto": {
             "dims": "TENSOR_DIMS",
             "data_type": "TENSOR_DATA_TYPE",
@@ -126,3 +135,22 @@ def test_in_a_single_file_only_mapped_weights_count(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(mapped_weights, "MIN_FILE_BYTES", 0)  # kilobytes here, not 64 MB
     layout = weight_layout(whole)
     assert layout.packed == 1024 * KIB and layout.nodes > 3072 * KIB
+
+
+def test_what_packing_a_narrow_matrix_adds_is_counted_in_any_file() -> None:
+    """A float MatMul's or Gemm's B is packed in panels of 16 columns: K x N is held as K x N
+    rounded up to 16 (a B of 3 columns at 5.3x), in a small file loaded whole too."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "W3"], ["a"]),  # 1000 x 3 -> 1000 x 16
+        helper.make_node("Gemm", ["x", "T17"], ["b"], transB=1),  # B^T of 17 -> 32 columns
+        helper.make_node("MatMul", ["x", "W16"], ["c"]),  # a multiple of 16: nothing added
+        helper.make_node("Add", ["x", "bias"], ["d"]),  # not a matrix product
+    ]
+    inits = [weight(1000, 3, "W3"), weight(17, 1000, "T17"), weight(1000, 16, "W16")]
+    inits.append(weight(1, 1000, "bias"))
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1000])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in "abcd"]
+    built = helper.make_model(helper.make_graph(nodes, "narrow", [x], outs, inits))
+    layout = weight_layout(built.SerializeToString())
+    assert layout.whole.startswith("under") and layout.mapped == 0
+    assert layout.padding == 1000 * 13 * 4 + 1000 * 15 * 4
