@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from infra.local import lambda_logs, signal_clock
+from infra.local import lambda_logs, signal_clock, worker_deaths
 from infra.local.connection_limit import connection_limit
 from infra.local.ending import EXIT_HANDLERS_S, end_process, insisting, run_exit_handlers
 
@@ -157,6 +157,10 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
         failed = False  # a worker stopped with an exit status other than 0
         _grace: threading.Timer | None = None
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.died: set[int] = set()  # slots whose worker died unasked (worker_deaths.py)
+
         def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
             if insisting():  # a second signal: stop now
                 self.cut_off()
@@ -182,7 +186,10 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
         def _spawn_worker(self, *args: Any, **kwargs: Any) -> Any:
             # Every worker: the first ones and those granian's reload (SIGHUP) starts.
             worker = super()._spawn_worker(*args, **kwargs)
-            worker.start = partial(_start_blocked, worker.start)  # type: ignore[method-assign]
+            worker_deaths.watch(worker, self.died)  # said with its pid and how it ended
+            worker.start = partial(  # type: ignore[method-assign]
+                worker_deaths.started, partial(_start_blocked, worker.start), worker, self.died
+            )
             worker.is_alive = partial(_alive, worker.inner)  # type: ignore[method-assign]
             return worker
 

@@ -4,12 +4,14 @@ granian, and the server serves on (it stopped the whole server before)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
 
 import httpx
 
+from infra.local.worker_deaths import how_it_ended
 from tests.infra.test_serve import ServeProcess
 from tests.s3server import children
 
@@ -34,6 +36,7 @@ def test_a_killed_worker_is_respawned_and_the_others_serve_on(tmp_path: Path) ->
                 continue
             assert live.status_code == 200
         assert len(now) == 2 and workers[1] in now and workers[0] not in now, now
+        _said_with_pids(server, killed=workers[0], new=next(p for p in now if p != workers[1]))
         # After the respawn both workers answer (a connection refused for a moment while the new
         # worker starts on a loaded host, seen once at load 10): 20 in a row within 15 s.
         answered, deadline = 0, time.monotonic() + 15
@@ -50,3 +53,25 @@ def test_a_killed_worker_is_respawned_and_the_others_serve_on(tmp_path: Path) ->
         assert server.process.wait(timeout=20) == 0, server.output()
     finally:
         server.stop()
+
+
+def _said_with_pids(server: ServeProcess, killed: int, new: int) -> None:
+    """The death is said with the killed worker's pid and its signal (the OOM killer's), and
+    the worker started in its place with its pid: granian's `Unexpected exit from worker-1`
+    alone named neither, nor the cause, nor the restart (workers hunt 1)."""
+    deadline = time.monotonic() + 10
+    death = rf"worker-(\d) \(pid {killed}\) was killed by SIGKILL \(the OOM killer, or kill -9\)"
+    while not (found := re.search(death, server.output())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found, server.output()
+    again = f"worker-{found.group(1)} started again, pid {new}"
+    while again not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert again in server.output(), server.output()
+
+
+def test_how_a_worker_ended_is_said_by_signal_name_or_status() -> None:
+    assert how_it_ended(-signal.SIGSEGV) == "was killed by SIGSEGV"
+    assert how_it_ended(1) == "exited with status 1"
+    assert "OOM killer" in how_it_ended(-signal.SIGKILL)
+    assert how_it_ended(-200) == "was killed by signal 200"
