@@ -70,12 +70,12 @@ class LoadedModels:
                     self.retired += 1
                     idle = time.monotonic() - other.last_called
                     last = f"last called {idle:.0f} s ago" if other.last_called else "not called"
-                    log.warning(
-                        "unloaded %s (%s) to load %s: %d models loaded (%s); its next call "
-                        "loads it again",
-                        other.spec.logical_id,
+                    log.warning(  # by model name: the user knows `iris`, not `Predictiris`
+                        "unloaded model %s (%s) to load model %s: %d models loaded (%s); its "
+                        "next call loads it again",
+                        _model(other),
                         last,
-                        function.spec.logical_id,
+                        _model(function),
                         self.most,
                         MAX_MODELS_ENV,
                     )
@@ -106,3 +106,8 @@ class LoadedModels:
         gc.collect()
         give_back_freed()
         self._collected, self._due = time.monotonic(), None  # races cost one more at worst
+
+
+def _model(function: LocalFunction) -> str:
+    """The model a predict function serves (its template function's name if none is set)."""
+    return function.env.get("AIAAS_MODEL") or function.spec.logical_id

@@ -33,7 +33,7 @@ from tests.infra.test_serve import ServeProcess, start_serve
 MODELS = [f"m{i}" for i in range(5)]
 ROW = [[0.5, -1.0, 2.0, 0.25]]
 LOADED = re.compile(r'"loaded (m\d):1 from ')
-UNLOADED = re.compile(r"unloaded Predict(m\d) \(")
+UNLOADED = re.compile(r"unloaded model (m\d) \(.* to load model m\d: ")  # by model name
 
 
 def predicted(gateway: Gateway, name: str, rows: object) -> int:
