@@ -351,7 +351,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         auth = "bearer token required"
     say = lambda_logs.say
     host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as URLs write it
-    say(f"aiaas serve: http://{host}:{args.port}  store {store_uri}  {auth}")
+    workers = f"  {args.workers} workers" if args.workers > 1 else ""  # each logs its own lines
+    say(f"aiaas serve: http://{host}:{args.port}  store {store_uri}  {auth}{workers}")
     for line in route_lines(served):
         say(line)
     if missing:

@@ -17,6 +17,7 @@ the same shape, so every line it writes parses.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Mapping
@@ -38,6 +39,9 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 }
 _installed: logging.Handler | None = None
 _json_lines = False  # serve's own lines and granian's as JSON (AIAAS_LOG_FORMAT=json)
+# In a worker of `aiaas serve --workers N`: every JSON line names it ("pid"), as the workers
+# log the same lines (a load, a capture setting, an unload) with nothing else to tell them apart.
+_worker_pid: int | None = None
 SERVE_LOGGER = f"{LOGGER}.serve"
 
 
@@ -53,6 +57,8 @@ class LambdaJsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "logger": record.name,
         }
+        if _worker_pid is not None:
+            line["pid"] = _worker_pid
         request_id = getattr(record, "aws_request_id", None)
         if request_id:
             line["requestId"] = request_id
@@ -150,3 +156,10 @@ def granian_config() -> dict[str, Any] | None:
         return None
     json_formatter = {"()": LambdaJsonFormatter}
     return {"formatters": {"generic": json_formatter, "access": json_formatter}}
+
+
+def name_worker() -> None:
+    """In a worker of several: its JSON lines carry its pid from now on (`serve --workers N`;
+    granian's and serve's lines about a worker name it by the same pid)."""
+    global _worker_pid
+    _worker_pid = os.getpid()

@@ -258,6 +258,7 @@ def _worker_app(make_app: Callable[[], GatewayApp], supervisor: int) -> GatewayA
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != supervisor:  # it died before prctl: no signal will come
             os._exit(1)
+    lambda_logs.name_worker()
     app = make_app()
     app.on_stopped = partial(_worker_stopped, app)
     # granian's worker takes its stop signal from this function, looked up as it starts.
