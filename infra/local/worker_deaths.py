@@ -42,12 +42,15 @@ def how_it_ended(exitcode: int | None) -> str:
 def watch(worker: Any, died: set[int]) -> None:
     """Before `worker` starts: its death (one its supervisor did not ask for) is said, and its
     slot added to `died`, which `started` reads when granian starts another there."""
-    original = worker._watcher
+    original = getattr(worker, "_watcher", None)
+    if original is None:  # another granian: its own line alone, as before
+        return
 
     def watcher() -> None:
         worker.inner.join()
         # Not one the supervisor ended (a stop, a reload), nor one ending as the server stops.
-        if not worker.interrupt_by_parent and not worker.parent.interrupt_signal:
+        asked = getattr(worker, "interrupt_by_parent", False)
+        if not asked and not getattr(worker.parent, "interrupt_signal", False):
             died.add(worker.idx)
             lambda_logs.say(
                 f"aiaas serve: worker-{worker.idx + 1} (pid {worker.inner.pid}) "
