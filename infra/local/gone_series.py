@@ -16,13 +16,14 @@ same way once idle. Found soaking serve: 12 removed models' series stayed for go
 Cheap: no listing of the store. The prune record (`models/<name>/pruned.json`, which every
 prune and delete writes before the first manifest goes) is read at most once a scrape for each
 model that has series: on a directory store at each scrape (a small file read), on S3 at most
-once every `REREAD_S` a model (a GET), and with it whether the newest version the series name
-is still published (a stat or a HEAD; a listing only when it is not). A store that cannot be
-read leaves every series in.
+once every `REREAD_S` a model (a GET), and whether the newest version the series name is still
+published (a stat with each read; on S3 a HEAD once every `GONE_REREAD_S`; a listing only when
+it is not). A store that cannot be read leaves every series in.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +47,10 @@ REREAD_S = 5.0  # S3: a scrape every 15 s (Prometheus' default) reads each recor
 # (60 s, when pinned callers' 200s turn into 404s) and many 15 s scrapes, so a scrape never
 # misses what they counted last. `aiaas serve` reads AIAAS_METRICS_GONE_AFTER_S at its start.
 GONE_AFTER_S = 900.0
+# S3: whether a model is gone at all (a HEAD of its newest version's manifest) is judged again at
+# most this often, not at each record read: its series leave only once idle for GONE_AFTER_S,
+# and the HEAD each REREAD_S doubled a scrape's requests (two a model, in series).
+GONE_REREAD_S = 60.0
 GONE_AFTER_ENV = "AIAAS_METRICS_GONE_AFTER_S"
 VERSION_LABELS = ("version", "shadow_version")
 
@@ -70,8 +75,9 @@ class PrunedVersions:
         self._store = store
         self._reread_s = reread_s  # None: 0 on a directory store, else REREAD_S
         self.after_s = after_s
-        # model -> (when, pruned, whether the model is gone: no version published at all)
-        self._read: dict[str, tuple[float, frozenset[str], bool]] = {}
+        # model -> (when, pruned, whether the model is gone: no version published at all, and
+        # when that was judged)
+        self._read: dict[str, tuple[float, frozenset[str], bool, float]] = {}
         # (model, pruned version) -> (its series' values, since when they are so)
         self._seen: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = threading.Lock()
@@ -89,21 +95,33 @@ class PrunedVersions:
             self._reread_s = 0.0 if local else REREAD_S
         return self._reread_s
 
+    @property
+    def gone_reread_s(self) -> float:
+        """How often a model is judged gone again: with each record read on a directory store
+        (a stat), else every GONE_REREAD_S (never past `after_s`)."""
+        return min(GONE_REREAD_S, self.after_s) if self.reread_s else 0.0
+
     def pruned(
         self, model: str, now: float, named: Iterable[str] = ()
     ) -> tuple[frozenset[str], bool]:
-        """The versions the model's record names, and whether the model is gone (its folder
-        deleted by hand), read again once `reread_s` has passed; `named`: the versions its
-        series name (the newest not pruned tells, at one stat or HEAD, that it is not gone)."""
+        """The versions the model's record names, read again once `reread_s` has passed, and
+        whether the model is gone (its folder deleted by hand), judged again once
+        `gone_reread_s` has; `named`: the versions its series name (the newest not pruned
+        tells, at one stat or HEAD, that it is not gone)."""
         with self._lock:
             read = self._read.get(model)
         if read is None or now - read[0] >= self.reread_s:
             try:
                 pruned = frozenset(pruned_versions(self.store, model))
-                gone = self._gone(model, set(named) - pruned - {NO_LABEL})
+                if read is not None and now - read[3] < self.gone_reread_s:
+                    gone, judged = read[2], read[3]
+                else:
+                    gone, judged = self._gone(model, set(named) - pruned - {NO_LABEL}), now
             except (AiaasError, OSError):  # cannot tell: the series stay
-                pruned, gone = (read[1], read[2]) if read is not None else (frozenset(), False)
-            read = (now, pruned, gone)
+                # judged again at the next read
+                unread: tuple[frozenset[str], bool, float] = (frozenset(), False, -math.inf)
+                pruned, gone, judged = read[1:] if read is not None else unread
+            read = (now, pruned, gone, judged)
             with self._lock:
                 self._read[model] = read
         return read[1], read[2]
