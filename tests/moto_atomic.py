@@ -10,6 +10,7 @@ tests that race writers would flake on moto. One lock around every handler that 
 condition and then writes closes the window; it also covers reads, which an overwrite could
 close the buffer of (a 500). Those handlers work on bytes already read off the socket and
 return bytes sent after: the lock is held for in-memory work only, never across network I/O.
+moto also ignores If-Match on CompleteMultipartUpload, which S3 checks: checked here too.
 """
 
 from __future__ import annotations
@@ -43,6 +44,41 @@ def _serialised(method: Callable[..., Any], lock: Any = _WRITE) -> Callable[...,
 def make_conditional_writes_atomic() -> None:
     for name in (*_CHECK_THEN_WRITE, *_READS):
         setattr(S3Response, name, _serialised(getattr(S3Response, name)))
+    completion = _completion_checks_if_match(S3Response._key_response_post)
+    S3Response._key_response_post = completion  # type: ignore[method-assign]
+
+
+def _completion_checks_if_match(method: Callable[..., Any]) -> Callable[..., Any]:
+    """moto 5.x checks If-None-Match: * on CompleteMultipartUpload but ignores If-Match, which
+    S3 checks there as on a PUT (412 PreconditionFailed; 404 NoSuchKey when no object is
+    there): a conditional overwrite of a big object (a batch output, a version's card or
+    vocabulary over 16 MiB) won against any object. Checked under the writers' lock, with
+    moto's own idempotent re-completion of the same upload left as it is."""
+
+    @functools.wraps(method)
+    def checked(
+        self: S3Response,
+        request: Any,
+        body: bytes,
+        bucket_name: str,
+        query: dict[str, Any],
+        key_name: str,
+    ) -> Any:
+        from moto.s3.exceptions import MissingKey, PreconditionFailed
+
+        expect = request.headers.get("If-Match")
+        with _WRITE:
+            if query.get("uploadId") and expect:
+                existing = self.backend.get_object(bucket_name, key_name)
+                same = existing is not None and existing.multipart is not None
+                if not (same and existing.multipart.id == query["uploadId"][0]):
+                    if existing is None:
+                        raise MissingKey(key=key_name)
+                    if expect.strip('"') != existing.etag.strip('"'):
+                        raise PreconditionFailed("If-Match")
+            return method(self, request, body, bucket_name, query, key_name)
+
+    return checked
 
 
 def make_recording_whole() -> None:
