@@ -25,15 +25,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("aiaas.registry")
 
 
-def published_target(registry: Registry, name: str, version: str) -> None:
+def published_target(
+    registry: Registry,
+    name: str,
+    version: str,
+    advice: str = "an alias points at a published version only",
+) -> None:
     """An alias's new target must be published (a 404 naming it). A pruned one's 404 said
-    "point the deployment at an alias", the advice for a pinned caller, to `aiaas promote`."""
+    "point the deployment at an alias", the advice for a pinned caller, to `aiaas promote`
+    (and to `aiaas rollout`, whose `advice` is its own)."""
     try:
         registry.manifest(name, version)
     except VersionPruned as exc:
         raise VersionPruned(
             f"version {version!r} of model {name!r} was deleted (pruned; `aiaas versions {name}` "
-            "shows when): an alias points at a published version only",
+            f"shows when): {advice}",
             settled=exc.settled,
         ) from None
 

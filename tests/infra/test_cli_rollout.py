@@ -199,3 +199,19 @@ def test_with_json_logs_every_stderr_line_is_json(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stderr.splitlines()]  # each one a JSON document
     assert [line["level"] for line in lines] == ["WARNING", "ERROR"]
     assert "aborted" in lines[0]["message"] and lines[0]["logger"] == "aiaas.rollout"
+
+
+def test_a_pruned_candidate_is_refused_with_a_rollouts_advice(tmp_path: Path) -> None:
+    """A rollout started as a prune removed its candidate (or after) said "point the
+    deployment at an alias", the advice for a server pinned to a version (hunt_races 2)."""
+    store, registry = two_versions(tmp_path)
+    publish(registry, tmp_path, MODEL, "3", "healthy")  # so that 2 is neither latest nor aliased
+    pruned = aiaas(store, "prune", MODEL, "--keep", "1", "--yes")
+    assert pruned.returncode == 0, pruned.stderr
+    done = aiaas(store, "rollout", MODEL, "2", "--metrics", f"http://127.0.0.1:{closed_port()}/")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().endswith(
+        f"version '2' of model '{MODEL}' was deleted (pruned; `aiaas versions {MODEL}` shows "
+        "when): roll out a published version"
+    ), done.stderr
+    assert RolloutBook(registry.store).get(MODEL, "production") is None  # nothing started

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
+from functions.runtime.alias_pruned import published_target
 from functions.runtime.errors import Conflict
 from functions.runtime.manifest import utc_now
 from functions.runtime.refs import alias_key
@@ -46,6 +47,7 @@ from functions.runtime.rollout.startable import startable
 from functions.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("aiaas.rollout")
+_ROLL_OUT_PUBLISHED = "roll out a published version"
 
 
 class RolloutEngine:
@@ -76,7 +78,9 @@ class RolloutEngine:
         """Begin: the shadow stage (with `min_agreement`) or the first step's share. `when`: the
         caller's condition on the rollout it last saw (PreconditionFailed, nothing changed)."""
         when = when or RolloutPrecondition()
-        self.registry.manifest(model, candidate)  # 404 naming it when not published
+        # 404 naming it when not published; a pruned one's said to point "the deployment" at
+        # an alias, advice for a pinned caller (a prune racing the start, hunt_races 2)
+        published_target(self.registry, model, candidate, _ROLL_OUT_PUBLISHED)
         current = self.book.get(model, alias)
         when.check(model, alias, current)
         not_running(current, model, alias)
