@@ -5,6 +5,7 @@ rollout on their own metrics, each restarting the bake another one was judging."
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from functions.runtime.errors import Conflict
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import StepMetrics, VersionStats
 from functions.runtime.rollout.engine import RolloutEngine
-from functions.runtime.rollout.plan import RolloutPlan
-from functions.runtime.rollout.record import RolloutBook
+from functions.runtime.rollout.plan import RolloutPlan, unwatched_after
+from functions.runtime.rollout.record import RolloutBook, resumable
 from functions.runtime.store import LocalStore
 from infra.cli.rollout_follow import follow
 from tests.rollout_models import baseline_and_candidate, driver_stopped
@@ -61,6 +62,20 @@ def test_a_resume_of_a_rollout_its_driver_still_checks_is_refused_naming_it(
     assert f"aiaas rollout abort {MODEL} --alias {ALIAS}" in refused.value.message
     after = RolloutBook(registry.store).require(MODEL, ALIAS)
     assert after == before  # not claimed, its bake not restarted
+
+
+@pytest.mark.parametrize("short_by", [0.4, 0.6, 5.0])
+def test_a_refused_resume_says_how_long_is_left(registry: Registry, short_by: float) -> None:
+    """18.6 s quiet against 19 s read "heard from 19 s ago: ... quiet for 19 s" (hunt_races 3)."""
+    started = RolloutEngine(registry, Passing()).start(MODEL, "2", PLAN, alias=ALIAS, actor="al")
+    limit = unwatched_after(PLAN)
+    heard = max([float(e["at"]) for e in started.log[-1:]] + [0.0])
+    quiet = limit - short_by
+    with pytest.raises(Conflict) as refused:
+        resumable(started, heard + quiet)
+    said = refused.value.message
+    assert f"heard from {int(quiet)} s ago" in said, said
+    assert f"quiet for {limit:g} s (another {math.ceil(short_by)} s;" in said, said
 
 
 def test_of_resumes_racing_each_other_exactly_one_takes_the_rollout(registry: Registry) -> None:

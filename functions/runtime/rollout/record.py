@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -238,11 +239,14 @@ def resumable(
         )
     quiet, limit = current.quiet_s(now), unwatched_after(current.plan)
     if quiet < limit:
+        # Whole seconds down, the time left up: 18.6 s read "heard from 19 s ago ... quiet for
+        # 19 s", a refusal that contradicted itself (hunt_races 3).
+        heard, left = int(max(quiet, 0)), max(1, math.ceil(limit - quiet))
         raise Conflict(
             f"the rollout of {where} is still driven by {current.driven_by()} (heard from "
-            f"{max(quiet, 0):.0f} s ago): resume only a rollout whose driver stopped, quiet for "
-            f"{limit:g} s (aiaas rollout status says NOT WATCHED); or end it: aiaas rollout abort "
-            f"{current.model} --alias {current.alias}"
+            f"{heard} s ago): resume only a rollout whose driver stopped, quiet for {limit:g} s "
+            f"(another {left} s; aiaas rollout status then says NOT WATCHED); or end it: aiaas "
+            f"rollout abort {current.model} --alias {current.alias}"
         )
     return current
 
