@@ -215,3 +215,19 @@ def test_a_pruned_candidate_is_refused_with_a_rollouts_advice(tmp_path: Path) ->
         "when): roll out a published version"
     ), done.stderr
     assert RolloutBook(registry.store).get(MODEL, "production") is None  # nothing started
+
+
+def test_a_start_on_a_deleted_alias_says_who_deleted_it(tmp_path: Path) -> None:
+    """A rollout started as someone deleted the alias said it "points at no version yet:
+    promote a first version to it", as of an alias never set (hunt_races 5)."""
+    store, registry = two_versions(tmp_path)
+    registry.delete_alias(MODEL, "production", actor="bob", force=True)
+    done = aiaas(store, "rollout", MODEL, "2", "--metrics", f"http://127.0.0.1:{closed_port()}/")
+    assert done.returncode == 3, done.stderr
+    said = done.stderr.strip()
+    assert f"alias 'production' of model '{MODEL}' was deleted by bob at " in said, said
+    assert "(it pointed at 1); roll it back to restore it" in said, said
+    assert "points at no version yet" not in said
+    assert RolloutBook(registry.store).get(MODEL, "production") is None  # nothing started
+    never = aiaas(store, "rollout", MODEL, "2", "--alias", "staging", "--metrics", "http://x/")
+    assert "alias 'staging' of model 'ro' points at no version yet" in never.stderr, never.stderr

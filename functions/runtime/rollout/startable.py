@@ -4,7 +4,8 @@ no shadow of another version in the way."""
 
 from __future__ import annotations
 
-from functions.runtime.errors import Conflict, InvalidInput
+from functions.runtime.alias_deleted import deleted_note, deleted_record
+from functions.runtime.errors import Conflict, CorruptRecord, InvalidInput
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.agreement import AgreementStage, agreement_stage
 from functions.runtime.rollout.moves import Seen, look
@@ -21,6 +22,7 @@ def startable(
     seen = look(registry, model, alias)
     target = seen.target
     if target is None:
+        _deleted(registry, model, alias)
         raise Conflict(
             f"alias {alias!r} of model {model!r} points at no version yet: promote a first "
             "version to it (a rollout moves traffic from one version to another)"
@@ -51,3 +53,18 @@ def startable(
             "a rollout with --min-agreement shadows the candidate: remove that shadow first"
         )
     return seen, stage
+
+
+def _deleted(registry: Registry, model: str, alias: str) -> None:
+    """Conflict saying who deleted `alias` and when, when it was deleted: a rollout started as
+    someone deleted the alias said it "points at no version yet: promote a first version to
+    it", as of an alias never set (hunt_races 5)."""
+    try:
+        if deleted_record(registry.store, model, alias) is None:
+            return
+    except CorruptRecord:  # says nothing to restore: as if never set
+        return
+    raise Conflict(
+        f"{deleted_note(registry.store, model, alias)}; a rollout moves traffic from the "
+        "version the alias serves"
+    )
