@@ -63,6 +63,7 @@ from functions.runtime.refs import (
     version_sort_key,
     watched_keys,
 )
+from functions.runtime.rollback_pinned import ROLLED_BACK, pinned
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import Moved, ObjectChanged, ObjectStore, holds, open_store
 from functions.runtime.version_folders import Listings, VersionFolders, list_versions, parsed
@@ -104,8 +105,7 @@ class Registry:
         progress: Moved | None = None,
     ) -> ModelManifest:
         """Store a new immutable version (`publishing.publish_version`): the manifest as stored."""
-        # Imported here: serving reads versions and never publishes one (~0.8 ms of its start).
-        from functions.runtime.publishing import publish_version
+        from functions.runtime.publishing import publish_version  # serving never publishes
 
         return publish_version(self.store, manifest, Path(model_file), extra_files or {}, progress)
 
@@ -242,8 +242,7 @@ class Registry:
         actor: str | None = None,
         when: Precondition | None = None,
     ) -> dict[str, Any]:
-        """Point `alias` back at the version it pointed at before (or at `to`, one of the
-        versions in its history); Conflict when its history has no other version."""
+        """`alias` back to where it pointed before, or `to` (in its history): rollback_pinned."""
         to = None if to is None else names.version_name(to)
 
         def target(raw: bytes | None) -> AliasTarget:
@@ -253,7 +252,8 @@ class Registry:
             record = parse_alias_record(name, alias, raw)
             return rollback_target(name, alias, record, to, published=self.manifest)
 
-        return self._move_alias(name, alias, target, actor, when)
+        chosen = pinned(name, alias, target, to)  # marked: a plain rollback of it is refused
+        return self._move_alias(name, alias, chosen, actor, when, mark=ROLLED_BACK)
 
     def _move_alias(
         self,
@@ -265,6 +265,7 @@ class Registry:
         *,
         keep_shadow: bool = True,
         written: Written | None = None,
+        mark: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A compare-and-swap on the alias record: `choose` picks the target from the record
         as read, again when another writer changed it before our write, so no move is lost from
@@ -285,7 +286,7 @@ class Registry:
                 return same  # already so (`written` says False): no history entry
             target = takes_requests(self, name, raw, target)  # canary, shadow: other inputs
             before = raw if raw is not None else alias_deleted.deleted_raw(self.store, name, alias)
-            record = next_alias_record(name, alias, before, target, who)  # a deleted one's too
+            record = {**next_alias_record(name, alias, before, target, who), **(mark or {})}
             data = record_bytes(record)
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)

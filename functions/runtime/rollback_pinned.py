@@ -1,0 +1,98 @@
+"""A rollback is a move relative to the alias as its caller found it: "back from what it
+serves now". The alias's compare-and-swap (`Registry._move_alias`) asks its `choose` again on
+the record read after a lost race, which is right for a promote (an absolute move) and wrong
+for a rollback: two rollbacks at once (two people hitting the brake on one bad version, an
+alarm's automation and its on-call) both read 3, one wrote 2, and the other, choosing again on
+2, rolled that rollback back: the bad version 3 served again, both commands exit 0 (hunt_races 6).
+
+Pinned, a rollback moves only from the record it first read. When the alias changed before
+its write: if it now sends traffic where this rollback would have (another rollback did the
+same), nothing is written (unchanged); anywhere else, a Conflict (409) saying where it is now,
+and nothing moved.
+
+Most such pairs do not even overlap: the second reads the alias after the first has written
+(a command starts in a few hundred ms), finds it moved back, and "goes back" to the bad
+version; so does a retried rollback whose first answer was lost (and after a canary's
+rollback, the second went on further back, to an older release). So the record a rollback
+writes says so (`"rolled_back": true`, gone with the next move), and a plain rollback (no
+`to`) of one written less than `AGAIN_S` ago is refused (409), saying who rolled it back and
+how to move it on purpose: name the version (`--to`, `?to=`) or promote it. Later, a rollback
+undoes a rollback as before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from functions.runtime.alias_record import parse_alias_record
+from functions.runtime.aliases import AliasTarget
+from functions.runtime.errors import Conflict
+
+AGAIN_S = 60.0  # a plain rollback of a rollback made this recently is refused
+MARK = "rolled_back"  # in the record a rollback writes; the next move writes a record without
+ROLLED_BACK: Mapping[str, Any] = {MARK: True}
+
+
+def pinned(
+    name: str, alias: str, choose: Callable[[bytes | None], AliasTarget], to: str | None
+) -> Callable[[bytes | None], AliasTarget]:
+    """`choose` (a rollback's, to `to` or None), asked once: on the record first read."""
+    first: list[tuple[bytes | None, AliasTarget]] = []
+
+    def target(raw: bytes | None) -> AliasTarget:
+        if not first:
+            if raw is not None and to is None:
+                not_undoing(name, alias, parse_alias_record(name, alias, raw))
+            first.append((raw, choose(raw)))
+        seen, goal = first[0]
+        if raw == seen:
+            return goal
+        if raw is None:  # deleted since it was read
+            raise Conflict(
+                f"alias {alias!r} of model {name!r} was deleted while it was being rolled back; "
+                "nothing rolled back (roll back again to restore it)"
+            )
+        record = parse_alias_record(name, alias, raw)
+        now = AliasTarget.of(record)
+        if _same(now, goal):
+            return now  # rolled back there by another move meanwhile: unchanged, not twice
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} was moved while it was being rolled back (to "
+            f"{now.describe()} by {record.get('updated_by', '?')} at "
+            f"{record.get('updated_at', '?')}); nothing rolled back: look at it again (`aiaas "
+            f"versions {name}`) and roll back from there"
+        )
+
+    return target
+
+
+def not_undoing(name: str, alias: str, record: Mapping[str, Any]) -> None:
+    """Conflict when a rollback wrote `record` less than AGAIN_S ago: a plain rollback now
+    would undo it, or go on further back."""
+    age = _age_s(record.get("updated_at"))
+    if record.get(MARK) is not True or not record.get("history") or age is None or age >= AGAIN_S:
+        return
+    now, left = AliasTarget.of(record), AliasTarget.of(record["history"][0])
+    raise Conflict(
+        f"alias {alias!r} of model {name!r} was rolled back to {now.describe()} from "
+        f"{left.describe()} by {record.get('updated_by', '?')} {age:.0f} s ago: a rollback now "
+        "would undo that or go further back (two rollbacks at once, or one retried); to move "
+        f"it on purpose, name the version (`aiaas rollback {name} --alias {alias} --to VERSION`"
+        ", `?to=VERSION`) or promote it"
+    )
+
+
+def _same(one: AliasTarget, other: AliasTarget) -> bool:
+    return (one.version, one.weights()) == (other.version, other.weights())
+
+
+def _age_s(stamp: object) -> float | None:
+    """Seconds since `stamp` (`2026-12-06T14:20:04Z`), or None when it is no such time."""
+    try:
+        then = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return None
+    return time.time() - then
