@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bench.compare.workloads import ROOT, Workload
-from bench.peer_envs import PEERS, PeerEnv
+from bench.peer_envs import PEERS
 
 PROJECT_PYTHON = Path(sys.executable)
 
@@ -162,7 +162,3 @@ assert {s.peer for s in SERVERS.values()} - {None} <= set(PEERS)
 def base_env() -> dict[str, str]:
     """What every server process gets on top of the harness's environment."""
     return {"PYTHONPATH": str(ROOT), "POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
-
-
-def peer_versions(env: PeerEnv | None) -> dict[str, str]:
-    return dict(env.versions) if env else {}
