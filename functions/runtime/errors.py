@@ -43,12 +43,6 @@ class ManifestError(BadRequest):
     """A manifest that is missing a field, has a wrong type or an unknown schema version."""
 
 
-class Unauthorized(AiaasError):
-    """Missing or wrong credentials."""
-
-    status = HTTPStatus.UNAUTHORIZED
-
-
 class NotFound(AiaasError):
     """Something named by the caller does not exist."""
 
