@@ -141,11 +141,6 @@ class ModelManifest:
     stored_schema: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
-    def schema_version(self) -> int:
-        """1, or 2 when it needs a field older readers ignore (`manifest_schema`)."""
-        return int(schema_fields(self)["schema_version"])
-
-    @property
     def weight_files(self) -> tuple[ArtifactFile, ...]:
         """The external data files the model loads, besides the model file itself."""
         return tuple(f for f in self.files if f.role == "weights")
