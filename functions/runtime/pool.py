@@ -305,9 +305,6 @@ class ModelPool:
         if gone is not None:  # pruned: its cache entry goes unless another process holds it
             self.cache.release(gone.manifest, pruned=True)
 
-    def load_ref(self, ref: ModelRef) -> LoadedModel:
-        return self.load(self.registry.resolve(ref))
-
     def load_routed(self, ref: ModelRef, defer: bool = False) -> Routed:
         """What `ref` serves, both versions loaded when its alias splits traffic; `defer`: a
         canary not loaded yet is named (`Routed.warming`), not loaded, for the caller to load

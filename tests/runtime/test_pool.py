@@ -51,7 +51,9 @@ def test_pool_keeps_one_session_per_version(
     v2 = publish_linear(registry, tmp_path, "m", "2", seed=2)
     fetch = mocker.spy(pool.cache, "fetch")
     first = pool.load(v1)
-    assert pool.load(v1) is first and pool.load_ref(ModelRef("m", version="1")) is first
+    assert (
+        pool.load(v1) is first and pool.load(registry.resolve(ModelRef("m", version="1"))) is first
+    )
     second = pool.load(v2)
     assert second is not first and second.manifest.version == "2"
     assert fetch.call_count == 2
