@@ -36,6 +36,7 @@ from functions.runtime.rollout.moves import (
 from functions.runtime.rollout.plan import MIN_POLL_S, RolloutPlan, poll_seconds, settle_after
 from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import (
+    HISTORY,
     RolloutBook,
     RolloutRecord,
     RolloutState,
@@ -119,7 +120,7 @@ class RolloutEngine:
             when.check(model, alias, current)  # on the record this write replaces
             not_running(current, model, alias)
             history = () if current is None else (current.summary(), *current.history)
-            started = replace(record, history=history[:20])
+            started = replace(record, history=history[:HISTORY])
             return started.logged("started", what, actor, at=now)
 
         claimed = self.book.update(model, alias, claim)
