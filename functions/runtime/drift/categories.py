@@ -37,8 +37,6 @@ import numpy as np
 MAX_CATEGORIES = 100  # bins a column keeps: a zip code's thousands would be noise, and JSON
 MAX_RARE = 10_000  # rarer training values known by name (~100-200 kB of baseline at most)
 FREE_TEXT_SHARE = 0.5  # of training rows holding a value no other row holds: free text above
-OTHER = "(other)"
-NEW = "(new)"
 
 
 @dataclass(frozen=True)
