@@ -38,21 +38,19 @@ log = logging.getLogger("aiaas.training")
 
 @dataclass(frozen=True)
 class Signature:
-    """Graph input and output names, and the input's element type and per-row shape."""
+    """Graph input and output names, and whether the input's second axis (tokens) is dynamic."""
 
     input_name: str
     output_name: str
-    input_dtype: str
-    row_shape: tuple[int, ...]
     dynamic_length: bool
 
 
 def signature_for(data: PreparedData) -> Signature:
-    """`tokens` int64 [-1, -1] for text; else `x` float32 [-1, *row]."""
+    """`tokens` (int64 [-1, -1]) for text; else `x` (float32 [-1, *row])."""
     output = OUTPUT_NAMES[data.task]
     if data.vocabulary is not None:
-        return Signature("tokens", output, "int64", (-1,), True)
-    return Signature("x", output, "float32", data.row_shape, False)
+        return Signature("tokens", output, True)
+    return Signature("x", output, False)
 
 
 def export_onnx(model: nn.Module, data: PreparedData, spec: ExportSpec, path: Path) -> Path:

@@ -39,7 +39,6 @@ from training.export import (
     export_onnx,
     quantization_gate,
     run_onnx,
-    signature_for,
 )
 from training.importance import Skipped, global_importance
 from training.metrics import per_class, score
@@ -171,7 +170,7 @@ def _run_in(
     )
     version = spec.version or registry.next_version(spec.name)
     manifest = build_manifest(
-        spec, version, data, model_path, signature_for(data), facts,
+        spec, version, data, model_path, facts,
         part_checksums=registry.store.takes_part_checksums,
     )  # fmt: skip
     # What explanations compare a row with: a k-means summary of the training rows.

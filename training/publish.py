@@ -19,7 +19,7 @@ from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES
 from functions.runtime.registry import Registry
 from functions.runtime.text_input import TEXT_FIELD
-from training.export import Signature, signature_for
+from training.export import signature_for
 from training.prepare import PreparedData
 from training.spec import JobSpec
 from training.table_prep import shown_names
@@ -49,7 +49,7 @@ def training_record(spec: JobSpec, result: TrainResult) -> dict[str, Any]:
     }
 
 
-def _describe(sig: Signature, data: PreparedData, feature_names: tuple[str, ...]) -> str:
+def _describe(data: PreparedData, feature_names: tuple[str, ...]) -> str:
     if data.vocabulary is not None:
         return (
             f"raw text (one string per row), or token ids from vocab.json right-padded with "
@@ -98,7 +98,6 @@ def build_manifest(
     version: str,
     data: PreparedData,
     model_path: Path,
-    sig: Signature,
     facts: Mapping[str, Any],
     *,
     part_checksums: bool = True,
@@ -106,7 +105,7 @@ def build_manifest(
     """The manifest for `model_path`; `facts` holds metrics, training, parity and quantization.
     `part_checksums`: the store it goes to takes multipart CRC32s (read_signature)."""
     graph = read_signature(model_path, part_checksums=part_checksums)
-    description = _describe(sig, data, tuple(facts["feature_names"]))
+    description = _describe(data, tuple(facts["feature_names"]))
     # A model that fills gaps takes them in every numeric column, not only those that had
     # gaps in training: a served row may miss any value, and the training median is the same
     # answer for each. Infinity is no gap: a row it makes NaN is refused as predict refuses one.
