@@ -59,8 +59,6 @@ def _is_day(name: str) -> bool:
 def captured_lines(
     store: ObjectStore,
     model: str,
-    version: str | None = None,
-    since: date | None = None,
     *,
     keys: list[str] | None = None,
     bad: list[str] | None = None,
@@ -70,7 +68,7 @@ def captured_lines(
     column the header pass had not seen failed the export), parsed. A line that is no JSON
     object (a truncated copy, a stray file) is named in `bad` and skipped (it failed the whole
     export with a traceback), or without `bad` a BadRequest naming its object and line."""
-    for key in capture_keys(store, model, version, since) if keys is None else keys:
+    for key in capture_keys(store, model) if keys is None else keys:
         for number, raw in enumerate(store.get_bytes(key).split(b"\n"), start=1):
             if not raw.strip():
                 continue
