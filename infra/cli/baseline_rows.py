@@ -33,7 +33,7 @@ def training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
         rows = every_row(path, read_jsonl(path, manifest)).rows  # batch's decoder checked them
     else:
         lines: list[int] = []
-        rows = read_rows(path, manifest, gaps=True, lines=lines)
+        rows = read_rows(path, manifest, lines=lines)
         every_row(path, FileRows(rows, cast_refusals(manifest, rows), lines or None))
     if not len(rows):  # a header alone, an empty JSONL: nothing to summarize or bin
         raise BadRequest(f"{path}: no rows; a baseline needs rows of the training data")

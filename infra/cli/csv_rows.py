@@ -134,7 +134,6 @@ def read_rows(
     manifest: ModelManifest,
     bad: dict[int, str] | None = None,
     records: list[dict[str, Any]] | None = None,
-    gaps: bool = False,
     lines: list[int] | None = None,
     exact: bool = False,
 ) -> np.ndarray:
@@ -143,8 +142,8 @@ def read_rows(
     numeric cells are not all numbers is an error, or with `bad`, kept out and noted there. A
     model with a string column gets an object array: that column's cells as they are, the
     others as floats. With `records`, each CSV row's other cells (ids, ground truth) are added
-    to it. With `gaps`, an empty cell is NaN where the model takes missing values
-    (baseline_rows.py). With `lines`, each CSV row's line number is added to it (as an editor
+    to it. An empty cell is NaN where the model takes missing values (as `aiaas batch`
+    reads it). With `lines`, each CSV row's line number is added to it (as an editor
     counts them, the header line 1; a row quoted over several lines, its first, as batch).
     With `exact` (rows to explain), an integer input's values past 2^53 (an id, a hash) are
     kept as written, not float64's rounding of them: whole numbers beside strings, else the
@@ -192,7 +191,7 @@ def read_rows(
         if missing:
             raise BadRequest(_missing_columns(path, manifest, named, missing, header))
         rows = []
-        empty = gap_columns(columns) if gaps else None
+        empty = gap_columns(columns)
         categories = missing_categories(columns)
         bools = bool_columns(columns)
         integers = integer_columns(columns) if exact else frozenset()

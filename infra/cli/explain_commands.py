@@ -276,7 +276,7 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes
     # them (trained on a table with gaps), else the row's error saying so.
     # An int64 past 2^53 (an id, a hash) kept as written, as predict scores it.
-    rows = read_rows(path, manifest, bad, records, gaps=True, lines=lines, exact=True)
+    rows = read_rows(path, manifest, bad, records, lines=lines, exact=True)
     return FileRows(rows, bad, lines if file_suffix(path) != ".npy" else None, records or None)
 
 
