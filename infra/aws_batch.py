@@ -49,12 +49,11 @@ def check_remote_data(spec: JobSpec, spec_path: Path) -> None:
 
 
 def container_command(
-    spec_path: Path, *, publish: bool, alias: str | None, version: str | None = None
+    spec_path: Path, *, alias: str | None, version: str | None = None
 ) -> list[str]:
-    """The job's command: write the spec from the environment, then train (and publish)."""
-    options = ["--no-progress"]
-    if publish:
-        options.append("--publish")
+    """The job's command: write the spec from the environment, then train and publish (a job
+    that did not would leave its model on an instance that is gone)."""
+    options = ["--no-progress", "--publish"]
     if alias:
         options += ["--alias", names.alias_name(alias)]
     if version:
@@ -83,7 +82,6 @@ def submit_request(
     *,
     queue: str,
     definition: str,
-    publish: bool = True,
     alias: str | None = None,
     version: str | None = None,
     now: float | None = None,
@@ -95,7 +93,7 @@ def submit_request(
         "jobQueue": queue,
         "jobDefinition": definition,
         "containerOverrides": {
-            "command": container_command(spec_path, publish=publish, alias=alias, version=version),
+            "command": container_command(spec_path, alias=alias, version=version),
             "environment": [{"name": SPEC_ENV, "value": text}],
         },
         "tags": {"aiaas:model": spec.name},

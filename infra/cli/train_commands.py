@@ -46,14 +46,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from infra.aws_batch import resolve_target, submit, submit_request
 
     queue, definition = resolve_target(args.job_queue, args.job_definition)
-    # A job that did not publish would leave its model on an instance that is gone: always publish.
     request = submit_request(
-        args.spec,
-        queue=queue,
-        definition=definition,
-        publish=True,
-        alias=args.alias,
-        version=args.version,
+        args.spec, queue=queue, definition=definition, alias=args.alias, version=args.version
     )
     job = submit(boto3.client("batch"), request)
     if args.json:  # stdout: one JSON document, as every --json
