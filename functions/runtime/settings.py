@@ -145,14 +145,13 @@ def _store(env: Mapping[str, str]) -> str:
 _CLIENT_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
 
 
-def aws_client_environment(env: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+def aws_client_environment() -> tuple[tuple[str, str], ...]:
     """The variables an AWS client built now would read (s3client.py: clients that may be
     shared are those built under the same ones)."""
-    env = os.environ if env is None else env
     return tuple(
         sorted(
             (name, value)
-            for name, value in env.items()
+            for name, value in os.environ.items()
             if (name.startswith("AWS_") and not name.startswith("AWS_LAMBDA_"))
             or name.upper() in _CLIENT_NAMES
         )
