@@ -43,7 +43,6 @@ class LoadedModels:
 
     def __init__(self, functions: Mapping[str, LocalFunction], most: int = 0) -> None:
         self.functions, self.most = functions, most  # most 0: no bound
-        self.retired = 0  # model functions let go of (each a cold start on its next call)
         self._lock = threading.Lock()  # one retirement round at a time
         self._collected = 0.0  # monotonic: the last `_collect`
         self._due: threading.Timer | None = None  # a `_collect` to come
@@ -67,7 +66,6 @@ class LoadedModels:
                     break
                 if other.retire(then=self._released):
                     excess -= 1
-                    self.retired += 1
                     idle = time.monotonic() - other.last_called
                     last = f"last called {idle:.0f} s ago" if other.last_called else "not called"
                     log.warning(  # by model name: the user knows `iris`, not `Predictiris`
