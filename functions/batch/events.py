@@ -22,9 +22,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import utc_now
-from functions.runtime.store import LOCAL_BUCKET, ObjectStore
-
-__all__ = ["LOCAL_BUCKET"]  # re-exported: local S3 events name this bucket
+from functions.runtime.store import ObjectStore
 
 TEST_EVENT = "s3:TestEvent"
 OBJECT_CREATED = "Object Created"  # an EventBridge event's detail-type
