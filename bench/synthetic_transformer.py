@@ -130,8 +130,3 @@ class _DataWriter:
             entry = tensor.external_data.add()
             entry.key, entry.value = key, value
         return tensor
-
-
-def sample_tokens(rows: int = 2, length: int = 16, seed: int = 1) -> np.ndarray:
-    """A small batch of token ids the synthetic models accept."""
-    return np.random.default_rng(seed).integers(0, VOCAB, size=(rows, length), dtype=np.int64)

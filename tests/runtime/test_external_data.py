@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from bench.synthetic_transformer import SyntheticShape, sample_tokens, write_model
+from bench.synthetic_transformer import VOCAB, SyntheticShape, write_model
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ArtifactFile, ModelManifest
@@ -29,6 +29,11 @@ from tests.functions.test_predict_events import load_event
 MODEL = "big-text"
 PART_MB = 5  # the smallest part S3 takes: the ~12 MB data file comes in three
 DATA = "model.onnx.data"
+
+
+def sample_tokens(rows: int = 2, length: int = 16, seed: int = 1) -> np.ndarray:
+    """A small batch of token ids the synthetic models accept."""
+    return np.random.default_rng(seed).integers(0, VOCAB, size=(rows, length), dtype=np.int64)
 
 
 @pytest.fixture
