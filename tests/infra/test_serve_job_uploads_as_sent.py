@@ -29,11 +29,9 @@ ROWS = b"x_0,x_1,x_2,x_3,note\n1,2,3,4,a\n0.5,0,-1,2,b\n"  # a passthrough colum
 FORM = {"content-type": "application/x-www-form-urlencoded"}  # what curl -d sends
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeUri, LocalStore]]:
-    work = tmp_path_factory.mktemp("uploads")
+def serving(work: Path, onnx: Path) -> Iterator[tuple[ServeUri, LocalStore]]:
+    """`aiaas serve` of a store holding `onnx` as iris:1, with that store (a fixture's body)."""
     store = LocalStore(work / "store")
-    onnx = onnx_factory.linear_classifier(work / "iris.onnx")
     Registry(store).publish(onnx_factory.manifest_for(onnx, "iris", "1"), onnx)
     server = ServeUri(str(work / "store"), work, {})
     try:
@@ -41,6 +39,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeUri,
         yield server, store
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeUri, LocalStore]]:
+    work = tmp_path_factory.mktemp("uploads")
+    yield from serving(work, onnx_factory.linear_classifier(work / "iris.onnx"))
+
+
+def curl_put(url: str, *flags: str) -> httpx.Response:
+    """The real curl's PUT of `url` with `flags`, its answer as an httpx.Response."""
+    out = subprocess.run(
+        ["curl", "-s", "-X", "PUT", "-w", "\n%{http_code}", *flags, url],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    body, code = out.rsplit(b"\n", 1)
+    return httpx.Response(int(code), content=body)
 
 
 def finished(client: httpx.Client, file: str) -> dict[str, Any]:
@@ -119,15 +135,7 @@ def test_curl_d_itself_is_refused_and_curl_data_binary_scored(
     rows.write_bytes(ROWS)
 
     def curl(flag: str, file: str) -> httpx.Response:
-        url = f"{server.base}{JOBS}/{file}"
-        out = subprocess.run(
-            ["curl", "-s", "-X", "PUT", "-w", "\n%{http_code}", flag, f"@{rows}", url],
-            capture_output=True,
-            timeout=30,
-            check=True,
-        ).stdout
-        body, code = out.rsplit(b"\n", 1)
-        return httpx.Response(int(code), content=body)
+        return curl_put(f"{server.base}{JOBS}/{file}", flag, f"@{rows}")
 
     refused(curl("-d", "curl-d.csv"), store, "curl-d.csv", "curl -d")
     assert curl("--data-binary", "curl-binary.csv").status_code == 202

@@ -9,7 +9,6 @@ break (that upload is still an empty day: 0 rows, succeeded).
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +16,10 @@ import httpx
 import pytest
 from onnx import TensorProto
 
-from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests import onnx_factory
 from tests.infra.test_serve_capture import ServeUri
-from tests.infra.test_serve_job_uploads_as_sent import finished, refused
+from tests.infra.test_serve_job_uploads_as_sent import curl_put, finished, refused, serving
 
 JOBS = "/control/batch/iris/jobs"  # `finished` and `refused` follow this model name
 ROWS = b'x,lang\ngreat film,en\n"dull, long",fr\n'  # text only: no cell reads as a number
@@ -30,15 +28,8 @@ ROWS = b'x,lang\ngreat film,en\n"dull, long",fr\n'  # text only: no cell reads a
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeUri, LocalStore]]:
     work = tmp_path_factory.mktemp("text_uploads")
-    store = LocalStore(work / "store")
     onnx = onnx_factory.identity(work / "echo.onnx", TensorProto.STRING, ["N"])  # reads `x`
-    Registry(store).publish(onnx_factory.manifest_for(onnx, "iris", "1"), onnx)
-    server = ServeUri(str(work / "store"), work, {})
-    try:
-        server.wait_ready()
-        yield server, store
-    finally:
-        server.stop()
+    yield from serving(work, onnx)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -50,23 +41,7 @@ def test_curl_d_of_a_text_csv_typed_text_csv_is_refused_not_scored_as_zero_rows(
     rows.write_bytes(ROWS)
 
     def curl(file: str, *flags: str) -> httpx.Response:
-        out = subprocess.run(
-            [
-                "curl",
-                "-s",
-                "-X",
-                "PUT",
-                "-w",
-                "\n%{http_code}",
-                *flags,
-                f"{server.base}{JOBS}/{file}",
-            ],
-            capture_output=True,
-            timeout=30,
-            check=True,
-        ).stdout
-        body, code = out.rsplit(b"\n", 1)
-        return httpx.Response(int(code), content=body)
+        return curl_put(f"{server.base}{JOBS}/{file}", *flags)
 
     typed = ("-H", "content-type: text/csv")
     answer = curl("reviews.csv", *typed, "-d", f"@{rows}")
