@@ -86,9 +86,11 @@ def test_a_retired_models_shadow_replay_process_ends(
             admitting.append(time.monotonic() - started)
 
         monkeypatch.setattr(gateway.loaded, "admit", timed)
+        # Its collector pass comes a second later, on a timer, not inside the round timed: a
+        # pass took 1.2 s in a loaded CI run and 1.9 s at load 4.6 (the round's own work: ms).
+        gateway.loaded._collected = time.monotonic()
         assert call("m1") == 200  # m0 retired
-        # The old retire waited 2 s, then forever, for the replay; a gc pass took 1.2 s in CI.
-        assert admitting and admitting[-1] < 1.9, admitting
+        assert admitting and admitting[-1] < 1.0, admitting  # the old retire waited 2 s, then
         assert not gateway.functions["Predictm0"].warm
         os.kill(replay.pid, signal.SIGCONT)
         replay.wait(timeout=10)  # it ends with the function that started it, ...
