@@ -156,6 +156,8 @@ class _Worker:
             self.process.wait()
         for thread in self.threads:
             thread.join(timeout=5)
+        if not self.threads[1].is_alive():  # the reader stopped (else close would wait on it)
+            self.answers.close()  # left to the collector, it was a ResourceWarning
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -378,9 +380,9 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 def main() -> None:
     # The pipe to the caller is a private copy of stdout; stdout itself goes to stderr, so a
     # stray print (or a library's) can never corrupt an answer.
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    serve(sys.stdin.buffer, answers)
+    with os.fdopen(os.dup(1), "wb") as answers:
+        os.dup2(2, 1)
+        serve(sys.stdin.buffer, answers)
 
 
 if __name__ == "__main__":
