@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.image import imread
 
 from infra.cli import compare_plot
+from tests.torchless import torch_or_skip
 from training.card import (
     _feature_lines,
     confusion_figure,
@@ -18,7 +19,6 @@ from training.card import (
     residual_figure,
     tick_labels,
 )
-from training.trainer import EpochRecord
 
 LONG = (
     "Cultivar A (Barolo, Piedmont north slope)",
@@ -100,9 +100,20 @@ def test_the_residual_plot_names_the_target_and_the_rows() -> None:
     assert outside(figure) == []
 
 
+def epoch_records(rows: list[tuple[float, ...]]) -> list[Any]:
+    """training.trainer's records (a module that imports torch: imported here, so that the card
+    tests run on an install without it, and these skip)."""
+    torch_or_skip()
+    from training.trainer import EpochRecord
+
+    return [EpochRecord(int(row[0]), *row[1:]) for row in rows]
+
+
 def test_the_loss_plot_marks_the_epoch_whose_weights_were_kept() -> None:
     # The card's metrics are the best epoch's; the curves ran on to the last one unmarked.
-    history = [EpochRecord(e, 1 / e, 1.2 / e, 0.5 + e / 10, 0.01, 0.1, 0.1) for e in range(1, 9)]
+    history = epoch_records(
+        [(e, 1 / e, 1.2 / e, 0.5 + e / 10, 0.01, 0.1, 0.1) for e in range(1, 9)]
+    )
     for axes in loss_figure(history, "accuracy", best_epoch=2).axes:
         marks = [line for line in axes.get_lines() if list(line.get_xdata()) == [2, 2]]
         assert len(marks) == 1 and marks[0].get_label() == "kept: epoch 2"
@@ -136,7 +147,7 @@ def test_an_arrays_features_are_named_as_served_and_drawn() -> None:
 
 def test_the_loss_axis_says_which_loss_it_is() -> None:
     # A regression's loss (MSE over the target's variance) read 0.46 beside an rmse of 52.
-    history = [EpochRecord(e, 1 / e, 1.2 / e, 1 / e, 0.01, 0.1, 0.1) for e in (1, 2, 3)]
+    history = epoch_records([(e, 1 / e, 1.2 / e, 1 / e, 0.01, 0.1, 0.1) for e in (1, 2, 3)])
     left, right = loss_figure(history, "loss", 3, "MSE / train variance of target").axes
     assert left.get_ylabel() == right.get_ylabel() == "MSE / train variance of target"
     assert right.get_title() == "Validation loss"

@@ -8,6 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("torch", reason="training needs torch: pip install 'aiaas[training]'")
+
 import torch
 
 from functions.runtime.registry import Registry
