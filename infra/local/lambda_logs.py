@@ -80,8 +80,9 @@ def level_from(env: Mapping[str, str]) -> int:
     name = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(
         name.upper(), name.upper()
     )
-    level = logging.getLevelName(name)
-    return level if isinstance(level, int) else logging.INFO
+    # Not getLevelName(name): its name -> number case is kept only for old code (typeshed marks
+    # it deprecated; mypy --enable-error-code deprecated on 3.12/3.13 flags it).
+    return logging.getLevelNamesMapping().get(name, logging.INFO)
 
 
 class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
