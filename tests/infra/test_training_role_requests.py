@@ -57,7 +57,7 @@ def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[S3Reques
             .replace("bundled:iris.csv", f"s3://{BUCKET}/registry/datasets/iris.csv")
             .replace("epochs: 60", "epochs: 2"),
         }
-        job = container_command(Path("spec.yaml"), publish=True, alias="production")
+        job = container_command(Path("spec.yaml"), alias="production")
         job[3] = str(work / "spec.yaml")  # the file the job writes its spec to, here
         for _ in range(2):  # version 1 creates the alias, version 2 moves it (If-Match)
             done = subprocess.run(job, env=env, cwd=work, capture_output=True, text=True)
