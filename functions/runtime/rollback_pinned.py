@@ -73,8 +73,13 @@ def not_undoing(name: str, alias: str, record: Mapping[str, Any]) -> None:
     """Conflict when a rollback wrote `record` less than AGAIN_S ago: a plain rollback now
     would undo it, or go on further back."""
     age = _age_s(record.get("updated_at"))
-    if record.get(MARK) is not True or not record.get("history") or age is None or age >= AGAIN_S:
+    # A time ahead of this clock is another host's (skewed) clock: a few seconds read as now,
+    # more than the window as no time at all, not a refusal for as long as the skew lasts.
+    if not (record.get(MARK) is True and record.get("history") and age is not None):
         return
+    if not -AGAIN_S < age < AGAIN_S:
+        return
+    age = max(age, 0.0)
     now, left = AliasTarget.of(record), AliasTarget.of(record["history"][0])
     raise Conflict(
         f"alias {alias!r} of model {name!r} was rolled back to {now.describe()} from "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,27 @@ def test_an_old_move_back_is_rolled_back_as_before(registry: Registry) -> None:
     record["updated_at"] = "2026-01-01T00:00:00Z"  # as if long ago
     registry.store.put_bytes(ALIAS_KEY, json.dumps(record).encode())
     assert registry.rollback("m", "production", actor="carol")["version"] == "3"
+
+
+def stamped(registry: Registry, ahead_s: int) -> None:
+    """The alias record's time as a host whose clock runs `ahead_s` seconds ahead wrote it."""
+    record = registry.alias_record("m", "production")
+    assert record is not None
+    then = datetime.now(UTC) + timedelta(seconds=ahead_s)
+    record["updated_at"] = then.isoformat(timespec="seconds").replace("+00:00", "Z")
+    registry.store.put_bytes(ALIAS_KEY, json.dumps(record).encode())
+
+
+def test_a_move_back_stamped_by_a_clock_ahead_is_judged_on_its_window_alone(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The record's time is its writer's clock (another host, a Lambda): a few seconds ahead
+    is now (the refusal said "-20 s ago"); hours ahead is no time to go by (it was refused for
+    as long as the skew lasted, saying "-7200 s ago") (review_rev5 1)."""
+    assert registry.rollback("m", "production", actor="bob")["version"] == "2"
+    stamped(registry, 20)
+    assert main(["--store", registry.store.uri, "rollback", "m"]) == 1
+    assert "by bob 0 s ago: a rollback now would undo that" in capsys.readouterr().err
+    stamped(registry, 7200)
+    assert main(["--store", registry.store.uri, "rollback", "m"]) == 0
+    assert registry.alias("m", "production") == "3"
