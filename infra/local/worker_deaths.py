@@ -52,16 +52,34 @@ def watch(worker: Any, died: set[int]) -> None:
         asked = getattr(worker, "interrupt_by_parent", False)
         if not asked and not getattr(worker.parent, "interrupt_signal", False):
             died.add(worker.idx)
+            said, level = _consequence(worker.inner.exitcode)
             lambda_logs.say(
                 f"aiaas serve: worker-{worker.idx + 1} (pid {worker.inner.pid}) "
-                f"{how_it_ended(worker.inner.exitcode)}: the requests in flight on it failed "
-                "(reset connections), and the capture lines and drift counts it held are lost",
-                logging.ERROR,
+                f"{how_it_ended(worker.inner.exitcode)}: {said}",
+                level,
                 stderr=True,
             )
         original()  # granian's: its line, then the respawn (or its crash-loop stop)
 
     worker._watcher = watcher
+
+
+def _consequence(exitcode: int | None) -> tuple[str, int]:
+    """What went with a worker that ended so, and the line's level. Status 0 is a worker's own
+    graceful stop (a SIGTERM sent to it alone, `kill PID`): it answered its requests and its
+    exit handlers wrote what it held (past their bound it exits 1). It was said as a crash:
+    "its requests failed, the capture lines and drift counts it held are lost" (review_rev5 2)."""
+    if exitcode == 0:
+        return (
+            "stopped on its own (a stop signal sent to it alone), its requests answered and "
+            "what it held written",
+            logging.WARNING,
+        )
+    return (
+        "the requests in flight on it failed (reset connections), and the capture lines and "
+        "drift counts it held are lost",
+        logging.ERROR,
+    )
 
 
 def started(start: Callable[[], None], worker: Any, died: set[int]) -> None:

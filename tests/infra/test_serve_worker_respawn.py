@@ -75,3 +75,27 @@ def test_how_a_worker_ended_is_said_by_signal_name_or_status() -> None:
     assert how_it_ended(1) == "exited with status 1"
     assert "OOM killer" in how_it_ended(-signal.SIGKILL)
     assert how_it_ended(-200) == "was killed by signal 200"
+
+
+def test_a_worker_stopped_on_its_own_is_not_said_as_a_crash(tmp_path: Path) -> None:
+    """`kill PID` (a SIGTERM) to one worker: it stops gracefully (answers its requests, its
+    exit handlers write what it held) and exits 0, and granian starts another. It was said as
+    a crash, at ERROR: "its requests failed ... the capture lines and drift counts it held are
+    lost" (review_rev5 2)."""
+    (tmp_path / "store").mkdir()
+    server = ServeProcess(tmp_path / "store", "--workers", "2")
+    try:
+        server.wait_ready()
+        deadline = time.monotonic() + 30
+        while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(workers[0], signal.SIGTERM)
+        said = f"(pid {workers[0]}) exited with status 0: stopped on its own"
+        while "started again" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert said in server.output(), server.output()
+        assert "lost" not in server.output(), server.output()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=20) == 0, server.output()
+    finally:
+        server.stop()
