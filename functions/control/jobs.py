@@ -35,7 +35,7 @@ from functions.runtime.batch.layout import (
 )
 from functions.runtime.batch.layout import input_key as batch_input_key
 from functions.runtime.batch.rescore import already_scored, version_now
-from functions.runtime.batch.stalls import stalled_hint
+from functions.runtime.batch.stalls import Queues, stall
 from functions.runtime.batch.status import FINISHED, RunStatus
 from functions.runtime.batch.work import PLAN_FILE
 from functions.runtime.errors import BadRequest, Conflict, InvalidName, KeyClash, NotFound
@@ -94,6 +94,7 @@ class JobBook:
         self.store = store
         self.registry = registry
         self.run_locally = run_locally
+        self.queues = Queues()  # asked only of a job pending past 7.5 h on S3
 
     def submit_bytes(
         self, model: str, file: str, data: bytes, content_type: str = ""
@@ -152,9 +153,10 @@ class JobBook:
         if failed is not None:  # a local run that could not write its summary saying so
             return {**job.describe(), "status": RunStatus.FAILED, "etag": etag, "error": failed}
         pending = {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
-        hint = None if self.run_locally is not None else stalled_hint(info.modified)
-        if hint is not None and not self._recorded(job, summary, info):
-            return {**pending, "stalled": True, "hint": hint}
+        held = None if self.run_locally is not None else stall(info.modified, self.queues)
+        # The record read again after the queues: a run ending meanwhile read as no message
+        if held is not None and not self._recorded(job, self._summary(job), info):
+            return {**pending, **held.fields()}
         return pending
 
     def list(

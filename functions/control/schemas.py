@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictFloat,
     StrictInt,
+    model_serializer,
     model_validator,
 )
 
@@ -216,9 +218,44 @@ class JobStatus(BaseModel):
     status: str = Field(
         description="pending, succeeded or failed; refused for an object under input/ whose "
         "name no run takes (S3 takes `day2//x.csv`), `error` saying why. A job pending on S3 "
-        "with no record of its run longer than its queue message can stay in the batch queue "
-        "(7.5 h) adds `stalled: true` and a `hint` naming the dead-letter queue"
+        "with no record of its run longer than its queue message can be in flight (7.5 h) "
+        "adds `stalled`, `held`, `hint` and, where the queues could be read, `queue_depth` "
+        "and `dead_letters`"
     )
+    stalled: bool | None = Field(
+        default=None,
+        description="pending past 7.5 h with no record of its run: true when no run is known "
+        "to be coming (its message in the dead-letter queue, its event never arrived, or the "
+        "queues could not be read), false while the batch queue holds messages (a backlog); "
+        "absent otherwise",
+    )
+    held: Literal["batch_queue", "dead_letter_queue", "none", "unknown"] | None = Field(
+        default=None,
+        description="with `stalled`: where its message is, as the queues' depths say (`none`: "
+        "neither queue holds one, the event never arrived; `unknown`: they could not be read)",
+    )
+    hint: str | None = Field(
+        default=None, description="with `stalled`: what holds the job and what to do about it"
+    )
+    queue_depth: int | None = Field(
+        default=None,
+        description="with `stalled`: the batch queue's messages, waiting and in flight",
+    )
+    dead_letters: int | None = Field(
+        default=None, description="with `stalled`: the dead-letter queue's messages"
+    )
+
+    @model_serializer(mode="wrap")
+    def _left_out_when_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """The stall fields only on a job they describe (not `null` on every job)."""
+        said = handler(self)
+        for name in STALL_FIELDS:
+            if said.get(name) is None:
+                said.pop(name, None)
+        return said
+
+
+STALL_FIELDS = ("stalled", "held", "hint", "queue_depth", "dead_letters")
 
 
 class JobList(BaseModel):

@@ -12,7 +12,7 @@ import time
 
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput
-from functions.runtime.batch.stalls import stalled_hint
+from functions.runtime.batch.stalls import STOPS, Queues, Stall, stall
 from functions.runtime.batch.status import FINISHED, RunStatus
 from functions.runtime.batch.work import PLAN_FILE
 from functions.runtime.errors import AiaasError, NotFound
@@ -36,6 +36,8 @@ class RunWatch:
         self.work = run.obj.work_prefix(run.run_id)
         self.shards: int | None = None
         self.parts: dict[str, int] = {}  # part key -> its rows
+        self.queues = Queues()  # asked only past 7.5 h with no record of the run
+        self.held: Stall | None = None  # what the queues said last, for the timeout's error
         # A dead-lettered failure of these very bytes there as the wait begins is the earlier
         # message's (S3: same bytes, same ETag, same run id), not this upload's: it is what
         # docs/batch.md says to upload again after, and the wait reported it at once, exit 1,
@@ -51,17 +53,29 @@ class RunWatch:
             return None
         return found
 
-    def _check_stalled(self, summary: RunSummary | None) -> None:
-        """Raise, saying where its message is, once no record of the run is left to come:
-        past the time its message can stay in the batch queue, a wait of up to a day waited
-        on an event dead-lettered, or a function timing out on each delivery (hunt_batch2)."""
+    def _check_stalled(self) -> str | None:
+        """The state to show past the time its message can be in flight, the queues asked
+        (the caller's AIAAS_BATCH_QUEUE_URL / AIAAS_BATCH_DLQ_URL); raise, saying where its
+        message is, once no run is coming: its message dead-lettered, or its event never
+        arrived (hunt_batch2). A backlog in the batch queue, or queues it cannot read, is
+        waited on: it may be scored yet (review_rev4 3)."""
         if not self.store.location.notifies:  # no queue: `_deployed` said what scores it
-            return
-        if summary is not None and summary.get("run_id") == self.run.run_id:
-            return  # publishing
-        hint = stalled_hint(self.run.info.modified)
-        if hint is not None:
-            raise AiaasError(f"run {self.run.run_id} is stalled: {hint}")
+            return None
+        self.held = stall(self.run.info.modified, self.queues)
+        if self.held is None:
+            return None
+        if self.held.held in STOPS and not self._recorded():  # read again after the queues
+            raise AiaasError(f"run {self.run.run_id} is stalled: {self.held.hint}")
+        return self.held.state()
+
+    def _recorded(self) -> bool:
+        summary = self._summary()
+        if summary is not None and summary != self._earlier:  # publishing, or finished
+            return summary.get("run_id") == self.run.run_id or self._plan()
+        return self._plan()
+
+    def _plan(self) -> bool:
+        return self.store.exists(f"{self.work}/{PLAN_FILE}")
 
     def poll(self) -> tuple[RunSummary | None, str]:
         """(the finished summary, or None; the state to show)."""
@@ -78,8 +92,8 @@ class RunWatch:
             try:
                 self.shards = len(json.loads(self.store.get_bytes(f"{self.work}/{PLAN_FILE}")))
             except (NotFound, ValueError):
-                self._check_stalled(summary)
-                return None, "pending (no record of its run in the store yet)"
+                held = self._check_stalled()
+                return None, held or "pending (no record of its run in the store yet)"
         for key in self.store.list_keys(self.work):
             if PART.search(key) and key not in self.parts:
                 try:
@@ -109,6 +123,10 @@ def wait_for_summary(
             if time.monotonic() >= deadline:
                 break
             pause(POLL_SECONDS)
+    if watch.held is not None:
+        raise AiaasError(
+            f"no summary for run {run.run_id} after {timeout:.0f} s: {watch.held.hint}"
+        )
     raise AiaasError(
         f"no summary for run {run.run_id} after {timeout:.0f} s (last seen: {state}); is the stack "
         "deployed with this bucket, and its queue's dead-letter queue empty?"

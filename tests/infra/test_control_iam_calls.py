@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from functions.control import rollouts_api
 from functions.control.app import create_app
 from functions.runtime.batch import stalls
+from functions.runtime.batch.stalls import DEAD_LETTER_URL_ENV, QUEUE_URL_ENV
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from infra.template import load_template
@@ -115,6 +116,9 @@ def recorded(
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/rollout",
     )["stateMachineArn"]
     monkeypatch.setattr(rollouts_api, "STATE_MACHINE", machine)
+    sqs = boto3.client("sqs")  # the ControlPlane's environment names the stack's two queues
+    for variable, queue in [(QUEUE_URL_ENV, "batch-input"), (DEAD_LETTER_URL_ENV, "batch-dlq")]:
+        monkeypatch.setenv(variable, sqs.create_queue(QueueName=f"{STACK}-{queue}")["QueueUrl"])
     monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))  # compare downloads models
     calls: list[Call] = []
 
@@ -123,6 +127,9 @@ def recorded(
             calls.append(("s3:ListBucket", params.get("Prefix", "")))
         elif model.name == "StartExecution":
             calls.append(("states:StartExecution", params["stateMachineArn"]))
+        elif model.name == "GetQueueAttributes":  # a job pending past 7.5 h: the queues' depths
+            name = params["QueueUrl"].rsplit("/", 1)[-1]
+            calls.append(("sqs:GetQueueAttributes", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"))
         elif model.name == "DeleteObjects":  # IAM asks s3:DeleteObject of each key
             calls.extend(("s3:DeleteObject", o["Key"]) for o in params["Delete"]["Objects"])
         elif model.name in S3_ACTIONS:
@@ -184,9 +191,11 @@ def test_every_call_of_every_route_is_allowed_and_every_grant_is_used(
 ) -> None:
     client, calls = recorded
     answered = every_route(client)
-    # A job pending past its queue message's life: the status looks for a sharded run's plan.
+    # A job pending past the time its message can be in flight: the status asks the two
+    # queues' depths (both empty: its event never arrived) and looks for a sharded run's plan.
     monkeypatch.setattr(stalls, "now", lambda: time.time() + stalls.DEAD_LETTER_AFTER_S + 60)
-    assert client.get("/control/batch/m/jobs/big.csv").json()["stalled"] is True
+    status = client.get("/control/batch/m/jobs/big.csv").json()
+    assert (status["stalled"], status["held"]) == (True, "none"), status
     assert any(key.endswith("/plan.json") for _, key in calls)
     assert [(route, status) for route, status in answered if status >= 300] == [
         ("GET /control/models/m/versions/1/card", 404),  # no card published: read, not found

@@ -122,6 +122,24 @@ def test_control_plane_writes_only_aliases_settings_rollouts_inputs_and_prunes()
         ["s3:PutObject"],
         {"Null": {"s3:if-none-match": "true"}},
     )
+    # SQS: the depths of the stack's two batch queues only (a job pending past 7.5 h), never
+    # a message read, sent or deleted; the queues its environment names
+    sqs = [s for s in found if any(a.startswith("sqs:") for a in actions_of(s))]
+    assert [(actions_of(s), resources_of(s)) for s in sqs] == [
+        (
+            ["sqs:GetQueueAttributes"],
+            [
+                f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:"
+                f"${{AWS::StackName}}-{queue}"
+                for queue in ("batch-input", "batch-dlq")
+            ],
+        )
+    ]
+    env = load_template()["Resources"]["ControlPlane"]["Properties"]["Environment"]["Variables"]
+    assert (env["AIAAS_BATCH_QUEUE_URL"], env["AIAAS_BATCH_DLQ_URL"]) == (
+        {"Ref": "BatchQueue"},
+        {"Ref": "BatchDeadLetterQueue"},
+    )
 
 
 def test_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
