@@ -168,13 +168,14 @@ class Registry:
         actor: str | None = None,
         when: Precondition | None = None,
         written: Written | None = None,
+        mark: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Point `alias` at a version (who moved it, when); with a `weight`, only that share of
         its requests, the rest where it points now. `written`: whether this call wrote one."""
         published_target(self, name, version)
-        if weight is None:
+        if weight is None:  # `mark`: a rollout's move back (rollback_pinned)
             return self._move_alias(
-                name, alias, lambda _raw: AliasTarget(version), actor, when, written=written
+                name, alias, lambda _: AliasTarget(version), actor, when, written=written, mark=mark
             )
 
         def target(raw: bytes | None) -> AliasTarget:
@@ -217,8 +218,7 @@ class Registry:
         when: Precondition | None = None,
         written: Written | None = None,
     ) -> dict[str, Any]:
-        """Replay a `sample` share of `alias`'s requests to `version` (None: stop), leaving
-        where the alias sends traffic as it is."""
+        """Replay a `sample` of `alias`'s requests to `version` (None: stop), traffic unmoved."""
         shadow = None if version is None else Shadow.parse({"version": version, "sample": sample})
         if shadow is not None:
             published_target(self, name, shadow.version)

@@ -21,6 +21,7 @@ from functions.runtime.alias_preconditions import Precondition, record_bytes, re
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import Conflict, PreconditionFailed
 from functions.runtime.registry import Registry
+from functions.runtime.rollback_pinned import ROLLED_BACK
 from functions.runtime.rollout.attention import moved_from
 from functions.runtime.rollout.decision import SHADOW_STAGE
 from functions.runtime.rollout.record import RolloutRecord
@@ -125,7 +126,12 @@ def restore(registry: Registry, record: RolloutRecord, by: str, seen: Seen) -> S
         if target is None:
             return seen
         if target.serves(candidate):
-            moved = registry.set_alias(model, alias, record.baseline, actor=by, when=seen.when())
+            # Marked as a rollback's move (rollback_pinned): an on-call's plain `aiaas rollback`
+            # right after it is refused, not taken on back to an older release (review_rev5 3).
+            when = seen.when()
+            moved = registry.set_alias(
+                model, alias, record.baseline, actor=by, when=when, mark=ROLLED_BACK
+            )
             seen = seen.after(moved)
             target = AliasTarget.of(moved)
         prior, now = record.prior_shadow, target.shadow
