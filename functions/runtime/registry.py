@@ -241,6 +241,7 @@ class Registry:
         to: str | None = None,
         actor: str | None = None,
         when: Precondition | None = None,
+        written: Written | None = None,
     ) -> dict[str, Any]:
         """`alias` back to where it pointed before, or `to` (in its history): rollback_pinned."""
         to = None if to is None else names.version_name(to)
@@ -252,8 +253,8 @@ class Registry:
             record = parse_alias_record(name, alias, raw)
             return rollback_target(name, alias, record, to, published=self.manifest)
 
-        chosen = pinned(name, alias, target, to)  # marked: a plain rollback of it is refused
-        return self._move_alias(name, alias, chosen, actor, when, mark=ROLLED_BACK)
+        chosen = pinned(name, alias, target, to, actor)  # marked: a plain rollback is refused
+        return self._move_alias(name, alias, chosen, actor, when, mark=ROLLED_BACK, written=written)
 
     def _move_alias(
         self,
@@ -336,8 +337,7 @@ class Registry:
         return {alias: target.version for alias, target in targets.items()}, problems
 
     def delete_alias(self, name: str, alias: str, **how: Any) -> None:
-        """Remove an alias, recorded so that a rollback restores it (`actor`, `when`, `force`:
-        see `alias_deleted.delete_alias`)."""
+        """Remove an alias, recorded: a rollback restores it (`how`: alias_deleted.delete_alias)."""
         alias_deleted.delete_alias(self.store, name, alias, lambda: self.versions(name)[-1], **how)
 
     # ---- resolution ---------------------------------------------------------------------

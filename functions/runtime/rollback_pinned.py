@@ -17,7 +17,9 @@ rollback, the second went on further back, to an older release). So the record a
 writes says so (`"rolled_back": true`, gone with the next move), and a plain rollback (no
 `to`) of one written less than `AGAIN_S` ago is refused (409), saying who rolled it back and
 how to move it on purpose: name the version (`--to`, `?to=`) or promote it. Later, a rollback
-undoes a rollback as before.
+undoes a rollback as before. A retry by the actor whose rollback wrote that record (its answer
+lost: an automation's timed-out POST) is no second brake: it answers the record as it stands,
+nothing written (`retried` says so), as the overlapped pair does (review_rev5 4).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from functions.runtime.alias_record import parse_alias_record
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import Conflict
+from functions.runtime.settings import RuntimeSettings
 
 AGAIN_S = 60.0  # a plain rollback of a rollback made this recently is refused
 MARK = "rolled_back"  # in the record a rollback writes; the next move writes a record without
@@ -37,16 +40,26 @@ ROLLED_BACK: Mapping[str, Any] = {MARK: True}
 
 
 def pinned(
-    name: str, alias: str, choose: Callable[[bytes | None], AliasTarget], to: str | None
+    name: str,
+    alias: str,
+    choose: Callable[[bytes | None], AliasTarget],
+    to: str | None,
+    actor: str | None = None,
 ) -> Callable[[bytes | None], AliasTarget]:
-    """`choose` (a rollback's, to `to` or None), asked once: on the record first read."""
+    """`choose` (a rollback's, to `to` or None, by `actor`: None, the environment's), asked
+    once: on the record first read."""
     first: list[tuple[bytes | None, AliasTarget]] = []
+    who = actor or RuntimeSettings.from_env().actor
 
     def target(raw: bytes | None) -> AliasTarget:
         if not first:
-            if raw is not None and to is None:
-                not_undoing(name, alias, parse_alias_record(name, alias, raw))
-            first.append((raw, choose(raw)))
+            record = None if raw is None or to is not None else parse_alias_record(name, alias, raw)
+            if record is not None and retried(record, who) is not None:  # its own, again:
+                first.append((raw, AliasTarget.of(record)))  # where it is, nothing written
+            else:
+                if record is not None:
+                    not_undoing(name, alias, record)
+                first.append((raw, choose(raw)))
         seen, goal = first[0]
         if raw == seen:
             return goal
@@ -72,14 +85,9 @@ def pinned(
 def not_undoing(name: str, alias: str, record: Mapping[str, Any]) -> None:
     """Conflict when a rollback wrote `record` less than AGAIN_S ago: a plain rollback now
     would undo it, or go on further back."""
-    age = _age_s(record.get("updated_at"))
-    # A time ahead of this clock is another host's (skewed) clock: a few seconds read as now,
-    # more than the window as no time at all, not a refusal for as long as the skew lasts.
-    if not (record.get(MARK) is True and record.get("history") and age is not None):
+    age = _recent(record)
+    if age is None:
         return
-    if not -AGAIN_S < age < AGAIN_S:
-        return
-    age = max(age, 0.0)
     now, left = AliasTarget.of(record), AliasTarget.of(record["history"][0])
     raise Conflict(
         f"alias {alias!r} of model {name!r} was rolled back to {now.describe()} from "
@@ -88,6 +96,29 @@ def not_undoing(name: str, alias: str, record: Mapping[str, Any]) -> None:
         f"it on purpose, name the version (`aiaas rollback {name} --alias {alias} --to VERSION`"
         ", `?to=VERSION`) or promote it"
     )
+
+
+def retried(record: Mapping[str, Any], actor: str) -> str | None:
+    """When `actor`'s own rollback wrote `record` less than AGAIN_S ago (a retry of it: the
+    alias is where that rollback put it, as the mark goes with any other move), what to say:
+    `already rolled back to 2 from 3 by you 4 s ago`; else None."""
+    age = _recent(record)
+    if age is None or record.get("updated_by") != actor:
+        return None
+    now, left = AliasTarget.of(record), AliasTarget.of(record["history"][0])
+    return f"already rolled back to {now.describe()} from {left.describe()} by you {age:.0f} s ago"
+
+
+def _recent(record: Mapping[str, Any]) -> float | None:
+    """Seconds since a rollback wrote `record` when less than AGAIN_S, else None."""
+    age = _age_s(record.get("updated_at"))
+    # A time ahead of this clock is another host's (skewed) clock: a few seconds read as now,
+    # more than the window as no time at all, not a refusal for as long as the skew lasts.
+    if not (record.get(MARK) is True and record.get("history") and age is not None):
+        return None
+    if not -AGAIN_S < age < AGAIN_S:
+        return None
+    return max(age, 0.0)
 
 
 def _same(one: AliasTarget, other: AliasTarget) -> bool:

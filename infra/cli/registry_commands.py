@@ -23,7 +23,9 @@ from functions.runtime.manifest import (
 from functions.runtime.prune_log import prune_record
 from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref
+from functions.runtime.rollback_pinned import retried
 from functions.runtime.rollout.record import RolloutBook
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.alias_history import deleted_lines, history_doc, history_lines, prune_lines
 from infra.cli.arg_types import count, shadow_sample, weight
@@ -335,13 +337,15 @@ def cmd_shadow(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    reg = registry(args)
+    reg, written = registry(args), Written()
     name, alias = _alias_command_model(args), names.alias_name(args.alias)
-    record = reg.rollback(name, alias, to=args.to)
+    record = reg.rollback(name, alias, to=args.to, written=written)
     last = record["history"][0]  # what this rollback moved it from: a deleted alias, restored
     before = "its deletion" if "deleted_at" in last else AliasTarget.of(last).describe()
     now = AliasTarget.of(record).describe()  # the shadow it keeps, as promote shows it
-    print(f"{name}@{alias} -> {now} (rolled back from {before})")
+    # Retried (its first answer lost): its own rollback stands, said so, exit 0 (review_rev5 4).
+    again = None if written.written else retried(record, RuntimeSettings.from_env().actor)
+    print(f"{name}@{alias} -> {now} ({again or f'rolled back from {before}'})")
     _say_rollout_superseded(reg, name, alias)
     return 0
 

@@ -142,3 +142,26 @@ def test_a_move_back_stamped_by_a_clock_ahead_is_judged_on_its_window_alone(
     stamped(registry, 7200)
     assert main(["--store", registry.store.uri, "rollback", "m"]) == 0
     assert registry.alias("m", "production") == "3"
+
+
+def test_a_rollback_retried_by_its_actor_answers_success_and_changes_nothing(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An automation whose rollback timed out (the answer lost, the move made) retries: that
+    was a 409 (`aiaas rollback m || page` paged); the alias is where its own rollback put it,
+    so it answers that, exit 0, nothing written. Another actor still gets the 409 (review_rev5 4)."""
+    monkeypatch.setenv("AIAAS_ACTOR", "bot")
+    assert main(["--store", registry.store.uri, "rollback", "m"]) == 0
+    written = registry.alias_record("m", "production")
+    capsys.readouterr()
+    assert main(["--store", registry.store.uri, "rollback", "m"]) == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        r"m@production -> 2 \(already rolled back to 2 from 3 by you \d+ s ago\)\n", out
+    ), out
+    assert registry.alias_record("m", "production") == written  # nothing written
+    assert versions(registry) == ["2", "3", "2", "1"]
+    monkeypatch.setenv("AIAAS_ACTOR", "carol")
+    assert main(["--store", registry.store.uri, "rollback", "m"]) == 1
+    assert "was rolled back to 2 from 3 by bot" in capsys.readouterr().err
+    assert registry.alias_record("m", "production") == written
