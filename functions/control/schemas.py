@@ -178,6 +178,11 @@ class AliasRecord(BaseModel):
     )
     updated_at: str | None = _unrecorded("when the alias was moved here")
     updated_by: str | None = _unrecorded("who moved it")
+    rolled_back: bool | None = Field(
+        default=None,
+        description="true when a rollback (a rollout's included) made this move: a plain "
+        "rollback of it within 60 s is a 409, except its own actor's retry (null: another move)",
+    )
     history: list[AliasHistoryEntry] = []
 
 

@@ -148,3 +148,30 @@ def test_the_path_is_read_as_api_gateway_handed_it_over(handler: Any, path: str,
         400,
         {"error": f"invalid model name {name}: use {names.MODEL_RULE}"},
     )
+
+
+def test_an_alias_record_says_a_rollback_made_it_and_a_retry_by_its_caller_is_a_200(
+    handler: Any,
+) -> None:
+    """`rolled_back` (the second brake's mark, rollback_pinned) was dropped from every answer
+    (the response model had no such field; review_rev5 5); and a caller retrying its own
+    rollback (its answer lost) got a 409 (review_rev5 4): now the record as it stands, a 200."""
+    assert call(handler, "PUT", ALIAS, {"version": "2"}, authorizer=IAM)[0] == 200
+    status, body = call(handler, "POST", f"{ALIAS}/rollback", authorizer=IAM)
+    assert (status, body["version"], body["rolled_back"]) == (200, "1", True)
+    assert call(handler, "GET", ALIAS) == (200, body)
+    assert call(handler, "POST", f"{ALIAS}/rollback", authorizer=IAM) == (200, body)  # a retry
+    status, refused = call(handler, "POST", f"{ALIAS}/rollback", authorizer=JWT)  # another
+    assert status == 409
+    assert "was rolled back to 1 from 2 by arn:aws:iam::123456789012:user/alice" in refused["error"]
+    assert call(handler, "GET", ALIAS) == (200, body)  # nothing moved
+    status, body = call(handler, "PUT", ALIAS, {"version": "2"}, authorizer=JWT)
+    assert (status, body["rolled_back"]) == (200, None)  # gone with the next move
+    schema = handler(
+        build_event(
+            GatewayRequest("GET", "/openapi.json", "", [], b""), "GET", "/openapi.json", {}
+        ),
+        None,
+    )
+    record = orjson.loads(schema["body"])["components"]["schemas"]["AliasRecord"]
+    assert record["properties"]["rolled_back"]["anyOf"] == [{"type": "boolean"}, {"type": "null"}]

@@ -91,6 +91,7 @@ def test_rollback_returns_to_the_previous_version(client: TestClient) -> None:
     # (test_control_handler.py).
     again = client.post(f"/control/models/{MODEL}/aliases/production/rollback")
     assert (again.status_code, again.json()) == (200, response.json()), again.text
+    assert response.json()["rolled_back"] is True
     undone = client.post(f"/control/models/{MODEL}/aliases/production/rollback?to=3")
     assert (undone.status_code, undone.json()["version"]) == (200, "3")
 
