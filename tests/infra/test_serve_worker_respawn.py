@@ -16,6 +16,13 @@ from tests.infra.test_serve import ServeProcess
 from tests.s3server import children
 
 
+def two_workers(server: ServeProcess, deadline: float) -> list[int]:
+    """The pids of the server's two workers, once both are up (or what is there by `deadline`)."""
+    while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return workers
+
+
 def test_a_killed_worker_is_respawned_and_the_others_serve_on(tmp_path: Path) -> None:
     """A worker SIGKILLed (the OOM killer) stopped the whole server, exit 1: every worker's
     callers refused until a supervisor restarted it. granian now starts another in its place."""
@@ -24,8 +31,7 @@ def test_a_killed_worker_is_respawned_and_the_others_serve_on(tmp_path: Path) ->
     try:
         server.wait_ready()
         deadline = time.monotonic() + 30
-        while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        workers = two_workers(server, deadline)
         os.kill(workers[0], signal.SIGKILL)
         while (now := children(server.process.pid)) in ([workers[1]], workers):
             assert server.process.poll() is None, server.output()
@@ -87,8 +93,7 @@ def test_a_worker_stopped_on_its_own_is_not_said_as_a_crash(tmp_path: Path) -> N
     try:
         server.wait_ready()
         deadline = time.monotonic() + 30
-        while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        workers = two_workers(server, deadline)
         os.kill(workers[0], signal.SIGTERM)
         said = f"(pid {workers[0]}) exited with status 0: stopped on its own"
         while "started again" not in server.output() and time.monotonic() < deadline:
