@@ -27,6 +27,17 @@ DEFAULT_LOCAL_QUEUE = 100
 # an input must have been placed for that process to line its job up again (functions/control/
 # left_jobs.py); empty or unset: it lines up none.
 LOCAL_RESUME_ENV = "AIAAS_BATCH_LOCAL_RESUME_BEFORE"
+# The ControlPlane's environment in template.yaml (`aiaas batch --deployed --wait` reads them
+# from the caller's: the stack's outputs BatchQueueUrl and BatchDeadLetterQueueUrl); read by
+# stalls.py for a job pending past its queue message's life.
+QUEUE_URL_ENV = "AIAAS_BATCH_QUEUE_URL"
+DEAD_LETTER_URL_ENV = "AIAAS_BATCH_DLQ_URL"
+
+
+def queue_urls(env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """The batch queue's and its dead-letter queue's URLs, where set."""
+    env = os.environ if env is None else env
+    return env.get(QUEUE_URL_ENV) or None, env.get(DEAD_LETTER_URL_ENV) or None
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ would score the rows twice once the queued message's run comes.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from functions.runtime.batch.settings import DEAD_LETTER_URL_ENV, QUEUE_URL_ENV, queue_urls
 
 # template.yaml's BatchQueue (tests/functions/test_batch_stalled_jobs.py holds them equal):
 MAX_RECEIVES = 5  # RedrivePolicy maxReceiveCount: the 5th failing delivery is the last
@@ -28,10 +29,6 @@ VISIBILITY_TIMEOUT_S = 5400  # VisibilityTimeout: a delivery's message is hidden
 DEAD_LETTER_AFTER_S = MAX_RECEIVES * VISIBILITY_TIMEOUT_S  # 27,000 s: 7.5 h
 RETENTION_S = 345600  # MessageRetentionPeriod: 4 days a message may wait to be received
 FUNCTION_TIMEOUT_S = 900  # BatchFunction's Timeout
-# The ControlPlane's environment in template.yaml (`aiaas batch --deployed --wait` reads them
-# from the caller's: the stack's outputs BatchQueueUrl and BatchDeadLetterQueueUrl).
-QUEUE_URL_ENV = "AIAAS_BATCH_QUEUE_URL"
-DEAD_LETTER_URL_ENV = "AIAAS_BATCH_DLQ_URL"
 READ_AGAIN_S = 10.0  # a job list's page of old pending jobs asks the queues once, not each
 
 QUEUED, DEAD_LETTERED, NOT_ARRIVED, UNKNOWN = "batch_queue", "dead_letter_queue", "none", "unknown"
@@ -67,7 +64,7 @@ class Queues:
 
 
 def read_depths() -> Depths | str:
-    queue, dead = os.environ.get(QUEUE_URL_ENV), os.environ.get(DEAD_LETTER_URL_ENV)
+    queue, dead = queue_urls()
     if not queue or not dead:
         return f"{QUEUE_URL_ENV} and {DEAD_LETTER_URL_ENV} are not both set"
     import boto3  # only here: ~400 ms, and only for a job pending past 7.5 h
