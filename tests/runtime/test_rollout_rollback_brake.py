@@ -34,3 +34,17 @@ def test_a_plain_rollback_just_after_a_rollouts_own_is_refused(tmp_path: Path) -
     assert setup.registry.alias(MODEL, "production") == "1"  # not on to 0
     # On purpose, by naming the version, as after any rollback.
     assert setup.registry.rollback(MODEL, "production", to="0", actor="oncall")["version"] == "0"
+
+
+def test_an_aborted_rollouts_move_back_is_not_a_rollback(tmp_path: Path) -> None:
+    """An abort is a user's choice to stop the rollout, not a rollback of what serves: a plain
+    rollback after it moves the baseline back as asked (the control role's run does so)."""
+    setup = Setup(tmp_path, "healthy")
+    publish(setup.registry, tmp_path, MODEL, "0", "healthy")
+    for version in ("0", "1"):
+        setup.registry.set_alias(MODEL, "production", version, actor="alice")
+    setup.engine.start(MODEL, "2", plan(bake_s=60.0), alias="production", actor="tester")
+    assert setup.engine.abort(MODEL, "production", "ops").state is RolloutState.ABORTED
+    alias = setup.registry.alias_record(MODEL, "production")
+    assert alias is not None and alias["version"] == "1" and not alias.get("rolled_back")
+    assert setup.registry.rollback(MODEL, "production", actor="oncall")["version"] == "0"

@@ -323,6 +323,7 @@ class RolloutEngine:
                     record,
                     by,
                     seen or look(self.registry, record.model, record.alias),
+                    rollback=state is RolloutState.ROLLED_BACK,
                 )
             except MovedByOthers as moved:  # by hand while the check measured: it stands
                 if state is RolloutState.ABORTED:

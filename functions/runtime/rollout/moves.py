@@ -113,9 +113,12 @@ def step_to(
     return _onto(registry, record, seen, move, unmoved)
 
 
-def restore(registry: Registry, record: RolloutRecord, by: str, seen: Seen) -> Seen:
+def restore(
+    registry: Registry, record: RolloutRecord, by: str, seen: Seen, *, rollback: bool = False
+) -> Seen:
     """Every request back on the baseline (callers first), then the shadow as it was before
-    the rollout, onto `seen`. The rollout touches a shadow of its candidate only (the shadow
+    the rollout, onto `seen`; `rollback`: the candidate failed, and the move is marked as a
+    rollback's (an abort is a user's choice to stop, not a rollback of what serves). The rollout touches a shadow of its candidate only (the shadow
     stage takes it over, a step serving the candidate ends it): a user's shadow of the
     candidate comes back at its own sample, the stage's own shadow goes; a shadow of another
     version is left as it is."""
@@ -126,11 +129,11 @@ def restore(registry: Registry, record: RolloutRecord, by: str, seen: Seen) -> S
         if target is None:
             return seen
         if target.serves(candidate):
-            # Marked as a rollback's move (rollback_pinned): an on-call's plain `aiaas rollback`
+            # A rollback's move is marked (rollback_pinned): an on-call's plain `aiaas rollback`
             # right after it is refused, not taken on back to an older release (review_rev5 3).
-            when = seen.when()
+            when, mark = seen.when(), ROLLED_BACK if rollback else None
             moved = registry.set_alias(
-                model, alias, record.baseline, actor=by, when=when, mark=ROLLED_BACK
+                model, alias, record.baseline, actor=by, when=when, mark=mark
             )
             seen = seen.after(moved)
             target = AliasTarget.of(moved)
