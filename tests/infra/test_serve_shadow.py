@@ -76,11 +76,15 @@ def shadow_series(text: str) -> dict[str, float]:
 def scrape_until_replayed(
     client: httpx.Client, count: int, timeout: float = 60
 ) -> dict[str, float]:
+    """Until `count` copies are counted, and timed: a scrape reads each worker's files one by
+    one in directory order, so it may read a worker's histogram file before the tally that
+    wrote both it and the counters, and the counters after (once in CI: 142 timed of 300)."""
     deadline = time.monotonic() + timeout
     while True:
         series = shadow_series(client.get("/metrics").text)
         replayed = series.get(m.SHADOW_REQUESTS, 0) + series.get(m.SHADOW_ERRORS, 0)
-        if replayed >= count or time.monotonic() > deadline:
+        timed = series.get(m.SHADOW_LATENCY + "_count", 0)
+        if (replayed >= count and timed >= replayed) or time.monotonic() > deadline:
             return series
         time.sleep(0.1)
 
