@@ -3,10 +3,12 @@ granian, and the server serves on (it stopped the whole server before)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,22 +18,26 @@ from tests.infra.test_serve import ServeProcess
 from tests.s3server import children
 
 
-def two_workers(server: ServeProcess, deadline: float) -> list[int]:
-    """The pids of the server's two workers, once both are up (or what is there by `deadline`)."""
-    while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return workers
+@contextlib.contextmanager
+def two_workers(store: Path) -> Iterator[tuple[ServeProcess, list[int], float]]:
+    """`aiaas serve --workers 2` on `store` (made here), ready; its workers' pids once both are
+    up, and a deadline 30 s on; stopped after."""
+    store.mkdir()
+    server = ServeProcess(store, "--workers", "2")
+    try:
+        server.wait_ready()
+        deadline = time.monotonic() + 30
+        while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield server, workers, deadline
+    finally:
+        server.stop()
 
 
 def test_a_killed_worker_is_respawned_and_the_others_serve_on(tmp_path: Path) -> None:
     """A worker SIGKILLed (the OOM killer) stopped the whole server, exit 1: every worker's
     callers refused until a supervisor restarted it. granian now starts another in its place."""
-    (tmp_path / "store").mkdir()
-    server = ServeProcess(tmp_path / "store", "--workers", "2")
-    try:
-        server.wait_ready()
-        deadline = time.monotonic() + 30
-        workers = two_workers(server, deadline)
+    with two_workers(tmp_path / "store") as (server, workers, deadline):
         os.kill(workers[0], signal.SIGKILL)
         while (now := children(server.process.pid)) in ([workers[1]], workers):
             assert server.process.poll() is None, server.output()
@@ -57,8 +63,6 @@ def test_a_killed_worker_is_respawned_and_the_others_serve_on(tmp_path: Path) ->
             answered += 1
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=20) == 0, server.output()
-    finally:
-        server.stop()
 
 
 def _said_with_pids(server: ServeProcess, killed: int, new: int) -> None:
@@ -88,12 +92,7 @@ def test_a_worker_stopped_on_its_own_is_not_said_as_a_crash(tmp_path: Path) -> N
     exit handlers write what it held) and exits 0, and granian starts another. It was said as
     a crash, at ERROR: "its requests failed ... the capture lines and drift counts it held are
     lost" (review_rev5 2)."""
-    (tmp_path / "store").mkdir()
-    server = ServeProcess(tmp_path / "store", "--workers", "2")
-    try:
-        server.wait_ready()
-        deadline = time.monotonic() + 30
-        workers = two_workers(server, deadline)
+    with two_workers(tmp_path / "store") as (server, workers, deadline):
         os.kill(workers[0], signal.SIGTERM)
         said = f"(pid {workers[0]}) exited with status 0: stopped on its own"
         while "started again" not in server.output() and time.monotonic() < deadline:
@@ -102,5 +101,3 @@ def test_a_worker_stopped_on_its_own_is_not_said_as_a_crash(tmp_path: Path) -> N
         assert "lost" not in server.output(), server.output()
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=20) == 0, server.output()
-    finally:
-        server.stop()
