@@ -44,6 +44,7 @@ CAPTURE_LINES = "aiaas_capture_lines_total"  # labels: CAPTURE_LABELS
 CAPTURE_DROPPED = "aiaas_capture_dropped_total"  # labels: CAPTURE_REASON_LABELS
 CAPTURE_SKIPPED = "aiaas_capture_skipped_total"  # labels: CAPTURE_REASON_LABELS
 SHADOW_LABELS = ("model", "version", "shadow_version")
+ShadowLabels = tuple[str, str, str]  # their values: model, version, shadow_version
 # `alias`: the alias whose split routed the request (the function's served ref: `name@alias`,
 # `production` for a bare name); `-` for a route pinned to a version (it bypasses the split) and
 # for a function serving `name:version`. One value a function (and `-`), never the caller's: a

@@ -27,12 +27,11 @@ from functions.predict.metric_names import (
     SHADOW_UNMATCHED,
     SHADOW_UNSHARED,
 )
+from functions.predict.metric_names import ShadowLabels as ShadowLabels  # importers find it here
 from functions.runtime.dataplane.class_match import INDEX, UNMATCHED
 
-if TYPE_CHECKING:  # light on purpose: the predict function's telemetry imports this module
+if TYPE_CHECKING:  # light on purpose: replays' telemetry imports this module
     from functions.runtime.dataplane.compare import Comparison
-
-ShadowLabels = tuple[str, str, str]  # SHADOW_LABELS: model, version, shadow_version
 
 
 _CLASS_MATCHES = {INDEX: SHADOW_BY_INDEX, UNMATCHED: SHADOW_UNMATCHED}

@@ -60,12 +60,13 @@ from functions.predict.metric_names import (
     SHADOW_LATENCY,
     SHADOW_MAX_ABS,
     SHADOW_MAX_REL,
+    ShadowLabels,
     capture_series,
 )
-from functions.predict.shadow_tally import ShadowLabels, ShadowTally, copy_values
 from functions.runtime.settings import env_flag
 
 if TYPE_CHECKING:
+    from functions.predict.shadow_tally import ShadowTally
     from functions.runtime.dataplane.compare import Comparison
 
 __all__ = ["MetricsObserver", "RequestMetrics", "ShadowLabels", "logger"]
@@ -262,6 +263,9 @@ class RequestMetrics:
 
     def shadow(self, labels: ShadowLabels, seconds: float, comparison: Comparison | None) -> None:
         """One replayed copy, from the replay: `comparison` None when it failed."""
+        # Imported here: the replay's side only, not a predict function's cold start.
+        from functions.predict.shadow_tally import ShadowTally, copy_values
+
         if self._observer is not None:
             self._observer.shadow(labels, ShadowTally.of(seconds, comparison))
         if not self.emf:

@@ -27,7 +27,6 @@ from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFou
 from functions.runtime.manifest import utc_now
 from functions.runtime.prune_log import deleted_by
 from functions.runtime.refs import DEFAULT_ALIAS, alias_key, manifest_key, model_prefix
-from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectStore
 
@@ -66,6 +65,9 @@ def delete_alias(
 def refuse_delete(store: ObjectStore, name: str, alias: str, newest: str, force: bool) -> None:
     """Conflict when deleting `alias` would pull the rug from under a rollout, or (unless
     `force`) switch every caller of the bare name `name` to its newest version."""
+    # Imported here: rollouts' records are for the control plane, not a predict cold start.
+    from functions.runtime.rollout.record import RolloutBook
+
     rollout = RolloutBook(store).get(name, alias)
     if rollout is not None and rollout.running:
         raise Conflict(

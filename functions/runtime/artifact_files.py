@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from functions.runtime.cache import sha256_file
-from functions.runtime.drift.watched import BASELINE_FILE
 from functions.runtime.errors import BadRequest
-from functions.runtime.explain.background import BACKGROUND_FILE
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ArtifactFile, artifact_path
 from functions.runtime.protowire import LEN, Buffer, fields
+from functions.runtime.version_files import BACKGROUND_FILE, BASELINE_FILE
 
 # Field numbers from onnx.proto (tests check them against onnx's own descriptors).
 MODEL_GRAPH, MODEL_FUNCTIONS = 7, 25

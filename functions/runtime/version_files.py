@@ -16,6 +16,10 @@ from functions.runtime.errors import ManifestError
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 NAME_MAX = 255  # bytes of one file name on Linux file systems (the cache is one)
+# Written into a version's folder after publishing: `aiaas baseline` (drift) and the explain
+# background. Named here, where serving finds them without importing those features.
+BASELINE_FILE = "drift_baseline.json"
+BACKGROUND_FILE = "background.json"
 
 # What a file beside the model is for: "weights" are ONNX external data the model loads (fetched
 # and verified with it); "extra" files (tokenizer, explain background, card) are read by others.

@@ -4,7 +4,6 @@ and any JSON float) holds only every integer below 2^53 (9007199254740993 reads 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 import numpy as np
 
@@ -45,6 +44,8 @@ def as_typed(value: object, body: bytes | None = None) -> str:
     if not beyond_64_bits(value):
         return repr(value)
     assert isinstance(value, float)
+    from decimal import Decimal  # a refusal's branch: not worth ~1 ms of every cold start
+
     return _digits(value, body) or f"{Decimal(repr(value)):f}"
 
 

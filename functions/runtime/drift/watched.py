@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from functions.runtime.version_files import BASELINE_FILE as BASELINE_FILE  # beside model.onnx
+
 if TYPE_CHECKING:
     from functions.runtime.manifest import ModelManifest
-
-BASELINE_FILE = "drift_baseline.json"  # beside the version's model.onnx
 
 
 def value_output(manifest: ModelManifest) -> str:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from functions.runtime.errors import BadRequest, ManifestError
+from functions.runtime.version_files import BACKGROUND_FILE as BACKGROUND_FILE
 
-BACKGROUND_FILE = "background.json"
 DEFAULT_CLUSTERS = 10
 MAX_ROWS = 256  # more than this buys little accuracy for a lot of model calls
 INDICATOR = 2.0  # a string column's one-hot height in its rows' k-means, numbers standardised
