@@ -25,6 +25,10 @@ NOT_NEEDED = (
     "functions.runtime.drift.live",
     "functions.runtime.drift.fits",
     "functions.runtime.category_graph",
+    "functions.runtime.rollout.record",
+    "functions.runtime.explain.background",
+    "functions.predict.shadow_tally",
+    "decimal",
     "tokenizers",
 )
 SCRIPT = """
