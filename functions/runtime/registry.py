@@ -35,7 +35,6 @@ from functions.runtime.aliases import (
     Written,
     no_third_version,
     rollback_target,
-    shadow_target,
     weighted_target,
     wrote,
 )
@@ -65,6 +64,7 @@ from functions.runtime.refs import (
 )
 from functions.runtime.rollback_pinned import ROLLED_BACK, pinned
 from functions.runtime.settings import RuntimeSettings
+from functions.runtime.shadow_moves import shadowed
 from functions.runtime.store import Moved, ObjectChanged, ObjectStore, holds, open_store
 from functions.runtime.version_folders import Listings, VersionFolders, list_versions, parsed
 
@@ -169,13 +169,17 @@ class Registry:
         when: Precondition | None = None,
         written: Written | None = None,
         mark: Mapping[str, Any] | None = None,
+        shadow: Shadow | None = None,
     ) -> dict[str, Any]:
         """Point `alias` at a version (who moved it, when); with a `weight`, only that share of
-        its requests, the rest where it points now. `written`: whether this call wrote one."""
+        its requests, the rest where it points now. `written`: whether this call wrote one.
+        `mark`, `shadow` (no `weight`): a rollout's move back, marked (rollback_pinned), with
+        the shadow of its candidate it ended put back in the same record (else kept as is)."""
         published_target(self, name, version)
-        if weight is None:  # `mark`: a rollout's move back (rollback_pinned)
+        if weight is None:
+            back = AliasTarget(version, shadow=shadow)
             return self._move_alias(
-                name, alias, lambda _: AliasTarget(version), actor, when, written=written, mark=mark
+                name, alias, lambda _: back, actor, when, written=written, mark=mark
             )
 
         def target(raw: bytes | None) -> AliasTarget:
@@ -217,20 +221,13 @@ class Registry:
         actor: str | None = None,
         when: Precondition | None = None,
         written: Written | None = None,
+        mark: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Replay a `sample` of `alias`'s requests to `version` (None: stop), traffic unmoved."""
-        shadow = None if version is None else Shadow.parse({"version": version, "sample": sample})
-        if shadow is not None:
-            published_target(self, name, shadow.version)
-
-        def target(raw: bytes | None) -> AliasTarget:
-            if raw is None:
-                self.versions(name)  # an unknown model reads as such, not as a missing alias
-            record = None if raw is None else parse_alias_record(name, alias, raw)
-            return shadow_target(name, alias, record, shadow)
-
+        """Replay a `sample` of `alias`'s requests to `version` (None: stop), traffic unmoved
+        (shadow_moves); `mark`: a rollout's rollback that moved only its shadow stage back."""
+        choose = shadowed(self, name, alias, version, sample)
         return self._move_alias(
-            name, alias, target, actor, when, keep_shadow=False, written=written
+            name, alias, choose, actor, when, keep_shadow=False, written=written, mark=mark
         )
 
     def rollback(

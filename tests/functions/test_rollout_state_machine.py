@@ -29,6 +29,7 @@ from functions.predict.service import PredictService
 from functions.predict.telemetry import RequestMetrics
 from functions.rollout.service import dispatch
 from functions.runtime.cache import ArtifactCache
+from functions.runtime.errors import Conflict
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.cloudwatch import CloudWatchMetrics
@@ -224,6 +225,13 @@ def test_a_nan_candidate_ends_rolled_back(s3_store, tmp_path, cloudwatch):
     walker.callers.statuses.clear()
     walker.callers.send(50)
     assert set(walker.callers.statuses) == {("1", 200)}
+    # In one record, marked as a rollback's (it came back in a second record, unmarked, which
+    # the second brake let through): the on-call's plain rollback after it is a 409.
+    alias = Registry(s3_store).alias_record(model, "production")
+    assert alias is not None and alias.get("rolled_back") is True, alias
+    said = r"to 1, shadow 2 \(25% sampled\) from 1 \(90%\) \+ 2 \(10%\) by [\w-]+ \(rollout \w+\)"
+    with pytest.raises(Conflict, match=said):
+        Registry(s3_store).rollback(model, "production", actor="oncall")
 
 
 def test_checks_failing_past_their_retries_abort_the_rollout(s3_store, tmp_path, cloudwatch):

@@ -123,6 +123,7 @@ def restore(
     candidate comes back at its own sample, the stage's own shadow goes; a shadow of another
     version is left as it is."""
     model, alias, candidate = record.model, record.alias, record.candidate
+    prior, mark = record.prior_shadow, ROLLED_BACK if rollback else None
 
     def move(seen: Seen) -> Seen:
         target = seen.target
@@ -131,19 +132,31 @@ def restore(
         if target.serves(candidate):
             # A rollback's move is marked (rollback_pinned): an on-call's plain `aiaas rollback`
             # right after it is refused, not taken on back to an older release (review_rev5 3).
-            when, mark = seen.when(), ROLLED_BACK if rollback else None
+            # The user's shadow of the candidate the steps ended comes back in that one record,
+            # as a rollback by hand puts it back (`_shadow_back`): in a second, unmarked record
+            # the plain rollback went on to the older release all the same.
+            ours = prior is not None and prior.version == candidate and target.shadow is None
             moved = registry.set_alias(
-                model, alias, record.baseline, actor=by, when=when, mark=mark
+                model,
+                alias,
+                record.baseline,
+                actor=by,
+                when=seen.when(),
+                mark=mark,
+                shadow=prior if ours else None,
             )
             seen = seen.after(moved)
             target = AliasTarget.of(moved)
-        prior, now = record.prior_shadow, target.shadow
+        now = target.shadow
         if prior is not None and prior.version != candidate:
             return seen
         if now == prior or (now is not None and now.version != candidate):
             return seen
+        # The shadow stage's end (the candidate only shadowed): the rollback's one record.
         version, sample = (None, 1.0) if prior is None else (prior.version, prior.sample)
-        shadowed = registry.set_shadow(model, alias, version, sample, actor=by, when=seen.when())
+        shadowed = registry.set_shadow(
+            model, alias, version, sample, actor=by, when=seen.when(), mark=mark
+        )
         return seen.after(shadowed)
 
     return _onto(registry, record, seen, move, moved_from)
