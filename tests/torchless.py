@@ -3,7 +3,7 @@ installed, and the skip of a test that trains where it is not (a torch-free inst
 
 import pytest
 
-TORCH_MISSING = "training needs torch: pip install 'aiaas[training]' (see README, Install)"
+TORCH_MISSING = "training needs torch: pip install 'aiaas[training]' (see docs/install.md)"
 
 
 def torch_or_skip() -> None:

@@ -146,8 +146,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=trusted_proxies,
         metavar="IP[,IP]",
         help="a reverse proxy in front (e.g. 127.0.0.1 for nginx on this host): its requests "
-        "are recorded as from the last X-Forwarded-For address it added (README, Behind a "
-        "reverse proxy; default: none, the peer's address is the caller's)",
+        "are recorded as from the last X-Forwarded-For address it added (docs/serve.md, "
+        "Behind a reverse proxy; default: none, the peer's address is the caller's)",
     )
     p.add_argument(
         "--capture-days",

@@ -132,7 +132,7 @@ def _say_not_carried(source: Registry, manifest: ModelManifest, alias: str) -> N
         f"note: {manifest.name}@{alias} in {source.store.uri} is {held.describe()}; a pull "
         f"copies one version, so here it serves {manifest.version} alone: pull the others and "
         "`aiaas promote` / `aiaas shadow` here to split it the same way (moving a whole "
-        "store: README.md, Moving a store)",
+        "store: docs/registry.md, Moving a store)",
         file=sys.stderr,
     )
 

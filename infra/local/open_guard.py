@@ -22,7 +22,7 @@ a trusted peer, with the `X-Forwarded-For` it adds) is the proxy's auth's to gua
 checked only for the one thing a rebinding page reaching the port directly cannot avoid, a
 Host of another name with this server's port. Every other request is checked as above: the
 guard was off for all of them, and a browser on the proxy's host reached the port directly
-(a cross-site form rolled production back behind the README's nginx).
+(a cross-site form rolled production back behind docs/serve.md's nginx).
 """
 
 from __future__ import annotations

@@ -242,7 +242,7 @@ def test_pull_of_a_split_alias_says_what_it_did_not_carry(
         f"note: m@production in {source.uri} is 1 (80%) + 2 (20%), shadow 3 (50% sampled); "
         "a pull copies one version, so here it serves 1 alone: pull the others and `aiaas "
         "promote` / `aiaas shadow` here to split it the same way (moving a whole store: "
-        "README.md, Moving a store)\n"
+        "docs/registry.md, Moving a store)\n"
     )
     assert Registry(target).alias_target("m", "production") == AliasTarget("1")
 

@@ -1,11 +1,11 @@
-"""aiaas on a machine with no route to the internet (README "With no internet"): `publish` with
+"""aiaas on a machine with no route to the internet (docs/install.md "With no internet"): `publish` with
 its card's plots, `serve`, predict, the control plane and `/docs` reach no address but loopback.
 
 Every Python process aiaas starts here loads a `sitecustomize` that refuses, and writes down,
 any socket connection or name lookup that is not loopback: a library that phones home (a
 telemetry client, a font or model download) shows in that file. Native code's own sockets
 (onnxruntime, granian) are not seen here; `strace -e connect` over the same commands, done by
-hand, saw only loopback (README).
+hand, saw only loopback (docs/install.md).
 """
 
 from __future__ import annotations

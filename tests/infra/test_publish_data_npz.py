@@ -1,6 +1,6 @@
-"""`aiaas publish --data FILE.npz`: the labels are found as in a CSV or JSONL (README: "the true
+"""`aiaas publish --data FILE.npz`: the labels are found as in a CSV or JSONL (docs/registry.md: "the true
 class or value in COLUMN, default `label`, else `target`, else `y`"); an NPZ used to take only
-`y`, so the README's `--data test.npz` with a `label` array was refused."""
+`y`, so the documented `--data test.npz` with a `label` array was refused."""
 
 from __future__ import annotations
 

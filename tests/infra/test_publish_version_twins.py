@@ -1,4 +1,4 @@
-"""`--version 008` beside `8`: both are version 8 (README: "`03` counts as 3"), and the bare
+"""`--version 008` beside `8`: both are version 8 (docs/registry.md: "`03` counts as 3"), and the bare
 name then served whichever sorts last by text, not the one published last. Refused, naming
 the twin. The real CLI on a real ONNX model."""
 

@@ -1,4 +1,4 @@
-"""`aiaas serve` behind a reverse proxy (nginx, README "Behind a reverse proxy"), without one:
+"""`aiaas serve` behind a reverse proxy (nginx, docs/serve.md "Behind a reverse proxy"), without one:
 the requests nginx sends (HTTP/1.0, `Connection: close`, its `X-Forwarded-For`, a path prefix
 stripped, a client's gzip body passed as it came) made here by hand, to the real server."""
 

@@ -1,4 +1,4 @@
-"""`aiaas serve --trusted-proxy` with no token (the README's nginx set-up) still refuses what a
+"""`aiaas serve --trusted-proxy` with no token (docs/serve.md's nginx set-up) still refuses what a
 web page sends straight to its port, over real HTTP (infra/local/open_guard.py).
 
 Found by a security review: with --trusted-proxy the guard was not installed at all, so a

@@ -123,7 +123,7 @@ def test_an_empty_store_names_itself_and_unset_is_the_default(raw: str) -> None:
     ],
 )
 def test_a_bad_predict_function_setting_names_itself(tmp_path: Path, name: str, raw: str) -> None:
-    # README, Configuration: "a bad value is an error that names the variable"; these two were
+    # docs/configuration.md: "a bad value is an error that names the variable"; these two were
     # a bare int()/float() ValueError ("invalid literal for int() with base 10: '6MB'").
     env = {"AIAAS_MODEL": "iris", "AIAAS_STORE": str(tmp_path), name: raw}
     with pytest.raises(AiaasError, match=f"{name} must be .*; got '{re.escape(raw)}'"):

@@ -1,5 +1,5 @@
 """A directory store moved to S3 file by file (`aws s3 sync STORE s3://bucket/prefix`, the way
-README.md's "Moving a store" gives) reads as it did: the directory store's own lock and stamp
+docs/registry.md's "Moving a store" gives) reads as it did: the directory store's own lock and stamp
 files (`.tmp-lock-*`, `.tmp-generation`) travel along unless excluded, and S3 hides them from
 listings as the directory store does, instead of calling them corrupt alias records."""
 
