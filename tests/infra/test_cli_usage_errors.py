@@ -69,7 +69,7 @@ def test_store_given_nowhere_is_none_for_the_default() -> None:
     [(["-v", "models"], True), (["models", "-v"], True), (["models"], False)],
 )
 def test_v_may_follow_the_command(argv: list[str], verbose: bool) -> None:
-    # README: "one line (`-v` shows the traceback)"; `aiaas train job.yaml -v`, where a reader
+    # docs/install.md: "one line (`-v` shows the traceback)"; `aiaas train job.yaml -v`, where a reader
     # adds it after the failing command, was "unrecognized arguments: -v", exit 2.
     assert build_parser(argv).parse_args(argv).verbose is verbose
 

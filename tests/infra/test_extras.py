@@ -62,7 +62,7 @@ def test_an_error_raised_from_none_keeps_its_own_words() -> None:
 def test_publish_quantize_without_onnx_names_the_quantize_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The README's extras table: `--quantize` needs `aiaas[quantize]` (onnx, +27 MiB). The CLI
+    # docs/install.md's extras table: `--quantize` needs `aiaas[quantize]` (onnx, +27 MiB). The CLI
     # said `aiaas[training]` (torch: GBs), the extra EXTRA_OF gives for onnx.
     from infra.cli.main import main
     from tests.onnx_factory import linear_classifier

@@ -112,7 +112,7 @@ def test_env_vars_file_reaches_the_function(root: Path, tmp_path: Path) -> None:
 def test_a_selector_without_its_at_or_colon_is_refused_naming_the_variable(
     root: Path, tmp_path: Path, selector: str
 ) -> None:
-    """README's own --env-vars form: `2` was glued to the model's name, and every request was a
+    """docs/serve.md's own --env-vars form: `2` was glued to the model's name, and every request was a
     404 blaming the route ("this endpoint serves 'digits-mlp2'"), as `serve --selector 2` is
     not (tests/infra/test_serve_operator.py)."""
     env_file = tmp_path / "env.json"

@@ -42,7 +42,7 @@ def test_a_linear_margin_into_a_zipmap_is_said_to_be_decision_values(
     capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path, kind: str
 ) -> None:
     """skl2onnx writes SGDClassifier with a margin loss, and Perceptron, as MatMul + Add into a
-    ZipMap, no classifier operator: publish said 'activation none' alone, which the README reads
+    ZipMap, no classifier operator: publish said 'activation none' alone, which docs/registry.md reads
     as probabilities, for margins of -27 and 26. With the log loss they are probabilities."""
     from sklearn.linear_model import Perceptron, SGDClassifier
 

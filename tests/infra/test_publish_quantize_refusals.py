@@ -114,7 +114,7 @@ def test_float_weights_left_are_named_with_the_ops_holding_them(tmp_path: Path) 
 
 
 def test_skl2onnx_repeated_opset_gets_the_reason_not_onnxruntime_words(tmp_path: Path) -> None:
-    # skl2onnx 1.20 with its default options, but the one README names (no ZipMap), imports
+    # skl2onnx 1.20 with its default options, but the one docs/registry.md names (no ZipMap), imports
     # ai.onnx twice; onnxruntime's quantizer said only "Failed to find proper ai.onnx domain".
     exported = export("logistic", tmp_path, zipmap=False)
     domains = [op.domain for op in onnx.load(str(exported.path)).opset_import]

@@ -9,7 +9,7 @@ it (infra/local/timing.py, infra/local/signal_clock.py):
   as long (12 s in the hunt that found it);
 - two SIGTERMs sent while the loop is held are two, timed as they arrive: both were read when
   the loop came free, within microseconds, and taken for one stop and its duplicate, so the
-  requests still in flight were not cut off (README: a second signal cuts them off).
+  requests still in flight were not cut off (docs/serve.md: a second signal cuts them off).
 """
 
 from __future__ import annotations

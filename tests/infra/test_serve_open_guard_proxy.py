@@ -48,7 +48,7 @@ def test_a_rebinding_page_that_sends_the_proxys_header_itself_is_refused(
 @pytest.mark.parametrize(
     "headers",
     [
-        {"Host": "aiaas", **NGINX},  # the README's `proxy_pass http://aiaas/` (its upstream)
+        {"Host": "aiaas", **NGINX},  # docs/serve.md's `proxy_pass http://aiaas/` (its upstream)
         {"Host": "models.example.com", "Origin": "https://models.example.com", **NGINX},
         {"Host": f"127.0.0.1:{8080}", "Origin": "https://models.example.com", **NGINX},
         {},  # curl on the host itself, no Origin

@@ -1,5 +1,5 @@
 """`aiaas serve` started while S3 answers 503 SlowDown or 500 InternalError to every request:
-S3's failure for now, as its silence is, so served as a store not reachable yet (README:
+S3's failure for now, as its silence is, so served as a store not reachable yet (docs/serve.md:
 "serve starts all the same"), not an exit that a supervisor turns into a crash loop."""
 
 from __future__ import annotations

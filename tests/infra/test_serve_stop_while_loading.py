@@ -197,7 +197,7 @@ def test_a_request_during_the_load_waits_and_a_stop_lets_it_finish(
     serve: Callable[..., Server], tmp_path: Path, workers: int
 ) -> None:
     """A request for a model still loading waits for it (no 503, no Retry-After: the
-    README's promise is the answer), and a SIGTERM is the normal stop: it is answered."""
+    promise of docs/serve.md is the answer), and a SIGTERM is the normal stop: it is answered."""
     server = serve(workers)
     with ThreadPoolExecutor(1) as pool:
         call = pool.submit(_predict, server.base)

@@ -98,7 +98,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Install:
     # Not the tests' PYTHONPATH: a checkout where `pip install .` once ran holds an
     # aiaas.egg-info, which pip then takes for an installed aiaas and skips the wheel.
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    # The wheel README says to hand around, then installed as a user installs it (pip install
+    # The wheel docs/install.md says to hand around, then installed as a user installs it (pip install
     # of the source tree builds the same wheel first).
     built = [*pip, "wheel", "--quiet", "--no-deps", "-w", str(root / "dist"), str(source)]
     done = subprocess.run(built, capture_output=True, text=True, timeout=600, env=clean)

@@ -2,7 +2,7 @@
 
 `ulimit -f`, systemd's LimitFSIZE= or a FAT32 cache disk (4 GiB files) refuse a write past the
 limit with EFBIG, not ENOSPC: the free-space check passed, the write failed, and the model was
-"not available" (503) on every request until a restart, where the README promises memory for a
+"not available" (503) on every request until a restart, where docs/serve.md promises memory for a
 cache that cannot be written. The limit is set in a child process (it is the process's, and
 Python ignores the SIGXFSZ that comes with it); the model is published by this one.
 """

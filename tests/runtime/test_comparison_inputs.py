@@ -1,5 +1,5 @@
 """`aiaas compare` of a trained version with the same model published by `aiaas publish`: the
-inputs are read alike though only training describes them (found walking README's `aiaas compare
+inputs are read alike though only training describes them (found walking docs/registry.md's `aiaas compare
 iris 2 3 --data holdout.csv`, which refused the pair as reading "different inputs" and showed
 two identical descriptions)."""
 

@@ -52,7 +52,7 @@ def test_versions_sort_numerically_and_default_is_newest(
 def test_named_versions_are_never_the_default_while_a_number_exists(
     registry: Registry, tmp_path: Path
 ) -> None:
-    # The README's "Versions" rule: a CI build published after 7 does not take over `m`.
+    # docs/registry.md's "Versions" rule: a CI build published after 7 does not take over `m`.
     for version in ("1.9", "1.10"):
         publish_linear(registry, tmp_path, "m", version)
     assert registry.resolve("m").version == "1.9"  # no number: the last name in text order

@@ -60,7 +60,7 @@ def test_a_batch_fixed_where_rows_cannot_run_one_at_a_time_says_how_to_export() 
 
 def test_an_id_input_of_a_fixed_batch_gets_the_export_advice_too() -> None:
     # ids [4] beside feats [4, 8]: the ids are checked first, and a 1-D input was taken for one
-    # row, so the refusal of 3 rows left out the advice the README promises.
+    # row, so the refusal of 3 rows left out the advice docs/registry.md promises.
     tower = manifest(
         (TensorSpec("ids", "int64", (4,)), TensorSpec("feats", "float32", (4, 8))), (4, 1)
     )

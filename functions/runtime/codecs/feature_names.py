@@ -31,7 +31,7 @@ def missing_feature(
     where: str, feature: str, manifest: ModelManifest, stray: Sequence[str] = ()
 ) -> str:
     """The missing feature, and a field sent that is no feature when it looks like its
-    misspelling (`petal_widht`): the README promises it is named."""
+    misspelling (`petal_widht`): docs/registry.md promises it is named."""
     shown = ", ".join(manifest.features[:8]) + (", ..." if len(manifest.features) > 8 else "")
     text = f"{where} is missing feature {feature!r}"
     if stray:
