@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from functions.runtime.codecs import oip
-from functions.runtime.errors import BadRequest
+from functions.runtime.codecs import oip, tensors
+from functions.runtime.dtypes import BY_OIP
+from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelFile, ModelManifest, TensorSpec
 
 MANIFEST = ModelManifest(
@@ -70,6 +71,38 @@ def test_repeated_headers_are_parsed_once_but_data_is_per_request() -> None:
     assert oip.decode_request(first, length).inputs["x"].tolist() == [[1, 2]]
     assert oip.decode_request(second, length).inputs["x"].tolist() == [[5, 6]]
     assert oip._binary_header.cache_info().hits == before + 1
+
+
+@pytest.mark.parametrize(
+    ("datatype", "values"),
+    [("FP32", [1.5, -2.0]), ("FP64", [1e300, 0.25]), ("INT64", [-(2**62), 7]), ("UINT8", [0, 255])],
+)
+def test_binary_numbers_read_as_from_bytes_reads_them(datatype: str, values: list[Any]) -> None:
+    """Numbers of the size their shape takes skip `tensors.from_bytes`: the same array,
+    aligned, little-endian whatever the host; a size that does not match is still its 400."""
+    wire = BY_OIP[datatype].wire
+    data = np.array(values, dtype=wire).tobytes()
+    header = {
+        "id": "q",  # an odd header length: the data lies off any boundary in the body
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [1, 2],
+                "datatype": datatype,
+                "parameters": {"binary_data_size": len(data)},
+            }
+        ],
+    }
+    body, length = binary_body(header, data)
+    array = oip.decode_request(body, length).inputs["x"]
+    expected = tensors.from_bytes(data, BY_OIP[datatype], (1, 2), "x")
+    assert array.dtype == expected.dtype and array.shape == (1, 2)
+    assert array.tolist() == expected.tolist() == [values]
+    assert array.ctypes.data % tensors.ALIGNMENT == 0
+    header["inputs"][0]["parameters"]["binary_data_size"] = len(data) - 1
+    short, length = binary_body(header, data[:-1])
+    with pytest.raises(InvalidInput, match=f"has {len(data) - 1} bytes of data; shape"):
+        oip.decode_request(short, length)
 
 
 def test_large_headers_bypass_the_cache() -> None:

@@ -94,6 +94,10 @@ class _TensorHeader:
     shape: tuple[int, ...]
     size: int | None  # binary_data_size, or None when the values are in `data`
     data: Any = None
+    # Binary numbers: the size their shape takes (tensors.plain_bytes) and their wire type.
+    # A size that matches is read without tensors.from_bytes (~0.5 us a tensor).
+    plain: int | None = None
+    wire: np.dtype[np.generic] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,10 @@ def decode_request(
                 f"only {len(blob) - offset} remain"
             )
         chunk = blob[offset : offset + tensor.size]
-        inputs[tensor.name] = tensors.from_bytes(chunk, tensor.dtype, tensor.shape, tensor.name)
+        if tensor.size == tensor.plain:  # copied: aligned as tensors.from_bytes says why
+            inputs[tensor.name] = np.frombuffer(bytes(chunk), tensor.wire).reshape(tensor.shape)
+        else:
+            inputs[tensor.name] = tensors.from_bytes(chunk, tensor.dtype, tensor.shape, tensor.name)
         offset += tensor.size
     if offset != len(blob):
         raise BadRequest(f"{len(blob) - offset} bytes of binary data follow the last tensor")
@@ -244,7 +251,9 @@ def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _Tensor
             f"input '{name}' has binary_data_size but the request has no "
             "Inference-Header-Content-Length header"
         )
-    return _TensorHeader(name, dtype, shape, size)
+    return _TensorHeader(
+        name, dtype, shape, size, None, tensors.plain_bytes(dtype, shape), dtype.wire
+    )
 
 
 def _requested_outputs(

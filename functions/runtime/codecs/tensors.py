@@ -224,6 +224,17 @@ def _reshape(array: np.ndarray, shape: tuple[int, ...], tensor: str) -> np.ndarr
     return array.reshape(shape)
 
 
+def plain_bytes(dtype: DType, shape: tuple[int, ...]) -> int | None:
+    """How many bytes a tensor of `dtype` and `shape` takes when `from_bytes` checks nothing
+    but their count and copies them (numbers, at most COPIED_BYTES): found once a header, so a
+    request reads them with `np.frombuffer(bytes(raw), dtype.wire).reshape(shape)` alone. None
+    for BYTES (lengths in the data), BOOL (each byte checked) and big tensors."""
+    if dtype.name in ("string", "bool"):
+        return None
+    expected = math.prod(shape) * dtype.numpy.itemsize
+    return expected if expected <= COPIED_BYTES else None
+
+
 def from_bytes(
     raw: bytes | memoryview, dtype: DType, shape: tuple[int, ...], tensor: str
 ) -> np.ndarray:
