@@ -119,11 +119,11 @@ def decode_request(
     `header_length` None or 0: the whole body is the JSON request. `model`: the manifest of the
     model that answers, which bounds how many inputs and outputs it may name (oip_names)."""
     try:
-        header, head, blob = _read_header(body, header_length, oip_names.limits(model))
+        header, head, offset = _read_header(body, header_length, oip_names.limits(model))
     except oip_names.TooMany as error:
         assert model is not None  # only a model's limits are exceeded
         raise InvalidInput(error.explained(model)) from None
-    offset = 0
+    end = len(body)  # binary data: body[offset:end], sliced from the body itself
     inputs: dict[str, np.ndarray] = {}
     bools: bool | None = None  # a true among numbers is looked for only if the JSON has one
     for tensor in header.tensors:
@@ -134,19 +134,22 @@ def decode_request(
                 tensor.data, tensor.dtype, tensor.shape, tensor.name, bools=bools, body=head
             )
             continue
-        if offset + tensor.size > len(blob):
+        stop = offset + tensor.size
+        if stop > end:
             raise BadRequest(
                 f"input '{tensor.name}' claims {tensor.size} bytes of binary data; "
-                f"only {len(blob) - offset} remain"
+                f"only {end - offset} remain"
             )
-        chunk = blob[offset : offset + tensor.size]
-        if tensor.size == tensor.plain:  # copied: aligned as tensors.from_bytes says why
-            inputs[tensor.name] = np.frombuffer(bytes(chunk), tensor.wire).reshape(tensor.shape)
-        else:
+        if tensor.size == tensor.plain:  # a bytes copy: aligned, as tensors.from_bytes says why
+            inputs[tensor.name] = np.frombuffer(body[offset:stop], tensor.wire).reshape(
+                tensor.shape
+            )
+        else:  # a view: a big tensor is not copied unless it must be
+            chunk = memoryview(body)[offset:stop]
             inputs[tensor.name] = tensors.from_bytes(chunk, tensor.dtype, tensor.shape, tensor.name)
-        offset += tensor.size
-    if offset != len(blob):
-        raise BadRequest(f"{len(blob) - offset} bytes of binary data follow the last tensor")
+        offset = stop
+    if offset != end:
+        raise BadRequest(f"{end - offset} bytes of binary data follow the last tensor")
     return InferRequest(  # the header's frozen set as it is: nothing changes it
         inputs,
         header.id,
@@ -160,8 +163,8 @@ def decode_request(
 
 def _read_header(
     body: bytes, header_length: int | None, limits: oip_names.Limits | None
-) -> tuple[_Header, bytes, memoryview]:
-    """(the JSON header parsed, its bytes, the binary data after it)."""
+) -> tuple[_Header, bytes, int]:
+    """(the JSON header parsed, its bytes, where the binary data after it starts)."""
     if not header_length:
         try:
             header = _parse_header(body, binary=False, limits=limits)
@@ -172,7 +175,7 @@ def _read_header(
                 f"{error.message} (Inference-Header-Content-Length 0 means no JSON header: the "
                 "whole body is read as JSON; with binary tensors, send the JSON header's length)"
             ) from None
-        return header, body, memoryview(b"")
+        return header, body, len(body)
     head = body[:header_length]
     # Clients repeat the same JSON header for every request of one shape: parse it once.
     # Only small headers are cached, so the cache stays small whatever callers send.
@@ -181,7 +184,7 @@ def _read_header(
         if len(head) <= CACHED_HEADER_BYTES
         else _parse_header(head, binary=True, limits=limits)
     )
-    return header, head, memoryview(body)[header_length:]
+    return header, head, header_length
 
 
 @functools.lru_cache(maxsize=256)
