@@ -59,6 +59,7 @@ class ServedModel:
     def __init__(self, pool: ModelPool, ref: ModelRef | str, ttl: float | None = None):
         self.pool = pool
         self.ref = parse_ref(ref) if isinstance(ref, str) else ref
+        self.name = self.ref.name  # the model's name (read twice a request: no property)
         self.ttl = pool.settings.alias_ttl if ttl is None else ttl
         self._current: Routed | None = None
         self._watch: RegistryWatch | None = None
@@ -77,10 +78,6 @@ class ServedModel:
         self.offline: str | None = None
 
     @property
-    def name(self) -> str:
-        return self.ref.name
-
-    @property
     def loaded(self) -> LoadedModel | None:
         """The main version served now (None before the first load)."""
         current = self._current
@@ -92,7 +89,8 @@ class ServedModel:
 
     def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
         """The version that answers one request: the main one, or the canary by weight."""
-        return self.routed().pick(routing_key)
+        routed = self.routed()
+        return routed.main if routed.canary is None else routed.pick(routing_key)
 
     @property
     def shadow(self) -> tuple[ModelManifest, float] | None:

@@ -161,10 +161,17 @@ class KeptStamps:
         self._generation = generation
         self._held = HeldStamps(uri)
         self._paths: dict[str, str] = {}
-        # path -> (generation, stamp, monotonic() until which it is kept)
+        # key -> (generation, stamp, monotonic() until which it is kept)
         self._kept: dict[str, tuple[int, Stamp, float]] = {}
 
     def stamp(self, key: str) -> Stamp:
+        # No write through any store on this root finished since the kept stamp was read: it
+        # is still the key's, without a system call (generation.py). Looked for first, by key:
+        # a kept stamp was read through a held descriptor (`held_ok`), and the path is not
+        # needed (~0.2 us of every request's alias check).
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == self._generation.read() and monotonic() < kept[2]:
+            return kept[1]
         path = self._paths.get(key)
         if path is None:
             if len(self._paths) >= MAX_KEPT:
@@ -172,16 +179,11 @@ class KeptStamps:
             path = self._paths[key] = f"{self.uri}/{check_key(key)}"
         if not self._held.held_ok:
             return self._held.stamp(path)
-        # No write through any store on this root finished since the kept stamp was read: it
-        # is still the key's, without a system call (generation.py).
         generation = self._generation.read()
-        kept = self._kept.get(path)
-        if kept is not None and kept[0] == generation and monotonic() < kept[2]:
-            return kept[1]
         until = monotonic() + RECHECK_S
         found = self._held.stamp(path)
         if generation is not None:
             if kept is None and len(self._kept) >= MAX_KEPT:
                 self._kept.clear()
-            self._kept[path] = (generation, found, until)  # with the number read before it
+            self._kept[key] = (generation, found, until)  # with the number read before it
         return found
