@@ -168,6 +168,10 @@ def test_a_baseline_added_while_serving_is_counted_without_a_restart(
     for _ in range(3):  # an interval apart (1 ms): read the baseline, count, then write
         time.sleep(0.005)
         assert service.handle(http_event("POST", "/models/iris/predict", body))["statusCode"] == 200
+    # The last request's write runs aside: it is waited for, as a stopping server waits (on a
+    # CI host at load, monitor read the store before it landed: "no counts were written").
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
     code, out, err = cli(store, capsys, "monitor", "iris", "--no-png")
     assert code == 0, err
     assert "no counts were written" not in out
