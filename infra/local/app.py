@@ -42,8 +42,9 @@ from infra.local.chunked import CUT_MESSAGE, BodyData, CutBody
 from infra.local.deadlines import Deadlines
 from infra.local.fair_pool import FairPool
 from infra.local.forwarded import caller_address, forwarded
-from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
+from infra.local.gateway import Gateway
 from infra.local.offloaded_call import OffloadedCall
+from infra.local.payload import GatewayRequest, GatewayResponse, error
 from infra.local.request_ids import REQUEST_ID_HEADER, request_id
 from infra.local.timing import INLINE_MAX_BODY, OVERRUN_S, OVERRUN_WALL_S, TIME_EVERY, Timing
 from infra.local.unreadable_headers import unreadable_routing_key
@@ -54,9 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("aiaas.gateway")
 
 # A refused request's body (401, 403, 503 over --max-in-flight) is read and dropped for at most
-# this long, then the connection is closed. A sender that writes its body before it reads
-# (nginx) sends it at once; a client that trickles it, or never sends it, must not hold its
-# connection for the whole body timeout.
+# this long, then the connection is closed. A sender that writes its body before it reads (nginx)
+# sends it at once; one that trickles it, or never sends it, must not hold it all the body timeout.
 DRAIN_S = 2.0
 MAX_IN_FLIGHT = 256  # `--max-in-flight`'s default (infra/local/server.py's ServerLimits)
 RETRY_AFTER_S = 1  # told to a caller refused over --max-in-flight

@@ -2,26 +2,19 @@
 
 Transport-free: `Gateway.handle(GatewayRequest)` gives a `GatewayResponse`; granian moves the
 bytes (server.py, app.py). Like API Gateway HTTP APIs where callers can tell: route selection
-(most specific first), base64 for non-text bodies, header and query folding, payload limit.
+(most specific first), payload limit; the event and the response as payload 2.0 has them
+(base64 for non-text bodies, header and query folding: payload.py).
 """
 
 from __future__ import annotations
 
-import binascii
-import functools
 import hmac
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qsl
 
-import orjson
-
-from functions.predict.metric_names import NO_LABEL
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
 from infra.local.functions import LocalFunction, log_init_failure, warm_groups
@@ -29,8 +22,20 @@ from infra.local.loaded_models import LoadedModels
 from infra.local.metrics import GatewayMetrics
 from infra.local.misses import no_route
 from infra.local.open_guard import OpenGuard
-from infra.local.paths import UndecodablePath, decode_again, decode_params
+from infra.local.paths import UndecodablePath
+from infra.local.payload import GatewayRequest, GatewayResponse, build_event, error, to_http
 from infra.local.request_ids import request_id
+
+# The payload's names too: callers import them from here, as before payload.py.
+__all__ = [
+    "Gateway",
+    "GatewayRequest",
+    "GatewayResponse",
+    "build_event",
+    "error",
+    "request_id",
+    "to_http",
+]
 
 log = logging.getLogger("aiaas.gateway")
 
@@ -38,28 +43,6 @@ API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # HTTP APIs reject larger payloads
 ROUTE_CACHE_SIZE = 4096
 METRICS_PATH = "/metrics"  # Prometheus text format; behind the token like every route
 BEARER_PRINCIPAL = "bearer-token-holder"  # who `aiaas serve --token` callers are recorded as
-_TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded")
-
-
-@dataclass
-class GatewayRequest:
-    method: str
-    path: str  # decoded once, as granian gives it and API Gateway routes it (paths.py)
-    query: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    source_ip: str = "127.0.0.1"
-    request_id: str = ""  # the HTTP app's, sent back as REQUEST_ID_HEADER; "": one made here
-
-
-@dataclass
-class GatewayResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    model_seconds: float = 0.0  # the function's recent time in its model (not sent)
-    after: list[Callable[[], None]] | None = None  # work for after it is sent (`defer=True`)
-    route: str | None = None  # the gateway's own answer's route label (counted); None: a function's
 
 
 @dataclass
@@ -90,17 +73,6 @@ class _Route:
             elif want != parts[i]:
                 return None
         return params
-
-
-def error(
-    status: int, message: str, headers: list[tuple[str, str]] | None = None, route: str = NO_LABEL
-) -> GatewayResponse:
-    return GatewayResponse(
-        status,
-        [("content-type", "application/json"), *(headers or [])],
-        orjson.dumps({"error": message}),
-        route=route,
-    )
 
 
 class Gateway:
@@ -267,134 +239,3 @@ class Gateway:
         for token in self.tokens or ():
             matched |= hmac.compare_digest(presented, token)
         return matched
-
-
-@functools.lru_cache(maxsize=2)
-def _clock_text(epoch_s: int) -> str:
-    """API Gateway's `time` field; formatted once a second, not once a request."""
-    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch_s))
-
-
-_TEXT_CACHE: dict[str, bool] = {}  # content type -> text? (a service sees few)
-
-
-def _is_text(content_type: str) -> bool:
-    known = _TEXT_CACHE.get(content_type)
-    if known is None:
-        known = any(marker in content_type for marker in _TEXT_TYPES)
-        if len(_TEXT_CACHE) < ROUTE_CACHE_SIZE:  # scans must not grow it unbounded
-            _TEXT_CACHE[content_type] = known
-    return known
-
-
-def _fold_headers(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
-    """(headers by lower-case name, repeats joined by commas; the cookies, split)."""
-    headers = {name.lower(): value for name, value in pairs}
-    if len(headers) == len(pairs) and "cookie" not in headers:
-        return headers, []  # the usual request: no repeated header, no cookie
-    headers = {}
-    cookies: list[str] = []
-    for name, value in pairs:
-        key = name.lower()
-        if key == "cookie":
-            cookies.extend(c.strip() for c in value.split(";") if c.strip())
-            continue
-        headers[key] = f"{headers[key]},{value}" if key in headers else value
-    return headers, cookies
-
-
-def _event_body(body: bytes, content_type: str) -> tuple[str | None, bool]:
-    """(the event's body, isBase64Encoded): text as text, anything else base64."""
-    if not body:
-        return None, False
-    if _is_text(content_type):
-        try:
-            return body.decode("utf-8"), False
-        except UnicodeDecodeError:
-            pass
-    return binascii.b2a_base64(body, newline=False).decode("ascii"), True
-
-
-def build_event(
-    request: GatewayRequest,
-    method: str,
-    template: str,
-    params: dict[str, str],
-    principal: str | None = None,
-) -> dict[str, Any]:
-    """A complete API Gateway HTTP API payload 2.0 event (a plain dict, built on every request:
-    the handler may read any field of it)."""
-    path = decode_again(request.path) if "%" in request.path else request.path
-    headers, cookies = _fold_headers(request.headers)
-    query: dict[str, str] = {}
-    if request.query:
-        for key, value in parse_qsl(request.query, keep_blank_values=True):
-            query[key] = f"{query[key]},{value}" if key in query else value
-    body, encoded = _event_body(request.body, headers.get("content-type", ""))
-    now = time.time()
-    route_key = f"{method} {template}"
-    host = headers.get("host", "localhost")
-    context: dict[str, Any] = {
-        "accountId": "123456789012",
-        "apiId": "local",
-        "domainName": host,
-        "domainPrefix": host.partition(".")[0],
-        "http": {
-            "method": request.method,
-            "path": path,
-            "protocol": "HTTP/1.1",
-            "sourceIp": request.source_ip,
-            "userAgent": headers.get("user-agent", ""),
-        },
-        "requestId": request.request_id or request_id(),
-        "routeKey": route_key,
-        "stage": "$default",
-        "time": _clock_text(int(now)),
-        "timeEpoch": int(now * 1000),
-    }
-    if principal is not None:
-        context["authorizer"] = {"lambda": {"principal": principal}}
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": request.query,
-        "headers": headers,
-        "requestContext": context,
-        "isBase64Encoded": encoded,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if query:
-        event["queryStringParameters"] = query
-    if params:
-        event["pathParameters"] = params if path is request.path else decode_params(params)
-    if body is not None:
-        event["body"] = body
-    return event
-
-
-def to_http(result: Any) -> GatewayResponse:
-    """A handler's return value as API Gateway turns it into HTTP (payload 2.0 rules)."""
-    if not (isinstance(result, dict) and "statusCode" in result):
-        # API Gateway's inference: anything else is a 200 JSON body.
-        body = result if isinstance(result, str) else orjson.dumps(result).decode()
-        return GatewayResponse(200, [("content-type", "application/json")], body.encode())
-    raw = result.get("body") or ""
-    if result.get("isBase64Encoded"):
-        body_bytes = binascii.a2b_base64(raw)  # base64.b64decode without its Python wrapper
-    else:
-        body_bytes = (raw if isinstance(raw, str) else str(raw)).encode("utf-8")
-    given = result.get("headers")
-    headers = [(str(k).lower(), str(v)) for k, v in given.items()] if given else []
-    typed = False
-    for name, _ in headers:
-        if name == "content-type":
-            typed = True
-            break
-    cookies = result.get("cookies")
-    if cookies:
-        headers += [("set-cookie", c) for c in cookies]
-    if not typed:
-        headers.append(("content-type", "application/json"))
-    return GatewayResponse(int(result["statusCode"]), headers, body_bytes)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from functions.predict.http import ROUTING_HEADER
-from infra.local.gateway import GatewayResponse, error
+from infra.local.payload import GatewayResponse, error
 
 UNREADABLE_KEY = (
     f"the {ROUTING_HEADER} header holds characters other than ASCII, which aiaas serve's HTTP "
