@@ -186,7 +186,8 @@ class GatewayApp:
 
     async def answer(self, scope: Scope, protocol: HTTPProtocol, rid: str = "") -> GatewayResponse:
         headers = scope.headers.items()
-        declared, chunked = _body_framing(headers)
+        by_name = dict(headers)  # lower-case names (hyper's); a repeated one's last value
+        declared, chunked = _body_framing(by_name)
         peer = scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1"
         # Through a trusted proxy (--trusted-proxy): its peer, and the X-Forwarded-For it adds.
         proxied = bool(self.trusted_proxies) and peer in self.trusted_proxies and forwarded(headers)
@@ -223,6 +224,7 @@ class GatewayApp:
                 body=body,
                 source_ip=source_ip,
                 request_id=rid,
+                by_name=None if len(by_name) < len(headers) or "cookie" in by_name else by_name,
             )
             if len(body) > INLINE_MAX_BODY or self.timing.slow(key):
                 return await self._offloaded(key, request)
@@ -381,17 +383,11 @@ def _run_after(jobs: list[Callable[[], None]]) -> None:
             log.exception("work after a response failed")
 
 
-def _body_framing(headers: list[tuple[str, str]]) -> tuple[int | None, bool]:
-    """(declared content-length or None, chunked?) from request headers (lower-case names)."""
-    declared: int | None = None
-    chunked = False
-    for name, value in headers:
-        if name == "content-length":
-            # hyper refuses a malformed length before the app sees it
-            declared = int(value) if value.isascii() and value.isdigit() else None
-        elif name == "transfer-encoding":
-            chunked = True
-    return declared, chunked
+def _body_framing(headers: dict[str, str]) -> tuple[int | None, bool]:
+    """(declared content-length or None, chunked?) from request headers by (lower-case) name."""
+    length = headers.get("content-length")  # hyper refuses a malformed length before us
+    declared = int(length) if length is not None and length.isascii() and length.isdigit() else None
+    return declared, "transfer-encoding" in headers
 
 
 def _closing(response: GatewayResponse) -> GatewayResponse:

@@ -33,6 +33,9 @@ class GatewayRequest:
     body: bytes
     source_ip: str = "127.0.0.1"
     request_id: str = ""  # the HTTP app's, sent back as REQUEST_ID_HEADER; "": one made here
+    # `headers` by name, given where their names are lower-case, none twice and no cookie (the
+    # HTTP app's, nearly always): the event's `headers` as they are, not folded again.
+    by_name: dict[str, str] | None = None
 
 
 @dataclass
@@ -74,8 +77,13 @@ def _is_text(content_type: str) -> bool:
     return known
 
 
-def _fold_headers(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
-    """(headers by lower-case name, repeats joined by commas; the cookies, split)."""
+def _fold_headers(
+    pairs: list[tuple[str, str]], by_name: dict[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """(headers by lower-case name, repeats joined by commas; the cookies, split). `by_name`:
+    the request's, where it has them already (GatewayRequest.by_name), taken as they are."""
+    if by_name is not None:
+        return by_name, []
     headers = {name.lower(): value for name, value in pairs}
     if len(headers) == len(pairs) and "cookie" not in headers:
         return headers, []  # the usual request: no repeated header, no cookie
@@ -112,7 +120,7 @@ def build_event(
     """A complete API Gateway HTTP API payload 2.0 event (a plain dict, built on every request:
     the handler may read any field of it)."""
     path = decode_again(request.path) if "%" in request.path else request.path
-    headers, cookies = _fold_headers(request.headers)
+    headers, cookies = _fold_headers(request.headers, request.by_name)
     query: dict[str, str] = {}
     if request.query:
         for key, value in parse_qsl(request.query, keep_blank_values=True):

@@ -11,13 +11,13 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 from granian.rsgi import ProtocolClosed  # type: ignore[attr-defined]
 
 from infra.local.app import BodyLimits, GatewayApp
-from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse
+from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, build_event
 from infra.local.unreadable_headers import UNREADABLE_KEY
 
 TOKEN = "t0ken"
@@ -104,6 +104,31 @@ def app_for(gateway: Gateway, timeout_s: float = 1.0) -> GatewayApp:
 
 
 AUTH = ("authorization", f"Bearer {TOKEN}")
+
+
+def test_the_event_holds_the_headers_folded_as_api_gateway_does_from_the_dict_the_app_made() -> (
+    None
+):
+    """The app hands its headers by name (read once for the framing) to the event as they are
+    where nothing needs folding; a repeated name or a cookie is folded from the pairs."""
+    heads = [
+        [AUTH, ("x-a", "1"), ("user-agent", "curl")],
+        [AUTH, ("x-a", "1"), ("x-a", "2")],
+        [AUTH, ("cookie", "a=1; b=2"), ("x-a", "1")],
+    ]
+    gateway = RecordingGateway()
+    for headers in heads:
+        call(app_for(gateway), headers, Protocol())
+    events = [build_event(request, "POST", "/models/{m}/predict", {}) for request in gateway.seen]
+    assert [request.by_name is not None for request in gateway.seen] == [True, False, False]
+    assert [event["headers"]["x-a"] for event in events] == ["1", "1,2", "1"]
+    assert events[2]["cookies"] == ["a=1", "b=2"] and "cookie" not in events[2]["headers"]
+    for request, event in zip(gateway.seen, events, strict=True):
+        folded = build_event(replace(request, by_name=None), "POST", "/models/{m}/predict", {})
+        assert (event["headers"], event.get("cookies")) == (
+            folded["headers"],
+            folded.get("cookies"),
+        )
 
 
 def test_an_admitted_request_reaches_the_gateway_whole() -> None:
