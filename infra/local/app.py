@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -204,7 +204,8 @@ class GatewayApp:
         self._in_flight += 1
         try:
             try:
-                body = await self._body(protocol, declared, chunked)
+                reading = self._body(protocol, declared, chunked)
+                body = b"" if reading is None else await reading
             except _TooLarge:
                 message = f"request body is over the {self.limits.max_bytes} byte limit"
                 return _closing(error(413, message))
@@ -213,18 +214,12 @@ class GatewayApp:
                 return _closing(error(408, message))
             except CutBody:
                 return _closing(error(400, CUT_MESSAGE))
-            source_ip = peer
-            if proxied:
-                source_ip = caller_address(source_ip, headers, self.trusted_proxies)
+            source_ip = caller_address(peer, headers, self.trusted_proxies) if proxied else peer
+            folded = None if len(by_name) < len(headers) or "cookie" in by_name else by_name
+            # Its fields in order (method, path, query, headers, body, source_ip, request_id,
+            # by_name): by keyword, the call took twice as long (~0.5 us).
             request = GatewayRequest(
-                method=scope.method,
-                path=scope.path,
-                query=scope.query_string,
-                headers=headers,
-                body=body,
-                source_ip=source_ip,
-                request_id=rid,
-                by_name=None if len(by_name) < len(headers) or "cookie" in by_name else by_name,
+                scope.method, scope.path, scope.query_string, headers, body, source_ip, rid, folded
             )
             if len(body) > INLINE_MAX_BODY or self.timing.slow(key):
                 return await self._offloaded(key, request)
@@ -290,12 +285,16 @@ class GatewayApp:
             log.error("%s did not answer within its %g s timeout", route, timeout_s, extra=ids)
             return error(504, found[0].function.late() if found else "no answer in time", [], route)
 
-    async def _body(self, protocol: HTTPProtocol, declared: int | None, chunked: bool) -> bytes:
+    def _body(
+        self, protocol: HTTPProtocol, declared: int | None, chunked: bool
+    ) -> Awaitable[bytes] | None:
+        """The body's read, within its deadline, for the caller to await (no coroutine of
+        its own here, one layer less on every request); None: there is no body."""
         if not declared and not chunked:
-            return b""
+            return None
         if declared is not None:  # framed by its length, already checked against the limit
-            return await self._deadlines.within(protocol())
-        return await self._deadlines.within(self._chunks(protocol))
+            return self._deadlines.within(protocol())
+        return self._deadlines.within(self._chunks(protocol))
 
     async def _refused(
         self,

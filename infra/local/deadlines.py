@@ -11,6 +11,7 @@ deadline (a quarter of the timeout, at most a second).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -34,10 +35,11 @@ class Deadlines:
         task = asyncio.current_task()
         if task is None:  # not in a task: nothing to cancel, so no deadline can be kept
             raise RuntimeError("Deadlines.within must be awaited inside a task")
-        loop = task.get_loop()
-        self._pending[task] = loop.time() + self.timeout_s
-        if self._sweeper is None or self._sweeper.done():
-            self._sweeper = loop.create_task(self._sweep())
+        # The monotonic clock, as asyncio's loop.time(): the loop's own is a method away.
+        self._pending[task] = time.monotonic() + self.timeout_s
+        sweeper = self._sweeper
+        if sweeper is None or sweeper.done():
+            self._sweeper = task.get_loop().create_task(self._sweep())
         try:
             return await awaitable
         except asyncio.CancelledError:
@@ -57,7 +59,7 @@ class Deadlines:
     async def _sweep(self) -> None:
         while self._pending:
             await asyncio.sleep(self.period_s)
-            now = asyncio.get_running_loop().time()
+            now = time.monotonic()
             for task, deadline in list(self._pending.items()):
                 if now >= deadline and task not in self._expired:
                     self._expired.add(task)
