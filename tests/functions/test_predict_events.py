@@ -19,7 +19,6 @@ import orjson
 import pytest
 
 from bench.models import publish_mlp
-from functions.predict.http import parse_event
 from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.pool import ModelPool
@@ -317,42 +316,6 @@ def test_query_string_parameters_reach_the_route(service: PredictService) -> Non
     response = service.handle(event)
     assert response["statusCode"] == 200
     assert len(body_of(response)["predictions"][0]["top_k"]) == 10
-
-
-def test_invalid_base64_body_is_400(service: PredictService) -> None:
-    event = http_event("POST", f"/models/{MODEL}/predict")
-    event.update(body="eyJpbnB1dHMi!!", isBase64Encoded=True)
-    response = service.handle(event)
-    assert response["statusCode"] == 400
-    assert body_of(response) == {"error": "request body is marked base64 but is not valid base64"}
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        "eyJpbnB1dHMi!!",  # a character outside the alphabet
-        "eyJp bnB1",  # a space
-        "eyJ=pbnB1",  # padding inside the data
-        "eyJpbnB1dHMi=",  # padding past the last quantum (the stdlib's strict decode took it)
-        "eyJpbnB1d",  # a quantum cut short
-    ],
-)
-def test_malformed_base64_bodies_are_400(service: PredictService, body: str) -> None:
-    event = http_event("POST", f"/models/{MODEL}/predict")
-    event.update(body=body, isBase64Encoded=True)
-    response = service.handle(event)
-    assert response["statusCode"] == 400
-    assert body_of(response) == {"error": "request body is marked base64 but is not valid base64"}
-
-
-def test_a_binary_body_reads_as_the_bytes_api_gateway_encoded() -> None:
-    """Every byte value, and lengths around each padding case (the event's body encoded by
-    the stdlib, as a client's bytes are by API Gateway)."""
-    for size in (0, 1, 2, 3, 4, 5, 255, 256, 257, 70_000):
-        raw = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
-        event = http_event("POST", "/x", raw, b64=True)
-        assert event["body"] == base64.b64encode(raw).decode()
-        assert parse_event(event, 1 << 20).body == raw
 
 
 @pytest.mark.parametrize("b64", [False, True])
