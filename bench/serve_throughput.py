@@ -7,6 +7,12 @@ The servers run side by side and take turns under load (`--rounds`), so the rati
 them under the same conditions on a shared machine. Load comes from wrk (Debian package `wrk`) in its own process over loopback; one wrk thread,
 so the load generator takes one core at most. Prints requests/s, p50/p99 latency, errors and
 the ratios of aiaas to the peer (goal >= 2x, p99 lower) and to the ASGI floor (goal >= 0.7x).
+
+And what a request costs each server in CPU (read from /proc over its turns: bench/proc_cpu.py):
+all its processes' threads, and its busiest thread, the event loop's, whose CPU a request sets
+a one-worker server's throughput. For `aiaas serve`, also the mean request time the gateway
+itself records (its /metrics), to set beside `python -m bench.serve_app_cost`'s in-process
+figure: the same app costs more a request inside a loaded server (docs/benchmarks/serve.md).
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from bench.args import count
 from bench.compare.measure import free_ports
 from bench.models import publish_mlp
+from bench.proc_cpu import snapshot, used
 
 MODEL = "bench-mlp"
 LUA = """
@@ -66,6 +74,7 @@ def run_wrk(url: str, body: str, connections: int, duration: int, work: Path) ->
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -73,7 +82,26 @@ def run_wrk(url: str, body: str, connections: int, duration: int, work: Path) ->
     errors = int(non2xx.group(1)) if non2xx else 0
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
+    return {"rps": rps, "requests": done, "p50_ms": p50, "p99_ms": p99, "errors": errors}
+
+
+def gateway_request_us(base: str) -> float | None:
+    """The mean time of a predict request as `aiaas serve` itself records it (its /metrics), or
+    None for a server without those metrics."""
+    try:
+        text = urllib.request.urlopen(base + "/metrics", timeout=30).read().decode()
+    except urllib.error.HTTPError:  # a peer without /metrics
+        return None
+    except OSError as exc:
+        print(f"  (could not read {base}/metrics: {exc})", file=sys.stderr)
+        return None
+    totals = {"sum": 0.0, "count": 0.0}
+    for kind, labels, value in re.findall(
+        r"^aiaas_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$", text, re.M
+    ):
+        if 'route="POST /models/' in labels:  # the route's template holds braces: {name}
+            totals[kind] += float(value)
+    return 1e6 * totals["sum"] / totals["count"] if totals["count"] else None
 
 
 def measure(
@@ -99,7 +127,11 @@ def measure(
         slice_s = max(1, round(duration / rounds))
         for _ in range(rounds):
             for name, (_, base, path, _health, body) in servers.items():
-                runs[name].append(run_wrk(base + path, body, connections, slice_s, work))
+                before = snapshot(procs[name].pid)
+                run = run_wrk(base + path, body, connections, slice_s, work)
+                cpu = used(before, snapshot(procs[name].pid))
+                runs[name].append({**run, "cpu_s": cpu.total_s, "loop_s": cpu.busiest_thread_s})
+        recorded = {name: gateway_request_us(base) for name, (_, base, *_r) in servers.items()}
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -111,6 +143,10 @@ def measure(
             "p50_ms": statistics.median(r["p50_ms"] for r in done),
             "p99_ms": statistics.median(r["p99_ms"] for r in done),
             "errors": sum(r["errors"] for r in done),
+            # CPU a request over all turns (0 where /proc could not be read)
+            "cpu_us": 1e6 * sum(r["cpu_s"] for r in done) / sum(r["requests"] for r in done),
+            "loop_us": 1e6 * sum(r["loop_s"] for r in done) / sum(r["requests"] for r in done),
+            "recorded_us": recorded[name] or 0.0,
         }
         for name, done in runs.items()
     }
@@ -181,10 +217,14 @@ def main() -> None:
     print(
         f"\nMLP 64-256-256-10, one row per request, {args.connections} connections, {args.duration} s each in {args.rounds} turns, wrk -t1"
     )
-    print(f"  {'server':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"  {'server':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f" {'CPU us/req':>11} {'loop us/req':>12}"
+    )
     for name, r in results.items():
         print(
             f"  {name:22} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7.0f}"
+            f" {r['cpu_us']:11.1f} {r['loop_us']:12.1f}"
         )
     ours, peer = results["aiaas serve"], results["FastAPI + uvicorn"]
     floor, rsgi = results["floor ASGI (granian)"], results["floor RSGI (granian)"]
@@ -194,6 +234,12 @@ def main() -> None:
         f"\n  aiaas / floor ASGI app:    {ours['rps'] / floor['rps']:.2f}x throughput (goal >= 0.7x)"
         f"\n  aiaas / floor RSGI app:    {ours['rps'] / rsgi['rps']:.2f}x throughput"
     )
+    if ours["recorded_us"]:
+        print(
+            f"\n  aiaas serve's own record of a predict request under this load (its /metrics):"
+            f" {ours['recorded_us']:.1f} us on average (in process, without HTTP or load:"
+            " python -m bench.serve_app_cost)"
+        )
 
 
 if __name__ == "__main__":
