@@ -9,6 +9,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from functions.runtime.registry import Registry
@@ -87,3 +88,30 @@ def test_versions_survive_a_foreign_training_record(
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "data=\\x1b]0;pwned\\x07a.csv" in out and "epochs=3" in out
+
+
+def test_versions_show_the_metrics_publish_data_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model of one's own gets its metrics from `aiaas publish --data`, which stores them as
+    `held_out`: `aiaas versions` showed them for trained versions only, so two published
+    versions (a logistic regression and a boosted one) could not be ranked in the list."""
+    store = tmp_path / "store"
+    path = linear_classifier(tmp_path / "m.onnx", features=2)
+    rows = np.random.default_rng(0).normal(size=(30, 2)).round(3)
+    held = tmp_path / "held.csv"
+    held.write_text("a,b,label\n" + "".join(f"{x},{y},{i % 3}\n" for i, (x, y) in enumerate(rows)))
+    publish = ["--store", str(store), "publish", str(path), "--name", "m", "--labels", "0,1,2"]
+    assert main([*publish, "--features", "a,b", "--data", str(held)]) == 0
+    assert main([*publish, "--features", "a,b"]) == 0  # no --data: no metrics
+    capsys.readouterr()
+    held_out = Registry(LocalStore(store)).manifest("m", "1").metrics["held_out"]
+    assert main(["--store", str(store), "versions", "m"]) == 0
+    lines = {
+        line.split()[0]: line.split()[3:] for line in capsys.readouterr().out.splitlines() if line
+    }
+    assert lines["1"] == [
+        f"accuracy={held_out['accuracy']:.4g}",
+        f"macro_f1={held_out['f1']:.4g}",
+    ]
+    assert lines["2"] == []
