@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from functions.runtime.csv_fields import row_of_data
 from functions.runtime.errors import AiaasError
 from training.cells import (
     ROW_INDEX,
@@ -281,9 +282,10 @@ def _inputs(
         named.extend((name, "dataset.features") for name in spec.features or ())
     for name, field in named:
         if name not in columns:
+            asked = " (is the header line missing?)" if csv and row_of_data(list(columns)) else ""
             raise DataError(
                 f"spec field '{field}': data set {source} has no column {name!r}; "
-                f"columns are {list(columns)}"
+                f"columns are {list(columns)}{asked}"
             )
     if not inputs:
         raise DataError(f"spec field 'dataset.exclude' leaves no feature columns in {source}")

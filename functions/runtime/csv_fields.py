@@ -142,6 +142,21 @@ def named_twice(where: str, header: Iterable[str], read: Iterable[str]) -> str |
     return f"{where}: the header names columns twice: {', '.join(twice)}" if twice else None
 
 
+def row_of_data(header: Sequence[str]) -> bool:
+    """A first line half or more of whose cells are numbers is a row of data, not a header: a
+    table with a text column (`40,50000,pro`) has no line of numbers alone to tell it by."""
+    numbers = sum(is_number(cell) for cell in header)
+    return numbers > 0 and 2 * numbers >= len(header)
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _blank(record: list[str]) -> bool:
     return len(record) == 1 and record[0].isspace()
 

@@ -247,7 +247,13 @@ def _unnamed_hint(columns: list[str], manifest: ModelManifest, wanted: dict[str,
     expected = [c for cols in wanted.values() for c in cols]
     if manifest.features or flat_columns(manifest):
         return ""
-    if len(columns) < len(expected) or set(columns) & set(expected) or _looks_numeric(columns):
+    if (
+        len(columns) < len(expected)
+        or set(columns) & set(expected)
+        or csv_fields.row_of_data(columns)
+    ):
+        return ""
+    if len(manifest.inputs) != 1:  # --features names one [N, F] input's columns: refused here
         return ""
     if len(manifest.inputs) == 1 and manifest.inputs[0].rank > 2:  # --features needs [N, F]
         return (
@@ -278,7 +284,7 @@ def _text_hint(columns: list[str], manifest: ModelManifest, field: str) -> str:
 def header_hint(columns: list[str]) -> str:
     """Why a header may lack every column: no header line, Excel's `sep=` line (where batch
     refused it already; the CLI's readers read it as the header), or another delimiter."""
-    if columns and _looks_numeric(columns):  # (an empty file has no header to miss)
+    if csv_fields.row_of_data(columns):  # (an empty file has no header to miss)
         return " (is the header line missing?)"
     if 1 <= len(columns) <= 2 and columns[0].lower().startswith("sep="):
         return " (the first line is Excel's separator hint, not the header: delete that line)"
@@ -300,8 +306,4 @@ def _case_hint(missing: list[str], columns: list[str]) -> str:
 
 
 def _looks_numeric(columns: list[str]) -> bool:
-    try:
-        [float(c) for c in columns]
-    except ValueError:
-        return False
-    return True
+    return all(csv_fields.is_number(c) for c in columns)
