@@ -255,7 +255,7 @@ def _unnamed_hint(columns: list[str], manifest: ModelManifest, wanted: dict[str,
         return ""
     if len(manifest.inputs) != 1:  # --features names one [N, F] input's columns: refused here
         return ""
-    if len(manifest.inputs) == 1 and manifest.inputs[0].rank > 2:  # --features needs [N, F]
+    if manifest.inputs[0].rank > 2:  # --features needs [N, F]
         return (
             f" (its input {manifest.inputs[0].name!r} is {list(manifest.inputs[0].shape)}, "
             f"read row-major from columns {expected[0]} ... {expected[-1]}: rename the header's "
