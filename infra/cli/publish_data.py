@@ -310,14 +310,14 @@ def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) ->
     if target is not None:
         if target not in rows[0]:
             raise BadRequest(
-                f"--target {target!r} is not a column of {path}; it has {sorted(rows[0])}"
+                f"--target {target!r} is not a column of {path}; it has {list(rows[0])}"
             )
         return target
     column = next((c for c in LABEL_COLUMNS if c in rows[0]), None)
     if column is None:
         raise BadRequest(
             f"--data {path}: no label column; name it with --target COLUMN (default: the first "
-            f"of {list(LABEL_COLUMNS)}); it has {sorted(rows[0])}"
+            f"of {list(LABEL_COLUMNS)}); it has {list(rows[0])}"
         )
     return column
 

@@ -213,6 +213,8 @@ def test_without_data_the_card_says_how_to_add_metrics(tmp_path: Path, ridge: An
     [
         (["--target", "cultivar"], "--target goes with --data"),
         (["--data", "DATA", "--target", "kind"], "--target 'kind' is not a column of"),
+        # the file's columns in its order (they were sorted: cultivar, f0, f1, f10, ...)
+        (["--data", "DATA", "--target", "kind"], f"; it has {[*FEATURES.split(','), 'cultivar']}"),
         (["--data", "DATA"], "no label column; name it with --target COLUMN"),
     ],
 )
