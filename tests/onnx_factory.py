@@ -274,6 +274,24 @@ def looping(path: Path) -> Path:
     return save(graph, path)
 
 
+def squaring(path: Path) -> Path:
+    """y = sum((x^T x)^2) for x float32 [1, M]: two M x M products, M^3 multiply-adds set by
+    how many values a request sends (M = 4,000 in a ~20 KiB body: ~2 s of a core), through
+    shapes alone (no Loop, no size read from a value)."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["x"], ["column"]),
+            helper.make_node("MatMul", ["column", "x"], ["outer"]),
+            helper.make_node("MatMul", ["outer", "outer"], ["squared"]),
+            helper.make_node("ReduceSum", ["squared"], ["y"], keepdims=1),
+        ],
+        "squaring",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "M"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+    )
+    return save(graph, path)
+
+
 def conv_stack(path: Path, channels: int = 192, layers: int = 3, side: int = 32) -> Path:
     """Conv 3x3 + Relu `layers` times over a float32 [N, 3, side, side] image, then a global
     average pool and MatMul to 10 logits: CPU-heavy per row (~10 ms a row on 2 cores at the

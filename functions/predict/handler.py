@@ -53,6 +53,13 @@ def model_seconds() -> float:
     return loaded.run_seconds if loaded is not None else 0.0
 
 
+def varies_with_input() -> bool:
+    """Whether the model served may cost more on some request values than on others (a Loop's
+    trip count, a size read from an input): `aiaas serve` never runs such a function on its
+    event loop, where a heavy call, judged on the cheap ones, held every client."""
+    return SERVICE.served.varies_with_input
+
+
 def observe(observer: MetricsObserver) -> None:
     """Report this function's requests and model loads to `observer` as well (`aiaas serve`
     hands its Prometheus metrics here when it loads the function)."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from functions.runtime import mapped_weights, run_deadline
+from functions.runtime import input_cost, mapped_weights, run_deadline
 from functions.runtime.artifact_files import nested_external_data, unlisted_external_data
 from functions.runtime.cache import ModelInMemory, ModelSource
 from functions.runtime.dtypes import BY_NAME, zipmap_type
@@ -258,8 +258,9 @@ class LoadedModel:
         self.in_memory = not isinstance(path, Path)
         self.max_batch_size = max_batch_size or manifest.max_batch_size or DEFAULT_MAX_BATCH
         self.session = _session(manifest, path, threads)
-        # Which value an encoder refused: read from the file on a first refusal (kept small).
-        self.encoders = CategoryEncoders(path if isinstance(path, Path) else path.model)
+        source = path if isinstance(path, Path) else path.model
+        self.encoders = CategoryEncoders(source)  # which value an encoder refused (on a refusal)
+        self.varies_with_input = input_cost.varies_with_input(source)  # aiaas serve: a thread
         _check_graph(manifest, self.session)
         # Text models: raw strings in, tokenized here (None: numeric models pay one check).
         self.text = _text_feeds(manifest, self.session)

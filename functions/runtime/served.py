@@ -83,6 +83,16 @@ class ServedModel:
         current = self._current
         return None if current is None else current.main
 
+    @property
+    def varies_with_input(self) -> bool:
+        """Whether a version served now may cost more on some request values than on others
+        (a Loop, a size read from a value: functions/runtime/input_cost.py)."""
+        current = self._current  # read on every request: no generator
+        if current is None:
+            return False
+        canary = current.canary
+        return current.main.varies_with_input or (canary is not None and canary.varies_with_input)
+
     def current(self) -> LoadedModel:
         """The main version to serve now (see `routed`)."""
         return self.routed().main

@@ -234,6 +234,8 @@ class GatewayApp:
             else:
                 response = self._timed(key, request, on_loop=True)
             held_s = time.perf_counter() - began
+            if response.varies:  # a version served since (a promotion) whose cost may vary
+                self.timing.varies.add(key)
             if held_s > OVERRUN_S:
                 self._overran(key, held_s, response.status)
             return response
@@ -358,7 +360,7 @@ class GatewayApp:
             self._cpu_mark = start
         response = self.gateway.dispatch(request, defer=True)
         seconds = time.thread_time() - start
-        self.timing.record(key, seconds, response.model_seconds, response.status)
+        self.timing.record(key, seconds, response.model_seconds, response.status, response.varies)
         return response
 
 

@@ -132,6 +132,7 @@ class LocalFunction:
         self._handler: Callable[..., Any] | None = None
         self._own_loop: ThreadPoolExecutor | None = None
         self._model_seconds: Callable[[], float] | None = None
+        self._varies: Callable[[], bool] | None = None
         self._observe: Callable[[Any], None] | None = None
         self._observer: Any = None
         self._loaded: LoadedModels | None = None  # the bound on the models a server loads
@@ -151,6 +152,8 @@ class LocalFunction:
                     handler, module = load_handler_module(self.spec.handler, self.env)
                     hint = getattr(module, "model_seconds", None)
                     self._model_seconds = hint if callable(hint) else None
+                    varies = getattr(module, "varies_with_input", None)
+                    self._varies = varies if callable(varies) else None
                     observe = getattr(module, "observe", None)
                     self._observe = observe if callable(observe) else None
                     if self._observe is not None and self._observer is not None:
@@ -198,6 +201,12 @@ class LocalFunction:
         told = self._model_seconds
         return told() if told is not None else 0.0
 
+    def varies_with_input(self) -> bool:
+        """Whether the function's cost may depend on a request's values, if its module tells
+        (`varies_with_input()`, as the predict function's does), else False. Read once."""
+        told = self._varies
+        return bool(told()) if told is not None else False
+
     def invoke(self, event: Any, later: Callable[[Callable[[], None]], None] | None = None) -> Any:
         """The handler's answer to `event`; `later` (offered to it as the context's
         `after_response`) takes the work it leaves for after the response is sent."""
@@ -241,7 +250,7 @@ class LocalFunction:
                     return False
                 self._handler = None  # a call from now on inits it again, after this
             release, self._release = self._release, None
-            self._model_seconds = self._observe = None
+            self._model_seconds = self._observe = self._varies = None
             if self._own_loop is not None:
                 self._own_loop.shutdown(wait=False)
                 self._own_loop = None

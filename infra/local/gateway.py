@@ -199,6 +199,7 @@ class Gateway:
             return response
         response = to_http(result)
         response.model_seconds = route.function.model_seconds()
+        response.varies = route.function.varies_with_input()
         response.after = after
         return response
 

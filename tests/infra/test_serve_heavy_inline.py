@@ -1,7 +1,14 @@
 """A heavy request on a route `aiaas serve` runs inline on its event loop (one judged cheap on
-its usual calls), against the real server and a real onnxruntime Loop whose trip count is the
-request's value.
+its usual calls), against the real server and real onnxruntime models.
 
+A model whose cost a request's VALUE sets (a Loop whose trip count is an input) never runs
+inline: the predict function tells the gateway so from its graph (functions/runtime/
+input_cost.py), and its first heavy call, after any number of cheap ones, runs on a thread; the
+probes and the other models are answered meanwhile. Before, it ran inline, judged on its cheap
+calls, and its first heavy call held every client (9.3 s on a busy 2-core host).
+
+A model whose cost grows with the body's size through shapes alone (two M x M products of an
+input of M values: `onnx_factory.squaring`) still runs inline until a call of it is heavy.
 Such a call holds the loop: nothing can stop it once it runs there. What the server does about
 it (infra/local/timing.py, infra/local/signal_clock.py):
 - the route goes to a thread afterwards, for minutes, not just until a few cheap calls had
@@ -29,26 +36,33 @@ from infra.cli.main import main
 from tests import onnx_factory
 from tests.infra.test_serve import ServeProcess, start_serve
 
-MODEL = "looping"
+MODEL = "squaring"
 PREDICT = f"/models/{MODEL}/predict"
+HEAVY_SIDE = 4500  # values in the heavy request: 2 x 4500^3 multiply-adds, ~2 s of a core
+LOOPING = "/models/looping/predict"
 HEAVY_TRIPS = 3e6  # ~3 s of a core (1e7: ~10 s)
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("heavy_inline")
-    path = onnx_factory.looping(root / "looping.onnx")
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        assert main(["publish", str(path), "--name", MODEL, "--store", str(root / "store")]) == 0
+    models = {
+        MODEL: onnx_factory.squaring(root / "squaring.onnx"),
+        "looping": onnx_factory.looping(root / "looping.onnx"),
+    }
+    for name, path in models.items():
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            assert main(["publish", str(path), "--name", name, "--store", str(root / "store")]) == 0
     return root / "store"
 
 
-def inline(http: httpx.Client) -> None:
+def inline(http: httpx.Client, path: str = PREDICT) -> None:
     """Cheap calls until the route runs inline: its first call went to a thread (a cold start
     maybe), and its average CPU a call decays by 0.9 a call under 2 ms."""
     for _ in range(70):
-        answer = http.post(PREDICT, json={"inputs": [[3]]})
-        assert answer.json()["outputs"] == {"y": [[3.0]]}, answer.text
+        answer = http.post(path, json={"inputs": [[3]]})
+        expected = 81.0 if path == PREDICT else 3.0  # (3 x 3)^2, or 3 trips
+        assert answer.json()["outputs"] == {"y": [[expected]]}, answer.text
 
 
 def loop_held(server: ServeProcess) -> bool:
@@ -60,12 +74,17 @@ def loop_held(server: ServeProcess) -> bool:
     return False
 
 
-def heavy(server: ServeProcess, answers: list[httpx.Response]) -> threading.Thread:
+HEAVY = {"inputs": [[1.0] * HEAVY_SIDE]}
+
+
+def heavy(
+    server: ServeProcess, answers: list[httpx.Response], path: str = PREDICT
+) -> threading.Thread:
     """A heavy predict, sent from a thread of its own; its answer goes to `answers`."""
 
     def send() -> None:
-        body = {"inputs": [[HEAVY_TRIPS]]}
-        answers.append(httpx.post(f"{server.base}{PREDICT}", json=body, timeout=120))
+        body = HEAVY if path == PREDICT else {"inputs": [[HEAVY_TRIPS]]}
+        answers.append(httpx.post(f"{server.base}{path}", json=body, timeout=120))
 
     thread = threading.Thread(target=send)
     thread.start()
@@ -81,7 +100,7 @@ def test_a_route_that_held_the_loop_goes_to_a_thread_and_probes_are_answered(
         with httpx.Client(base_url=server.base, timeout=120) as http:
             inline(http)
             # The first heavy call runs inline: it holds the loop, as nothing can stop it there.
-            assert http.post(PREDICT, json={"inputs": [[HEAVY_TRIPS]]}).status_code == 200
+            assert http.post(PREDICT, json=HEAVY).status_code == 200
             # Cheap calls since (their average had sent the route back inline after ~30).
             inline(http)
             answers: list[httpx.Response] = []
@@ -131,5 +150,42 @@ def test_a_second_sigterm_while_the_loop_is_held_cuts_requests_off(store: Path) 
         assert "were cut off" in server.output()
         # not the body timeout (20 s) that a graceful stop waited for
         assert gone_s < 15, f"{gone_s:.1f} s"
+    finally:
+        next(servers, None)
+
+
+def test_a_model_whose_cost_a_value_sets_never_runs_on_the_loop(store: Path) -> None:
+    """A Loop whose trip count is the request's value: after cheap calls (that put any other
+    route inline), its first heavy call runs on a thread, and a liveness probe and another
+    model's predict are answered within a second while it runs."""
+    servers = start_serve(store)
+    server = next(servers)
+    try:
+        with httpx.Client(base_url=server.base, timeout=120) as http:
+            inline(http, LOOPING)
+            inline(http)  # the other model, inline: answered on the loop
+            answers: list[httpx.Response] = []
+            began = time.monotonic()
+            sender = heavy(server, answers, LOOPING)
+            time.sleep(0.5)  # it runs
+            waits = []
+            for _ in range(3):
+                for path, call in (
+                    ("probe", lambda: http.get("/v2/health/live")),
+                    ("predict", lambda: http.post(PREDICT, json={"inputs": [[2]]})),
+                ):
+                    sent = time.monotonic()
+                    answer = call()
+                    waits.append((path, time.monotonic() - sent, answer.status_code))
+                time.sleep(0.2)
+            asked_s = time.monotonic() - began
+            sender.join()
+            heavy_s = time.monotonic() - began
+        assert answers[0].status_code == 200, answers[0].text
+        assert answers[0].json()["outputs"] == {"y": [[HEAVY_TRIPS]]}
+        assert heavy_s > asked_s, "the heavy call ended before the probes: not heavy enough"
+        assert all(status == 200 for _, _, status in waits), waits
+        slowest = max(waits, key=lambda wait: wait[1])
+        assert slowest[1] < 1.0, f"the {slowest[0]} waited {slowest[1]:.2f} s for a heavy call"
     finally:
         next(servers, None)

@@ -42,3 +42,16 @@ def test_a_scan_of_unknown_paths_leaves_the_routes_timings() -> None:
     for index in range(Timing.MAX_PATHS * 2):
         timing.record(f"POST /models/m/versions/{index}/predict", 0.00001, status=404)
     assert not timing.slow(MLP) and list(timing.average) == [MLP]
+
+
+def test_a_route_whose_cost_a_value_sets_goes_to_a_thread_however_cheap_its_calls() -> None:
+    """A model with a Loop whose trip count is an input: its cheap calls say nothing of its
+    heavy ones, the first of which held the loop (functions/runtime/input_cost.py)."""
+    timing = Timing()
+    looping = "POST /models/looping/predict"
+    for _ in range(200):
+        timing.record(looping, 0.00004, model_seconds=0.00001, varies=True)
+        timing.record(MLP, 0.00004, model_seconds=0.00001)
+    assert timing.slow(looping) and not timing.slow(MLP)
+    timing.record(looping, 0.00004, model_seconds=0.00001)  # another version serves there now
+    assert not timing.slow(looping)
