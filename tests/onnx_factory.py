@@ -274,17 +274,19 @@ def looping(path: Path) -> Path:
     return save(graph, path)
 
 
-def squaring(path: Path) -> Path:
-    """y = sum((x^T x)^2) for x float32 [1, M]: two M x M products, M^3 multiply-adds set by
-    how many values a request sends (M = 4,000 in a ~20 KiB body: ~2 s of a core), through
-    shapes alone (no Loop, no size read from a value)."""
+def squaring(path: Path, products: int = 1) -> Path:
+    """y = sum of (x^T x)^(products + 1) for x float32 [1, M]: `products` M x M matrix products,
+    M^3 multiply-adds each, set by how many values a request sends (one at M = 4,500, a ~20 KiB
+    body: ~2 s of a core), through shapes alone (no Loop, no size read from a value); a run is
+    stopped between two products."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["column"]),
+        helper.make_node("MatMul", ["column", "x"], ["p0"]),
+    ]
+    nodes += [helper.make_node("MatMul", [f"p{i}", "p0"], [f"p{i + 1}"]) for i in range(products)]
+    nodes.append(helper.make_node("ReduceSum", [f"p{products}"], ["y"], keepdims=1))
     graph = helper.make_graph(
-        [
-            helper.make_node("Transpose", ["x"], ["column"]),
-            helper.make_node("MatMul", ["column", "x"], ["outer"]),
-            helper.make_node("MatMul", ["outer", "outer"], ["squared"]),
-            helper.make_node("ReduceSum", ["squared"], ["y"], keepdims=1),
-        ],
+        nodes,
         "squaring",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "M"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],

@@ -1,7 +1,9 @@
 """A predict call past its function's `Timeout` is a 504 in `aiaas serve` (as Lambda ends the
 invocation there), and its onnxruntime run is stopped too: before, the thread ran on, a Loop
 of 1e9 trips burning a core for ~1,000 s after its caller had had the 504 (and four such
-calls, every thread a route may hold)."""
+calls, every thread a route may hold). A Loop whose trip count is a value never runs on the
+event loop (functions/runtime/input_cost.py); a model whose cost grows with the body's size
+through shapes does, once its calls are cheap, and its run there stops at the Timeout too."""
 
 from __future__ import annotations
 
@@ -26,15 +28,18 @@ from tests.infra.test_serve import ServeProcess, start_serve
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     root = tmp_path_factory.mktemp("timeout_run")
     template = root / "template.yaml"  # the stack's, with the model's Timeout at 1 s
-    models = "  Models:\n    looping:\n      Timeout: 1\n"
+    models = "  Models:\n    looping:\n      Timeout: 1\n    squaring:\n      Timeout: 1\n"
     template.write_text(DEFAULT_TEMPLATE.read_text().replace("  Models:\n", models, 1))
     with contextlib.redirect_stdout(io.StringIO()):
         assert generate(["--write", "--template", str(template)]) == 0
-    path = onnx_factory.looping(root / "looping.onnx")
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        assert (
-            main(["publish", str(path), "--name", "looping", "--store", str(root / "store")]) == 0
-        )
+    models = {  # 100 products of 2,000 x 2,000: ~8 s of a core, stopped between two
+        "looping": onnx_factory.looping(root / "looping.onnx"),
+        "squaring": onnx_factory.squaring(root / "squaring.onnx", products=100),
+    }
+    for name, path in models.items():
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            store = str(root / "store")
+            assert main(["publish", str(path), "--name", name, "--store", store]) == 0
     servers = start_serve(root / "store", "--template", str(template))
     server = next(servers)
     try:
@@ -73,13 +78,22 @@ def test_a_run_past_the_function_timeout_is_stopped_offloaded_or_inline(
         answer = http.post("/models/looping/predict", json={"inputs": [[1e9]]})
         assert answer.status_code == 504, answer.text
         assert idle_within(pid, 4.0) < 4.0, "the run went on after the 504"
-        # Cheap calls bring the route back onto the event loop: a long run there held every
-        # route of the server (no 504 is possible there), now it stops at the Timeout.
-        for _ in range(70):  # its average CPU a call decays by 0.9 a call, under 2 ms
+        # Cheap calls do not bring a Loop whose trip count is a value onto the event loop: its
+        # next long run is on a thread too, a 504 at the Timeout (inline: run_deadline's 503).
+        for _ in range(70):  # an average CPU a call decays by 0.9 a call, under 2 ms
             small = http.post("/models/looping/predict", json={"inputs": [[3]]})
             assert small.json()["outputs"] == {"y": [[3.0]]}
-        began = time.monotonic()
         answer = http.post("/models/looping/predict", json={"inputs": [[1e9]]})
+        assert answer.status_code == 504, answer.text
+        assert idle_within(pid, 4.0) < 4.0, "the run went on after the 504"
+        # Cheap calls bring a model whose cost grows with the body through shapes onto the
+        # event loop: a long run there held every route of the server (no 504 is possible
+        # there), now it stops at the Timeout.
+        for _ in range(70):
+            small = http.post("/models/squaring/predict", json={"inputs": [[1]]})
+            assert small.status_code == 200, small.text
+        began = time.monotonic()
+        answer = http.post("/models/squaring/predict", json={"inputs": [[0.0] * 2000]})
         assert answer.status_code == 503 and time.monotonic() - began < 3, answer.text
         # run_deadline's answer: the run has ended
         assert "ran longer than the 1 s a run may take here" in answer.json()["error"]
