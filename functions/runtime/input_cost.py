@@ -173,8 +173,8 @@ class _Walk:
         if depth > MAX_DEPTH:
             return True, set()
         nodes, constants, inputs = parts
-        # Request values: the inputs (a subgraph's: a Loop's iteration, a branch's carried
-        # state), not an initializer listed among them by an old exporter.
+        # Request values: the inputs (a subgraph's, a function's: taken to be), not an
+        # initializer listed among them by an old exporter.
         local = {name: name not in constants for name in inputs}
         local.update(dict.fromkeys(constants, False))
         free: set[str] = set()
