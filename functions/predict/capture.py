@@ -30,17 +30,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import orjson
 
 from functions.predict.http import HttpRequest
 from functions.runtime.capture.buffer import SKIPPED_BINARY, CaptureBuffer, CountReport
-from functions.runtime.capture.redact import Redactor
 from functions.runtime.capture.setting import OFF, CaptureSetting, read_setting
 from functions.runtime.errors import AiaasError
 from functions.runtime.model import LoadedModel
 from functions.runtime.said_once import SaidOnce
 from functions.runtime.served import ServedModel
+
+if TYPE_CHECKING:
+    from functions.runtime.capture.redact import Redactor
 
 log = logging.getLogger("aiaas.capture")
 
@@ -209,6 +212,9 @@ class CaptureTap:
         key = (model.manifest.version, deny)
         redact = self._redactors.get(key)
         if redact is None:
+            # Only a deny-list (or a multi-line body) redacts: not imported at a cold start.
+            from functions.runtime.capture.redact import Redactor
+
             redact = self._redactors[key] = Redactor(deny, model.manifest)
         return redact(orjson.loads(body))
 

@@ -20,7 +20,6 @@ from functions.predict.routes import PREDICT_ROUTES, check_query, match
 from functions.predict.shadow import CopySink, Later, ShadowTap, sink_from_env
 from functions.predict.telemetry import RequestMetrics, logger
 from functions.runtime.aside import host_wait_s, long_lived
-from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
 from functions.runtime.dataplane import server as server_plane
 from functions.runtime.drift.monitor import DEFAULT_INTERVAL, DriftMonitor
@@ -179,6 +178,8 @@ class PredictService:
         return response
 
     def infer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        from functions.runtime.codecs import oip  # OIP routes only: not in a cold start
+
         header = request.header(oip.BINARY_HEADER)
         model = self._answering(request, params)
         decoded, outputs = self.plane.infer_outputs(model, request.body, header)
@@ -207,6 +208,8 @@ class PredictService:
         return http.json_response(200, self._explainer().explain_model(model, request.body))
 
     def explain_v2(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        from functions.runtime.codecs import oip  # OIP routes only: not in a cold start
+
         header = request.header(oip.BINARY_HEADER)
         model = self._answering(request, params)
         doc = self._explainer().explain_model_v2(model, request.body, header)

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 import numpy as np
 
-from functions.predict.shadow_copy import MAX_COPY_BYTES, infer_line, predict_line
 from functions.predict.telemetry import RequestMetrics, ShadowLabels
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.model import LoadedModel
@@ -149,6 +148,9 @@ class ShadowTap:
         if self.plane.served.shadow is not None:
             labels = self._sampled(answered)
             if labels is not None:
+                # Copies are for an alias with a shadow only: not imported at a cold start.
+                from functions.predict.shadow_copy import predict_line
+
                 build = partial(predict_line, labels, request_id, body, answer)
                 self._hand_off(labels, build, later)
 
@@ -165,6 +167,8 @@ class ShadowTap:
         if self.plane.served.shadow is not None:
             labels = self._sampled(answered)
             if labels is not None:
+                from functions.predict.shadow_copy import infer_line  # as `offer`'s
+
                 build = partial(infer_line, labels, request_id, body, header, outputs)
                 self._hand_off(labels, build, later)
 
@@ -193,6 +197,8 @@ class ShadowTap:
 
     def _copy(self, labels: ShadowLabels, build: Callable[[], bytes]) -> None:
         """Build the line and hand it to the sink: the one path, now or after the response."""
+        from functions.predict.shadow_copy import MAX_COPY_BYTES  # imported by `offer` already
+
         try:
             line = build()
             if len(line) <= MAX_COPY_BYTES and self.sink.send(labels, line):

@@ -33,7 +33,6 @@ from functions.runtime.cache_lock import one_download
 from functions.runtime.cache_trim import Holds, hold_entry, let_go, remove_entry, trim
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
-from functions.runtime.prune_log import version_not_found
 from functions.runtime.refs import version_prefix
 from functions.runtime.settings import RuntimeSettings, TransferSettings, make_dirs
 from functions.runtime.store import ObjectStore
@@ -316,6 +315,8 @@ class ArtifactCache:
             if not self.store.exists(f"{prefix}/{MANIFEST_FILE}"):
                 # Deleted since its manifest was read (a prune takes the manifest first): the
                 # version's 404, not a registry missing a file (a 503 blaming the registry).
+                from functions.runtime.prune_log import version_not_found  # not a cold start's
+
                 raise version_not_found(self.store, manifest.name, manifest.version) from None
             raise ModelUnavailable(
                 f"{ref}: the manifest exists but "

@@ -14,21 +14,12 @@ split alias resolves to its main version (`resolve`) or both (`resolve_split`, a
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from functions.runtime import alias_deleted, names
-from functions.runtime.alias_preconditions import Precondition, record_bytes, record_etag
-from functions.runtime.alias_pruned import published_target, takes_requests, undo_if_pruned
-from functions.runtime.alias_record import (
-    kept_shadow,
-    next_alias_record,
-    parse_alias_record,
-    unchanged_record,
-)
+from functions.runtime import names
+from functions.runtime.alias_record import parse_alias_record
 from functions.runtime.aliases import (
     AliasTarget,
     Shadow,
@@ -36,19 +27,15 @@ from functions.runtime.aliases import (
     no_third_version,
     rollback_target,
     weighted_target,
-    wrote,
 )
-from functions.runtime.catalog import alias_targets, catalog
 from functions.runtime.errors import (
     AiaasError,
-    Conflict,
     ModelNotFound,
     ModelUnavailable,
     NotFound,
     VersionPruned,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest
-from functions.runtime.prune_log import claimed_numbers, pruned_versions, version_not_found
 from functions.runtime.refs import (
     DEFAULT_ALIAS,
     ModelRef,
@@ -62,11 +49,11 @@ from functions.runtime.refs import (
     version_sort_key,
     watched_keys,
 )
-from functions.runtime.rollback_pinned import ROLLED_BACK, pinned
-from functions.runtime.settings import RuntimeSettings
-from functions.runtime.shadow_moves import shadowed
-from functions.runtime.store import Moved, ObjectChanged, ObjectStore, holds, open_store
+from functions.runtime.store import Moved, ObjectStore, open_store
 from functions.runtime.version_folders import Listings, VersionFolders, list_versions, parsed
+
+if TYPE_CHECKING:  # alias writes' modules are imported where used: not a predict cold start
+    from functions.runtime.alias_preconditions import Precondition
 
 # References and keys live in refs.py; callers that know them as the registry's still may.
 __all__ = [
@@ -81,10 +68,6 @@ __all__ = [
     "version_prefix",
     "version_sort_key",
 ]
-
-ALIAS_WRITE_TRIES = 20  # compare-and-swap attempts before a racing alias is a 409
-ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice as long
-ALIAS_BACKOFF_MAX_S = 0.25  # ... up to this: 20 tries take at most a few seconds
 
 
 class Registry:
@@ -111,12 +94,17 @@ class Registry:
 
     def next_version(self, name: str) -> str:
         """One more than the largest number published, pruned, claimed, or cut off mid-publish."""
+        # Publishing only: not a predict function's cold start.
+        from functions.runtime.prune_log import claimed_numbers, pruned_versions
+
         started = self.store.list_dirs(f"{model_prefix(name)}/versions")  # none of them reused:
         started += pruned_versions(self.store, name) | claimed_numbers(self.store, name)
         return names.next_number(name, started)  # a Conflict past 64 digits, said as such
 
     def models(self) -> list[str]:
         """Names with a published version, from one walk of the store (catalog.py)."""
+        from functions.runtime.catalog import catalog  # listings only: not a predict cold start
+
         return list(catalog(self.store))
 
     def versions(self, name: str, *, missing_ok: bool = False) -> list[str]:
@@ -143,6 +131,8 @@ class Registry:
         try:
             raw = self.store.get_bytes(manifest_key(name, version))
         except NotFound:
+            from functions.runtime.prune_log import version_not_found  # a miss: not a cold start
+
             missing = version_not_found(self.store, name, version)
             if isinstance(missing, VersionPruned) and missing.settled:
                 self._pruned[(name, version)] = missing.message
@@ -175,6 +165,8 @@ class Registry:
         its requests, the rest where it points now. `written`: whether this call wrote one.
         `mark`, `shadow` (no `weight`): a rollout's move back, marked (rollback_pinned), with
         the shadow of its candidate it ended put back in the same record (else kept as is)."""
+        from functions.runtime.alias_pruned import published_target  # writes: not a cold start
+
         published_target(self, name, version)
         if weight is None:
             back = AliasTarget(version, shadow=shadow)
@@ -198,6 +190,8 @@ class Registry:
         when: Precondition | None = None,
     ) -> dict[str, Any]:
         """Split `alias` between the versions in `weights` (at most two, adding up to 1)."""
+        from functions.runtime.alias_pruned import published_target  # writes: not a cold start
+
         AliasTarget.from_weights(weights)  # a bad split is refused before any store read
         for version in weights:
             published_target(self, name, version)
@@ -225,6 +219,8 @@ class Registry:
     ) -> dict[str, Any]:
         """Replay a `sample` of `alias`'s requests to `version` (None: stop), traffic unmoved
         (shadow_moves); `mark`: a rollout's rollback that moved only its shadow stage back."""
+        from functions.runtime.shadow_moves import shadowed  # writes only: not a predict cold start
+
         choose = shadowed(self, name, alias, version, sample)
         return self._move_alias(
             name, alias, choose, actor, when, keep_shadow=False, written=written, mark=mark
@@ -241,6 +237,9 @@ class Registry:
         written: Written | None = None,
     ) -> dict[str, Any]:
         """`alias` back to where it pointed before, or `to` (in its history): rollback_pinned."""
+        from functions.runtime import alias_deleted  # writes only: not a predict cold start
+        from functions.runtime.rollback_pinned import ROLLED_BACK, pinned
+
         to = None if to is None else names.version_name(to)
 
         def target(raw: bytes | None) -> AliasTarget:
@@ -265,52 +264,38 @@ class Registry:
         written: Written | None = None,
         mark: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A compare-and-swap on the alias record: `choose` picks the target from the record
-        as read, again when another writer changed it before our write, so no move is lost from
-        the history (unless `when`, the caller's precondition, fails: PreconditionFailed). A
-        corrupt record is replaced (logged); a move to where the alias is already writes nothing."""
-        key = alias_key(name, alias)
-        who = actor or RuntimeSettings.from_env().actor
-        for attempt in range(ALIAS_WRITE_TRIES):
-            try:
-                raw, etag = self.store.read_versioned(key)
-            except NotFound:
-                raw, etag = None, None
-            if when is not None:
-                when.check(name, alias, raw)
-            target = choose(raw)
-            target = kept_shadow(name, alias, raw, target) if keep_shadow else target
-            if (same := unchanged_record(name, alias, raw, target)) is not None:
-                return same  # already so (`written` says False): no history entry
-            target = takes_requests(self, name, raw, target)  # canary, shadow: other inputs
-            before = raw if raw is not None else alias_deleted.deleted_raw(self.store, name, alias)
-            record = {**next_alias_record(name, alias, before, target, who), **(mark or {})}
-            data = record_bytes(record)
-            try:
-                self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
-                undo_if_pruned(self.store, name, alias, key, raw, data)  # a prune raced it
-                return wrote(record, written)
-            except (ObjectChanged, NotFound):  # NotFound: deleted since we read it
-                if holds(self.store, key, data):  # ours landed; the retry of it met it
-                    return wrote(record, written)
-                pause = min(ALIAS_BACKOFF_S * 2**attempt, ALIAS_BACKOFF_MAX_S)
-                time.sleep(random.uniform(0, pause))  # noqa: S311
-        raise Conflict(
-            f"alias {alias!r} of model {name!r} kept changing while it was being set "
-            f"({ALIAS_WRITE_TRIES} tries); try again"
+        """A compare-and-swap on the alias record (alias_cas.py)."""
+        from functions.runtime.alias_cas import move_alias  # writes: not a predict cold start
+
+        return move_alias(
+            self,
+            name,
+            alias,
+            choose,
+            actor,
+            when,
+            keep_shadow=keep_shadow,
+            written=written,
+            mark=mark,
         )
 
     def alias_record_tagged(self, name: str, alias: str) -> tuple[dict[str, Any], str] | None:
         """The alias record and its ETag (for `when=Precondition(if_match=...)`), or None."""
-        try:
-            raw = self.store.get_bytes(alias_key(name, alias))
-        except NotFound:
-            return None
-        return parse_alias_record(name, alias, raw), record_etag(raw)
+        # An ETag is for a writer's precondition: not a predict function's cold start.
+        from functions.runtime.alias_preconditions import record_etag
+
+        raw = self._alias_raw(name, alias)
+        return None if raw is None else (parse_alias_record(name, alias, raw), record_etag(raw))
 
     def alias_record(self, name: str, alias: str) -> dict[str, Any] | None:
-        found = self.alias_record_tagged(name, alias)  # a hash of a few kB: microseconds
-        return None if found is None else found[0]
+        raw = self._alias_raw(name, alias)
+        return None if raw is None else parse_alias_record(name, alias, raw)
+
+    def _alias_raw(self, name: str, alias: str) -> bytes | None:
+        try:
+            return self.store.get_bytes(alias_key(name, alias))
+        except NotFound:
+            return None
 
     def alias(self, name: str, alias: str) -> str | None:
         """The version `alias` points at (its main version when it splits traffic)."""
@@ -330,11 +315,15 @@ class Registry:
     ) -> tuple[dict[str, str], list[str]]:
         """(alias -> version for the readable aliases, what is wrong with the other entries);
         `alias_targets` for each one's whole target, from the same single read."""
+        from functions.runtime.catalog import alias_targets  # listings: not a predict cold start
+
         targets, problems = alias_targets(self, name, keys, versions)
         return {alias: target.version for alias, target in targets.items()}, problems
 
     def delete_alias(self, name: str, alias: str, **how: Any) -> None:
         """Remove an alias, recorded: a rollback restores it (`how`: alias_deleted.delete_alias)."""
+        from functions.runtime import alias_deleted  # writes only: not a predict cold start
+
         alias_deleted.delete_alias(self.store, name, alias, lambda: self.versions(name)[-1], **how)
 
     # ---- resolution ---------------------------------------------------------------------

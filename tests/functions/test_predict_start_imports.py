@@ -3,8 +3,9 @@
 Imports are most of a predict function's cold start (~100 of ~135 ms), so the modules a plain
 numeric model without a drift baseline never needs are imported where a model needs them: the
 tokenizers at a text model's load, the drift histograms once a version's baseline is read, the
-category-graph walk at an encoder's refusal. A fresh interpreter answers the golden simple-JSON
-event and lists what it imported.
+category-graph walk at an encoder's refusal; the OIP codec at the first OIP request; alias
+writes, the shadow's copies and capture's redaction where they happen. A fresh interpreter
+answers the golden simple-JSON event and lists what it imported.
 """
 
 from __future__ import annotations
@@ -28,6 +29,23 @@ NOT_NEEDED = (
     "functions.runtime.rollout.record",
     "functions.runtime.explain.background",
     "functions.predict.shadow_tally",
+    # OIP's codec: imported by the first OIP request (or metadata call), not by a simple one.
+    "functions.runtime.codecs.oip",
+    "functions.runtime.codecs.oip_classification",
+    "functions.runtime.codecs.oip_names",
+    "functions.runtime.codecs.tensors",
+    # Alias writes, listings and the prune log's 404s: the predict function only reads aliases.
+    "functions.runtime.alias_cas",
+    "functions.runtime.alias_deleted",
+    "functions.runtime.alias_preconditions",
+    "functions.runtime.alias_pruned",
+    "functions.runtime.catalog",
+    "functions.runtime.prune_log",
+    "functions.runtime.rollback_pinned",
+    "functions.runtime.shadow_moves",
+    # A shadow's copies (an alias naming a shadow), a deny-list's redaction (capture set so).
+    "functions.predict.shadow_copy",
+    "functions.runtime.capture.redact",
     "decimal",
     "tokenizers",
 )

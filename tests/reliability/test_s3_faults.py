@@ -116,9 +116,9 @@ def test_lying_etags_never_overwrite_an_alias_blindly(
 ) -> None:
     """Compare-and-swap with an ETag no object has: every conditional write is refused, so the
     promotion fails loudly (409) and the alias keeps its record, history included."""
-    from functions.runtime import registry as registry_module
+    from functions.runtime import alias_cas
 
-    monkeypatch.setattr(registry_module, "ALIAS_WRITE_TRIES", 3)
+    monkeypatch.setattr(alias_cas, "ALIAS_WRITE_TRIES", 3)
     store = S3Store(bucket, "registry")
     registry = Registry(store)
     publish(store, tmp_path, version="2", seed=2)

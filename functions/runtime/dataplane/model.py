@@ -4,7 +4,7 @@ Protocol, JSON or binary tensors), metadata and readiness. Bodies in, documents 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -12,7 +12,7 @@ import orjson
 from functions.runtime import names
 from functions.runtime.answer_size import check_answer_size
 from functions.runtime.batch.nonfinite import nonfinite_rows
-from functions.runtime.codecs import json_bools, oip, oip_classification, simple
+from functions.runtime.codecs import json_bools, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.errors import (
@@ -28,6 +28,9 @@ from functions.runtime.finite import all_finite
 from functions.runtime.model import LoadedModel
 from functions.runtime.served import ServedModel
 from functions.runtime.text_input import ids_only
+
+if TYPE_CHECKING:
+    from functions.runtime.codecs.oip import InferRequest
 
 MAX_TOP_K = 1000
 SHOWN_ROWS = 5  # row indexes named in an error
@@ -98,13 +101,18 @@ class ModelPlane:
         self, model: LoadedModel, body: bytes, binary_header: str | None
     ) -> tuple[Any, int | None]:
         """(response body, JSON header length if the response carries binary tensors)."""
+        from functions.runtime.codecs import oip  # OIP routes only: not in a cold start
+
         decoded, outputs = self.infer_outputs(model, body, binary_header)
         return oip.encode_response(model.manifest, decoded, outputs)
 
     def infer_outputs(
         self, model: LoadedModel, body: bytes, binary_header: str | None
-    ) -> tuple[oip.InferRequest, dict[str, np.ndarray]]:
+    ) -> tuple[InferRequest, dict[str, np.ndarray]]:
         """The decoded infer request and `model`'s outputs for it, before encoding."""
+        # OIP routes only: a simple-JSON function's cold start does not import the codec.
+        from functions.runtime.codecs import oip, oip_classification
+
         length = oip.parse_header_length(binary_header, len(body))
         decoded = oip.decode_request(body, length, model.manifest)
         if decoded.classifications or decoded.refused_counts:  # a 400 before the model runs
@@ -113,7 +121,7 @@ class ModelPlane:
             )
         return decoded, self.run_decoded(model, decoded)
 
-    def run_decoded(self, model: LoadedModel, decoded: oip.InferRequest) -> dict[str, np.ndarray]:
+    def run_decoded(self, model: LoadedModel, decoded: InferRequest) -> dict[str, np.ndarray]:
         """`model`'s outputs for an infer request already decoded (a shadow replays it so)."""
         wanted = decoded.outputs
         if self.drift is None or self.drift.idle(model):
@@ -137,6 +145,8 @@ class ModelPlane:
         return outputs
 
     def metadata(self, name: str, version: str | None) -> dict[str, Any]:
+        from functions.runtime.codecs import oip  # OIP's metadata route only: not a cold start
+
         model = self.model(name, version)
         return oip.model_metadata(model.manifest, self._published(model.manifest.version))
 
