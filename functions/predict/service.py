@@ -178,8 +178,7 @@ class PredictService:
         return response
 
     def infer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        from functions.runtime.codecs import oip  # OIP routes only: not in a cold start
-
+        oip = self.plane.oip  # imported by the first OIP request: not at a cold start
         header = request.header(oip.BINARY_HEADER)
         model = self._answering(request, params)
         decoded, outputs = self.plane.infer_outputs(model, request.body, header)
@@ -208,9 +207,7 @@ class PredictService:
         return http.json_response(200, self._explainer().explain_model(model, request.body))
 
     def explain_v2(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        from functions.runtime.codecs import oip  # OIP routes only: not in a cold start
-
-        header = request.header(oip.BINARY_HEADER)
+        header = request.header(self.plane.oip.BINARY_HEADER)  # the codec: as `infer`'s
         model = self._answering(request, params)
         doc = self._explainer().explain_model_v2(model, request.body, header)
         return http.json_response(200, doc)

@@ -30,6 +30,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from functools import partial
+from types import ModuleType
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 import numpy as np
@@ -139,6 +140,18 @@ class ShadowTap:
         self.metrics = metrics
         self.sink = sink
         self._draw = draw
+        self._copies: ModuleType | None = None
+
+    @property
+    def copies(self) -> ModuleType:
+        """shadow_copy.py, imported by the first copy: an alias without a shadow never needs
+        it, so a cold start does not import it; kept here, where a copy reads it in ~50 ns (an
+        import statement of it takes ~700 ns a copy)."""
+        if self._copies is None:
+            from functions.predict import shadow_copy
+
+            self._copies = shadow_copy
+        return self._copies
 
     def offer(
         self, answered: LoadedModel, request_id: str, body: bytes, answer: str, later: Later | None
@@ -148,10 +161,7 @@ class ShadowTap:
         if self.plane.served.shadow is not None:
             labels = self._sampled(answered)
             if labels is not None:
-                # Copies are for an alias with a shadow only: not imported at a cold start.
-                from functions.predict.shadow_copy import predict_line
-
-                build = partial(predict_line, labels, request_id, body, answer)
+                build = partial(self.copies.predict_line, labels, request_id, body, answer)
                 self._hand_off(labels, build, later)
 
     def offer_infer(
@@ -167,9 +177,7 @@ class ShadowTap:
         if self.plane.served.shadow is not None:
             labels = self._sampled(answered)
             if labels is not None:
-                from functions.predict.shadow_copy import infer_line  # as `offer`'s
-
-                build = partial(infer_line, labels, request_id, body, header, outputs)
+                build = partial(self.copies.infer_line, labels, request_id, body, header, outputs)
                 self._hand_off(labels, build, later)
 
     def drain(self, timeout: float) -> bool:
@@ -197,11 +205,9 @@ class ShadowTap:
 
     def _copy(self, labels: ShadowLabels, build: Callable[[], bytes]) -> None:
         """Build the line and hand it to the sink: the one path, now or after the response."""
-        from functions.predict.shadow_copy import MAX_COPY_BYTES  # imported by `offer` already
-
         try:
             line = build()
-            if len(line) <= MAX_COPY_BYTES and self.sink.send(labels, line):
+            if len(line) <= self.copies.MAX_COPY_BYTES and self.sink.send(labels, line):
                 return
         except Exception:  # a copy never fails the caller: it is a drop, counted
             log.exception("shadow copy of %s/%s -> %s failed", *labels)

@@ -4,6 +4,7 @@ Protocol, JSON or binary tensors), metadata and readiness. Bodies in, documents 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,6 +46,18 @@ class ModelPlane:
         # Pinned versions that resolved, or that a prune deleted: only these may label metrics
         # (any other string a caller sends would be a new series, without bound).
         self.resolved_versions: set[str] = set()
+        self._oip: ModuleType | None = None  # the OIP codec, once an OIP request needed it
+
+    @property
+    def oip(self) -> ModuleType:
+        """The OIP codec (codecs/oip.py): imported by the first OIP request or metadata call,
+        not at a cold start (a simple-JSON function never needs it), then kept here, where a
+        request reads it in ~50 ns (an import statement of it: ~300 ns a request)."""
+        if self._oip is None:
+            from functions.runtime.codecs import oip
+
+            self._oip = oip
+        return self._oip
 
     def model(self, name: str, version: str | None = None) -> LoadedModel:
         """The loaded model for `name` (and a pinned `version`), or NotFound / Unavailable."""
@@ -101,21 +114,20 @@ class ModelPlane:
         self, model: LoadedModel, body: bytes, binary_header: str | None
     ) -> tuple[Any, int | None]:
         """(response body, JSON header length if the response carries binary tensors)."""
-        from functions.runtime.codecs import oip  # OIP routes only: not in a cold start
-
         decoded, outputs = self.infer_outputs(model, body, binary_header)
-        return oip.encode_response(model.manifest, decoded, outputs)
+        answer: tuple[Any, int | None] = self.oip.encode_response(model.manifest, decoded, outputs)
+        return answer
 
     def infer_outputs(
         self, model: LoadedModel, body: bytes, binary_header: str | None
     ) -> tuple[InferRequest, dict[str, np.ndarray]]:
         """The decoded infer request and `model`'s outputs for it, before encoding."""
-        # OIP routes only: a simple-JSON function's cold start does not import the codec.
-        from functions.runtime.codecs import oip, oip_classification
-
+        oip = self.oip
         length = oip.parse_header_length(binary_header, len(body))
-        decoded = oip.decode_request(body, length, model.manifest)
+        decoded: InferRequest = oip.decode_request(body, length, model.manifest)
         if decoded.classifications or decoded.refused_counts:  # a 400 before the model runs
+            from functions.runtime.codecs import oip_classification  # imported by `oip`
+
             oip_classification.check(
                 model.manifest, decoded.classifications, decoded.refused_counts
             )
@@ -145,10 +157,11 @@ class ModelPlane:
         return outputs
 
     def metadata(self, name: str, version: str | None) -> dict[str, Any]:
-        from functions.runtime.codecs import oip  # OIP's metadata route only: not a cold start
-
         model = self.model(name, version)
-        return oip.model_metadata(model.manifest, self._published(model.manifest.version))
+        doc: dict[str, Any] = self.oip.model_metadata(
+            model.manifest, self._published(model.manifest.version)
+        )
+        return doc
 
     def _published(self, answering: str) -> list[str]:
         """The served model's versions GET /v2/models/{name} names: a listing is an S3 LIST
