@@ -313,8 +313,7 @@ class ArtifactCache:
             fetch_verified(self.store, f"{prefix}/{rel}", size, sha, sink, self.transfer)
         except NotFound:
             if not self.store.exists(f"{prefix}/{MANIFEST_FILE}"):
-                # Deleted since its manifest was read (a prune takes the manifest first): the
-                # version's 404, not a registry missing a file (a 503 blaming the registry).
+                # Pruned since its manifest was read (a prune takes it first): a 404, not a 503
                 from functions.runtime.prune_log import version_not_found  # not a cold start's
 
                 raise version_not_found(self.store, manifest.name, manifest.version) from None

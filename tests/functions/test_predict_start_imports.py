@@ -46,6 +46,8 @@ NOT_NEEDED = (
     # A shadow's copies (an alias naming a shadow), a deny-list's redaction (capture set so).
     "functions.predict.shadow_copy",
     "functions.runtime.capture.redact",
+    # Column names of a record's stray keys: a refusal's (codecs/feature_names.value_columns).
+    "functions.runtime.input_columns",
     "decimal",
     "tokenizers",
 )

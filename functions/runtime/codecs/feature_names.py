@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from functions.runtime.input_columns import indexed_names
 from functions.runtime.manifest import ModelManifest
 
 
@@ -48,6 +47,8 @@ def value_columns(where: str, keys: Sequence[str], manifest: ModelManifest) -> s
     CSV files, `aiaas baseline` and explanations name them), the refusal saying a record holds
     each input whole; None for other keys. They were refused as "unknown input 'x2_1' (a
     misspelling of 'x1'?)", naming one key of five."""
+    from functions.runtime.input_columns import indexed_names  # a refusal's: not a cold start's
+
     fixed = [s for s in manifest.inputs if len(s.shape) >= 2 and -1 not in s.shape[1:]]
     widths = {s.name: math.prod(s.shape[1:]) for s in fixed}
     columns = {c for name, width in widths.items() for c in indexed_names(name, width)}
