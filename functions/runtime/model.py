@@ -260,7 +260,7 @@ class LoadedModel:
         self.session = _session(manifest, path, threads)
         source = path if isinstance(path, Path) else path.model
         self.encoders = CategoryEncoders(source)  # which value an encoder refused (on a refusal)
-        self.varies_with_input = input_cost.varies_with_input(source)  # aiaas serve: a thread
+        self.cost = input_cost.InputCost(source)  # read when `aiaas serve` asks
         _check_graph(manifest, self.session)
         # Text models: raw strings in, tokenized here (None: numeric models pay one check).
         self.text = _text_feeds(manifest, self.session)

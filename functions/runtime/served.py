@@ -91,7 +91,7 @@ class ServedModel:
         if current is None:
             return False
         canary = current.canary
-        return current.main.varies_with_input or (canary is not None and canary.varies_with_input)
+        return current.main.cost.varies or (canary is not None and canary.cost.varies)
 
     def current(self) -> LoadedModel:
         """The main version to serve now (see `routed`)."""

@@ -213,3 +213,24 @@ def test_the_field_numbers_are_onnx_s() -> None:
     for message, numbers in fields.items():
         for name, number in numbers.items():
             assert message.DESCRIPTOR.fields_by_name[name].number == number, (message, name)
+
+
+def test_a_model_on_disk_is_read_when_first_asked_one_in_memory_at_load(
+    tmp_path: Path, mocker
+) -> None:
+    """A Lambda function never asks (its cold start skips the read); `aiaas serve` asks after
+    each call, and the first answer is kept. A model in memory is read at load: its bytes are
+    released once the session exists."""
+    from functions.runtime.cache import ModelInMemory
+    from functions.runtime.model import LoadedModel
+
+    path = onnx_factory.looping(tmp_path / "looping.onnx")
+    manifest = onnx_factory.manifest_for(path, "looping", "1")
+    reads = mocker.spy(input_cost, "varies_with_input")
+    on_disk = LoadedModel(manifest, path)
+    assert reads.call_count == 0
+    assert on_disk.cost.varies and on_disk.cost.varies
+    assert reads.call_count == 1
+    in_memory = LoadedModel(manifest, ModelInMemory(path.read_bytes()))
+    assert reads.call_count == 2
+    assert in_memory.cost.varies and reads.call_count == 2
