@@ -22,6 +22,7 @@ whole model, though each row runs as it would alone (scikit-learn's predict is r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,21 @@ def one_row_batch(manifest: ModelManifest) -> bool:
         and all(len(spec.shape) >= 1 and spec.shape[0] == 1 for spec in manifest.inputs)
         and all(len(spec.shape) >= 1 and spec.shape[0] in row_wise for spec in manifest.outputs)
     )
+
+
+def as_served(manifest: ModelManifest) -> ModelManifest:
+    """`manifest` with its batch axes dynamic where it runs several rows one call each
+    (`one_row_batch`), as it serves them: what another version must match to take its
+    requests or one file's rows. A re-export with a dynamic batch axis (publish's own advice)
+    was refused by `aiaas compare` and `aiaas rollout` against the export fixed at 1, the
+    rollout saying its callers "would get a 422" (hunt_journey2 2)."""
+    if not one_row_batch(manifest):
+        return manifest
+
+    def batched(specs: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
+        return tuple(replace(spec, shape=(-1, *spec.shape[1:])) for spec in specs)
+
+    return replace(manifest, inputs=batched(manifest.inputs), outputs=batched(manifest.outputs))
 
 
 def _producer(manifest: ModelManifest) -> str:

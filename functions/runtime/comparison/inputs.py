@@ -4,6 +4,7 @@ reads its file once for both."""
 from __future__ import annotations
 
 from functions.runtime.errors import InvalidInput
+from functions.runtime.fixed_batch import as_served
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import text_input
 
@@ -15,7 +16,7 @@ def check_inputs(a: ModelManifest, b: ModelManifest) -> None:
     if text is not None:  # the file is read as A reads it: text, which each version
         _check_text(a, b, text.field)  # tokenizes its own way
         return
-    if _read(a) == _read(b) and a.features == b.features:
+    if _read(as_served(a)) == _read(as_served(b)) and a.features == b.features:
         return
     raise InvalidInput(
         f"versions {a.version} and {b.version} of {a.name} read different inputs "

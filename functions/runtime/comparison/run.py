@@ -36,6 +36,7 @@ from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_
 from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
 from functions.runtime.comparison.truth import LABEL_COLUMNS, number_truth
 from functions.runtime.errors import InvalidInput
+from functions.runtime.fixed_batch import as_served
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.pool import ModelPool
 from functions.runtime.store import ObjectStore
@@ -245,12 +246,12 @@ def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
     shadow compares them: on the classes both have, by name (`classes.class_scores`)."""
     labels = has_labels(a) and has_labels(b)
     own = {m.postprocessing.label_output for m in (a, b) if m.postprocessing} - {None}
-    theirs = {spec.name: spec for spec in b.outputs}
+    theirs = {spec.name: spec for spec in as_served(b).outputs}  # a batch fixed at 1: any rows
     scores = _same_scores(a, b)
     by_class = class_scores(a, b) if labels else None
     numeric = tuple(
         spec.name
-        for spec in a.outputs
+        for spec in as_served(a).outputs
         if (spec.name == by_class or _alike(spec, theirs.get(spec.name), scores))
         and _is_number(spec)
         and spec.name not in own

@@ -14,6 +14,7 @@ record field, and take token ids as long as the baseline takes.
 from __future__ import annotations
 
 from functions.runtime.errors import InvalidInput
+from functions.runtime.fixed_batch import as_served
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
@@ -39,9 +40,10 @@ def _differs(base: TensorSpec, candidate: TensorSpec | None) -> str | None:
 
 
 def difference(baseline: ModelManifest, candidate: ModelManifest) -> str | None:
-    """Why `candidate` would refuse requests `baseline` answers, else None."""
-    theirs = {spec.name: spec for spec in candidate.inputs}
-    for spec in baseline.inputs:
+    """Why `candidate` would refuse requests `baseline` answers, else None. A version whose
+    graph fixes its batch at 1 takes any number of rows (one call each): as if dynamic."""
+    theirs = {spec.name: spec for spec in as_served(candidate).inputs}
+    for spec in as_served(baseline).inputs:
         found = _differs(spec, theirs.get(spec.name))
         if found is not None:
             return found
