@@ -24,6 +24,7 @@ from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.file_digests import DigestsAside
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
+from functions.runtime.imputed_inputs import imputed_inputs
 from functions.runtime.index_inputs import index_rows
 from functions.runtime.load_errors import load_refusal
 from functions.runtime.manifest import ModelFile, TensorSpec
@@ -52,6 +53,7 @@ class OnnxSignature:
     # only, or any graph not read (no onnx package), and None where it refused them.
     probe: Mapping[str, np.ndarray] | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)  # the file's metadata_props
+    imputed: tuple[str, ...] = ()  # float inputs taking missing values: the graph imputes them
 
 
 def _shape(arg: ort.NodeArg) -> tuple[int, ...]:
@@ -299,6 +301,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
     producer = session.get_modelmeta().producer_name or "unknown"
     opset = 0
     classes = None
+    imputed: tuple[str, ...] = ()  # found in the graph, taken as if --allow-nonfinite
     if proto is not None:
         opset = max(
             (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0
@@ -318,6 +321,9 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
             for spec in inputs
         )
         inputs = _missing_categories(proto, inputs)
+        found = imputed_inputs(proto.graph)
+        imputed = tuple(s.name for s in inputs if s.finite and s.name in found)
+        inputs = tuple(replace(s, finite=False) if s.name in imputed else s for s in inputs)
     batched = all(spec.shape[:1] == (-1,) for spec in inputs)
     outputs = tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs())
     probe = None
@@ -341,6 +347,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         classes=classes or GraphClasses(read=False),
         probe=probe,
         metadata=dict(session.get_modelmeta().custom_metadata_map),
+        imputed=imputed,
     )
 
 

@@ -15,6 +15,7 @@ from functions.runtime.errors import AiaasError, BadRequest, VersionExists
 from functions.runtime.fixed_batch import fixed_batch_note
 from functions.runtime.formula_cells import formula_label_warning
 from functions.runtime.graph_classes import GraphClasses
+from functions.runtime.imputed_inputs import imputed_note
 from functions.runtime.manifest import (
     SCORE_ACTIVATIONS,
     TASKS,
@@ -204,7 +205,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     )
     # --tokenizer, --quantize, and the vocabulary a model trained here carries
     prepared = apply_publish_options(args, manifest, path, work, signature.metadata)
-    notes = (*notes, *prepared.notes)
+    notes = (*notes, *imputed_note(signature.imputed), *prepared.notes)
     fixed = fixed_batch_note(prepared.manifest)  # said now, not at the first refused request
     if fixed is not None:
         notes = (*notes, fixed)

@@ -107,12 +107,10 @@ def test_held_out_rows_with_gaps_and_string_classes_are_scored_as_the_pipeline(
     store = LocalStore(tmp_path / "s")
     publish = ["publish", str(root / "churn.onnx"), "--name", "churn"]
     data = ["--data", str(root / "holdout.csv"), "--target", "churn"]
+    # An empty number cell is a missing value, which the pipeline's SimpleImputer fills: taken
+    # without --allow-nonfinite, as publish reads the Imputer from the graph (hunt_journey2 1;
+    # it was refused, saying to publish again with the flag).
     code, err = run(store, *publish, *data)
-    assert code == 1  # an empty number cell is a missing value: say how such a model publishes
-    assert "is a missing value (null)" in err and "--allow-nonfinite" in err, err
-    assert not Registry(store).versions("churn", missing_ok=True)
-
-    code, err = run(store, *publish, *data, "--allow-nonfinite")
     assert code == 0, err
     manifest = Registry(store).manifest("churn", "1")
     held = manifest.metrics["held_out"]
