@@ -110,6 +110,23 @@ def test_an_empty_file_fails_with_exit_1_and_says_so(
     assert summary(local)["status"] == "failed"
 
 
+@pytest.mark.parametrize("given", ["iris:1", "iris@production"])
+def test_a_version_or_alias_is_refused_saying_what_batch_scores(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    """`aiaas batch iris:2 rows.csv` was "invalid model name 'iris:2': use 1-64 characters of
+    a-z, ...", which says neither that batch scores the production alias nor how to score
+    another version (hunt_journey2 4). Nothing is uploaded."""
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    assert main(["--store", local.uri, "batch", given, str(data)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"aiaas batch: error: a model name, not '{given}': batch scores the ")
+    assert "iris@production points at" in err and "aiaas promote iris VERSION" in err, err
+    assert "aiaas compare iris A B --data FILE" in err and len(err.splitlines()) == 1, err
+    assert list(local.list_keys("batch")) == []
+
+
 def test_the_file_before_the_model_is_refused_saying_which_comes_first(
     local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
