@@ -61,6 +61,13 @@ def served_answers(
     return answers, np.concatenate(firsts)
 
 
+SEVERAL = (
+    "--data scores one value a row, so a regressor of several targets cannot be scored "
+    "yet: publish it without --data, or publish one model per target (a "
+    "MultiOutputRegressor's model.estimators_[i])"
+)
+
+
 def _several_values(manifest: ModelManifest, raw: str, width: int, path: Path) -> str:
     """Why `width` values a row and no label cannot be scored by --data, and what works: --labels
     only where they may be class scores (task other); a regressor's refuses it (a circle)."""
@@ -69,11 +76,7 @@ def _several_values(manifest: ModelManifest, raw: str, width: int, path: Path) -
         "classes and has no output of one value a row, so nothing can be scored against the "
         "file's labels"
     )
-    several = (
-        "--data scores one value a row, so a regressor of several targets cannot be scored "
-        "yet: publish it without --data, or publish one model per target (a "
-        "MultiOutputRegressor's model.estimators_[i])"
-    )
+    several = SEVERAL
     if manifest.task == "regression":
         return f"{said}: {several}"
     return (
@@ -140,7 +143,9 @@ def check_numeric(labels: list[Any], path: Path) -> None:
     """A model that is no classifier is scored by RMSE, so its labels must be numbers: a class
     name there means the classes were not given (the graph of a network names none)."""
     for y in labels:
-        try:
+        if isinstance(y, list | tuple | np.ndarray) and np.size(y) > 1:  # y of [N, T] targets:
+            raise BadRequest(f"--data {path}: label {y!r} holds {np.size(y)} values; {SEVERAL}")
+        try:  # it was told to pass --labels as a classifier's (hunt_journey2 3)
             float(y)
         except (TypeError, ValueError):
             raise BadRequest(

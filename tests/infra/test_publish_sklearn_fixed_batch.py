@@ -163,6 +163,35 @@ def test_a_multi_target_regressor_given_data_is_not_told_to_add_labels(
     assert publish(store, path, "multi") == 0  # what it advises now
 
 
+@pytest.mark.parametrize("kind", ["npz", "jsonl"])
+def test_both_targets_given_as_labels_are_not_told_to_add_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A row's label of both targets (an NPZ `y` [N, 2], a JSONL list: a torch regressor of two
+    outputs' held-out rows) was "label [...] is not a number ...: for a classifier pass
+    --labels, one per class" (hunt_journey2 3)."""
+    x, _ = iris()
+    targets = np.stack([x @ [1, 2, 3, 4], x @ [4, 3, 2, 1]], axis=1)
+    path = tmp_path / "multi.onnx"
+    model = convert_sklearn(
+        LinearRegression().fit(x, targets), initial_types=[("X", FloatTensorType([None, 4]))]
+    )
+    path.write_bytes(model.SerializeToString())
+    data = tmp_path / f"held.{kind}"
+    if kind == "npz":
+        np.savez(data, X=x[:10], y=targets[:10])
+    else:
+        rows = [
+            {"X": r.tolist(), "y": t.tolist()} for r, t in zip(x[:10], targets[:10], strict=True)
+        ]
+        data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    store = LocalStore(tmp_path / "store")
+    assert publish(store, path, "multi", "--data", str(data), "--target", "y") == 1
+    error = capsys.readouterr().err
+    assert "holds 2 values; --data scores one value a row, so a regressor of several" in error
+    assert "--labels" not in error and len(error.splitlines()) == 1, error
+
+
 @pytest.mark.filterwarnings("ignore:Option zipmap is ignored")
 def test_a_multi_output_classifier_is_told_what_to_publish_instead(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
