@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from functions.runtime.csv_fields import row_of_data
+from functions.runtime.csv_fields import missing_header_question
 from functions.runtime.errors import AiaasError
 from training.cells import (
     ROW_INDEX,
@@ -282,7 +282,7 @@ def _inputs(
         named.extend((name, "dataset.features") for name in spec.features or ())
     for name, field in named:
         if name not in columns:
-            asked = " (is the header line missing?)" if csv and row_of_data(list(columns)) else ""
+            asked = missing_header_question(list(columns)) if csv else ""
             raise DataError(
                 f"spec field '{field}': data set {source} has no column {name!r}; "
                 f"columns are {list(columns)}{asked}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -143,18 +144,30 @@ def named_twice(where: str, header: Iterable[str], read: Iterable[str]) -> str |
 
 
 def row_of_data(header: Sequence[str]) -> bool:
-    """A first line half or more of whose cells are numbers is a row of data, not a header: a
-    table with a text column (`40,50000,pro`) has no line of numbers alone to tell it by."""
+    """A first line half or more of whose cells are numbers may be a row of data, not a header:
+    a table with a text column (`40,50000,pro`) has no line of numbers alone to tell it by."""
     numbers = sum(is_number(cell) for cell in header)
     return numbers > 0 and 2 * numbers >= len(header)
 
 
+def missing_header_question(header: Sequence[str]) -> str:
+    """What an error about a header's missing columns adds when its first line may be data. A
+    real header can hold numbers too (`station,2019,2020,2021`): where not every cell is one,
+    the question says how many are, for the reader to judge."""
+    if not row_of_data(header):
+        return ""
+    numbers = sum(is_number(cell) for cell in header)
+    if numbers == len(header):
+        return " (is the header line missing?)"
+    return f" (is the header line missing? {numbers} of its {len(header)} cells are numbers)"
+
+
 def is_number(text: str) -> bool:
+    """A finite number as written in a cell (a column named `nan` or `inf` is a name)."""
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def _blank(record: list[str]) -> bool:

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from sklearn.datasets import load_wine
 
+from functions.runtime.csv_fields import missing_header_question
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.sklearn_models import region_frame, region_pipeline
 
-ASK = "(is the header line missing?)"
+ASK = "(is the header line missing? 4 of its 5 cells are numbers)"  # one text column
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +83,17 @@ def test_own_column_names_get_no_features_advice_for_a_model_of_one_input_a_colu
     err = run(work, capsys, "batch", "wine", str(work / "named.csv"))
     assert "the header lacks column(s) alcohol, malic, ash, region;" in err
     assert "--features" not in err and ASK not in err
+
+
+@pytest.mark.parametrize(
+    ("first_line", "asked"),
+    [
+        ("40,50000,3,1", " (is the header line missing?)"),
+        # a real header may hold numbers: the question says how many, for the reader to judge
+        ("station,2019,2020,2021", " (is the header line missing? 3 of its 4 cells are numbers)"),
+        ("nan,inf,x", ""),  # words float() reads, but names here, not values
+        ("age,income,plan", ""),
+    ],
+)
+def test_the_question_a_first_line_gets(first_line: str, asked: str) -> None:
+    assert missing_header_question(first_line.split(",")) == asked

@@ -284,8 +284,8 @@ def _text_hint(columns: list[str], manifest: ModelManifest, field: str) -> str:
 def header_hint(columns: list[str]) -> str:
     """Why a header may lack every column: no header line, Excel's `sep=` line (where batch
     refused it already; the CLI's readers read it as the header), or another delimiter."""
-    if csv_fields.row_of_data(columns):  # (an empty file has no header to miss)
-        return " (is the header line missing?)"
+    if asked := csv_fields.missing_header_question(columns):  # (an empty file has none)
+        return asked
     if 1 <= len(columns) <= 2 and columns[0].lower().startswith("sep="):
         return " (the first line is Excel's separator hint, not the header: delete that line)"
     if len(columns) == 1:
