@@ -7,7 +7,7 @@ The MLP's weights (~340 KB) stay in a core's cache while nothing else runs: a ru
 loop reads them from there. Between two runs a server does other work (the gateway app, the
 predict handler, granian, the kernel's sockets), whose memory traffic evicts part of them, and
 the next run reads them again from further away. Measured in one process, each the median of
-`--rounds` interleaved rounds of `--calls` runs:
+the runs of `--rounds` interleaved rounds (`--calls` runs a case a round), pooled:
 - the predict function's own `LoadedModel.run` called in a loop (the same object and feeds);
 - the same call timed inside the gateway app's requests (`bench.serve_app_cost`'s app, a fake
   granian protocol, no HTTP);
@@ -111,6 +111,7 @@ def main() -> None:
     base = statistics.median(samples["alone, in a loop"])
     print(
         f"\nLoadedModel.run of the MLP 64-256-256-10, one 1x64 row, medians of {args.rounds} rounds"
+        " pooled"
     )
     for name, times in samples.items():
         median = statistics.median(times)

@@ -17,7 +17,7 @@ def test_a_small_run_prints_each_case_against_the_run_alone() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "one 1x64 row, medians of 2 rounds" in done.stdout
+    assert "one 1x64 row, medians of 2 rounds pooled" in done.stdout
     for case in (
         "alone, in a loop",
         "inside the app's requests",
