@@ -273,17 +273,20 @@ def _extent(path: Path, run: RunInput) -> int | None:
         return None
 
 
-def _refuse_reference(given: str) -> None:
+def _refuse_reference(store: ObjectStore, given: str) -> None:
     """`houses:2` or `houses@staging`: batch scores a model's production alias (the folder is
-    the model's), and the name rule alone told the user nothing (hunt_journey2 4)."""
+    the model's), and the name rule alone told the user nothing (hunt_journey2 4). A name that
+    is no model's gets the unknown model's refusal instead (`versions` below)."""
     name = given.partition(":")[0].partition("@")[0]
     if name == given or not names.is_model_name(name):
         return
+    Registry(store).versions(name)  # a model not published: refused as such first
     raise BadRequest(
         f"a model name, not {given!r}: batch scores the version {name}@production points at "
-        "(else the newest), as the deployed batch function does; "
-        f"to score another version, point production at it (aiaas promote {name} VERSION) or "
-        f"compare it with the one serving: aiaas compare {name} A B --data FILE"
+        "(else the newest), as the deployed batch function does. To score another version "
+        "without moving production's callers, publish its file as a model of its own "
+        f"(aiaas publish FILE --name {name}-candidate) and batch that; "
+        f"aiaas compare {name} A B --data FILE sets two versions' answers side by side"
     )
 
 
@@ -295,7 +298,7 @@ def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
         swapped = is_file(Path(args.model))  # `aiaas batch rows.csv iris`
         hint = f"; the model comes first: aiaas batch {path} {args.model}" if swapped else ""
         raise BadRequest(problem.line + hint)
-    _refuse_reference(args.model)
+    _refuse_reference(store, args.model)
     model = names.model_name(args.model)  # refused in its own words: no --name to suggest
     name = args.name or path.name
     try:  # the name alone first: a newline in it was a whole store key's other wording

@@ -122,9 +122,21 @@ def test_a_version_or_alias_is_refused_saying_what_batch_scores(
     assert main(["--store", local.uri, "batch", given, str(data)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"aiaas batch: error: a model name, not '{given}': batch scores the ")
-    assert "iris@production points at" in err and "aiaas promote iris VERSION" in err, err
+    assert "iris@production points at" in err and "--name iris-candidate" in err, err
+    assert "promote" not in err  # it moves production's online callers too, to score one file
     assert "aiaas compare iris A B --data FILE" in err and len(err.splitlines()) == 1, err
     assert list(local.list_keys("batch")) == []
+
+
+def test_a_version_of_a_model_not_published_is_refused_as_an_unknown_model(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aiaas batch nosuch:2` named `nosuch@production` as what batch would score."""
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    assert main(["--store", local.uri, "batch", "nosuch:2", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert "nosuch" in err and "production" not in err, err
 
 
 def test_the_file_before_the_model_is_refused_saying_which_comes_first(
