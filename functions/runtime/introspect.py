@@ -301,7 +301,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
     producer = session.get_modelmeta().producer_name or "unknown"
     opset = 0
     classes = None
-    imputed: tuple[str, ...] = ()  # found in the graph, taken as if --allow-nonfinite
+    imputed: tuple[str, ...] = ()  # found in the graph: NaN taken, infinity still refused
     if proto is not None:
         opset = max(
             (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0
@@ -323,7 +323,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         inputs = _missing_categories(proto, inputs)
         found = imputed_inputs(proto.graph)
         imputed = tuple(s.name for s in inputs if s.finite and s.name in found)
-        inputs = tuple(replace(s, finite=False) if s.name in imputed else s for s in inputs)
+        inputs = tuple(replace(s, gaps=True) if s.name in imputed else s for s in inputs)
     batched = all(spec.shape[:1] == (-1,) for spec in inputs)
     outputs = tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs())
     probe = None

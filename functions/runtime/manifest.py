@@ -53,6 +53,9 @@ class TensorSpec:
     shape: tuple[int, ...]
     # Reject NaN and +-inf in this input (float inputs only).
     finite: bool = False
+    # Float inputs only, with `finite`: a missing value (null, an empty cell, NaN) is taken, as
+    # the graph imputes it (publish reads a SimpleImputer); +-inf stays refused.
+    gaps: bool = False
     description: str = ""
     # Outputs only: the graph gives one {class: probability} map per row (a ZipMap, as skl2onnx
     # exports by default); the runtime serves it as this float32 [N, len(map_keys)] tensor, one
@@ -209,10 +212,9 @@ def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
         del data["map_keys"]  # tensors' specs stay as they were
     if not spec.index_rows:
         del data["index_rows"]
-    if spec.missing is None:
-        del data["missing"]
-    if not spec.strip:
-        del data["strip"]
+    for key, unset in (("missing", None), ("strip", False), ("gaps", False)):
+        if data[key] == unset:
+            del data[key]  # written only where set: older readers ignore them
     return data
 
 
@@ -244,6 +246,7 @@ def _parse_spec(data: object, where: str) -> TensorSpec:
             )
     dtype = choice(get(spec, "dtype", str, where), DTYPES, f"{where}.dtype")
     missing, strip = manifest_fields.string_fields(spec, where, dtype)
+    gaps = manifest_fields.float_gaps(spec, where, dtype)
     return TensorSpec(
         name=get(spec, "name", str, where),
         dtype=dtype,
@@ -254,6 +257,7 @@ def _parse_spec(data: object, where: str) -> TensorSpec:
         index_rows=index_rows(spec, where),
         missing=missing,
         strip=strip,
+        gaps=gaps,
     )
 
 

@@ -77,6 +77,14 @@ def string_fields(spec: Mapping[str, Any], where: str, dtype: str) -> tuple[str 
     return missing, strip
 
 
+def float_gaps(spec: Mapping[str, Any], where: str, dtype: str) -> bool:
+    """A float input's `gaps` (it takes missing values, not infinity), else a ManifestError."""
+    gaps = get(spec, "gaps", bool, where, False)
+    if gaps and not dtype.startswith("float"):
+        raise ManifestError(f"manifest field '{where}.gaps' is for float inputs only")
+    return gaps
+
+
 def repeated(values: Sequence[str]) -> str | None:
     """The first (in sorted order) of the values `values` holds more than once, if any."""
     twice = sorted(value for value, times in Counter(values).items() if times > 1)

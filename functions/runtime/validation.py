@@ -100,7 +100,7 @@ def _not_a_number(spec: TensorSpec, value: np.ndarray) -> None:
     for index, item in enumerate(value.reshape(-1).tolist()):
         at = [int(i) for i in np.unravel_index(index, value.shape)]
         where = f"input '{spec.name}'" + (f" value {at}" if at else "")
-        if item is None and spec.finite:
+        if item is None and spec.finite and not spec.gaps:
             raise InvalidInput(missing_value(where, "null"))
         if isinstance(item, bool) or not isinstance(item, int | float | None):
             raise InvalidInput(f"{where} must be a number ({spec.dtype}); got {item!r:.40}")
@@ -233,11 +233,13 @@ def missing_value(where: str, sent: str) -> str:
 
 
 def _check_finite(spec: TensorSpec, value: np.ndarray, sent: np.ndarray | None = None) -> None:
-    """Raise for the first non-finite value: missing (NaN), infinite, or a finite number that
-    `sent` held but the cast to a narrower float made infinite (1e39 in float32)."""
-    if not (spec.finite and value.dtype.kind == "f") or np.isfinite(value).all():
+    """Raise for the first non-finite value: missing (NaN, unless the input takes gaps),
+    infinite, or a finite number that `sent` held but the cast to a narrower float made
+    infinite (1e39 in float32)."""
+    refused = np.isinf(value) if spec.gaps else ~np.isfinite(value)
+    if not (spec.finite and value.dtype.kind == "f") or not refused.any():
         return
-    bad = np.argwhere(~np.isfinite(value))[0]
+    bad = np.argwhere(refused)[0]
     index, item = bad.tolist(), value[tuple(bad)]
     if np.isnan(item):
         raise InvalidInput(missing_value(f"input '{spec.name}' at index {index}", "null or NaN"))

@@ -41,6 +41,7 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
     ]
     lines += [
         f"    {s.name:20} {s.dtype:8} {list(s.shape)}{'  finite' if s.finite else ''}"
+        + ("  (missing values taken: imputed)" if s.gaps else "")
         + (f"  null as {s.missing!r}" if s.missing is not None else "")
         for s in manifest.inputs
     ]

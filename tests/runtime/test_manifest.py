@@ -282,3 +282,21 @@ def test_bad_map_keys_and_label_output_are_named(change: Any, fragment: str) -> 
     data = zipmap_manifest().to_dict()
     change(data)
     assert_manifest_error(data, fragment)
+
+
+def _with_inputs(inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**valid_dict(), "inputs": inputs}
+
+
+def test_gaps_is_written_only_where_set_and_only_for_float_inputs() -> None:
+    """`gaps` (a float input its graph imputes) rides on `finite` under schema version 1: a
+    reader older than it ignores it and refuses a missing value, as before; a manifest without
+    it reads as it did."""
+    spec = {"name": "x", "dtype": "float32", "shape": [-1, 4], "finite": True}
+    read = ModelManifest.from_dict(_with_inputs([{**spec, "gaps": True}]))
+    assert read.inputs[0].finite and read.inputs[0].gaps
+    assert read.to_dict()["schema_version"] == 1 and read.to_dict()["inputs"][0]["gaps"] is True
+    plain = ModelManifest.from_dict(_with_inputs([spec]))
+    assert not plain.inputs[0].gaps and "gaps" not in plain.to_dict()["inputs"][0]
+    with pytest.raises(ManifestError, match=r"'inputs\[0\]\.gaps' is for float inputs only"):
+        ModelManifest.from_dict(_with_inputs([{**spec, "dtype": "int64", "gaps": True}]))

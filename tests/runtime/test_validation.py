@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from dataclasses import replace
 from http import HTTPStatus
 from pathlib import Path
 
@@ -232,6 +234,28 @@ def test_a_finite_number_past_float32s_range_is_named_as_such() -> None:
     )
     x[1, 2] = np.inf  # an infinity sent as such is one
     refused("input 'x' must be finite; found infinity at index [1, 2]", feeds(x=x), typed=False)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_an_input_taking_gaps_takes_nan_and_still_refuses_infinity() -> None:
+    """`gaps` (a float input its graph imputes): NaN, the Imputer's to fill, is taken; +-inf
+    and 1e39 (float32's infinity) are refused as a finite-only input refuses them."""
+    spec = TensorSpec("x", "float32", (-1, 4), finite=True, gaps=True)
+    manifest = replace(MANIFEST, inputs=(spec, *MANIFEST.inputs[1:]))
+    x = np.zeros((2, 4))
+    x[1, 2], x[0, 1] = np.nan, np.nan
+    assert (
+        np.isnan(validate_inputs(manifest, feeds(x=x), max_batch_size=8, typed=False)["x"]).sum()
+        == 2
+    )
+    for value, said in (
+        (np.inf, "must be finite; found infinity at index [1, 3]"),
+        (-np.inf, "must be finite; found -infinity at index [1, 3]"),
+        (1e39, "has 1e+39 at index [1, 3], out of float32's range (±3.4e+38)"),
+    ):
+        x[1, 3] = value
+        with pytest.raises(InvalidInput, match=re.escape(f"input 'x' {said}")):
+            validate_inputs(manifest, feeds(x=x), max_batch_size=8, typed=False)
 
 
 def test_a_number_past_float32s_range_writes_no_warning() -> None:

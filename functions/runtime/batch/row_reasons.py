@@ -37,6 +37,8 @@ def bad_reason(
         big = isinstance(item, float) and abs(item) >= EXACT_FLOAT
         shown = written[index] if written is not None and big else None
         if target.kind == "f" and math.isnan(item):
+            if spec.gaps:
+                continue  # taken: the graph imputes it
             return missing_value(where, "NaN")
         if target.kind == "f" and not np.isfinite(item):
             return f"{where} is {item}; this model needs finite numbers"

@@ -189,8 +189,9 @@ def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndar
         inexact = inexact_rows(value.reshape(len(value), width), target)  # as the API refuses
         if not spec.finite:
             return cast, inexact
-        finite = np.asarray(np.isfinite(cast.reshape(len(value), width)).all(axis=1))
-        return cast, ~finite | inexact
+        flat = cast.reshape(len(value), width)  # gaps: NaN is the graph's to fill, not inf
+        refused = np.isinf(flat) if spec.gaps else ~np.isfinite(flat)
+        return cast, np.asarray(refused.any(axis=1)) | inexact
     rows = value.reshape(len(value), width)
     if target.kind == "b":
         ok = np.asarray(((rows == 0) | (rows == 1)).all(axis=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.runtime.codecs import nulls
 from functions.runtime.codecs.json_errors import PIXELS
 from functions.runtime.column_names import collision
 from functions.runtime.errors import BadRequest
@@ -167,5 +168,4 @@ def _no_feature_names(manifest: ModelManifest) -> str:
 
 def send_null(spec: TensorSpec) -> str:
     """A field left out of a record is no missing value: how to send one, where it is taken."""
-    takes_nan = not spec.finite and spec.dtype in ("float16", "float32", "float64")
-    return "; send null for a missing value" if takes_nan else ""
+    return "; send null for a missing value" if nulls.takes_missing(spec) else ""

@@ -38,8 +38,8 @@ def is_number(item: object) -> bool:
 
 def takes_missing(spec: TensorSpec) -> bool:
     """Whether a null may stand for NaN in this input: a float input of a model that accepts
-    non-finite values."""
-    return spec.dtype.startswith("float") and not spec.finite
+    non-finite values, or one its graph imputes (`gaps`: NaN only, infinity still refused)."""
+    return spec.dtype.startswith("float") and (not spec.finite or spec.gaps)
 
 
 def first_null(array: np.ndarray) -> tuple[int, ...] | None:

@@ -1,23 +1,34 @@
 """Whether one file can feed two versions: they must read the same inputs, as `aiaas compare`
-reads its file once for both."""
+reads its file once for both.
+
+Which values an input takes (NaN, infinity: `finite`, `gaps`) is no part of that: the file is
+read as the stricter of the two takes each input, so a row either version would refuse (a gap
+that version 1 refuses and version 2, published once publish read the graph's Imputer, takes)
+is a bad row, left out of the comparison and said so, not a reason to refuse the comparison.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from functions.runtime.codecs.nulls import takes_missing
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import as_served
-from functions.runtime.manifest import ModelManifest
+from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
 
-def check_inputs(a: ModelManifest, b: ModelManifest) -> None:
+def check_inputs(a: ModelManifest, b: ModelManifest) -> ModelManifest:
     """One file feeds both versions: they must read the same inputs (their descriptions, which
-    training writes and `aiaas publish` does not, are no part of what they read)."""
+    training writes and `aiaas publish` does not, are no part of what they read). Returns the
+    manifest to read the file with: A's, each input taking only the values both versions do."""
     text = text_input(a)
     if text is not None:  # the file is read as A reads it: text, which each version
         _check_text(a, b, text.field)  # tokenizes its own way
-        return
+        return a
     if _read(as_served(a)) == _read(as_served(b)) and a.features == b.features:
-        return
+        theirs = {spec.name: spec for spec in b.inputs}
+        return replace(a, inputs=tuple(_stricter(s, theirs[s.name]) for s in a.inputs))
     raise InvalidInput(
         f"versions {a.version} and {b.version} of {a.name} read different inputs "
         f"({_inputs(a)} vs {_inputs(b)}); compare scores one file with both, so they must match"
@@ -41,13 +52,17 @@ def _check_text(a: ModelManifest, b: ModelManifest, field: str) -> None:
     )
 
 
-def _read(manifest: ModelManifest) -> list[tuple[str, str, tuple[int, ...], bool]]:
-    return [(s.name, s.dtype, s.shape, s.finite) for s in manifest.inputs]
+def _stricter(mine: TensorSpec, theirs: TensorSpec) -> TensorSpec:
+    """`mine` taking NaN and infinity only where both versions take them."""
+    finite = mine.finite or theirs.finite
+    gaps = finite and takes_missing(mine) and takes_missing(theirs)
+    return replace(mine, finite=finite, gaps=gaps)
+
+
+def _read(manifest: ModelManifest) -> list[tuple[str, str, tuple[int, ...]]]:
+    return [(s.name, s.dtype, s.shape) for s in manifest.inputs]
 
 
 def _inputs(manifest: ModelManifest) -> str:
-    shown = ", ".join(
-        f"{s.name} {s.dtype} {list(s.shape)}{' finite' if s.finite else ''}"
-        for s in manifest.inputs
-    )
+    shown = ", ".join(f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.inputs)
     return shown + (f" features {','.join(manifest.features[:6])}" if manifest.features else "")

@@ -75,13 +75,13 @@ def compare_versions(
     name = names.model_name(request.name)
     a = pool.registry.manifest(name, names.version_name(request.a))  # unknown: 404
     b = pool.registry.manifest(name, names.version_name(request.b))
-    check_inputs(a, b)
+    reading = check_inputs(a, b)  # A's, taking what both take (a gap only where both do)
     plan = plan_outputs(a, b)
     store = pool.registry.store if data is None else data
     opened = open_compare_file(
         store,
         request.key,
-        a,
+        reading,
         request.label,
         label_required=request.label is not None,
         chunk_rows=max(1, min(request.chunk_rows, request.max_rows)),

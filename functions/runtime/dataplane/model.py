@@ -16,6 +16,7 @@ from functions.runtime.batch.nonfinite import nonfinite_rows
 from functions.runtime.codecs import json_bools, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.drift.monitor import DriftMonitor
+from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
@@ -238,9 +239,15 @@ def _rows_with_gaps(
             {k: v for k, v in outputs.items() if isinstance(v, np.ndarray)}, rows
         )
         gaps = np.zeros(rows, dtype=bool)
-        for value in arrays:
-            if value.dtype.kind == "f":
-                gaps |= ~np.isfinite(value.reshape(rows, -1)).all(axis=1)
+        floats = {
+            s.name: BY_NAME[s.dtype].numpy for s in model.manifest.inputs if s.dtype[:5] == "float"
+        }
+        for name, value in inputs.items():
+            if isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype.kind == "f":
+                # As the model read it: a simple JSON 1e39 is float32's infinity, a gap.
+                with np.errstate(over="ignore"):
+                    served = value.astype(floats.get(name, value.dtype), copy=False)
+                gaps |= ~np.isfinite(served.reshape(rows, -1)).all(axis=1)
     except ValueError:  # an output or input without one row per request row
         return None
     if answered is None or not gaps.any() or (answered & ~gaps).any():

@@ -13,6 +13,7 @@ record field, and take token ids as long as the baseline takes.
 
 from __future__ import annotations
 
+from functions.runtime.codecs.nulls import takes_missing
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import as_served
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -35,7 +36,12 @@ def _differs(base: TensorSpec, candidate: TensorSpec | None) -> str | None:
             f"its input {base.name!r} takes shape {list(candidate.shape)}, not {list(base.shape)}"
         )
     if candidate.finite and not base.finite:
-        return f"its input {base.name!r} refuses NaN and infinity, which the baseline takes"
+        what = "infinity" if candidate.gaps else "NaN and infinity"
+        return f"its input {base.name!r} refuses {what}, which the baseline takes"
+    if base.gaps and not takes_missing(candidate):  # the baseline's graph imputes them
+        return (
+            f"its input {base.name!r} refuses missing values (null, NaN), which the baseline takes"
+        )
     return None
 
 
