@@ -55,6 +55,8 @@ PREDICT_ROUTES: tuple[Route, ...] = (
     route("GET", "/models/{name}/versions/{version}/tokenizer", "tokenizer"),
 )
 
+# The actions that run a model (the others read its metadata, readiness or tokenizer).
+MODEL_ACTIONS = frozenset({"predict", "infer", "explain", "explain_v2"})
 
 MATCH_CACHE_SIZE = 4096
 # (id of the table, method, path) -> (the table, route, parameters): a function sees few

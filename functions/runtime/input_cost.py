@@ -92,15 +92,23 @@ def varies_with_input(source: Path | bytes) -> bool:
         return True
 
 
+# Set by `aiaas serve` (infra/local/functions.py) before it loads a predict function: each
+# version's graph is read as it loads (on the loading thread, off the event loop), so the
+# gateway knows before a call whether the version that answers it may vary. Never set on Lambda.
+EAGER = False
+
+
 class InputCost:
-    """`varies_with_input` of a loaded model, read when first asked: `aiaas serve` asks after
-    each call, a Lambda function never does, so its cold start does not read the graph (0.2-0.8
-    ms for the demo models). A model held in memory is read at once: its bytes are released
-    once its session exists. Two threads asking first both read it, to the same answer."""
+    """`varies_with_input` of a loaded model: read at the load under `aiaas serve` (`EAGER`);
+    read when first asked otherwise, so a Lambda function's cold start does not read the graph
+    (0.2-0.8 ms for the demo models, 1.3 s for a 200,000-node one). A model held in memory is
+    read at once: its bytes are released once its session exists. Two threads asking first
+    both read it, to the same answer."""
 
     def __init__(self, source: Path | bytes) -> None:
         self._path = source if isinstance(source, Path) else None
-        self._varies = None if isinstance(source, Path) else varies_with_input(source)
+        lazy = isinstance(source, Path) and not EAGER
+        self._varies = None if lazy else varies_with_input(source)
 
     @property
     def varies(self) -> bool:

@@ -286,6 +286,10 @@ class ModelPool:
             raise
         return self.load(manifest)
 
+    def loaded_model(self, key: tuple[str, str]) -> LoadedModel | None:
+        """The version `key` if loaded here (a dict read: no store call, no LRU move)."""
+        return self._models.get(key)
+
     def still_published(self, key: tuple[str, str]) -> bool:
         """Whether a loaded version is still in the registry: a clock comparison, a store
         check once an alias TTL (`StillPublished`); False drops it from the pool."""

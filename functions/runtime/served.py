@@ -84,14 +84,28 @@ class ServedModel:
         return None if current is None else current.main
 
     @property
-    def varies_with_input(self) -> bool:
-        """Whether a version served now may cost more on some request values than on others
-        (a Loop, a size read from a value: functions/runtime/input_cost.py)."""
+    def varies_next(self) -> bool:
+        """Whether the version that answers the next request may cost more on some request
+        values than on others (a Loop, a size read from a value: functions/runtime/
+        input_cost.py); asked by `aiaas serve` BEFORE the call, to run it off its event loop.
+        True too where the call would resolve the alias again (its record changed, the TTL
+        passed, nothing loaded yet): it may load a new version, and answer with it."""
         current = self._current  # read on every request: no generator
-        if current is None:
-            return False
+        if current is None or self._restored:
+            return True
+        if not self.ref.version and time.monotonic() >= self._next_check:
+            return True
+        watch = self._watch
+        if watch is not None and watch.changed():
+            return True
         canary = current.canary
         return current.main.cost.varies or (canary is not None and canary.cost.varies)
+
+    def version_varies(self, version: str) -> bool:
+        """`varies_next` of a pinned `version` (a version's graph never changes); True while it
+        is not loaded here: its load, and the call, go off the loop."""
+        loaded = self.pool.loaded_model((self.name, version))
+        return True if loaded is None else loaded.cost.varies
 
     def current(self) -> LoadedModel:
         """The main version to serve now (see `routed`)."""

@@ -234,8 +234,6 @@ class GatewayApp:
             else:
                 response = self._timed(key, request, on_loop=True)
             held_s = time.perf_counter() - began
-            if response.varies:  # a version served since (a promotion) whose cost may vary
-                self.timing.varies.add(key)
             if held_s > OVERRUN_S:
                 self._overran(key, held_s, response.status)
             return response
@@ -360,7 +358,10 @@ class GatewayApp:
             self._cpu_mark = start
         response = self.gateway.dispatch(request, defer=True)
         seconds = time.thread_time() - start
-        self.timing.record(key, seconds, response.model_seconds, response.status, response.varies)
+        timing = self.timing
+        timing.record(key, seconds, response.model_seconds, response.status)
+        if key not in timing.probes and response.status != 404:  # asked once a path
+            timing.probes[key] = self.gateway.varies_probe(request.method, request.path)
         return response
 
 

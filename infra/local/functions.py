@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import inspect
 import logging
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from functions.runtime import input_cost
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
 from infra.local import lambda_logs
@@ -132,7 +134,7 @@ class LocalFunction:
         self._handler: Callable[..., Any] | None = None
         self._own_loop: ThreadPoolExecutor | None = None
         self._model_seconds: Callable[[], float] | None = None
-        self._varies: Callable[[], bool] | None = None
+        self._varies: Callable[[str, str | None], bool | None] | None = None
         self._observe: Callable[[Any], None] | None = None
         self._observer: Any = None
         self._loaded: LoadedModels | None = None  # the bound on the models a server loads
@@ -149,6 +151,8 @@ class LocalFunction:
         if self._handler is None:
             with self._init_lock:
                 if self._handler is None:
+                    # Each version's graph read as it loads, off the loop (input_cost.py).
+                    input_cost.EAGER = True
                     handler, module = load_handler_module(self.spec.handler, self.env)
                     hint = getattr(module, "model_seconds", None)
                     self._model_seconds = hint if callable(hint) else None
@@ -201,11 +205,19 @@ class LocalFunction:
         told = self._model_seconds
         return told() if told is not None else 0.0
 
-    def varies_with_input(self) -> bool:
-        """Whether the function's cost may depend on a request's values, if its module tells
-        (`varies_with_input()`, as the predict function's does), else False. Read once."""
+    def varies_probe(self, route: str, version: str | None) -> Callable[[], bool] | None:
+        """What tells, before each call of `route` (pinned to `version`), whether its cost may
+        depend on the request's values, where the module tells (`varies_with_input(route,
+        version)`, as the predict function's does); None: the route never runs a model."""
         told = self._varies
-        return bool(told()) if told is not None else False
+        if told is None or told(route, version) is None:
+            return None
+        return functools.partial(self._varies_now, route, version)
+
+    def _varies_now(self, route: str, version: str | None) -> bool:
+        told = self._varies  # read once: `retire` may drop it
+        # Retired: the call loads the module again, a cold start, off the loop.
+        return True if told is None else bool(told(route, version))
 
     def invoke(self, event: Any, later: Callable[[Callable[[], None]], None] | None = None) -> Any:
         """The handler's answer to `event`; `later` (offered to it as the context's

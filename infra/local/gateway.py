@@ -148,6 +148,16 @@ class Gateway:
                 return candidate, params
         return None
 
+    def varies_probe(self, method: str, path: str) -> Callable[[], bool] | None:
+        """What tells, before each call of this path, whether the model that will answer it
+        may cost more on some request values than on others (infra/local/functions.py); None:
+        its route runs no model (or there is no such route)."""
+        found = self.route(method, path)
+        if found is None:
+            return None
+        route, params = found
+        return route.function.varies_probe(f"{method} {route.template}", params.get("version"))
+
     def refusal(
         self, headers: list[tuple[str, str]], body_length: int | None, proxied: bool = False
     ) -> GatewayResponse | None:
@@ -199,7 +209,6 @@ class Gateway:
             return response
         response = to_http(result)
         response.model_seconds = route.function.model_seconds()
-        response.varies = route.function.varies_with_input()
         response.after = after
         return response
 

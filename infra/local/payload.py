@@ -44,7 +44,6 @@ class GatewayResponse:
     headers: list[tuple[str, str]]
     body: bytes
     model_seconds: float = 0.0  # the function's recent time in its model (not sent)
-    varies: bool = False  # the function's cost may depend on a request's values (not sent)
     after: list[Callable[[], None]] | None = None  # work for after it is sent (`defer=True`)
     route: str | None = None  # the gateway's own answer's route label (counted); None: a function's
 

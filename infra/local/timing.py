@@ -4,10 +4,13 @@ A cheap function's whole handler takes tens of microseconds, less than a hop to 
 runs inline; everything else runs on a thread (fair_pool.py). Judged per route (method and
 path) on its recent calls, and per request on what the route's average cannot know:
 - a route's first call goes to a thread: it may be a cold start (a model load, an import);
-- a route whose function's cost may depend on a request's values goes to a thread, whatever
-  its calls cost so far: the predict function says so of a model with a Loop or Scan, or an
-  operator whose output's size a request's value sets (functions/runtime/input_cost.py); its
-  cheap calls said nothing of its heavy ones, the first of which held the loop;
+- a call whose cost may depend on the request's values goes to a thread, whatever its route's
+  calls cost so far: the predict function tells before each call whether the version that will
+  answer it (the route's pinned one, or the alias's now: a promotion counts from its first
+  call) has a Loop or Scan, or an operator whose output's size a request's value sets
+  (functions/runtime/input_cost.py, read as the version loads); its cheap calls said nothing of
+  its heavy ones, the first of which held the loop. Only the routes that run the model: its
+  readiness and metadata stay inline, answered at once behind its heavy calls;
 - a route whose calls average over OFFLOAD_AFTER_S of CPU, or over OFFLOAD_MODEL_S in its model
   (onnxruntime, which releases the GIL), goes to a thread;
 - a request whose body is over INLINE_MAX_BODY goes to a thread: a route's average is learned on
@@ -23,6 +26,7 @@ path) on its recent calls, and per request on what the route's average cannot kn
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 OFFLOAD_AFTER_S = 0.002
 OFFLOAD_MODEL_S = (
@@ -49,13 +53,15 @@ class Timing:
         self.average: dict[str, float] = {}
         self.model: dict[str, float] = {}  # the function's own average time in its model
         self.held: dict[str, float] = {}  # route -> until when (monotonic) it runs on a thread
-        self.varies: set[str] = set()  # routes whose cost may depend on a request's values
+        # Path -> what tells, before a call, whether the model that will answer it may cost
+        # more on some request values than on others (None: its route runs no model).
+        self.probes: dict[str, Callable[[], bool] | None] = {}
 
     def slow(self, key: str) -> bool:
         return (
             self.average.get(key, 1.0) > OFFLOAD_AFTER_S
             or self.model.get(key, 0.0) > OFFLOAD_MODEL_S
-            or key in self.varies
+            or ((probe := self.probes.get(key)) is not None and probe())
             or (key in self.held and self._held(key))
         )
 
@@ -65,24 +71,18 @@ class Timing:
         seconds: float,
         model_seconds: float = 0.0,
         status: int = 200,
-        varies: bool = False,
     ) -> None:
         """Fold in one call's time; a 404's path is not kept: a scan of unknown paths (or
-        versions) filled the table and, at the cap, cleared the real routes' times with it.
-        `varies`: the function's cost may depend on a request's values (its model's graph)."""
+        versions) filled the table and, at the cap, cleared the real routes' times with it."""
         if status == 404:
             return
         if len(self.average) >= self.MAX_PATHS and key not in self.average:
             self.average.clear()
             self.model.clear()
             self.held.clear()
-            self.varies.clear()
+            self.probes.clear()
         self.average[key] = 0.9 * self.average.get(key, seconds) + 0.1 * seconds
         self.model[key] = model_seconds
-        if varies:
-            self.varies.add(key)
-        else:  # a new version served there, one whose cost does not
-            self.varies.discard(key)
         if key in self.held and max(seconds, model_seconds) > OVERRUN_S:
             self.overran(key)  # held, and its heavy calls go on (on threads): held on
 

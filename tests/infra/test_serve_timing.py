@@ -49,9 +49,12 @@ def test_a_route_whose_cost_a_value_sets_goes_to_a_thread_however_cheap_its_call
     heavy ones, the first of which held the loop (functions/runtime/input_cost.py)."""
     timing = Timing()
     looping = "POST /models/looping/predict"
+    serving = {"varies": True}  # what the function tells of the version that answers next
+    timing.probes[looping] = lambda: serving["varies"]
+    timing.probes[MLP] = None  # a route that runs no model, or a function that tells nothing
     for _ in range(200):
-        timing.record(looping, 0.00004, model_seconds=0.00001, varies=True)
+        timing.record(looping, 0.00004, model_seconds=0.00001)
         timing.record(MLP, 0.00004, model_seconds=0.00001)
     assert timing.slow(looping) and not timing.slow(MLP)
-    timing.record(looping, 0.00004, model_seconds=0.00001)  # another version serves there now
+    serving["varies"] = False  # another version serves there now: told before its next call
     assert not timing.slow(looping)

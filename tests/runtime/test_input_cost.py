@@ -216,14 +216,17 @@ def test_the_field_numbers_are_onnx_s() -> None:
 
 
 def test_a_model_on_disk_is_read_when_first_asked_one_in_memory_at_load(
-    tmp_path: Path, mocker
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mocker
 ) -> None:
-    """A Lambda function never asks (its cold start skips the read); `aiaas serve` asks after
-    each call, and the first answer is kept. A model in memory is read at load: its bytes are
-    released once the session exists."""
+    """A Lambda function never asks (its cold start skips the read): read when first asked,
+    and the answer kept. A model in memory is read at load: its bytes are released once the
+    session exists."""
     from functions.runtime.cache import ModelInMemory
     from functions.runtime.model import LoadedModel
 
+    monkeypatch.setattr(
+        input_cost, "EAGER", False
+    )  # as on Lambda (a server in this process set it)
     path = onnx_factory.looping(tmp_path / "looping.onnx")
     manifest = onnx_factory.manifest_for(path, "looping", "1")
     reads = mocker.spy(input_cost, "varies_with_input")
@@ -234,3 +237,19 @@ def test_a_model_on_disk_is_read_when_first_asked_one_in_memory_at_load(
     in_memory = LoadedModel(manifest, ModelInMemory(path.read_bytes()))
     assert reads.call_count == 2
     assert in_memory.cost.varies and reads.call_count == 2
+
+
+def test_aiaas_serve_reads_each_versions_graph_as_it_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mocker
+) -> None:
+    """`aiaas serve` sets `EAGER` (infra/local/functions.py): the graph is read on the loading
+    thread, so the gateway's question before a call (is the version that answers it one that
+    may vary?) is an attribute read, never a graph walk on the event loop (review_rev7 4)."""
+    from functions.runtime.model import LoadedModel
+
+    path = onnx_factory.looping(tmp_path / "looping.onnx")
+    monkeypatch.setattr(input_cost, "EAGER", True)
+    reads = mocker.spy(input_cost, "varies_with_input")
+    loaded = LoadedModel(onnx_factory.manifest_for(path, "looping", "1"), path)
+    assert reads.call_count == 1
+    assert loaded.cost.varies and reads.call_count == 1

@@ -1,0 +1,154 @@
+"""Which calls of a model whose cost a request's VALUE sets `aiaas serve` runs off its event loop,
+against the real server and real onnxruntime models (review_rev7 1, 3, 4).
+
+The gateway asks the predict function BEFORE each call whether the version that will answer it
+may vary (its graph, read as the version loads: functions/runtime/input_cost.py):
+- a pinned route (`/models/mix/versions/1/predict`) is judged on its own version's graph, not on
+  the alias's: a Loop pinned there ran inline, judged on the plain current version, and its
+  heavy call held every client;
+- the first call after a promotion to a varying version runs on a thread: it ran inline (the
+  route's earlier calls were on the plain version), held the loop, and read the graph there;
+- only the routes that run the model: its readiness and metadata stay inline, so a readiness
+  probe is answered at once behind heavy calls, even at `--max-in-flight` (it got a 503).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from onnx import TensorProto
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.infra.test_serve import ServeProcess, start_serve
+
+HEAVY_TRIPS = 1.5e6  # ~1.5 s of a core
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`mix` and `moved` v1: a Loop of the request's value trips; v2: y = x (plain); their
+    production -> v2. `looping`: the Loop alone."""
+    root = tmp_path_factory.mktemp("varying_routes")
+    loop = onnx_factory.looping(root / "looping.onnx")
+    plain = onnx_factory.identity(root / "plain.onnx", TensorProto.FLOAT, [1, 1])
+    published = [
+        ("mix", loop),
+        ("mix", plain),
+        ("moved", loop),
+        ("moved", plain),
+        ("looping", loop),
+    ]
+    for name, path in published:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            assert main(["publish", str(path), "--name", name, "--store", str(root / "store")]) == 0
+    for name in ("mix", "moved"):
+        Registry(LocalStore(root / "store")).set_alias(name, "production", "2")
+    return root / "store"
+
+
+def cheap_calls(http: httpx.Client, path: str) -> None:
+    """Cheap calls until an ordinary route would run inline (its first call goes to a thread,
+    and its average CPU a call decays by 0.9 a call under 2 ms)."""
+    for _ in range(70):
+        answer = http.post(path, json={"inputs": [[3]]})
+        assert answer.json()["outputs"] == {"y": [[3.0]]}, answer.text
+
+
+def worst_live_wait(server: ServeProcess, path: str) -> tuple[float, httpx.Response]:
+    """(the longest a liveness probe waited while a heavy call of `path` ran, its answer)."""
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        body = {"inputs": [[HEAVY_TRIPS]]}
+        answers.append(httpx.post(f"{server.base}{path}", json=body, timeout=120))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    worst = 0.0
+    with httpx.Client(base_url=server.base, timeout=120) as probes:
+        while sender.is_alive():
+            sent = time.monotonic()
+            assert probes.get("/v2/health/live").status_code == 200
+            worst = max(worst, time.monotonic() - sent)
+            time.sleep(0.05)
+    sender.join()
+    return worst, answers[0]
+
+
+def test_a_pinned_varying_version_runs_off_the_loop(store: Path) -> None:
+    """v1 (a Loop) pinned, behind a plain production v2: its heavy call leaves the loop free."""
+    servers = start_serve(store)
+    server = next(servers)
+    try:
+        with httpx.Client(base_url=server.base, timeout=120) as http:
+            cheap_calls(http, "/models/mix/versions/1/predict")
+            cheap_calls(http, "/models/mix/predict")  # v2, plain: inline
+            worst, answer = worst_live_wait(server, "/models/mix/versions/1/predict")
+        assert answer.status_code == 200 and answer.json()["version"] == "1", answer.text
+        assert worst < 0.5, f"a pinned Loop's heavy call held the loop ({worst:.2f} s)"
+    finally:
+        next(servers, None)
+
+
+def test_the_first_call_after_a_promotion_to_a_varying_version_runs_off_the_loop(
+    store: Path,
+) -> None:
+    """Production moves from the plain v2 (its route inline) to v1, a Loop: the first call
+    after the move, a heavy one, leaves the loop free."""
+    servers = start_serve(store)
+    server = next(servers)
+    try:
+        with httpx.Client(base_url=server.base, timeout=120) as http:
+            cheap_calls(http, "/models/moved/versions/1/predict")  # v1 loaded: no load to time
+            cheap_calls(http, "/models/moved/predict")  # v2, plain: inline
+            Registry(LocalStore(store)).set_alias("moved", "production", "1")
+            worst, answer = worst_live_wait(server, "/models/moved/predict")
+        assert answer.status_code == 200 and answer.json()["version"] == "1", answer.text
+        assert worst < 0.5, f"the first call after the promotion held the loop ({worst:.2f} s)"
+    finally:
+        next(servers, None)
+
+
+def test_a_varying_models_readiness_is_answered_inline_behind_its_heavy_calls(
+    store: Path,
+) -> None:
+    """At `--max-in-flight 2`, with two heavy calls of a Loop in flight: its readiness and
+    metadata are answered (inline, at once), not refused with a 503 as a threaded call is."""
+    servers = start_serve(store, "--max-in-flight", "2")
+    server = next(servers)
+    try:
+        with httpx.Client(base_url=server.base, timeout=120) as http:
+            for _ in range(40):  # each route judged on its calls: cheap ones
+                http.post("/models/looping/predict", json={"inputs": [[2]]})
+                http.get("/v2/models/looping/ready")
+                http.get("/v2/models/looping")
+            heavies: list[httpx.Response] = []
+
+            def send() -> None:
+                body = {"inputs": [[HEAVY_TRIPS]]}
+                heavies.append(
+                    httpx.post(f"{server.base}/models/looping/predict", json=body, timeout=120)
+                )
+
+            senders = [threading.Thread(target=send) for _ in range(2)]
+            for sender in senders:
+                sender.start()
+            time.sleep(0.4)  # both run, on threads
+            ready = http.get("/v2/models/looping/ready", timeout=5)
+            metadata = http.get("/v2/models/looping", timeout=5)
+            for sender in senders:
+                sender.join()
+        assert ready.status_code == 200, ready.text
+        assert metadata.status_code == 200, metadata.text
+        assert [answer.status_code for answer in heavies] == [200, 200]
+    finally:
+        next(servers, None)
