@@ -27,15 +27,22 @@ from collections import ChainMap
 from collections.abc import Mapping
 from pathlib import Path
 
-from functions.runtime.protowire import LEN, Buffer, fields
+from functions.runtime.protowire import LEN, Buffer, Field, fields
 
 # Field numbers from onnx.proto (tests check them against onnx's own descriptors).
-MODEL_GRAPH, MODEL_FUNCTIONS = 7, 25
+MODEL_GRAPH, MODEL_OPSET_IMPORT, MODEL_FUNCTIONS = 7, 8, 25
+OPSET_DOMAIN, OPSET_VERSION = 1, 2
 GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_SPARSE_INITIALIZER = 1, 5, 11, 15
 NODE_INPUT, NODE_OUTPUT, NODE_OP_TYPE, NODE_ATTRIBUTE, NODE_DOMAIN = 1, 2, 4, 5, 7
 ATTRIBUTE_G, ATTRIBUTE_GRAPHS = 6, 11
 TENSOR_NAME, VALUE_INFO_NAME, SPARSE_VALUES = 8, 1, 1
-FUNCTION_NAME, FUNCTION_INPUT, FUNCTION_NODE, FUNCTION_DOMAIN = 1, 4, 7, 10
+FUNCTION_NAME, FUNCTION_INPUT, FUNCTION_NODE, FUNCTION_OPSET_IMPORT, FUNCTION_DOMAIN = (
+    1,
+    4,
+    7,
+    9,
+    10,
+)
 
 # Loops: their trip count or iterations come from a value (Scan's from an input's length, each
 # iteration a subgraph run). The generation loops are onnxruntime's (com.microsoft).
@@ -68,6 +75,19 @@ SIZED: Mapping[str, tuple[int, ...]] = {
     "Unique": (0,),
     "NonMaxSuppression": (2,),  # max_output_boxes_per_class
     "StringSplit": (0,),  # how many pieces each string makes
+    "AffineGrid": (1,),  # size: (N, C, H, W) -> an (N, H, W, 2) grid
+    "ImageDecoder": (0,),  # the encoded image's header sets its dimensions
+}
+# Operators whose inputs were others before an opset: (op, the first opset of `SIZED`'s) ->
+# the sized inputs below it (Resize-10 is (X, scales); 11 added roi before scales).
+SIZED_BEFORE: Mapping[str, tuple[int, tuple[int, ...]]] = {"Resize": (11, (1,))}
+# Numel-keeping operators whose output's SHAPE an input's value sets (Reshape's shape, Squeeze's
+# axes...): a Shape or Size of that output is the request's when that input is.
+RESHAPING: Mapping[str, tuple[int, ...]] = {
+    "Reshape": (1,),
+    "Squeeze": (1,),
+    "Unsqueeze": (1,),
+    "Split": (1,),
 }
 # The standard operators with graph attributes (Loop and Scan vary whatever their body); any
 # operator of another domain than these (a custom or contrib one) may have some too.
@@ -121,16 +141,37 @@ class InputCost:
 def graph_varies(buf: Buffer) -> bool:
     """`varies_with_input` of a model's serialized bytes. ValueError: not protobuf."""
     top = list(fields(buf, 0, len(buf)))
+    opset = _default_opset(buf, top, MODEL_OPSET_IMPORT)
+    functions = [
+        _function(buf, f.start, f.end, opset)
+        for f in top
+        if f.number == MODEL_FUNCTIONS and f.wire == LEN
+    ]
     varying: set[str] = set()  # model-local functions (domain:name) whose body varies
-    for field in top:
-        if field.number == MODEL_FUNCTIONS and field.wire == LEN:
-            name, body = _function(buf, field.start, field.end)
-            if _Walk(buf, varying).varies(body):
+    grown = True
+    while grown:  # a function may call one listed after it (ONNX sets no order): to a fixpoint
+        grown = False
+        for name, body, own_opset in functions:
+            if name not in varying and _Walk(buf, varying, own_opset).varies(body):
                 varying.add(name)
+                grown = True
     for field in top:
         if field.number == MODEL_GRAPH and field.wire == LEN:
-            return _Walk(buf, varying).varies(_graph_parts(buf, field.start, field.end))
+            walk = _Walk(buf, varying, opset)
+            return walk.varies(_graph_parts(buf, field.start, field.end))
     return False
+
+
+def _default_opset(buf: Buffer, parts: list[Field], number: int) -> int:
+    """The default ("" or ai.onnx) domain's opset among `parts`' opset_import (0: none)."""
+    for f in parts:
+        if f.number == number and f.wire == LEN:
+            entry = list(fields(buf, f.start, f.end))
+            domain = [_text(buf, g.start, g.end) for g in entry if g.number == OPSET_DOMAIN]
+            if not domain or domain[0] in ("", "ai.onnx"):
+                versions = [g.start for g in entry if g.number == OPSET_VERSION]
+                return versions[0] if versions else 0
+    return 0
 
 
 _Parts = tuple[list[tuple[int, int]], set[str], list[str]]  # nodes' spans, constants, inputs
@@ -166,12 +207,15 @@ def _graph_parts(buf: Buffer, start: int, end: int) -> _Parts:
     return nodes, constants, inputs
 
 
-def _function(buf: Buffer, start: int, end: int) -> tuple[str, _Parts]:
-    """(its domain:name, its body: its inputs are the request's) of a FunctionProto."""
+def _function(buf: Buffer, start: int, end: int, opset: int) -> tuple[str, _Parts, int]:
+    """(its domain:name, its body: its inputs are the request's, its default opset: its own,
+    else the model's) of a FunctionProto."""
     name = domain = ""
     inputs: list[str] = []
     nodes: list[tuple[int, int]] = []
-    for f in fields(buf, start, end):
+    parts = list(fields(buf, start, end))
+    opset = _default_opset(buf, parts, FUNCTION_OPSET_IMPORT) or opset
+    for f in parts:
         if f.wire != LEN:
             continue
         if f.number == FUNCTION_NAME:
@@ -182,13 +226,17 @@ def _function(buf: Buffer, start: int, end: int) -> tuple[str, _Parts]:
             inputs.append(_text(buf, f.start, f.end))
         elif f.number == FUNCTION_NODE:
             nodes.append((f.start, f.end))
-    return f"{domain}:{name}", (nodes, set(), inputs)
+    return f"{domain}:{name}", (nodes, set(), inputs), opset
 
 
 class _Walk:
-    def __init__(self, buf: Buffer, varying_functions: set[str]) -> None:
+    def __init__(self, buf: Buffer, varying_functions: set[str], opset: int = 0) -> None:
         self.buf = buf
         self.functions = varying_functions
+        self.opset = opset  # the default domain's (0: unknown, taken as the newest)
+        # Names whose SHAPE (not only values) the request's values may set: a Reshape to a
+        # shape read from a value, an If's output (its branches may differ in shape).
+        self.shaped: set[str] = set()
 
     def varies(self, parts: _Parts) -> bool:
         return self._graph(parts, {}, 0)[0]
@@ -211,9 +259,13 @@ class _Walk:
             free.add(name)
             return outer.get(name, True)  # unknown: taken to be the request's
 
+        shaped = self.shaped
         for start, end in nodes:
             op, domain, node_inputs, outputs, subgraphs = self._node(start, end)
             if op in LOOPS or f"{domain}:{op}" in self.functions:
+                return True, free
+            # An If on the request's values picks a branch by them: a cheap one or a costly one.
+            if op == "If" and node_inputs and node_inputs[0] and request_valued(node_inputs[0]):
                 return True, free
             reads = False
             for span in subgraphs:
@@ -222,15 +274,34 @@ class _Walk:
                 if varies:
                     return True, free
                 reads = any([request_valued(n) for n in names]) or reads
-            sizes = [node_inputs[i] for i in SIZED.get(op, ()) if i < len(node_inputs)]
-            if any(request_valued(name) for name in sizes if name):
+            if any(request_valued(name) for name in self._sized(op, node_inputs) if name):
                 return True, free
-            if op == "Constant" or op in SHAPE_ONLY:
+            if op == "Constant":
                 value = False
+            elif op in SHAPE_ONLY:  # a shape: the request's where values may have set it
+                value = bool(node_inputs) and node_inputs[0] in shaped
             else:
                 value = reads or any([request_valued(n) for n in node_inputs if n])
+            if op not in SHAPE_ONLY and (
+                (reads and subgraphs)
+                or any(n in shaped for n in node_inputs)
+                or any(
+                    request_valued(node_inputs[i])
+                    for i in RESHAPING.get(op, ())
+                    if i < len(node_inputs) and node_inputs[i]
+                )
+            ):
+                shaped.update(outputs)
             local.update(dict.fromkeys(outputs, value))
         return False, free
+
+    def _sized(self, op: str, inputs: list[str]) -> list[str]:
+        """The inputs of an `op` node whose values set its output's size (`SIZED`)."""
+        indexes = SIZED.get(op, ())
+        before = SIZED_BEFORE.get(op)
+        if before is not None and 0 < self.opset < before[0]:
+            indexes = before[1]
+        return [inputs[i] for i in indexes if i < len(inputs)]
 
     def _node(
         self, start: int, end: int
