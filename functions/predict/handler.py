@@ -11,15 +11,12 @@ import os
 from typing import Any
 
 from functions.predict.http import HttpResponse
-from functions.predict.routes import MODEL_ACTIONS, PREDICT_ROUTES, match
 from functions.predict.service import service_from_env
 from functions.predict.telemetry import MetricsObserver, logger
 from functions.runtime.download_deadline import invoked, reset
-from functions.runtime.errors import AiaasError
 from functions.runtime.settings import env_flag
 from functions.runtime.snapstart import after_restore, reconnect_after_restore
 
-RUNS_MODEL: dict[str, bool] = {}  # the HTTP API's route -> whether it runs the model
 SERVICE = service_from_env()
 SERVICE.warm()
 reconnect_after_restore(SERVICE.served.pool.registry.store)
@@ -56,23 +53,12 @@ def model_seconds() -> float:
     return loaded.run_seconds if loaded is not None else 0.0
 
 
-def varies_with_input(route: str, version: str | None = None) -> bool | None:
-    """Whether the version that answers the next call of `route` (the HTTP API's: "POST
-    /models/m/versions/{version}/predict") may cost more on some request values than on others
-    (a Loop's trip count, a size read from an input): `aiaas serve` asks before each call and
-    never runs such a call on its event loop, where a heavy call, judged on the cheap ones, held
-    every client. `version`: the route's pinned one. None: the route runs no model (readiness,
-    metadata: answered at once, never held back behind the model's heavy calls)."""
-    runs = RUNS_MODEL.get(route)
-    if runs is None:
-        method, _, path = route.partition(" ")
-        try:
-            runs = match(PREDICT_ROUTES, method, path)[0].action in MODEL_ACTIONS
-        except AiaasError:  # not a route of this function
-            runs = False
-        RUNS_MODEL[route] = runs  # the HTTP API's few routes
-    if not runs:
-        return None
+def varies_with_input(version: str | None = None) -> bool:
+    """Whether the version that answers the next call of a route that runs the model (pinned to
+    `version`, else the alias's now) may cost more on some request values than on others (a
+    Loop's trip count, a size read from an input): `aiaas serve` asks before each call and never
+    runs such a call on its event loop, where a heavy call, judged on the cheap ones, held every
+    client."""
     served = SERVICE.served
     return served.varies_next if version is None else served.version_varies(version)
 

@@ -58,6 +58,18 @@ PREDICT_ROUTES: tuple[Route, ...] = (
 # The actions that run a model (the others read its metadata, readiness or tokenizer).
 MODEL_ACTIONS = frozenset({"predict", "infer", "explain", "explain_v2"})
 
+
+def runs_model(route: str) -> bool:
+    """Whether `route` (the HTTP API's: "POST /models/m/versions/{version}/predict") runs the
+    model; its readiness, metadata and tokenizer do not (`aiaas serve` never holds them back
+    behind the model's heavy calls)."""
+    method, _, path = route.partition(" ")
+    try:
+        return _match(PREDICT_ROUTES, method, path)[0].action in MODEL_ACTIONS
+    except (NotFound, MethodNotAllowed):  # not a route of the predict function
+        return False
+
+
 MATCH_CACHE_SIZE = 4096
 # (id of the table, method, path) -> (the table, route, parameters): a function sees few
 # distinct paths, and matching one against every route costs ~1 us a request. The entry holds

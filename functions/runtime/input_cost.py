@@ -8,11 +8,17 @@ function) that is
 - a loop: Loop, Scan (and onnxruntime's generation loops: BeamSearch, GreedySearch, ...), or
 - an operator whose output's element count is set by the VALUES of an input (ONNX's docs: its
   output shape cannot be inferred from its inputs' shapes), where that input is computed from
-  the request's values: `SIZED` gives which inputs.
+  the request's values: `SIZED` gives which inputs (by the model's opset: `SIZED_BEFORE`), or
+- an If whose condition is computed from the request's values (it picks a cheap branch or a
+  costly one).
 A value is the request's when a graph input reaches it through any node but Shape and Size
 (which read a shape only): a size computed from constants (initializers, Constant nodes) or
 from the inputs' shapes (the Shape -> Gather -> Concat -> Expand chains exporters write) does
-not count; such a cost grows with the body's size, which the gateway bounds otherwise.
+not count; such a cost grows with the body's size, which the gateway bounds otherwise. A Shape
+or Size is the request's where values may have set that shape: of a Reshape (`RESHAPING`) to
+a shape read from a value, of an If's output whose branches read the request, and of what is
+computed from those. Model-local functions are marked varying to a fixpoint (one may call one
+listed after it).
 Numel-keeping shape operators (Reshape, Squeeze, Unsqueeze, Split) and reductions (axes) are
 not counted: their output holds no more elements than their input.
 

@@ -67,6 +67,7 @@ class ServedModel:
         self._refreshing = threading.Lock()
         self.refresh_wait = REFRESH_WAIT_S
         self._restored = False
+        self._looked = False  # `varies_next` read the alias record unchanged for the next call
         self.last_error: str | None = None
         self._refresh_failures = SaidOnce(log)  # a store down for an hour: one line, not 1 a TTL
         self.warmer = CanaryWarmer(pool, self.ref)  # a new canary loads off the request path
@@ -93,13 +94,18 @@ class ServedModel:
         current = self._current  # read on every request: no generator
         if current is None or self._restored:
             return True
-        if not self.ref.version and time.monotonic() >= self._next_check:
-            return True
-        watch = self._watch
-        if watch is not None and watch.changed():
-            return True
         canary = current.canary
-        return current.main.cost.varies or (canary is not None and canary.cost.varies)
+        if current.main.cost.varies or (canary is not None and canary.cost.varies):
+            return True
+        if not self.ref.version:
+            if time.monotonic() >= self._next_check:
+                return True
+            watch = self._watch
+            if watch is not None:
+                if watch.changed():
+                    return True
+                self._looked = True  # the call runs next, inline: it need not read it again
+        return False
 
     def version_varies(self, version: str) -> bool:
         """`varies_next` of a pinned `version` (a version's graph never changes); True while it
@@ -139,7 +145,10 @@ class ServedModel:
                 return current
             self._current = None  # answered now as a cold copy is: the 404 naming the prune
             return self._load_cold()
-        if self._restored or (watch is not None and watch.changed()):
+        # Unless `varies_next` read it unchanged just before this call (`aiaas serve`, on the
+        # loop's thread, the call run at once there): the record is read once a request.
+        looked, self._looked = self._looked, False
+        if self._restored or (watch is not None and not looked and watch.changed()):
             return self._refresh_now(current)
         if time.monotonic() < self._next_check:
             return current

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from functions.predict.routes import runs_model
 from functions.runtime import input_cost
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
@@ -134,7 +135,7 @@ class LocalFunction:
         self._handler: Callable[..., Any] | None = None
         self._own_loop: ThreadPoolExecutor | None = None
         self._model_seconds: Callable[[], float] | None = None
-        self._varies: Callable[[str, str | None], bool | None] | None = None
+        self._varies: Callable[[str | None], bool] | None = None
         self._observe: Callable[[Any], None] | None = None
         self._observer: Any = None
         self._loaded: LoadedModels | None = None  # the bound on the models a server loads
@@ -207,17 +208,17 @@ class LocalFunction:
 
     def varies_probe(self, route: str, version: str | None) -> Callable[[], bool] | None:
         """What tells, before each call of `route` (pinned to `version`), whether its cost may
-        depend on the request's values, where the module tells (`varies_with_input(route,
-        version)`, as the predict function's does); None: the route never runs a model."""
-        told = self._varies
-        if told is None or told(route, version) is None:
+        depend on the request's values: a predict function's module tells of the version that
+        will answer (`varies_with_input(version)`); None: the route never runs a model (its
+        readiness, metadata), or the function is not a predict one. Asks nothing now."""
+        if not self.is_model or not runs_model(route):
             return None
-        return functools.partial(self._varies_now, route, version)
+        return functools.partial(self._varies_now, version)
 
-    def _varies_now(self, route: str, version: str | None) -> bool:
+    def _varies_now(self, version: str | None) -> bool:
         told = self._varies  # read once: `retire` may drop it
         # Retired: the call loads the module again, a cold start, off the loop.
-        return True if told is None else bool(told(route, version))
+        return True if told is None else told(version)
 
     def invoke(self, event: Any, later: Callable[[Callable[[], None]], None] | None = None) -> Any:
         """The handler's answer to `event`; `later` (offered to it as the context's

@@ -61,8 +61,9 @@ class Timing:
         return (
             self.average.get(key, 1.0) > OFFLOAD_AFTER_S
             or self.model.get(key, 0.0) > OFFLOAD_MODEL_S
-            or ((probe := self.probes.get(key)) is not None and probe())
             or (key in self.held and self._held(key))
+            # Last: a False here means the call runs inline, at once (served.py's `_looked`).
+            or ((probe := self.probes.get(key)) is not None and probe())
         )
 
     def record(

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from onnx import TensorProto
 
+from functions.predict.routes import runs_model
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
@@ -152,3 +153,27 @@ def test_a_varying_models_readiness_is_answered_inline_behind_its_heavy_calls(
         assert [answer.status_code for answer in heavies] == [200, 200]
     finally:
         next(servers, None)
+
+
+def test_only_the_routes_that_run_the_model_are_asked_before_each_call() -> None:
+    """The HTTP API's routes, as the gateway names them (the model's name written in)."""
+    runs = [
+        "POST /models/m/predict",
+        "POST /models/m/versions/{version}/predict",
+        "POST /models/m/explain",
+        "POST /v2/models/m/infer",
+        "POST /v2/models/m/versions/{version}/infer",
+        "POST /v2/models/m/explain",
+    ]
+    runs_not = [
+        "GET /v2/models/m/ready",
+        "GET /v2/models/m/versions/{version}/ready",
+        "GET /v2/models/m",
+        "GET /v2/models/m/versions/{version}",
+        "GET /v2/health/ready",
+        "GET /v2/health/live",
+        "GET /models/m/tokenizer",
+        "GET /models/m/predict",  # not a route of the function
+    ]
+    assert [runs_model(route) for route in runs] == [True] * len(runs)
+    assert [runs_model(route) for route in runs_not] == [False] * len(runs_not)
