@@ -24,7 +24,6 @@ import httpx
 import pytest
 from onnx import TensorProto
 
-from functions.predict.routes import runs_model
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
@@ -157,6 +156,8 @@ def test_a_varying_models_readiness_is_answered_inline_behind_its_heavy_calls(
 
 def test_only_the_routes_that_run_the_model_are_asked_before_each_call() -> None:
     """The HTTP API's routes, as the gateway names them (the model's name written in)."""
+    from functions.predict.routes import runs_model
+
     runs = [
         "POST /models/m/predict",
         "POST /models/m/versions/{version}/predict",
