@@ -51,6 +51,7 @@ log = logging.getLogger("aiaas.runtime")
 
 # How long the request that finds the alias TTL expired waits for the refresh.
 REFRESH_WAIT_S = 0.5
+LOOKED_FRESH_S = 0.01  # `varies_next` looked at the alias record for the call that runs next
 
 
 class ServedModel:
@@ -67,7 +68,9 @@ class ServedModel:
         self._refreshing = threading.Lock()
         self.refresh_wait = REFRESH_WAIT_S
         self._restored = False
-        self._looked = False  # `varies_next` read the alias record unchanged for the next call
+        # When `varies_next` last read the alias record unchanged, for the call it runs next
+        # (0: not since the last call): a look older than LOOKED_FRESH_S is not taken.
+        self._looked = 0.0
         self.last_error: str | None = None
         self._refresh_failures = SaidOnce(log)  # a store down for an hour: one line, not 1 a TTL
         self.warmer = CanaryWarmer(pool, self.ref)  # a new canary loads off the request path
@@ -104,7 +107,7 @@ class ServedModel:
             if watch is not None:
                 if watch.changed():
                     return True
-                self._looked = True  # the call runs next, inline: it need not read it again
+                self._looked = time.monotonic()  # the call runs next, inline: no second read
         return False
 
     def version_varies(self, version: str) -> bool:
@@ -147,8 +150,10 @@ class ServedModel:
             return self._load_cold()
         # Unless `varies_next` read it unchanged just before this call (`aiaas serve`, on the
         # loop's thread, the call run at once there): the record is read once a request.
-        looked, self._looked = self._looked, False
-        if self._restored or (watch is not None and not looked and watch.changed()):
+        looked, self._looked = self._looked, 0.0
+        # (fresh: a call that failed before this line left its look behind, hours ago maybe)
+        fresh = looked and time.monotonic() - looked < LOOKED_FRESH_S
+        if self._restored or (watch is not None and not fresh and watch.changed()):
             return self._refresh_now(current)
         if time.monotonic() < self._next_check:
             return current
