@@ -53,6 +53,18 @@ FUNCTION_NAME, FUNCTION_INPUT, FUNCTION_NODE, FUNCTION_OPSET_IMPORT, FUNCTION_DO
 # Loops: their trip count or iterations come from a value (Scan's from an input's length, each
 # iteration a subgraph run). The generation loops are onnxruntime's (com.microsoft).
 LOOPS = frozenset({"Loop", "Scan", "BeamSearch", "GreedySearch", "Sampling", "WhisperBeamSearch"})
+REDUCTIONS = (
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceSumSquare",
+)
 # Operator -> the inputs whose VALUES set its output's element count (ONNX operator docs).
 SIZED: Mapping[str, tuple[int, ...]] = {
     "Range": (0, 1, 2),  # start, limit, delta
@@ -81,6 +93,10 @@ SIZED: Mapping[str, tuple[int, ...]] = {
     "Unique": (0,),
     "NonMaxSuppression": (2,),  # max_output_boxes_per_class
     "StringSplit": (0,),  # how many pieces each string makes
+    "SplitToSequence": (1,),  # split: how many pieces, and their sizes
+    # axes as an input (ReduceSum from opset 13, the others from 18; an attribute before):
+    # which axes a value names sets the output's size (review_rev9 3)
+    **dict.fromkeys(REDUCTIONS, (1,)),
     "AffineGrid": (1,),  # size: (N, C, H, W) -> an (N, H, W, 2) grid
     "ImageDecoder": (0,),  # the encoded image's header sets its dimensions
 }

@@ -70,7 +70,7 @@ class ServedModel:
         self._restored = False
         # When `varies_next` last read the alias record unchanged, for the call it runs next
         # (0: not since the last call): a look older than LOOKED_FRESH_S is not taken.
-        self._looked = 0.0
+        self._looked: tuple[float, int] | None = None  # (when, by which thread)
         self.last_error: str | None = None
         self._refresh_failures = SaidOnce(log)  # a store down for an hour: one line, not 1 a TTL
         self.warmer = CanaryWarmer(pool, self.ref)  # a new canary loads off the request path
@@ -107,7 +107,8 @@ class ServedModel:
             if watch is not None:
                 if watch.changed():
                     return True
-                self._looked = time.monotonic()  # the call runs next, inline: no second read
+                # the call runs next on this thread (inline): no second read
+                self._looked = (time.monotonic(), threading.get_ident())
         return False
 
     def version_varies(self, version: str) -> bool:
@@ -150,9 +151,14 @@ class ServedModel:
             return self._load_cold()
         # Unless `varies_next` read it unchanged just before this call (`aiaas serve`, on the
         # loop's thread, the call run at once there): the record is read once a request.
-        looked, self._looked = self._looked, 0.0
-        # (fresh: a call that failed before this line left its look behind, hours ago maybe)
-        fresh = looked and time.monotonic() - looked < LOOKED_FRESH_S
+        # Only the call the look was made for takes it: on its thread (an offloaded call
+        # paused since its own read took the loop's, and answered a promotion stale), and
+        # fresh (a call that failed before this line left its look behind, hours ago maybe).
+        looked = self._looked
+        fresh = False
+        if looked is not None and looked[1] == threading.get_ident():
+            self._looked = None
+            fresh = time.monotonic() - looked[0] < LOOKED_FRESH_S
         if self._restored or (watch is not None and not fresh and watch.changed()):
             return self._refresh_now(current)
         if time.monotonic() < self._next_check:

@@ -360,9 +360,9 @@ class GatewayApp:
         seconds = time.thread_time() - start
         timing = self.timing
         timing.record(key, seconds, response.model_seconds, response.status)
-        # Asked once a path, of a function that answered (one whose module failed to load
-        # tells nothing yet: asked again on its next call).
-        if key not in timing.probes and response.status < 500 and response.status != 404:
+        # Asked once a path, whatever the answer (a 503 while its version fails to load: the
+        # probe asks the module each call, and a module not loaded says to go off the loop).
+        if key not in timing.probes and response.status != 404:
             timing.probes[key] = self.gateway.varies_probe(request.method, request.path)
         return response
 

@@ -322,3 +322,22 @@ def test_an_inline_call_that_held_the_loop_working_sends_its_route_to_a_thread()
     calls(app, 3)
     assert gateway.threads[-4] == threading.current_thread().name
     assert all(name.startswith("aiaas-fn") for name in gateway.threads[-3:])
+
+
+def test_a_route_that_answered_only_5xx_so_far_is_still_asked_before_its_calls() -> None:
+    """Its probe was kept only after a call under 500: a version failing to load (503s), then
+    fixed or promoted to one whose cost a value sets, had its first good heavy call inline,
+    holding the loop 2.65 s (review_rev9 2)."""
+    probed: list[str] = []
+
+    class FailingGateway(RecordingGateway):
+        def dispatch(self, request: GatewayRequest, defer: bool = False) -> GatewayResponse:
+            return GatewayResponse(503, [("content-type", "application/json")], b"{}")
+
+        def varies_probe(self, method: str, path: str) -> Callable[[], bool] | None:
+            probed.append(f"{method} {path}")
+            return lambda: True
+
+    app = app_for(FailingGateway(token=None))
+    asyncio.run(app(Scope(Headers([])), Protocol()))  # type: ignore[arg-type]
+    assert len(probed) == 1 and app.timing.slow(probed[0])

@@ -181,3 +181,61 @@ def test_an_affine_grid_of_the_requests_size_varies() -> None:
         "size": np.array([1, 1, 2, 2]),
     }
     assert graph_varies(_real(nodes, [theta, size], opset=20, cheap=feeds))
+
+
+def _after_a_value_shaped(producer: list[onnx.NodeProto], inits: list[onnx.TensorProto]) -> bytes:
+    """`producer` makes "r" from the request's value; a square of r's first dimension is then
+    multiplied: 2000 x 2000 (~230 ms) or 1 x 1 by the value sent (review_rev9 3)."""
+    side = 2000
+    inits = [
+        *inits,
+        numpy_helper.from_array(np.ones((side, 1), np.float32), "C"),
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+        numpy_helper.from_array(np.array([0], np.int64), "first"),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["x1"], ["xi"], to=TensorProto.INT64),
+        helper.make_node("Reshape", ["xi", "one"], ["ax"]),
+        *producer,
+        helper.make_node("Shape", ["r"], ["s"]),
+        helper.make_node("Gather", ["s", "first"], ["d"]),
+        helper.make_node("Concat", ["d", "d"], ["dd"], axis=0),
+        helper.make_node("ConstantOfShape", ["dd"], ["big"], value=ONES),
+        helper.make_node("MatMul", ["big", "big"], ["y"]),
+    ]
+    x1 = helper.make_tensor_value_info("x1", TensorProto.FLOAT, [1, 1])
+    return _real(nodes, [x1], inits, opset=17, cheap={"x1": np.ones((1, 1), np.float32)})
+
+
+def test_a_reduction_whose_axes_are_the_requests_varies() -> None:
+    """ReduceSum(C [2000, 1], axes=x): axis 1 keeps 2000 rows, axis 0 leaves one."""
+    assert graph_varies(
+        _after_a_value_shaped([helper.make_node("ReduceSum", ["C", "ax"], ["r"])], [])
+    )
+
+
+def test_a_split_to_sequence_by_the_requests_values_varies() -> None:
+    """SplitToSequence(C, split=1 + x * 1999): a first piece of 1 row or of 2000."""
+    inits = [
+        numpy_helper.from_array(np.array(1999, np.int64), "k"),
+        numpy_helper.from_array(np.array(1, np.int64), "one0"),
+        numpy_helper.from_array(np.array(0, np.int64), "zero0"),
+    ]
+    producer = [
+        helper.make_node("ReduceSum", ["xi"], ["xs"], keepdims=0),
+        helper.make_node("Mul", ["xs", "k"], ["t"]),
+        helper.make_node("Add", ["t", "one0"], ["split"]),
+        helper.make_node("SplitToSequence", ["C", "split"], ["seq"], axis=0),
+        helper.make_node("SequenceAt", ["seq", "zero0"], ["r"]),
+    ]
+    assert graph_varies(_after_a_value_shaped(producer, inits))
+
+
+def test_a_reduction_over_constant_axes_does_not_vary() -> None:
+    """Exporters write a reduction's axes as a constant (torch's mean over a dimension)."""
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    nodes = [
+        helper.make_node("ReduceMean", ["x", "axes"], ["m"]),
+        helper.make_node("Add", ["m", "zero"], ["y"]),
+    ]
+    assert not graph_varies(_real(nodes, [X], [axes, ZERO]))
