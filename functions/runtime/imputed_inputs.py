@@ -75,11 +75,15 @@ def _imputed(
 
 
 def _replaces_nan(node: onnx.NodeProto) -> bool:
-    """The Imputer replaces NaN (its replaced_value_float; ONNX's default is 0.0)."""
+    """The Imputer replaces NaN (its replaced_value_float; ONNX's default is 0.0) with finite
+    values (an Imputer filling NaN with NaN imputes nothing)."""
+    replaces = filled = False
     for attribute in node.attribute:
         if attribute.name == "replaced_value_float":
-            return math.isnan(attribute.f)
-    return False
+            replaces = math.isnan(attribute.f)
+        elif attribute.name == "imputed_value_floats":
+            filled = bool(attribute.floats) and all(math.isfinite(v) for v in attribute.floats)
+    return replaces and filled
 
 
 def imputed_note(names: tuple[str, ...]) -> tuple[str, ...]:

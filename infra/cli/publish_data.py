@@ -280,6 +280,8 @@ def _label(value: Any) -> Any:
     left to `truth_labels`: no part of a class name where it is none as written."""
     if isinstance(value, str):
         return value if value.strip() else None
+    if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], list | dict):
+        return _label(value[0])  # `[0.59]`: one value a row, as an NPZ's y [N, 1] is read
     return value
 
 

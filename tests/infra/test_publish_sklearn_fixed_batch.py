@@ -192,6 +192,26 @@ def test_both_targets_given_as_labels_are_not_told_to_add_labels(
     assert "--labels" not in error and len(error.splitlines()) == 1, error
 
 
+def test_a_jsonl_label_of_one_value_in_a_list_is_that_value(tmp_path: Path) -> None:
+    """`{"y": [0.59]}` (a one-output torch regressor's held-out rows written with .tolist()) was
+    "label [0.59] is not a number ...: for a classifier pass --labels", where the same labels
+    in an NPZ's y [N, 1] are scored (review_rev8 6)."""
+    x, _ = iris()
+    target = x @ [1, 2, 3, 4]
+    path = tmp_path / "one.onnx"
+    model = convert_sklearn(
+        LinearRegression().fit(x, target), initial_types=[("X", FloatTensorType([None, 4]))]
+    )
+    path.write_bytes(model.SerializeToString())
+    data = tmp_path / "held.jsonl"
+    rows = [{"X": r.tolist(), "y": [float(t)]} for r, t in zip(x[:20], target[:20], strict=True)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    store = LocalStore(tmp_path / "store")
+    assert publish(store, path, "one", "--data", str(data), "--target", "y") == 0
+    held_out = Registry(store).manifest("one", "1").metrics["held_out"]
+    assert held_out["r2"] == pytest.approx(1.0, abs=1e-4)
+
+
 @pytest.mark.filterwarnings("ignore:Option zipmap is ignored")
 def test_a_multi_output_classifier_is_told_what_to_publish_instead(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
