@@ -34,10 +34,19 @@ def unstarved(pid: int) -> None:
     """The replay process runs at SCHED_IDLE (a core only when nothing else wants one): with
     the suite's other xdist worker keeping both CPUs busy it got none for 60 s, and a drain
     timed out (CI run f, 2026-12-06). These tests are about drops, not priority (the policy is
-    test_predict_shadow.py's): here its threads run at the normal policy."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
+    test_predict_shadow.py's): here its threads run at the normal policy. Set once the process
+    has set SCHED_IDLE itself (functions/shadow/process.py's main, after its imports): set
+    before, under load, the process undid it and starved again (CI run d, 2026-12-06 night)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError):
+            if os.sched_getscheduler(pid) == os.SCHED_IDLE:
+                break
+        time.sleep(0.01)
+    for _ in range(2):  # a thread started meanwhile took its starter's policy
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
 
 
 def started(tmp_path: Path) -> tuple[PredictService, GatewayMetrics, int]:

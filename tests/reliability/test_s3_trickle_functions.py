@@ -77,8 +77,16 @@ def test_the_batch_functions_cold_load_ends_by_the_invocations_time_left(
     # function killed at its Timeout said nothing.
     said = capsys.readouterr().out + caplog.text
     logged = next(line for line in said.splitlines() if "returns to the queue" in line)
-    assert "past the download's deadline of 2." in logged, logged
-    assert "(the invocation's 3." in logged, logged
+    # The deadline is the invocation's time left as the download starts, less the 1 s kept to
+    # answer: ~2 s of the 4 s on a quiet host, less where the cold start itself took longer
+    # (1.7 s under CI's load): the figures are read, not matched to one host's.
+    said_so = re.search(
+        r"past the download's deadline of ([\d.]+) s \(the invocation's ([\d.]+) s left, less 1 s\)",
+        logged,
+    )
+    assert said_so is not None, logged
+    deadline_s, left_s = float(said_so[1]), float(said_so[2])
+    assert deadline_s > 0 and left_s <= 4.0 and abs(left_s - 1 - deadline_s) < 0.15, logged
 
 
 def test_the_shadow_functions_cold_load_ends_by_the_invocations_time_left(
