@@ -30,6 +30,8 @@ from infra.cli.main import main
 from tests import onnx_factory
 from tests.infra.test_serve import ServeProcess, start_serve
 
+serving = contextlib.contextmanager(start_serve)  # a started server, stopped whatever happens
+
 HEAVY_TRIPS = 1.5e6  # ~1.5 s of a core
 
 
@@ -86,17 +88,13 @@ def worst_live_wait(server: ServeProcess, path: str) -> tuple[float, httpx.Respo
 
 def test_a_pinned_varying_version_runs_off_the_loop(store: Path) -> None:
     """v1 (a Loop) pinned, behind a plain production v2: its heavy call leaves the loop free."""
-    servers = start_serve(store)
-    server = next(servers)
-    try:
+    with serving(store) as server:
         with httpx.Client(base_url=server.base, timeout=120) as http:
             cheap_calls(http, "/models/mix/versions/1/predict")
             cheap_calls(http, "/models/mix/predict")  # v2, plain: inline
             worst, answer = worst_live_wait(server, "/models/mix/versions/1/predict")
         assert answer.status_code == 200 and answer.json()["version"] == "1", answer.text
         assert worst < 0.5, f"a pinned Loop's heavy call held the loop ({worst:.2f} s)"
-    finally:
-        next(servers, None)
 
 
 def test_the_first_call_after_a_promotion_to_a_varying_version_runs_off_the_loop(
@@ -104,9 +102,7 @@ def test_the_first_call_after_a_promotion_to_a_varying_version_runs_off_the_loop
 ) -> None:
     """Production moves from the plain v2 (its route inline) to v1, a Loop: the first call
     after the move, a heavy one, leaves the loop free."""
-    servers = start_serve(store)
-    server = next(servers)
-    try:
+    with serving(store) as server:
         with httpx.Client(base_url=server.base, timeout=120) as http:
             cheap_calls(http, "/models/moved/versions/1/predict")  # v1 loaded: no load to time
             cheap_calls(http, "/models/moved/predict")  # v2, plain: inline
@@ -114,8 +110,6 @@ def test_the_first_call_after_a_promotion_to_a_varying_version_runs_off_the_loop
             worst, answer = worst_live_wait(server, "/models/moved/predict")
         assert answer.status_code == 200 and answer.json()["version"] == "1", answer.text
         assert worst < 0.5, f"the first call after the promotion held the loop ({worst:.2f} s)"
-    finally:
-        next(servers, None)
 
 
 def test_a_varying_models_readiness_is_answered_inline_behind_its_heavy_calls(
@@ -123,9 +117,7 @@ def test_a_varying_models_readiness_is_answered_inline_behind_its_heavy_calls(
 ) -> None:
     """At `--max-in-flight 2`, with two heavy calls of a Loop in flight: its readiness and
     metadata are answered (inline, at once), not refused with a 503 as a threaded call is."""
-    servers = start_serve(store, "--max-in-flight", "2")
-    server = next(servers)
-    try:
+    with serving(store, "--max-in-flight", "2") as server:
         with httpx.Client(base_url=server.base, timeout=120) as http:
             for _ in range(40):  # each route judged on its calls: cheap ones
                 http.post("/models/looping/predict", json={"inputs": [[2]]})
@@ -150,8 +142,6 @@ def test_a_varying_models_readiness_is_answered_inline_behind_its_heavy_calls(
         assert ready.status_code == 200, ready.text
         assert metadata.status_code == 200, metadata.text
         assert [answer.status_code for answer in heavies] == [200, 200]
-    finally:
-        next(servers, None)
 
 
 def test_only_the_routes_that_run_the_model_are_asked_before_each_call() -> None:
