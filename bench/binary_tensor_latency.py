@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from bench.args import count
 from bench.predict_latency import interleaved_medians
+from bench.scratch import scratch_dir
 
 MODEL = "bench-image"
 
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--pixels", type=count, default=224, help="the image's side")
     parser.add_argument("--repeat", type=count, default=300)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="aiaas-bench-binary-"))
+    work = scratch_dir("aiaas-bench-binary-")
     features = 3 * args.pixels * args.pixels
     onnx_path = mean_onnx(work / "mean.onnx", features)
     env = {**os.environ, "AIAAS_STORE": str(work / "store")}

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.args import count
+from bench.scratch import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 MOTO_ENV = {
@@ -75,7 +75,7 @@ def main() -> None:
     from functions.runtime.s3client import make_s3_client
     from tests.s3server import MotoServer
 
-    work = Path(tempfile.mkdtemp())
+    work = scratch_dir("aiaas-cost-counts-")
     server = MotoServer().start(work / "moto.log")
     try:
         os.environ.update(MOTO_ENV, AWS_ENDPOINT_URL=server.endpoint)

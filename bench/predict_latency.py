@@ -23,7 +23,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,6 +33,7 @@ import numpy as np
 from bench.args import count, share
 from bench.bytecode import compile_checkout
 from bench.models import publish_mlp
+from bench.scratch import scratch_dir
 
 MODEL = "bench-mlp"
 
@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--drift", action="store_true", help="version 1 has a drift baseline")
     args = parser.parse_args()
     compile_checkout()  # a fresh process must not time compiling our modules
-    work = Path(tempfile.mkdtemp(prefix="aiaas-bench-"))
+    work = scratch_dir("aiaas-bench-")
     model_path = publish_mlp(work / "store", MODEL)
     if args.split:
         split_alias(work / "store", model_path, args.split)

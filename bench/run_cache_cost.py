@@ -22,10 +22,8 @@ import argparse
 import asyncio
 import functools
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +31,7 @@ import orjson
 
 from bench.args import count
 from bench.models import publish_mlp
+from bench.scratch import scratch_dir
 from bench.serve_app_cost import MODEL, _Protocol, _Scope, serve_app
 from functions.runtime.model import LoadedModel
 
@@ -78,7 +77,7 @@ def main() -> None:
     parser.add_argument("--calls", type=count, default=3000)
     parser.add_argument("--rounds", type=count, default=7)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="aiaas-run-cache-"))
+    work = scratch_dir("aiaas-run-cache-")
     publish_mlp(work / "store", MODEL)
     runs = _TimedRuns()
     runs.install()

@@ -16,7 +16,6 @@ import argparse
 import cProfile
 import os
 import pstats
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import orjson
 from bench.args import count
 from bench.models import publish_mlp
 from bench.peers.floor_app import Model
+from bench.scratch import scratch_dir
 
 MODEL = "bench-mlp"
 
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=count, default=9)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="aiaas-app-cost-"))
+    work = scratch_dir("aiaas-app-cost-")
     model_path = publish_mlp(work / "store", MODEL)
     app, floor = serve_app(work), Model(str(model_path))
     body = orjson.dumps({"inputs": [[0.5] * 64]})

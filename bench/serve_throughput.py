@@ -25,7 +25,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +34,7 @@ from bench.args import count
 from bench.compare.measure import free_ports
 from bench.models import publish_mlp
 from bench.proc_cpu import snapshot, used
+from bench.scratch import scratch_dir
 
 MODEL = "bench-mlp"
 LUA = """
@@ -171,7 +171,7 @@ def main() -> None:
         parser.error("--duration must be at least --rounds: a turn lasts 1 s or more")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
-    work = Path(tempfile.mkdtemp(prefix="aiaas-serve-bench-"))
+    work = scratch_dir("aiaas-serve-bench-")
     model_path = publish_mlp(work / "store", MODEL)
     row = json.dumps([[0.5] * 64])
     # No token: wrk sends none, and /metrics is read without one (a token set in the shell

@@ -18,11 +18,11 @@ import contextlib
 import io
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.scratch import scratch_dir
 from bench.text_predict_latency import event, service, texts_of
 from tests import hf_transformer
 
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="about this long a case")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp())
+    root = scratch_dir("aiaas-fixed-padding-")
     pre = {name: publish(root, name) for name in (FIXED, LONGEST)}
     print(f"{FIXED}: padding '{pre[FIXED]['padding']}', pad_to_longest "
           f"{pre[FIXED].get('pad_to_longest', False)}")  # fmt: skip

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -23,6 +25,10 @@ from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory, serve_logs
 from tests.s3server import MotoServer
 
+# Parsed templates are cached under XDG_CACHE_HOME: not in the developer's home, and gone when
+# this process (the run, or one xdist worker) ends: 2,400 were left in /tmp by earlier runs.
+_CACHE_HOME = tempfile.mkdtemp(prefix="aiaas-test-cache-")
+atexit.register(shutil.rmtree, _CACHE_HOME, True)
 # Never let a test reach a real AWS account or read the developer's credentials.
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
     os.environ.pop(_var, None)
@@ -34,8 +40,7 @@ os.environ.update(
     AIAAS_S3_MAX_ATTEMPTS="2",
     AIAAS_S3_CONNECT_TIMEOUT="2",
     AIAAS_S3_READ_TIMEOUT="10",
-    # Parsed templates are cached under XDG_CACHE_HOME: not in the developer's home.
-    XDG_CACHE_HOME=tempfile.mkdtemp(prefix="aiaas-test-cache-"),
+    XDG_CACHE_HOME=_CACHE_HOME,
 )
 
 # httpx reads the whole CA bundle into a new SSL context for every Client and every httpx.get

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 from pathlib import Path
 
 from bench.args import count
@@ -22,6 +21,7 @@ from bench.compare.measure import first_answer_s, free_ports, start, stop
 from bench.compare.run import interpreters, parse_names, say
 from bench.compare.servers import SERVERS, base_env
 from bench.compare.workloads import KINDS, Workload, prepare
+from bench.scratch import scratch_dir
 
 
 def cold_starts(
@@ -80,7 +80,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     compile_checkout()  # a fresh process must not time compiling our modules
-    work = Path(tempfile.mkdtemp(prefix="aiaas-cold-"))
+    work = scratch_dir("aiaas-cold-")
     (work / "logs").mkdir()
     pythons, _status = interpreters(args.servers)
     for w in prepare(args.models, work):
