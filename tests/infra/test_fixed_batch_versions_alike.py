@@ -26,15 +26,18 @@ from tests import onnx_factory
 WEIGHTS = np.random.default_rng(3).normal(size=(4, 2)).astype(np.float32)
 
 
-def _regressor(path: Path, batch: str | int) -> Path:
+def _regressor(path: Path, batch: str | int, features: int = 4, double: bool = False) -> Path:
     """y = x @ W, float32 [batch, 4] -> [batch, 2]: one network, its batch axis as exported
-    (`torch.onnx.export` without `dynamic_shapes` writes the example's 1)."""
+    (`torch.onnx.export` without `dynamic_shapes` writes the example's 1); or of other
+    `features`, or float64 (`double`: a torch model exported after `.double()`)."""
+    kind = TensorProto.DOUBLE if double else TensorProto.FLOAT
+    weights = np.resize(WEIGHTS, (features, 2)).astype(np.float64 if double else np.float32)
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "W"], ["y"])],
         "regressor",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 2])],
-        initializer=[numpy_helper.from_array(WEIGHTS, "W")],
+        [helper.make_tensor_value_info("x", kind, [batch, features])],
+        [helper.make_tensor_value_info("y", kind, [batch, 2])],
+        initializer=[numpy_helper.from_array(weights, "W")],
     )
     return onnx_factory.save(graph, path)
 
@@ -103,3 +106,58 @@ def test_a_canary_fixed_at_two_is_still_refused(
 ) -> None:
     code, _, err = _cli(store, capsys, "promote", "m", "3", "--weight", "0.3")
     assert code == 1 and "takes shape [2, 4], not [-1, 4]" in err, err
+
+
+FIXED = "batch fixed at 1: any number of rows, run one by one"
+
+
+@pytest.fixture
+def others(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """m:4 fixed at 1 with 5 features, m:5 fixed at 1 in float64: published by the CLI."""
+    for version, path in (
+        ("4", _regressor(tmp_path / "m4.onnx", 1, features=5)),
+        ("5", _regressor(tmp_path / "m5.onnx", 1, double=True)),
+    ):
+        argv = ["publish", str(path), "--name", "m", "--version", version]
+        assert main(["--store", str(store), *argv]) == 0
+    capsys.readouterr()
+    return store
+
+
+def test_a_refused_candidate_fixed_at_one_is_said_in_its_shape_as_shown(
+    others: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aiaas rollout m 4` said its input "takes shape [-1, 5]" where `aiaas show` says
+    [1, 5] (review_rev8 5): the shape as declared, and what its batch of 1 means."""
+    assert "x                    float32  [1, 5]" in _cli(others, capsys, "show", "m:4")[1]
+    said = f"(its input 'x' takes shape [1, 5] ({FIXED}), not [-1, 4])"
+    for argv in (("rollout", "m", "4"), ("promote", "m", "4", "--weight", "0.3")):
+        code, _, err = _cli(others, capsys, *argv)
+        assert code == 1 and said in err, err
+    code, _, err = _cli(others, capsys, "promote", "m", "5", "--weight", "0.3")
+    assert code == 1 and "(its input 'x' is float64, not float32)" in err, err
+
+
+@pytest.mark.parametrize(
+    "a, b, said",
+    [
+        ("1", "5", "version 1's input 'x' is float32, 5's float64"),
+        ("5", "1", "version 5's input 'x' is float64, 1's float32"),
+        ("1", "4", f"version 1's input 'x' takes shape [-1, 4], 4's [1, 5] ({FIXED})"),
+        (
+            "4",
+            "5",
+            f"version 4's input 'x' is float32 of shape [1, 5] ({FIXED}), 5's float64 of "
+            f"shape [1, 4] ({FIXED})",
+        ),
+    ],
+)
+def test_compare_says_what_differs_not_the_batch_fixed_at_one(
+    others: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], a: str, b: str, said: str
+) -> None:
+    """`aiaas compare mlp 1 4` said "x float32 [-1, 6] vs x float64 [1, 6]": the batch axis
+    read as a difference where the element type was the whole of it (review_rev8 5)."""
+    np.save(tmp_path / "rows.npy", np.zeros((3, 4), np.float32))
+    code, _, err = _cli(others, capsys, "compare", "m", a, b, "--data", str(tmp_path / "rows.npy"))
+    assert code == 1, err
+    assert f"versions {a} and {b} of m read different inputs: {said}; compare scores" in err, err

@@ -14,6 +14,7 @@ from dataclasses import replace
 from functions.runtime.codecs.nulls import takes_missing
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import as_served
+from functions.runtime.inputs_apart import apart, shape_said
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
@@ -30,9 +31,33 @@ def check_inputs(a: ModelManifest, b: ModelManifest) -> ModelManifest:
         theirs = {spec.name: spec for spec in b.inputs}
         return replace(a, inputs=tuple(_stricter(s, theirs[s.name]) for s in a.inputs))
     raise InvalidInput(
-        f"versions {a.version} and {b.version} of {a.name} read different inputs "
-        f"({_inputs(a)} vs {_inputs(b)}); compare scores one file with both, so they must match"
+        f"versions {a.version} and {b.version} of {a.name} read different inputs: "
+        f"{_difference(a, b)}; compare scores one file with both, so they must match"
     )
+
+
+def _difference(a: ModelManifest, b: ModelManifest) -> str:
+    """What differs, in the terms `aiaas show` uses (`inputs_apart`): the first input one
+    version lacks or reads otherwise, else the features; else both versions' inputs in full."""
+    for x, y in ((a, b), (b, a)):
+        lacked = [spec.name for spec in x.inputs if spec.name not in {s.name for s in y.inputs}]
+        if lacked:
+            return f"version {x.version} reads input {lacked[0]!r}, which {y.version} does not"
+    for spec in a.inputs:  # both read these names now
+        found = apart(a, b, spec.name, lambda mine, theirs: mine.shape == theirs.shape)
+        if found is not None:
+            verb, said_a, said_b = found
+            return (
+                f"version {a.version}'s input {spec.name!r} {verb} {said_a}, {b.version}'s {said_b}"
+            )
+    if a.features != b.features:
+        return f"version {a.version} {_features(a)}, {b.version} {_features(b)}"
+    return f"{_inputs(a)} vs {_inputs(b)}"  # the same inputs in another order
+
+
+def _features(manifest: ModelManifest) -> str:
+    shown = ",".join(manifest.features[:6]) + (",..." if len(manifest.features) > 6 else "")
+    return f"reads features {shown}" if manifest.features else "names no features"
 
 
 def _check_text(a: ModelManifest, b: ModelManifest, field: str) -> None:
@@ -64,5 +89,4 @@ def _read(manifest: ModelManifest) -> list[tuple[str, str, tuple[int, ...]]]:
 
 
 def _inputs(manifest: ModelManifest) -> str:
-    shown = ", ".join(f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.inputs)
-    return shown + (f" features {','.join(manifest.features[:6])}" if manifest.features else "")
+    return ", ".join(f"{s.name} {s.dtype} {shape_said(manifest, s)}" for s in manifest.inputs)

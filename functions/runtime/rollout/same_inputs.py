@@ -16,6 +16,7 @@ from __future__ import annotations
 from functions.runtime.codecs.nulls import takes_missing
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import as_served
+from functions.runtime.inputs_apart import apart
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
@@ -26,19 +27,20 @@ def _shape_fits(base: TensorSpec, candidate: TensorSpec) -> bool:
     return all(c == -1 or c == b for b, c in zip(base.shape, candidate.shape, strict=True))
 
 
-def _differs(base: TensorSpec, candidate: TensorSpec | None) -> str | None:
-    if candidate is None:
+def _differs(baseline: ModelManifest, candidate: ModelManifest, base: TensorSpec) -> str | None:
+    """Why `candidate` refuses what `baseline` takes in its input `base` (as served), else None;
+    the element type and shape said as `aiaas show` says them (`inputs_apart`)."""
+    theirs = next((spec for spec in as_served(candidate).inputs if spec.name == base.name), None)
+    if theirs is None:
         return f"it has no input {base.name!r}"
-    if candidate.dtype != base.dtype:
-        return f"its input {base.name!r} is {candidate.dtype}, not {base.dtype}"
-    if not _shape_fits(base, candidate):
-        return (
-            f"its input {base.name!r} takes shape {list(candidate.shape)}, not {list(base.shape)}"
-        )
-    if candidate.finite and not base.finite:
-        what = "infinity" if candidate.gaps else "NaN and infinity"
+    found = apart(candidate, baseline, base.name, lambda mine, its: _shape_fits(its, mine))
+    if found is not None:
+        verb, said, was = found
+        return f"its input {base.name!r} {verb} {said}, not {was}"
+    if theirs.finite and not base.finite:
+        what = "infinity" if theirs.gaps else "NaN and infinity"
         return f"its input {base.name!r} refuses {what}, which the baseline takes"
-    if base.gaps and not takes_missing(candidate):  # the baseline's graph imputes them
+    if base.gaps and not takes_missing(theirs):  # the baseline's graph imputes them
         return (
             f"its input {base.name!r} refuses missing values (null, NaN), which the baseline takes"
         )
@@ -48,12 +50,11 @@ def _differs(base: TensorSpec, candidate: TensorSpec | None) -> str | None:
 def difference(baseline: ModelManifest, candidate: ModelManifest) -> str | None:
     """Why `candidate` would refuse requests `baseline` answers, else None. A version whose
     graph fixes its batch at 1 takes any number of rows (one call each): as if dynamic."""
-    theirs = {spec.name: spec for spec in as_served(candidate).inputs}
     for spec in as_served(baseline).inputs:
-        found = _differs(spec, theirs.get(spec.name))
+        found = _differs(baseline, candidate, spec)
         if found is not None:
             return found
-    extra = sorted(set(theirs) - {spec.name for spec in baseline.inputs})
+    extra = sorted({spec.name for spec in candidate.inputs} - {s.name for s in baseline.inputs})
     if extra:
         return f"it also needs input {extra[0]!r}, which the baseline's callers do not send"
     missing = sorted(set(baseline.features) - set(candidate.features))
