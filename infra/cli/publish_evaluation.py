@@ -17,7 +17,7 @@ import numpy as np
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.codecs import simple
 from functions.runtime.comparison.truth import bool_classes
-from functions.runtime.drift.watched import prediction_output
+from functions.runtime.drift.watched import prediction_output, value_output
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
@@ -139,12 +139,12 @@ def _numbered(labels: list[Any], manifest: ModelManifest) -> list[str]:
     return [manifest.labels[int(y)] for y in labels]
 
 
-def check_numeric(labels: list[Any], path: Path) -> None:
+def check_numeric(manifest: ModelManifest, data: LabelledData, path: Path) -> None:
     """A model that is no classifier is scored by RMSE, so its labels must be numbers: a class
     name there means the classes were not given (the graph of a network names none)."""
-    for y in labels:
+    for y in data.labels:
         if isinstance(y, list | tuple | np.ndarray) and np.size(y) > 1:  # y of [N, T] targets:
-            raise BadRequest(f"--data {path}: label {y!r} holds {np.size(y)} values; {SEVERAL}")
+            raise BadRequest(f"--data {path}: {_targets_apart(manifest, data.column, y)}")
         try:  # it was told to pass --labels as a classifier's (hunt_journey2 3)
             float(y)
         except (TypeError, ValueError):
@@ -152,6 +152,27 @@ def check_numeric(labels: list[Any], path: Path) -> None:
                 f"--data {path}: label {y!r} is not a number, and a model with no classes is "
                 "scored as a regressor: for a classifier pass --labels, one per class"
             ) from None
+
+
+def _targets_apart(manifest: ModelManifest, column: str, y: Any) -> str:
+    """Why a label of several values `y` cannot be scored, by the model's width and the file's:
+    a model of 1 output given [N, 2] was told "a regressor of several targets cannot be scored",
+    where the file held the several targets and the model one (review_rev8 6)."""
+    spec = next(s for s in manifest.outputs if s.name == value_output(manifest))
+    width = int(np.prod(spec.shape[1:])) if all(d > 0 for d in spec.shape[1:]) else None
+    given = np.size(y)
+    if width == 1:
+        return (
+            f"the model answers 1 value a row (output {spec.name!r}) and {column!r} holds "
+            f"{given} a row: give the one target this model predicts (a column, or an array "
+            "of one value a row, named by --target)"
+        )
+    if width is not None and width != given:
+        return (
+            f"the model answers {width} values a row (output {spec.name!r}) and {column!r} "
+            f"holds {given} a row, so they are not the same targets; {SEVERAL}"
+        )
+    return f"label {y!r} holds {given} values; {SEVERAL}"
 
 
 def _score(manifest: ModelManifest, answers: list[Any], labels: list[Any]) -> float:
@@ -175,7 +196,7 @@ def evaluate(
     in a batch (int8's activations are scaled per request, over all its rows)."""
     data = read_data(path, before[0], target)
     if before[0].postprocessing is None:
-        check_numeric(data.labels, path)
+        check_numeric(before[0], data, path)
     answers_before, raw_before = served_answers(load(*before), data, path)
     variant = load(*after)
     answers_after, raw_after = served_answers(variant, data, path)

@@ -114,7 +114,7 @@ def _classifier(
 def _regressor(
     model: LoadedModel, data: LabelledData, path: Path
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
-    check_numeric(data.labels, path)
+    check_numeric(model.manifest, data, path)
     answers, _ = served_answers(model, data, path)
     truth = np.asarray(data.labels, dtype=np.float64)
     predicted = np.asarray(answers, dtype=np.float64)

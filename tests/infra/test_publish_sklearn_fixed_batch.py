@@ -192,6 +192,54 @@ def test_both_targets_given_as_labels_are_not_told_to_add_labels(
     assert "--labels" not in error and len(error.splitlines()) == 1, error
 
 
+SEVERAL_TARGETS = "--data scores one value a row, so a regressor of several targets cannot be"
+
+
+@pytest.mark.parametrize(
+    "width, given, kind, said",
+    [
+        (1, 2, "npz", "the model answers 1 value a row (output 'variable') and 'y' holds 2 a "
+         "row: give the one target this model predicts (a column, or an array of one value a "
+         "row, named by --target)"),
+        (1, 2, "jsonl", "the model answers 1 value a row (output 'variable') and 'y' holds 2 a "
+         "row: give the one target this model predicts"),
+        (3, 2, "npz", "the model answers 3 values a row (output 'variable') and 'y' holds 2 a "
+         f"row, so they are not the same targets; {SEVERAL_TARGETS}"),
+        (2, 3, "jsonl", "the model answers 2 values a row (output 'variable') and 'y' holds 3 a "
+         f"row, so they are not the same targets; {SEVERAL_TARGETS}"),
+        (2, 1, "npz", f"output 'variable' holds 2 values a row and the model names no classes "
+         f"and has no output of one value a row, so nothing can be scored against the file's "
+         f"labels: {SEVERAL_TARGETS}"),
+    ],
+)  # fmt: skip
+def test_targets_of_another_width_than_the_model_s_are_said_by_both_widths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], width: int, given: int, kind: str,
+    said: str,
+) -> None:  # fmt: skip
+    """A 1-output regressor given y [N, 2] (or JSONL `[a, b]` labels) was told "a regressor of
+    several targets cannot be scored": the file held the 2 targets, the model 1 (review_rev8
+    6). A 3-output model given 2 a row was told the same without either width."""
+    x, _ = iris()
+    targets = np.stack([x @ [1, 2, 3, 4], x @ [4, 3, 2, 1], x @ [1, 1, 1, 1]], axis=1)
+    fitted = LinearRegression().fit(x, targets[:, 0] if width == 1 else targets[:, :width])
+    path = tmp_path / "model.onnx"
+    model = convert_sklearn(fitted, initial_types=[("X", FloatTensorType([None, 4]))])
+    path.write_bytes(model.SerializeToString())
+    labels = targets[:10, 0] if given == 1 else targets[:10, :given]
+    data = tmp_path / f"held.{kind}"
+    if kind == "npz":
+        np.savez(data, X=x[:10], y=labels)
+    else:
+        rows = [{"X": r.tolist(), "y": t.tolist()} for r, t in zip(x[:10], labels, strict=True)]
+        data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    store = LocalStore(tmp_path / "store")
+    argv = ["--task", "regression", "--data", str(data), "--target", "y"]
+    assert publish(store, path, "reg", *argv) == 1
+    error = capsys.readouterr().err
+    assert f"--data {data}: {said}" in error, error
+    assert "--labels" not in error and len(error.splitlines()) == 1, error
+
+
 def test_a_jsonl_label_of_one_value_in_a_list_is_that_value(tmp_path: Path) -> None:
     """`{"y": [0.59]}` (a one-output torch regressor's held-out rows written with .tolist()) was
     "label [0.59] is not a number ...: for a classifier pass --labels", where the same labels
