@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
 from functions.runtime.artifact_files import nested_external_data
-from functions.runtime.cache import DISK_MARGIN
+from functions.runtime.cache_room import DISK_MARGIN
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.mapped_weights import MIN_FILE_BYTES, WeightLayout

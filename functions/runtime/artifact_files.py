@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ArtifactFile, artifact_path
 from functions.runtime.protowire import LEN, Buffer, fields
 from functions.runtime.version_files import BACKGROUND_FILE, BASELINE_FILE

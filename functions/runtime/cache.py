@@ -8,9 +8,10 @@ wait and check the file it renamed in. A file whose sha256 differs from its mani
 and never served. When the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB) or
 fills up while it is written (AIAAS_MODEL_LOAD=auto; another model's download), or the cache
 directory cannot be written (a read-only file system, a file in its place, a missing HOME), it
-is held in memory, and a warning says so once a process for each reason. Before that, the least recently used entries
-no process holds make room (functions/runtime/cache_trim.py; also past AIAAS_CACHE_MAX_MB):
-each entry handed out is held (a shared flock) until `release` (the pool dropped its version).
+is held in memory (model_in_memory.py), and a warning says so once a process for each reason
+(cache_room.py). Before that, the least recently used entries no process holds make room
+(cache_trim.py; also past AIAAS_CACHE_MAX_MB): each entry handed out is held (a shared flock)
+until `release` (the pool dropped its version).
 """
 
 from __future__ import annotations
@@ -18,63 +19,38 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import logging
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from functions.runtime.abandoned import hold, hold_fd, remove_abandoned
 from functions.runtime.cache_lock import one_download
+from functions.runtime.cache_room import DISK_MARGIN, MB, disk_problem, warn_held_in_memory
 from functions.runtime.cache_trim import Holds, hold_entry, let_go, remove_entry, trim
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
+from functions.runtime.file_hashes import sha256_file, sha256_stream
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
+from functions.runtime.model_in_memory import ModelInMemory, ModelSource, fetch_into_memory
 from functions.runtime.refs import version_prefix
 from functions.runtime.settings import RuntimeSettings, TransferSettings, make_dirs
 from functions.runtime.store import ObjectStore
-from functions.runtime.transfer import FileSink, MemorySink, Sink, fetch_verified
+from functions.runtime.transfer import FileSink, Sink, fetch_verified
 
-HASH_CHUNK = 1024 * 1024
-MB = 1024 * 1024
-log = logging.getLogger("aiaas.runtime")
-# (cache directory, reason) warned about: once a process, not once for each of its models.
-_warned: set[tuple[Path, str]] = set()
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as handle:
-        return sha256_stream(handle)
-
-
-def sha256_stream(handle: IO[bytes]) -> str:
-    """The hex sha256 of what `handle` reads to its end, in bounded chunks."""
-    digest = hashlib.sha256()
-    while chunk := handle.read(HASH_CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class ModelInMemory:
-    """A verified model held in memory: the model file's bytes and each external data file."""
-
-    model: bytes
-    weights: dict[str, memoryview] = field(default_factory=dict)
-    sinks: list[MemorySink] = field(default_factory=list)
-
-    def release(self) -> None:
-        """Give the buffers back (onnxruntime has copied what it needs once a session exists)."""
-        for view in self.weights.values():
-            with contextlib.suppress(BufferError):  # still exported: freed with its holder
-                view.release()
-        self.weights.clear()
-        for sink in self.sinks:
-            sink.release()
-        self.sinks.clear()
+# Moved to modules of their own (hashing, room on the disk, a model held in memory): still
+# importable from here, as callers and tests do.
+__all__ = [
+    "DISK_MARGIN",
+    "ArtifactCache",
+    "CacheFull",
+    "ModelInMemory",
+    "ModelSource",
+    "sha256_file",
+    "sha256_stream",
+    "version_digest",
+]
 
 
 class CacheFull(StoreError):
@@ -82,10 +58,6 @@ class CacheFull(StoreError):
     said in the warning that the model is held in memory instead)."""
 
     why = "its disk filled up while the model was being written"
-
-
-ModelSource = Path | ModelInMemory  # what onnxruntime loads: a path, or bytes in memory
-DISK_MARGIN = 64 * 1024 * 1024  # room left on the cache disk after a model's files
 
 
 class ArtifactCache:
@@ -115,7 +87,7 @@ class ArtifactCache:
                     return self.fetch(manifest)
                 except CacheFull as full:  # filled by others meanwhile (another worker's
                     problem = "filled", full.why  # download), or a file size limit
-            self._warn_memory(*problem)
+            warn_held_in_memory(self.directory, *problem)
             return self.fetch_into_memory(manifest)
         self._room_for(manifest)  # "disk": the download fails if it still lacks room
         return self.fetch(manifest)
@@ -155,32 +127,7 @@ class ArtifactCache:
 
     def _disk_problem(self, size: int) -> tuple[str, str] | None:
         """(reason, what it is) the cache directory cannot take `size` bytes, else None."""
-        try:
-            make_dirs(self.directory)  # never a missing HOME of the default ~/.cache/aiaas
-            free = shutil.disk_usage(self.directory).free
-        except OSError as exc:
-            return "unusable", f"it cannot be made ({exc.strerror})"
-        if not os.access(self.directory, os.W_OK | os.X_OK):  # read-only mounts included
-            return "unusable", "it is not writable"
-        if free < size + DISK_MARGIN:
-            need, files = (size + DISK_MARGIN + MB - 1) // MB, (size + MB - 1) // MB
-            return "full", (
-                f"its disk has {free // MB} MB free and a model needs {need} MB ({files} MB of "
-                f"files and {DISK_MARGIN // MB} MB kept free)"
-            )
-        return None
-
-    def _warn_memory(self, reason: str, what: str) -> None:
-        if (self.directory, reason) in _warned:
-            return
-        _warned.add((self.directory, reason))
-        log.warning(
-            "model files are held in memory, not cached in %s: %s. Each process holds every "
-            "model it loads in memory and downloads it again at every start: set "
-            "AIAAS_CACHE_DIR to a writable directory with room for the models",
-            self.directory,
-            what,
-        )
+        return disk_problem(self.directory, size)
 
     def fetch(self, manifest: ModelManifest) -> Path:
         """A local path of the verified model file for `manifest`, its external data beside it;
@@ -266,38 +213,7 @@ class ArtifactCache:
 
     def fetch_into_memory(self, manifest: ModelManifest) -> ModelInMemory:
         """The verified model and its external data in memory: nothing written to disk."""
-        loaded = ModelInMemory(b"")
-        try:
-            model = self._into_memory(
-                manifest, MODEL_FILE, manifest.file.size, manifest.file.sha256
-            )
-            loaded.model = bytes(model.view())  # onnxruntime takes the model itself as bytes
-            model.release()
-            for item in manifest.weight_files:
-                sink = self._into_memory(manifest, item.path, item.size, item.sha256)
-                loaded.sinks.append(sink)
-                loaded.weights[item.path] = sink.view()
-        except BaseException:
-            loaded.release()
-            raise
-        return loaded
-
-    def _into_memory(self, manifest: ModelManifest, rel: str, size: int, sha: str) -> MemorySink:
-        try:
-            sink = MemorySink(size)
-        except OSError as exc:  # a manifest (edited in the store?) declaring more than there is
-            ref = f"{manifest.name}:{manifest.version}"
-            raise ModelUnavailable(
-                f"{ref}: its manifest gives {rel} as {size} bytes, more memory than this "
-                f"process can take ({exc.strerror}); publish the version again",
-                public_message=f"model {ref} cannot be loaded",
-            ) from None
-        try:
-            self._transfer(manifest, rel, size, sha, sink)
-        except BaseException:
-            sink.release()
-            raise
-        return sink
+        return fetch_into_memory(manifest, self._transfer)
 
     def _download(self, manifest: ModelManifest, rel: str, size: int, sha: str, dest: Path) -> None:
         sink = FileSink(dest, size)

@@ -18,11 +18,11 @@ import onnxruntime as ort
 
 from functions.runtime import mapped_weights
 from functions.runtime.artifact_files import files_to_publish
-from functions.runtime.cache import sha256_file
 from functions.runtime.category_graph import ENCODER, missing_categories
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.file_digests import DigestsAside
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
 from functions.runtime.imputed_inputs import imputed_inputs
 from functions.runtime.index_inputs import index_rows

@@ -21,7 +21,7 @@ from __future__ import annotations
 import mmap
 from pathlib import Path
 
-from functions.runtime.cache import DISK_MARGIN
+from functions.runtime.cache_room import DISK_MARGIN
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.mapped_weights import WeightLayout, weight_layout
 from functions.runtime.protowire import Buffer

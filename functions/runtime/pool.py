@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from functions.runtime.cache import ArtifactCache, ModelInMemory, ModelSource
+from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError, ModelNotFound, VersionPruned
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.memory_fit import (
@@ -42,6 +42,7 @@ from functions.runtime.memory_fit import (
     usable_bytes,
 )
 from functions.runtime.model import LoadedModel
+from functions.runtime.model_in_memory import ModelInMemory, ModelSource
 from functions.runtime.pool_churn import EvictionChurn
 from functions.runtime.pool_room import make_room
 from functions.runtime.refs import Resolution

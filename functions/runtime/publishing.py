@@ -33,8 +33,8 @@ from pathlib import Path
 
 from functions.runtime import names
 from functions.runtime.artifact_files import files_to_publish
-from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import AiaasError, BadRequest, NotFound, VersionExists
+from functions.runtime.file_hashes import sha256_stream
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.manifest_fields import check_labels
 from functions.runtime.prune_log import pruned_versions

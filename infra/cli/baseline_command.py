@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from functions.runtime.explain.explainer import explained_columns
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix

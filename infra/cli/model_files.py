@@ -32,8 +32,8 @@ from functions.runtime.artifact_files import (
     nested_external_data,
     short_data_file,
 )
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from functions.runtime.file_hashes import sha256_file
 from infra.cli.file_args import not_readable
 
 FICLONE = 0x40049409  # linux/fs.h: the copy shares the source's extents

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime.artifact_files import files_to_publish
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import AiaasError, NotFound, VersionExists
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.prune_log import pruned_versions
 from functions.runtime.publishing import check_version_free

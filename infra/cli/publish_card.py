@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.cache import sha256_file
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.metric_text import metrics_text
 from infra.cli.output_change import outputs_only

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TEXT_FIELD
 from infra.cli import publish_quantize, publish_variant_answers, publish_variant_check

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from functions.runtime.file_hashes import sha256_file
 from infra.cli import quantize_reasons
 from infra.cli.model_files import data_files, describe_data_files, stage, total_bytes
 from infra.cli.publish_variant_check import check_loads

@@ -18,8 +18,8 @@ from typing import Any
 import onnxruntime as ort
 
 from functions.runtime import hf_tokenizer
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.hf_tokenizer import HfInputs, HfTokenizer, HfTokenizerError
 from functions.runtime.introspect import checking_options
 from functions.runtime.manifest import ModelManifest, TensorSpec

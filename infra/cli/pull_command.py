@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from functions.runtime import names
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import (
     BadRequest,
     IntegrityError,
@@ -27,6 +26,7 @@ from functions.runtime.errors import (
     StoreError,
     VersionExists,
 )
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.publishing import check_no_twin, publish_version
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
