@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from functions.runtime.batch.source import MAX_LINE_BYTES
 from functions.runtime.errors import AiaasError, BadRequest
-from functions.runtime.model import SMALL_MODEL_BYTES, cpu_count
+from functions.runtime.onnx_session import SMALL_MODEL_BYTES, cpu_count
 
 DEFAULT_CHUNK_ROWS = 4096
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024

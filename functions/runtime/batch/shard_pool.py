@@ -23,7 +23,7 @@ from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import fail_run, merge_run, plan_run, score_shard
 from functions.runtime.batch.worker_stops import quiet_on_ctrl_c
 from functions.runtime.errors import AiaasError
-from functions.runtime.model import cpu_count
+from functions.runtime.onnx_session import cpu_count
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store

@@ -40,7 +40,8 @@ from functions.runtime.explain.row_outputs import TimedModel as TimedModel
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.model import LoadedModel, cpu_count, intra_op_threads, session_options
+from functions.runtime.model import LoadedModel
+from functions.runtime.onnx_session import cpu_count, intra_op_threads, session_options
 from functions.runtime.validation import validate_inputs
 
 MAX_SAMPLES = 100_000
