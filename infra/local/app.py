@@ -12,7 +12,8 @@ and the answer back, with the checks that need our knowledge:
   their answer; one more that would wait (for its body or a thread) is a 503 with Retry-After.
   An idle connection, or a head refused on its token, takes none;
 - a chunked body is counted as it arrives and refused once over the limit; a body that does not
-  arrive within `body_timeout_s` gets a 408 (one sweeper keeps the deadlines: deadlines.py);
+  arrive within `body_timeout_s` gets a 408 (one sweeper keeps the deadlines: deadlines.py;
+  the reads and drains themselves: request_body.py);
 - cheap functions run inline on the event loop (a small model's whole handler takes tens of
   microseconds, less than a hop to a thread); the others, and big bodies, run on a thread
   (which: timing.py), so one slow model does not stall the others and onnxruntime computes on
@@ -32,19 +33,20 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defined]
 
-from infra.local.chunked import CUT_MESSAGE, BodyData, CutBody
-from infra.local.deadlines import Deadlines
+from infra.local.chunked import CUT_MESSAGE, CutBody
 from infra.local.fair_pool import FairPool
 from infra.local.forwarded import caller_address, forwarded
 from infra.local.gateway import Gateway
 from infra.local.offloaded_call import OffloadedCall
 from infra.local.payload import GatewayRequest, GatewayResponse, error
+from infra.local.request_body import DRAIN_S as DRAIN_S  # read from here (tests, the CLI)
+from infra.local.request_body import BodyLimits as BodyLimits
+from infra.local.request_body import BodyTooLarge, RequestBodies, body_framing, closing
 from infra.local.request_ids import REQUEST_ID_HEADER, request_id
 from infra.local.timing import INLINE_MAX_BODY, OVERRUN_S, OVERRUN_WALL_S, TIME_EVERY, Timing
 from infra.local.unreadable_headers import unreadable_routing_key
@@ -54,27 +56,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aiaas.gateway")
 
-# A refused request's body (401, 403, 503 over --max-in-flight) is read and dropped for at most
-# this long, then the connection is closed. A sender that writes its body before it reads (nginx)
-# sends it at once; one that trickles it, or never sends it, must not hold it all the body timeout.
-DRAIN_S = 2.0
 MAX_IN_FLIGHT = 256  # `--max-in-flight`'s default (infra/local/server.py's ServerLimits)
 RETRY_AFTER_S = 1  # told to a caller refused over --max-in-flight
 
 
-@dataclass(frozen=True)
-class BodyLimits:
-    """What the app enforces on request bodies (granian enforces the head)."""
-
-    max_bytes: int
-    timeout_s: float
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class GatewayApp:
+class GatewayApp(RequestBodies):
     """RSGI callable over one `Gateway` (one per granian worker process)."""
 
     def __init__(
@@ -85,8 +71,8 @@ class GatewayApp:
         trusted_proxies: frozenset[str] = frozenset(),
         max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
+        RequestBodies.__init__(self, limits)  # the body's reads and drains (request_body.py)
         self.gateway = gateway
-        self.limits = limits
         # Requests admitted (past `refusal`) and not yet answered, at most `max_in_flight`:
         # counted here, not by granian, whose own limit counts connections, idle ones too.
         self.max_in_flight = max_in_flight
@@ -102,8 +88,6 @@ class GatewayApp:
         self._inline_calls = 0
         self._offloaded_calls = 0
         self._cpu_mark = time.thread_time()  # the loop thread's CPU time a few calls ago
-        self._deadlines = Deadlines(limits.timeout_s)
-        self._drains = Deadlines(min(DRAIN_S, limits.timeout_s))
         self.on_stopped: Callable[[], None] | None = None  # run last in __rsgi_del__
         self.cut = False  # requests were cut off (`cut_off`): the stop waits for no handler
 
@@ -139,8 +123,7 @@ class GatewayApp:
         # stopped. Not waited for: joined here, on the event loop, it held the stop for as long
         # as it ran (the grace's timer is on this loop too); `on_stopped` ends the process.
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self._deadlines.close()
-        self._drains.close()
+        self._close_bodies()
         if self.on_stopped is not None:
             self.on_stopped()
 
@@ -166,15 +149,13 @@ class GatewayApp:
         try:
             response = await self.answer(scope, protocol, rid)
         except ProtocolClosed:  # the client stopped sending mid-body (it may still read)
-            response = _closing(error(400, "the request body ended before its declared length"))
+            response = closing(error(400, "the request body ended before its declared length"))
         except ProtocolError:  # hyper could not frame the body
-            response = _closing(error(400, "malformed HTTP request body"))
+            response = closing(error(400, "malformed HTTP request body"))
         except asyncio.CancelledError:  # still running when the shutdown grace ran out
             # Answered, so the request ends here: re-raised, granian would log it as the app's
             # failure with a traceback per request.
-            response = _closing(
-                error(503, "the server stopped before this request finished; retry")
-            )
+            response = closing(error(503, "the server stopped before this request finished; retry"))
         response.headers.append((REQUEST_ID_HEADER, rid))
         if response.route is not None:  # answered here, not by a function: counted and logged
             self.gateway.metrics.refused(response.status, response.route, rid, scope.headers.get)
@@ -187,7 +168,7 @@ class GatewayApp:
     async def answer(self, scope: Scope, protocol: HTTPProtocol, rid: str = "") -> GatewayResponse:
         headers = scope.headers.items()
         by_name = dict(headers)  # lower-case names (hyper's); a repeated one's last value
-        declared, chunked = _body_framing(by_name)
+        declared, chunked = body_framing(by_name)
         peer = scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1"
         # Through a trusted proxy (--trusted-proxy): its peer, and the X-Forwarded-For it adds.
         proxied = bool(self.trusted_proxies) and peer in self.trusted_proxies and forwarded(headers)
@@ -206,14 +187,14 @@ class GatewayApp:
             try:
                 reading = self._body(protocol, declared, chunked)
                 body = b"" if reading is None else await reading
-            except _TooLarge:
+            except BodyTooLarge:
                 message = f"request body is over the {self.limits.max_bytes} byte limit"
-                return _closing(error(413, message))
+                return closing(error(413, message))
             except TimeoutError:
                 message = f"request body not received within {self.limits.timeout_s:g} s"
-                return _closing(error(408, message))
+                return closing(error(408, message))
             except CutBody:
-                return _closing(error(400, CUT_MESSAGE))
+                return closing(error(400, CUT_MESSAGE))
             source_ip = caller_address(peer, headers, self.trusted_proxies) if proxied else peer
             folded = None if len(by_name) < len(headers) or "cookie" in by_name else by_name
             # Its fields in order (method, path, query, headers, body, source_ip, request_id,
@@ -285,67 +266,6 @@ class GatewayApp:
             log.error("%s did not answer within its %g s timeout", route, timeout_s, extra=ids)
             return error(504, found[0].function.late() if found else "no answer in time", [], route)
 
-    def _body(
-        self, protocol: HTTPProtocol, declared: int | None, chunked: bool
-    ) -> Awaitable[bytes] | None:
-        """The body's read, within its deadline, for the caller to await (no coroutine of
-        its own here, one layer less on every request); None: there is no body."""
-        if not declared and not chunked:
-            return None
-        if declared is not None:  # framed by its length, already checked against the limit
-            return self._deadlines.within(protocol())
-        return self._deadlines.within(self._chunks(protocol))
-
-    async def _refused(
-        self,
-        protocol: HTTPProtocol,
-        headers: list[tuple[str, str]],
-        declared: int | None,
-        chunked: bool,
-        refused: GatewayResponse,
-    ) -> GatewayResponse:
-        """`refused`, once the body sent with it is dropped (`_drained`); closing the
-        connection if it was not."""
-        if (declared or chunked) and not await self._drained(protocol, headers, refused):
-            return _closing(refused)
-        return refused
-
-    async def _drained(
-        self, protocol: HTTPProtocol, headers: list[tuple[str, str]], refused: GatewayResponse
-    ) -> bool:
-        """Whether the body of a refused request was read and dropped, so that the answer
-        reaches a sender that writes the whole body before it reads (nginx): closed with the
-        body unread, the socket reset, nginx's write failed (EPIPE) and its client got a 502
-        instead of the 401, one in four 1.3 MB requests. Not read: a body over the limit (413)
-        and one the client waits to be asked for (`Expect: 100-continue`, answered without
-        `100 Continue`). Read for at most DRAIN_S: a body that never came held its connection
-        for the whole body timeout, unauthenticated."""
-        if refused.status == 413 or any(
-            name == "expect" and value.lower() == "100-continue" for name, value in headers
-        ):
-            return False
-        try:
-            await self._drains.within(self._dropped(protocol))
-        except (_TooLarge, TimeoutError, ProtocolClosed, ProtocolError, CutBody):
-            return False
-        return True
-
-    async def _dropped(self, protocol: HTTPProtocol) -> None:
-        size = 0
-        async for chunk in BodyData(protocol):
-            size += len(chunk)
-            if size > self.limits.max_bytes:
-                raise _TooLarge
-
-    async def _chunks(self, protocol: HTTPProtocol) -> bytes:
-        chunks, size = [], 0
-        async for chunk in BodyData(protocol):
-            size += len(chunk)
-            if size > self.limits.max_bytes:
-                raise _TooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def _on_thread(self, key: str, request: GatewayRequest, call: OffloadedCall) -> GatewayResponse:
         with call.running(self.gateway.metrics.abandoned):
             return self._timed(key, request)
@@ -385,16 +305,3 @@ def _run_after(jobs: list[Callable[[], None]]) -> None:
             job()
         except Exception:
             log.exception("work after a response failed")
-
-
-def _body_framing(headers: dict[str, str]) -> tuple[int | None, bool]:
-    """(declared content-length or None, chunked?) from request headers by (lower-case) name."""
-    length = headers.get("content-length")  # hyper refuses a malformed length before us
-    declared = int(length) if length is not None and length.isascii() and length.isdigit() else None
-    return declared, "transfer-encoding" in headers
-
-
-def _closing(response: GatewayResponse) -> GatewayResponse:
-    """The response, and the connection closed after it: a body we did not read is left behind."""
-    response.headers.append(("connection", "close"))
-    return response
