@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defined]
 
 from infra.local.chunked import CUT_MESSAGE, CutBody
+from infra.local.connection_limit import MAX_IN_FLIGHT
 from infra.local.fair_pool import FairPool
 from infra.local.forwarded import caller_address, forwarded
 from infra.local.gateway import Gateway
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aiaas.gateway")
 
-MAX_IN_FLIGHT = 256  # `--max-in-flight`'s default (infra/local/server.py's ServerLimits)
 RETRY_AFTER_S = 1  # told to a caller refused over --max-in-flight
 
 

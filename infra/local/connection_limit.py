@@ -16,6 +16,9 @@ import contextlib
 # limit, so ~37 MiB for this many idle and ~330 MiB at most, until the header timeout.
 MAX_CONNECTIONS = 4096
 FILES_KEPT = 256
+# Requests a worker admits at once unless `--max-in-flight` says (ServerLimits' default, and
+# GatewayApp's, which counts them): one number for both.
+MAX_IN_FLIGHT = 256
 
 
 def connection_limit(max_in_flight: int) -> int:

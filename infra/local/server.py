@@ -53,7 +53,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from infra.local import lambda_logs, signal_clock, worker_deaths
-from infra.local.connection_limit import connection_limit
+from infra.local.connection_limit import MAX_IN_FLIGHT, connection_limit
 from infra.local.ending import EXIT_HANDLERS_S, end_process, insisting, run_exit_handlers
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class ServerLimits:
     max_head_bytes: int = 64 * 1024
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
-    max_in_flight: int = 256
+    max_in_flight: int = MAX_IN_FLIGHT
     shutdown_grace_s: int = 30
 
 
