@@ -95,7 +95,7 @@ def release() -> None:
 
 # X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start. Powertools'
 # Tracer needs aws-xray-sdk (the `tracing` extra), which the Lambda bundle does not ship: without
-# it the function used to fail at init, every request a 502; it now serves, untraced, and says so.
+# it the function serves untraced and says so, rather than fail at init (every request a 502).
 if env_flag(os.environ, "AIAAS_TRACING"):
     try:
         import aws_xray_sdk.core  # noqa: F401 - what Powertools' Tracer patches

@@ -155,7 +155,7 @@ class LoadedModel:
         warn_once(log, "onnxruntime rejected a validated request for %s: %s", self.ref, exc)
         if "INVALID_ARGUMENT" in str(exc):
             return InvalidInput(f"the model rejected these inputs: {_short(exc)}")
-        if out_of_memory(exc):  # was a bare 500 "internal error"
+        if out_of_memory(exc):  # a 503 to retry, not a 500: the server ran short, not the model
             return ModelUnavailable(
                 f"{self.ref}: inference ran out of memory: {exc}",
                 public_message=f"model {self.ref} ran out of memory answering this "

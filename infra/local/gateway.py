@@ -26,7 +26,7 @@ from infra.local.paths import UndecodablePath
 from infra.local.payload import GatewayRequest, GatewayResponse, build_event, error, to_http
 from infra.local.request_ids import request_id
 
-# The payload's names too: callers import them from here, as before payload.py.
+# The payload's names too (payload.py): the tests and handlers' callers import them from here.
 __all__ = [
     "Gateway",
     "GatewayRequest",
@@ -235,9 +235,9 @@ class Gateway:
     def _authorized(self, headers: list[tuple[str, str]]) -> bool:
         """One `Authorization: Bearer <token>` header, compared in constant time with every
         token accepted (all of them, not up to a match: the time says nothing of which one).
-        Two headers are refused whatever they hold: the first used to decide alone, so a proxy
-        that checks the last one and this gateway judged the same request differently (API
-        Gateway joins them with a comma, which no token matches)."""
+        Two headers are refused whatever they hold: a proxy that checks the last one and a
+        gateway that checks the first would judge the same request differently (API Gateway
+        joins them with a comma, which no token matches)."""
         values = [value for name, value in headers if name.lower() == "authorization"]
         if len(values) != 1:
             return False
