@@ -19,6 +19,13 @@ from functions.runtime.errors import InvalidInput
 from functions.runtime.exact_casts import exact_in_float
 from functions.runtime.finite import all_finite
 from functions.runtime.fixed_batch import dynamic_batch_advice, elsewhere_advice, one_row_batch
+from functions.runtime.input_messages import (
+    channels_hint,
+    fixed_batch_hint,
+    missing_value,
+    scaled_pixels_hint,
+)
+from functions.runtime.input_messages import describe as describe  # read from here too
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import ModelRefused
 from functions.runtime.sent_values import encoded_image_hint, sent_value, string_null
@@ -28,11 +35,6 @@ from functions.runtime.sent_values import encoded_image_hint, sent_value, string
 # ("overflow encountered in cast") said nothing more, as two lines of text on stderr that any
 # caller could write. Filtered here rather than cast under np.errstate (~2.5 us a request).
 warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning, __name__)
-
-
-def describe(spec: TensorSpec) -> str:
-    """`x: float32 [-1, 4]`, the way error messages show an expected tensor."""
-    return f"{spec.name}: {spec.dtype} {list(spec.shape)}"
 
 
 def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
@@ -141,17 +143,6 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
     )
 
 
-def scaled_pixels_hint(target: np.dtype, value: np.ndarray) -> str:
-    """For a uint8 model (pixels, scaled inside the graph) sent pixels already scaled to [0, 1],
-    the usual mistake with such an export: what to send instead."""
-    if target != np.uint8 or not np.isfinite(value).all() or value.min() < 0 or value.max() > 1:
-        return ""
-    return (
-        "; these look like pixels scaled to [0, 1]: this model takes uint8 pixels 0-255 "
-        "(its scaling is in the graph)"
-    )
-
-
 def _check_shape(
     spec: TensorSpec,
     value: np.ndarray,
@@ -181,55 +172,9 @@ def _check_shape(
                 + (
                     f"; {elsewhere}"
                     if elsewhere and axis == 0
-                    else _fixed_batch_hint(spec, axis, shared, advice)
+                    else fixed_batch_hint(spec, axis, shared, advice)
                 )
             )
-
-
-def _fixed_batch_hint(spec: TensorSpec, axis: int, shared: bool, advice: str) -> str:
-    """For rows refused by a batch axis the export fixed (torch.onnx.export without dynamic
-    axes, where the model cannot be run a row at a time): how to export it instead."""
-    if axis != 0 or (spec.rank < 2 and spec.shape[0] != 1 and not shared):
-        return ""  # a one-dimensional input of several values is one row, not a batch
-    return (
-        f"; if that is its batch axis, the export fixed it (no dynamic batch axis): send "
-        f"{spec.shape[0]} row(s) a request, or export again with one ({advice})"
-    )
-
-
-def channels_hint(want: tuple[int, ...], got: tuple[int, ...], *, one: bool = False) -> str:
-    """For a batch of images whose channels sit on the other side from the model's (numpy and
-    PIL give [H, W, C], torch models take [C, H, W]): what they look like and the fix. `one`:
-    `got` is one image given a batch axis of 1 (a batch file's row), so the fix is per image."""
-    if len(want) != 4 or len(got) != 4:
-        return ""
-
-    def fits(dims: tuple[int, ...], sent: tuple[int, ...]) -> bool:
-        return all(d in (-1, s) for d, s in zip(dims, sent, strict=True))
-
-    if 0 < want[1] <= 4 and fits((want[2], want[3], want[1]), got[1:]):
-        fix = "image.transpose(2, 0, 1)" if one else "images.transpose(0, 3, 1, 2)"
-        return (
-            "; these look like channels-last images [H, W, C]: this model takes channels first "
-            f"[C, H, W] (numpy: {fix})"
-        )
-    if 0 < want[3] <= 4 and fits((want[3], want[1], want[2]), got[1:]):
-        fix = "image.transpose(1, 2, 0)" if one else "images.transpose(0, 2, 3, 1)"
-        return (
-            "; these look like channels-first images [C, H, W]: this model takes channels last "
-            f"[H, W, C] (numpy: {fix})"
-        )
-    return ""
-
-
-def missing_value(where: str, sent: str) -> str:
-    """The 422 for a missing value (`sent`: null, NaN, an empty cell) to a model that refuses
-    it, saying how a model that takes them is published (whether it can is the model's call)."""
-    return (
-        f"{where} is a missing value ({sent}); this model takes finite numbers only: a model "
-        "that handles missing values (e.g. scikit-learn's trees) is published with "
-        "`aiaas publish --allow-nonfinite`"
-    )
 
 
 def _check_finite(spec: TensorSpec, value: np.ndarray, sent: np.ndarray | None = None) -> None:

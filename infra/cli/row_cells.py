@@ -18,7 +18,7 @@ import numpy as np
 from functions.runtime.codecs.nulls import missing_marker, takes_missing
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import InputColumns
-from functions.runtime.validation import missing_value
+from functions.runtime.input_messages import missing_value
 
 
 def gap_columns(columns: InputColumns) -> frozenset[int]:

@@ -22,8 +22,8 @@ from functions.runtime.batch.numbers import NUMBER_BYTES, plain_numbers
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
 from functions.runtime.batch.text import cut_line_ends, decode_numbered, finish_chunk
 from functions.runtime.codecs import nulls
+from functions.runtime.input_messages import missing_value
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.validation import missing_value
 
 COMMA, NEWLINE = ord(","), ord("\n")
 # A bool input's cells as pandas' to_csv writes them (True/False), or lower-cased; 1/0 as numbers.

@@ -32,10 +32,11 @@ from functions.runtime.codecs.wide_integers import as_typed, written_as_integer
 from functions.runtime.column_names import by_input
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
+from functions.runtime.input_messages import channels_hint
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.sent_values import string_null
 from functions.runtime.text_input import PAIR_FIELD, text_input
-from functions.runtime.validation import channels_hint, fill_missing
+from functions.runtime.validation import fill_missing
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
 

@@ -31,9 +31,9 @@ from functions.runtime.batch.scoring import (
 )
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
+from functions.runtime.input_messages import channels_hint
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectStore
-from functions.runtime.validation import channels_hint
 
 HEADER_READ = 64 * 1024
 MAX_ARRAY_BYTES = 2**63 - 1  # a file's size is an int64: a header promising more is a lie

@@ -10,8 +10,8 @@ import numpy as np
 
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.exact_casts import exact_bits
+from functions.runtime.input_messages import missing_value, scaled_pixels_hint
 from functions.runtime.manifest import TensorSpec
-from functions.runtime.validation import missing_value, scaled_pixels_hint
 
 EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
 

@@ -9,8 +9,8 @@ from functions.runtime.codecs import nulls
 from functions.runtime.codecs.json_errors import PIXELS
 from functions.runtime.column_names import collision
 from functions.runtime.errors import BadRequest
+from functions.runtime.input_messages import describe
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.validation import describe
 
 
 def ragged(value: object, spec: TensorSpec) -> str:

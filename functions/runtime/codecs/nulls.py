@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from functions.runtime.errors import InvalidInput
+from functions.runtime.input_messages import missing_value
 from functions.runtime.manifest import TensorSpec
-from functions.runtime.validation import missing_value
 
 # How spreadsheets, pandas and R write a cell with no value: training reads these as gaps
 # (training/cells.py), so batch CSV and file explanations read them so too, for a model that

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from functions.runtime.input_messages import describe
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import text_input
-from functions.runtime.validation import describe
 
 
 class Limits(NamedTuple):
