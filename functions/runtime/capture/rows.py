@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.runtime.codecs.simple import class_scores, predictions
+from functions.runtime.codecs.class_scores import class_scores, predictions
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.codecs.class_names import class_names
-from functions.runtime.codecs.simple import class_scores
+from functions.runtime.codecs.class_scores import class_scores
 from functions.runtime.codecs.ties import own_labels, ranked_first, tie_winners
 from functions.runtime.codecs.wide_integers import as_typed, written_as_integer
 from functions.runtime.errors import BadRequest
