@@ -162,7 +162,7 @@ def model_fit(
 
 def _not_from_memory(manifest: ModelManifest, store: ObjectStore, tmp_mb: int) -> str:
     """Why a version whose files do not fit /tmp cannot load at all, or "": onnxruntime reads a
-    subgraph's external weights from a file, never from memory (model.py refuses that load)."""
+    subgraph's external weights from a file, never from memory (onnx_session.py refuses that load)."""
     if not manifest.weight_files:  # nothing external, so nothing nested either
         return ""
     stored = StoredModel(store, model_key(manifest.name, manifest.version), manifest.file.size)

@@ -61,8 +61,8 @@ class GatewayMetrics:
         self._captures: list[_Capture] = []
         self._lock = threading.Lock()
         self._count: Callable[[tuple[str, ...], float | None], None] | None = None
-        # Threads whose call was answered 504 meanwhile (app.py's `_Call`): their requests'
-        # own counts are dropped. Empty but for those: one truth test a request.
+        # Threads whose call was answered 504 meanwhile (offloaded_call.py's `OffloadedCall`): their
+        # requests' own counts are dropped. Empty but for those: one truth test a request.
         self.abandoned: set[int] = set()
 
     # ---- the observer protocol of functions/predict/telemetry.py ---------------------------

@@ -32,7 +32,7 @@ supervisor, sharing the port, each with its own function instances (as Lambda ru
 containers). A worker that dies (SIGKILL, the OOM killer) is respawned by granian while the
 others serve on (its callers in flight get a reset connection; a second death within 5.5 s is
 granian's crash loop: the server exits 1); with one worker, its death is the server's.
-Body size and body read time are the app's (`infra/local/app.py`).
+Body size and body read time are the app's (`infra/local/request_body.py`).
 """
 
 from __future__ import annotations
