@@ -155,16 +155,7 @@ class LocalFunction:
                     # Each version's graph read as it loads, off the loop (input_cost.py).
                     input_cost.EAGER = True
                     handler, module = load_handler_module(self.spec.handler, self.env)
-                    hint = getattr(module, "model_seconds", None)
-                    self._model_seconds = hint if callable(hint) else None
-                    varies = getattr(module, "varies_with_input", None)
-                    self._varies = varies if callable(varies) else None
-                    observe = getattr(module, "observe", None)
-                    self._observe = observe if callable(observe) else None
-                    if self._observe is not None and self._observer is not None:
-                        self._observe(self._observer)
-                    release = getattr(module, "release", None)
-                    self._release = release if callable(release) else None
+                    self._take_hooks(module)
                     # A handler object rather than a function (an ASGI adapter such as Mangum)
                     # drives its own asyncio loop with run_until_complete, which fails on the
                     # gateway's running loop and in pool threads that have none: it gets one
@@ -176,6 +167,22 @@ class LocalFunction:
                         )
                     self._handler = handler
         return self._handler
+
+    def _take_hooks(self, module: ModuleType) -> None:
+        """The optional functions a handler module offers `aiaas serve` (the predict function's
+        has them all): `model_seconds`, `varies_with_input`, `observe` (handed the observer
+        now, if one is attached) and `release`. One that is absent or not callable: None."""
+
+        def hook(name: str) -> Any:
+            found = getattr(module, name, None)
+            return found if callable(found) else None
+
+        self._model_seconds = hook("model_seconds")
+        self._varies = hook("varies_with_input")
+        self._observe = hook("observe")
+        if self._observe is not None and self._observer is not None:
+            self._observe(self._observer)
+        self._release = hook("release")
 
     @property
     def warm(self) -> bool:
