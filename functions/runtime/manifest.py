@@ -4,7 +4,8 @@ Training writes it, the registry stores it, the runtime trusts nothing else abou
 Loading is strict: an unknown schema version, a missing field or a field of the wrong type
 is a `ManifestError` that names the field (`inputs[0].dtype`, `file.sha256`, ...).
 This module holds the typed manifest and its parsing; the field checks are in
-`manifest_fields`, the version's other files (the `files` list) in `version_files`.
+`manifest_fields`, the version's other files (the `files` list) in `version_files`, each
+tensor's spec (`TensorSpec`) in `tensor_spec`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from typing import Any
 
 from functions.runtime import manifest_fields, names
 from functions.runtime.errors import InvalidName, ManifestError
-from functions.runtime.manifest_fields import choice, get, index_rows, mapping, sha256
+from functions.runtime.manifest_fields import choice, get, mapping, sha256
 from functions.runtime.manifest_schema import SCHEMA_VERSION as SCHEMA_VERSION
 from functions.runtime.manifest_schema import check_schema, schema_fields, stored_fields
+
+# A tensor's spec too (tensor_spec.py): importers find it here, beside the manifest that lists it.
+from functions.runtime.tensor_spec import DTYPES as DTYPES
+from functions.runtime.tensor_spec import TensorSpec as TensorSpec
+from functions.runtime.tensor_spec import parse_specs, spec_dict
 
 # The files of a version live in their own module; importers have always found them here.
 from functions.runtime.version_files import FILE_ROLES as FILE_ROLES
@@ -29,11 +35,6 @@ from functions.runtime.version_files import ArtifactFile as ArtifactFile
 from functions.runtime.version_files import artifact_path as artifact_path
 from functions.runtime.version_files import parse_files
 
-# Element types the runtime accepts, spelled as numpy spells them ("string" is ONNX's tensor(string)).
-DTYPES = (
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64", "string",
-)  # fmt: skip
 TASKS = ("classification", "regression", "embedding", "other")
 # How `predictions` (label + score) are derived from a classifier's scores output.
 SCORE_ACTIVATIONS = ("softmax", "sigmoid", "none")
@@ -42,47 +43,6 @@ SCORE_ACTIVATIONS = ("softmax", "sigmoid", "none")
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp with a `Z`, as stored in manifests and alias records."""
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One named input or output: element type and shape, -1 for a dynamic dimension."""
-
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    # Reject NaN and +-inf in this input (float inputs only).
-    finite: bool = False
-    # Float inputs only, with `finite`: a missing value (null, an empty cell, NaN) is taken, as
-    # the graph imputes it (publish reads a SimpleImputer); +-inf stays refused.
-    gaps: bool = False
-    description: str = ""
-    # Outputs only: the graph gives one {class: probability} map per row (a ZipMap, as skl2onnx
-    # exports by default); the runtime serves it as this float32 [N, len(map_keys)] tensor, one
-    # column per key in this order. The keys are the graph's class values (int64 or string).
-    map_keys: tuple[int, ...] | tuple[str, ...] = ()
-    # Integer inputs only: the graph reads rows of a table this long with these values (an
-    # nn.Embedding's Gather). ONNX's Gather reads a negative index from the table's end, where
-    # torch refuses it, so values must be 0 to index_rows - 1; 0: not such an input.
-    index_rows: int = 0
-    # String inputs only: the category a missing value (JSON null, an empty CSV cell) is sent as,
-    # read from the graph at publish: "nan" where skl2onnx exports a OneHotEncoder fit on NaN.
-    missing: str | None = None
-    # String inputs only: blanks around a value are no part of it, and are stripped before the
-    # graph sees it (" Nice" is "Nice"): a model `aiaas train` fitted on a table's text columns,
-    # whose categories were read so (a CSV written `70, Lyon`).
-    strip: bool = False
-
-    @property
-    def rank(self) -> int:
-        return len(self.shape)
-
-    @property
-    def sequence(self) -> bool:
-        """A rank-2 input with a dynamic second axis: a row is a sequence of any length (token
-        ids for an integer one, as a GRU or LSTM over an embedding reads them), not an image
-        nor a fixed set of columns; refusals say what to send in those terms."""
-        return self.rank == 2 and self.shape[1] == -1
 
 
 @dataclass(frozen=True)
@@ -164,8 +124,8 @@ class ModelManifest:
     def to_dict(self, *, as_stored: bool = False) -> dict[str, Any]:
         """As written (`schema_fields`: today's rule), or `as_stored` in the store, to show."""
         data = {key: value for key, value in asdict(self).items() if key != "stored_schema"}
-        data["inputs"] = [_spec_dict(spec) for spec in self.inputs]
-        data["outputs"] = [_spec_dict(spec) for spec in self.outputs]
+        data["inputs"] = [spec_dict(spec) for spec in self.inputs]
+        data["outputs"] = [spec_dict(spec) for spec in self.outputs]
         data["labels"] = list(self.labels)
         data["features"] = list(self.features)
         if self.postprocessing is not None and self.postprocessing.label_output is None:
@@ -203,74 +163,7 @@ class ModelManifest:
         return _parse_manifest(mapping(data, "manifest"))
 
 
-def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
-    data = asdict(spec)
-    data["shape"] = list(spec.shape)
-    if spec.map_keys:
-        data["map_keys"] = list(spec.map_keys)
-    else:
-        del data["map_keys"]  # tensors' specs stay as they were
-    if not spec.index_rows:
-        del data["index_rows"]
-    for key, unset in (("missing", None), ("strip", False), ("gaps", False)):
-        if data[key] == unset:
-            del data[key]  # written only where set: older readers ignore them
-    return data
-
-
 # ---- strict parsing -------------------------------------------------------------------------
-
-
-def _parse_map_keys(spec: Mapping[str, Any], where: str) -> tuple[int, ...] | tuple[str, ...]:
-    keys = get(spec, "map_keys", list, where, [])
-    if not keys:
-        return ()
-    path = f"{where}.map_keys"
-    kind = str if isinstance(keys[0], str) else int
-    if not all(isinstance(k, kind) and not isinstance(k, bool) for k in keys):
-        raise ManifestError(f"manifest field '{path}' must be all integers or all strings")
-    if len(set(keys)) != len(keys):
-        raise ManifestError(f"manifest field '{path}' lists a key twice")
-    if get(spec, "dtype", str, where) != "float32" or len(get(spec, "shape", list, where)) != 2:
-        raise ManifestError(f"manifest field '{path}' is for float32 [N, classes] outputs only")
-    return tuple(keys)
-
-
-def _parse_spec(data: object, where: str) -> TensorSpec:
-    spec = mapping(data, where)
-    shape = get(spec, "shape", list, where)
-    for i, dim in enumerate(shape):
-        if not isinstance(dim, int) or isinstance(dim, bool) or dim < -1 or dim == 0:
-            raise ManifestError(
-                f"manifest field '{where}.shape[{i}]' must be a positive int or -1 (dynamic)"
-            )
-    dtype = choice(get(spec, "dtype", str, where), DTYPES, f"{where}.dtype")
-    missing, strip = manifest_fields.string_fields(spec, where, dtype)
-    gaps = manifest_fields.float_gaps(spec, where, dtype)
-    return TensorSpec(
-        name=get(spec, "name", str, where),
-        dtype=dtype,
-        shape=tuple(shape),
-        finite=get(spec, "finite", bool, where, False),
-        description=get(spec, "description", str, where, ""),
-        map_keys=_parse_map_keys(spec, where),
-        index_rows=index_rows(spec, where),
-        missing=missing,
-        strip=strip,
-        gaps=gaps,
-    )
-
-
-def _parse_specs(data: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:
-    items = get(data, key, list, "")
-    if not items:
-        raise ManifestError(f"manifest field '{key}' must list at least one tensor")
-    specs = tuple(_parse_spec(item, f"{key}[{i}]") for i, item in enumerate(items))
-    if len({spec.name for spec in specs}) != len(specs):
-        raise ManifestError(f"manifest field '{key}' has duplicate tensor names")
-    if key == "inputs" and any(spec.map_keys for spec in specs):
-        raise ManifestError("manifest field 'inputs' has map_keys, which only outputs may have")
-    return specs
 
 
 def _parse_features(data: Mapping[str, Any], inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:
@@ -361,8 +254,8 @@ def _parse_postprocessing(
 
 def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
     check_schema(data)
-    inputs = _parse_specs(data, "inputs")
-    outputs = _parse_specs(data, "outputs")
+    inputs = parse_specs(data, "inputs")
+    outputs = parse_specs(data, "outputs")
     labels = get(data, "labels", list, "", [])
     if not all(isinstance(label, str) for label in labels):
         raise ManifestError("manifest field 'labels' must be a list of strings")

@@ -1,0 +1,126 @@
+"""A tensor's spec (`TensorSpec`): one named input or output of a model, as its manifest lists
+it; its stored form and its strict parsing (a wrong field is a `ManifestError` naming it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from functions.runtime import manifest_fields
+from functions.runtime.errors import ManifestError
+from functions.runtime.manifest_fields import choice, get, index_rows, mapping
+
+# Element types the runtime accepts, spelled as numpy spells them ("string" is ONNX's tensor(string)).
+DTYPES = (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "string",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named input or output: element type and shape, -1 for a dynamic dimension."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    # Reject NaN and +-inf in this input (float inputs only).
+    finite: bool = False
+    # Float inputs only, with `finite`: a missing value (null, an empty cell, NaN) is taken, as
+    # the graph imputes it (publish reads a SimpleImputer); +-inf stays refused.
+    gaps: bool = False
+    description: str = ""
+    # Outputs only: the graph gives one {class: probability} map per row (a ZipMap, as skl2onnx
+    # exports by default); the runtime serves it as this float32 [N, len(map_keys)] tensor, one
+    # column per key in this order. The keys are the graph's class values (int64 or string).
+    map_keys: tuple[int, ...] | tuple[str, ...] = ()
+    # Integer inputs only: the graph reads rows of a table this long with these values (an
+    # nn.Embedding's Gather). ONNX's Gather reads a negative index from the table's end, where
+    # torch refuses it, so values must be 0 to index_rows - 1; 0: not such an input.
+    index_rows: int = 0
+    # String inputs only: the category a missing value (JSON null, an empty CSV cell) is sent as,
+    # read from the graph at publish: "nan" where skl2onnx exports a OneHotEncoder fit on NaN.
+    missing: str | None = None
+    # String inputs only: blanks around a value are no part of it, and are stripped before the
+    # graph sees it (" Nice" is "Nice"): a model `aiaas train` fitted on a table's text columns,
+    # whose categories were read so (a CSV written `70, Lyon`).
+    strip: bool = False
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def sequence(self) -> bool:
+        """A rank-2 input with a dynamic second axis: a row is a sequence of any length (token
+        ids for an integer one, as a GRU or LSTM over an embedding reads them), not an image
+        nor a fixed set of columns; refusals say what to send in those terms."""
+        return self.rank == 2 and self.shape[1] == -1
+
+
+def spec_dict(spec: TensorSpec) -> dict[str, Any]:
+    data = asdict(spec)
+    data["shape"] = list(spec.shape)
+    if spec.map_keys:
+        data["map_keys"] = list(spec.map_keys)
+    else:
+        del data["map_keys"]  # tensors' specs stay as they were
+    if not spec.index_rows:
+        del data["index_rows"]
+    for key, unset in (("missing", None), ("strip", False), ("gaps", False)):
+        if data[key] == unset:
+            del data[key]  # written only where set: older readers ignore them
+    return data
+
+
+def _map_keys(spec: Mapping[str, Any], where: str) -> tuple[int, ...] | tuple[str, ...]:
+    keys = get(spec, "map_keys", list, where, [])
+    if not keys:
+        return ()
+    path = f"{where}.map_keys"
+    kind = str if isinstance(keys[0], str) else int
+    if not all(isinstance(k, kind) and not isinstance(k, bool) for k in keys):
+        raise ManifestError(f"manifest field '{path}' must be all integers or all strings")
+    if len(set(keys)) != len(keys):
+        raise ManifestError(f"manifest field '{path}' lists a key twice")
+    if get(spec, "dtype", str, where) != "float32" or len(get(spec, "shape", list, where)) != 2:
+        raise ManifestError(f"manifest field '{path}' is for float32 [N, classes] outputs only")
+    return tuple(keys)
+
+
+def _spec(data: object, where: str) -> TensorSpec:
+    spec = mapping(data, where)
+    shape = get(spec, "shape", list, where)
+    for i, dim in enumerate(shape):
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < -1 or dim == 0:
+            raise ManifestError(
+                f"manifest field '{where}.shape[{i}]' must be a positive int or -1 (dynamic)"
+            )
+    dtype = choice(get(spec, "dtype", str, where), DTYPES, f"{where}.dtype")
+    missing, strip = manifest_fields.string_fields(spec, where, dtype)
+    gaps = manifest_fields.float_gaps(spec, where, dtype)
+    return TensorSpec(
+        name=get(spec, "name", str, where),
+        dtype=dtype,
+        shape=tuple(shape),
+        finite=get(spec, "finite", bool, where, False),
+        description=get(spec, "description", str, where, ""),
+        map_keys=_map_keys(spec, where),
+        index_rows=index_rows(spec, where),
+        missing=missing,
+        strip=strip,
+        gaps=gaps,
+    )
+
+
+def parse_specs(data: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:
+    items = get(data, key, list, "")
+    if not items:
+        raise ManifestError(f"manifest field '{key}' must list at least one tensor")
+    specs = tuple(_spec(item, f"{key}[{i}]") for i, item in enumerate(items))
+    if len({spec.name for spec in specs}) != len(specs):
+        raise ManifestError(f"manifest field '{key}' has duplicate tensor names")
+    if key == "inputs" and any(spec.map_keys for spec in specs):
+        raise ManifestError("manifest field 'inputs' has map_keys, which only outputs may have")
+    return specs
