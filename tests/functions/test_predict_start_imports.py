@@ -31,6 +31,7 @@ NOT_NEEDED = (
     "functions.predict.shadow_tally",
     # OIP's codec: imported by the first OIP request (or metadata call), not by a simple one.
     "functions.runtime.codecs.oip",
+    "functions.runtime.codecs.oip_header",
     "functions.runtime.codecs.oip_classification",
     "functions.runtime.codecs.oip_names",
     "functions.runtime.codecs.tensors",
