@@ -40,6 +40,7 @@ from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import above_zero, window
 from infra.cli.monitor_figure import draw, drift_pyplot
+from infra.cli.monitor_others import served_elsewhere
 from infra.cli.monitor_period import DAY, Period, iso, moment, period
 from infra.cli.monitor_routes import Route, routes
 from infra.cli.output_file import output_file
@@ -95,7 +96,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_monitor(args: argparse.Namespace) -> int:
     span = period(args.window, args.until, time.time())  # a span it cannot read: before the work
     registry = Registry(open_store(args.store))
-    judged, notes = routes(registry.resolve_split(parse_ref(args.ref)))
+    ref = parse_ref(args.ref)
+    judged, notes = routes(registry.resolve_split(ref))
     draws, undrawn = False, False  # undrawn: the default PNG without matplotlib: one line why
     if args.png is not None and not args.no_png:
         _pyplot()  # asked for: a missing extra is said at once, before the work
@@ -120,6 +122,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             notes.append(f"{route.heading} is not judged: {exc.message}")
     if len(refusals) == len(judged):  # not one version judged: the refusal, not a report
         raise refusals[0]
+    flags = f"--window {args.window}" + (f" --until {args.until.typed}" if args.until else "")
+    versions = {route.manifest.version for route in judged}
+    span_read = (span.since, span.until, span.said)
+    notes += served_elsewhere(registry.store, ref, versions, span_read, flags)
     if span.since < time.time() - MONITORING_DAYS * DAY:  # a hint, not a version not judged
         print(
             f"note: drift snapshots older than {MONITORING_DAYS} days may have expired (the "
