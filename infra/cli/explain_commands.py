@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import whole
 from infra.cli.csv_rows import read_rows, read_texts
-from infra.cli.explain_file import FileRows, explain_file
+from infra.cli.explain_file import FileRows, answered_elsewhere, explain_file
 from infra.cli.explain_plot import attributions, draw, picture, shown_note
 from infra.cli.file_args import file_suffix, is_file
 from infra.cli.image_files import read_images
@@ -144,6 +145,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             unit = "feature" if groups.patch is None else "patch"
             check_samples(args.samples, len(groups.columns), unit)
         rows = _file_rows(args.file, manifest)
+        elsewhere = answered_elsewhere(rows, manifest, args.file)
+        if elsewhere is not None:  # on stderr: the JSONL may be stdout
+            print(f"note: {elsewhere}", file=sys.stderr)
         text = text_input(manifest) is not None
         show = not args.no_progress
         return explain_file(plane, manifest, args.file, rows, parameters, args.out, text, show=show)

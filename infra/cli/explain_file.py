@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,30 @@ class FileRows:
                 block = self.rows[some]
                 parts.append(([good[i] for i in some.tolist()], _stacked(block)))
         return parts
+
+
+def answered_elsewhere(rows: FileRows, manifest: ModelManifest, path: Path) -> str | None:
+    """A line when `rows` come from a capture export (`request_id` and `version` beside the
+    inputs) and some were answered by another version than the one explaining them: a user
+    explaining "a surprising answer" got another model's reasons, without a word, once the alias
+    had moved on (hunt_journey3 2). None otherwise."""
+    name, version = manifest.name, manifest.version
+    others = Counter(
+        str(record["version"])
+        for record in rows.records or []
+        if "request_id" in record and record.get("version") not in (None, "", version)
+    )
+    if not others:
+        return None
+    named = ", ".join(f"{v} ({n})" for v, n in sorted(others.items()))
+    first = sorted(others)[0]
+    return (
+        f"{others.total()} of {rows.total} rows of {path.name} were answered by another version "
+        f"than {name}:{version}, which explains them here (their `version`: {named}); to "
+        f"explain the answer a row got, explain it with the version that gave it: `aiaas explain "
+        f"{name}:{first} --file FILE` (`aiaas capture export {name} --version {first}` writes "
+        "that version's rows alone)"
+    )
 
 
 def _stacked(block: np.ndarray) -> np.ndarray:
