@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from functions.runtime import names
+from functions.runtime.aliases import Written
 from functions.runtime.errors import (
     BadRequest,
     IntegrityError,
@@ -32,6 +33,7 @@ from functions.runtime.publishing import check_no_twin, publish_version
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
+from infra.cli.alias_moved import say_moved
 from infra.cli.arg_types import store_uri
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
@@ -93,9 +95,10 @@ def _pull(args: argparse.Namespace) -> int:
         _copy(source, target, manifest, show=not args.no_progress)
         answered()  # pulled: a stop signal now must not say "interrupted" of a whole copy
         print(f"pulled {what} from {source.store.uri} into {target.store.uri}")
-    if alias:
-        target.set_alias(manifest.name, alias, manifest.version)
-        print(f"{manifest.name}@{alias} -> {manifest.version}")
+    if alias:  # said as promote says it: what it was, and a rollout the move supersedes
+        written = Written()
+        record = target.set_alias(manifest.name, alias, manifest.version, written=written)
+        say_moved(target, manifest.name, alias, record, written)
     elif bare:  # the source's newest version, as it has no production: is it the newest here?
         _say_served_here(target, manifest)
     # The source's alias the version came through (a bare NAME's production, where it exists):

@@ -28,6 +28,7 @@ from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.alias_history import deleted_lines, history_doc, history_lines, prune_lines
+from infra.cli.alias_moved import say_moved, say_rollout_superseded
 from infra.cli.arg_types import count, shadow_sample, weight
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
@@ -303,18 +304,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         replaces_corrupt = True
     written = Written()
     record = reg.set_alias(name, alias, version, weight=args.weight, written=written)
-    now = AliasTarget.of(record).describe()
-    if not written.written:  # already so, maybe by another command just now: no history entry
-        print(f"{name}@{alias} -> {now} (unchanged: it already was; nothing recorded)")
-        return 0
-    # What it replaced: the history's newest entry, not a read before the move (another
-    # command may have moved the alias since).
-    history = record.get("history") or []
-    before = AliasTarget.of(history[0]).describe() if history else None
-    if before is None and replaces_corrupt:
-        before = "a corrupt record, now replaced"
-    print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
-    _say_rollout_superseded(reg, name, alias)
+    say_moved(reg, name, alias, record, written, replaces_corrupt)
     return 0
 
 
@@ -346,17 +336,5 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     # Retried (its first answer lost): its own rollback stands, said so, exit 0 (review_rev5 4).
     again = None if written.written else retried(record, RuntimeSettings.from_env().actor)
     print(f"{name}@{alias} -> {now} ({again or f'rolled back from {before}'})")
-    _say_rollout_superseded(reg, name, alias)
+    say_rollout_superseded(reg, name, alias)
     return 0
-
-
-def _say_rollout_superseded(reg: Registry, name: str, alias: str) -> None:
-    """A move by hand under a running rollout wins: say so, and what becomes of the rollout."""
-    rollout = RolloutBook(reg.store).get(name, alias)
-    if rollout is not None and rollout.running:
-        print(
-            f"note: the rollout of {name}@{alias} ({rollout.baseline} -> {rollout.candidate}, "
-            f"by {rollout.started_by}) was running: its driver's next check ends it as "
-            "superseded and leaves the alias as set here (`aiaas rollout status` shows it)",
-            file=sys.stderr,
-        )

@@ -292,7 +292,7 @@ def test_pull_of_a_bare_name_sets_production_here_as_it_was_resolved(
     # `pull m@production` does.
     Registry(target).set_alias("m", "production", "2")
     code, out, _ = run(capsys, target, "pull", "m", "--from", source.uri)
-    assert (code, out) == (0, f"m:1 is already in {target.uri}\nm@production -> 1\n")
+    assert (code, out) == (0, f"m:1 is already in {target.uri}\nm@production -> 1 (was 2)\n")
     # --alias still picks the alias set here instead.
     code, out, _ = run(capsys, target, "pull", "m", "--from", source.uri, "--alias", "edge")
     assert (code, out) == (0, f"m:1 is already in {target.uri}\nm@edge -> 1\n")
