@@ -29,6 +29,7 @@ from functions.runtime.errors import (
 )
 from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.prune_log import pruned_versions
 from functions.runtime.publishing import check_no_twin, publish_version
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
@@ -91,6 +92,7 @@ def _pull(args: argparse.Namespace) -> int:
         print(f"{what} is already in {target.store.uri}{since}")
     else:
         names.new_version_name(manifest.version)  # `aliases`: written by an older release
+        _not_pruned(target, manifest)
         _no_twin(source, target, manifest)
         _copy(source, target, manifest, show=not args.no_progress)
         answered()  # pulled: a stop signal now must not say "interrupted" of a whole copy
@@ -138,6 +140,22 @@ def _say_not_carried(source: Registry, manifest: ModelManifest, alias: str) -> N
         "store: docs/registry.md, Moving a store)",
         file=sys.stderr,
     )
+
+
+def _not_pruned(target: Registry, manifest: ModelManifest) -> None:
+    """VersionExists, nothing copied, naming the ways on, when this store pruned the version's
+    name: it is never reused here. A staging store numbers from 1 as prod does, so its `churn:1`
+    pulled into prod was refused with no next step (hunt_journey3 5)."""
+    name, version = manifest.name, manifest.version
+    if version in pruned_versions(target.store, name):
+        raise VersionExists(
+            f"{name}:{version} was published and pruned in {target.store.uri} (`aiaas versions "
+            f"{name}` there shows when): a version name is never reused, so a caller pinned to "
+            "it never gets another model; nothing was copied and no alias moved. Publish the "
+            f"model there as a new version (`aiaas publish FILE --name {name}`; a store that "
+            "feeds another one by pull publishes named versions: `--version NAME`), or pull "
+            "into another store"
+        )
 
 
 def _no_twin(source: Registry, target: Registry, manifest: ModelManifest) -> None:

@@ -1,5 +1,6 @@
-"""`aiaas pull` moving an alias says what `aiaas promote` says of a move: what the alias served
-before and the rollout the move supersedes (hunt_journey3 3).
+"""`aiaas pull` from a staging store into prod: moving an alias it says what `aiaas promote` says
+of a move, what the alias served before and the rollout the move supersedes (hunt_journey3 3);
+a version name prod pruned is refused naming the ways on (hunt_journey3 5).
 
 Before, pulling a staging store's `churn@production` into a prod store whose production was a
 rollout's 50% split printed only `churn@production -> cand-7`: the split it replaced and the
@@ -47,3 +48,23 @@ def test_a_pull_that_moves_a_split_alias_under_a_rollout_says_so(
     assert (code, out.splitlines()[-1]) == (
         0, "churn@production -> cand-7 (unchanged: it already was; nothing recorded)"
     )  # fmt: skip
+
+
+def test_a_pull_of_a_version_name_pruned_here_names_the_ways_on(
+    capsys: pytest.CaptureFixture[str], s3_bucket: str, tmp_path: Path
+) -> None:
+    """Staging and prod both number from 1: staging's churn:1 pulled into a prod that pruned
+    its own churn:1 was refused with no next step (hunt_journey3 5)."""
+    staging, prod = S3Store(s3_bucket, "staging"), S3Store(s3_bucket, "prod")
+    publish_linear(Registry(staging), tmp_path, "churn", "1")
+    for version in ("1", "2"):
+        publish_linear(Registry(prod), tmp_path, "churn", version)
+    Registry(prod).set_alias("churn", "production", "2")
+    assert run(capsys, prod, "prune", "churn", "--keep", "1", "--yes")[0] == 0
+
+    code, out, err = run(capsys, prod, "pull", "churn:1", "--from", staging.uri)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"aiaas pull: error: churn:1 was published and pruned in {prod.uri}")
+    assert "nothing was copied and no alias moved" in err
+    assert "Publish the model there as a new version (`aiaas publish FILE --name churn`" in err
+    assert Registry(prod).versions("churn") == ["2"]
