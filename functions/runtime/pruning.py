@@ -49,6 +49,7 @@ from functions.runtime.prune_log import (
     withdraw_prune,
 )
 from functions.runtime.refs import (
+    DEFAULT_ALIAS,
     manifest_key,
     model_prefix,
     number_key,
@@ -86,6 +87,7 @@ class PrunePlan:
 def protected(registry: Registry, name: str, versions: list[str]) -> dict[str, list[str]]:
     """Version -> why no prune may delete it (aliases, rollouts, the latest)."""
     why: dict[str, list[str]] = {}
+    production = False
     prefix = f"{model_prefix(name)}/aliases/"
     for key in registry.store.list_keys(prefix.rstrip("/")):
         alias = key[len(prefix) :].removesuffix(".json")
@@ -94,6 +96,7 @@ def protected(registry: Registry, name: str, versions: list[str]) -> dict[str, l
         record = registry.alias_record(name, alias)  # corrupt: CorruptRecord stops the prune
         if record is None:
             continue
+        production = production or alias == DEFAULT_ALIAS
         target = AliasTarget.of(record)
         why.setdefault(target.version, []).append(f"@{alias}")
         if target.canary is not None:
@@ -115,7 +118,11 @@ def protected(registry: Registry, name: str, versions: list[str]) -> dict[str, l
             if rollout.prior_shadow is not None:
                 why.setdefault(rollout.prior_shadow.version, []).append(f"{where} prior shadow")
     if versions:
-        why.setdefault(versions[-1], []).append(f"latest (what `{name}` alone serves)")
+        # A bare name serves @production where it is set, else the newest version.
+        serves = f"what `{name}` alone serves"
+        if production:
+            serves += f" once @{DEFAULT_ALIAS} is removed"
+        why.setdefault(versions[-1], []).append(f"latest ({serves})")
     return why
 
 

@@ -30,7 +30,10 @@ def test_delete_a_version_and_refuse_one_an_alias_needs(tmp_path: Path) -> None:
     (run,) = prune_record(store, "m")["history"]
     assert run["deleted_by"].startswith("unauthenticated@") and run["versions"] == ["2"]
 
-    for version, why in (("1", "@production"), ("3", "latest (what `m` alone serves)")):
+    for version, why in (
+        ("1", "@production"),
+        ("3", "latest (what `m` alone serves once @production is removed)"),
+    ):
         answer = client.delete(f"/control/models/m/versions/{version}")
         assert (answer.status_code, answer.json()) == (
             409,

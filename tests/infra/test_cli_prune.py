@@ -47,7 +47,7 @@ def test_dry_run_lists_what_would_go_and_deletes_nothing(
     assert out[3].split(None, 2) == [
         "kept",
         "4",
-        "latest (what `m` alone serves), one of the 1 newest",
+        "latest (what `m` alone serves once @production is removed), one of the 1 newest",
     ]
     assert out[4].split(None, 2) == ["kept", "1", "@production"]
     assert versions(store) == ["1", "2", "3", "4"]
@@ -82,7 +82,7 @@ def test_yes_json_and_the_run_shown_by_versions(
     doc = json.loads(capsys.readouterr().out)
     assert [d["version"] for d in doc["deleted"]] == ["2", "3"]
     assert doc["kept"] == [
-        {"version": "4", "why": ["latest (what `m` alone serves)"]},
+        {"version": "4", "why": ["latest (what `m` alone serves once @production is removed)"]},
         {"version": "1", "why": ["@production"]},  # the alias'd version is refused
     ]
     assert main(["--store", store, "versions", "m"]) == 0

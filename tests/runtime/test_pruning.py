@@ -32,6 +32,20 @@ def files_of(store: ObjectStore, version: str) -> list[str]:
     return list(store.list_keys(version_prefix("m", version)))
 
 
+def test_the_latest_is_said_as_what_a_bare_name_serves_only_without_production(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A bare name serves @production where it is set, else the newest version: the kept
+    latest's reason said "what `m` alone serves" while `m` served @production's version."""
+    published(registry, tmp_path, 3)
+    plan = plan_prune(registry, "m", keep=1)
+    assert plan.kept == {"3": ["latest (what `m` alone serves)", "one of the 1 newest"]}
+    registry.set_alias("m", "production", "1", actor="ci")
+    plan = plan_prune(registry, "m", keep=1)
+    assert plan.kept["3"][0] == "latest (what `m` alone serves once @production is removed)"
+    assert plan.kept["1"] == ["@production"]
+
+
 def test_a_prune_keeps_every_version_an_alias_or_rollout_needs(
     registry: Registry, tmp_path: Path
 ) -> None:
@@ -53,7 +67,7 @@ def test_a_prune_keeps_every_version_an_alias_or_rollout_needs(
     assert registry.versions("m") == [str(v) for v in (1, 2, 3, 4, 5, 6, 7, 8, 10, 11)]
     assert files_of(registry.store, "9") == []  # every file, not only the manifest
     assert done.kept == {
-        "11": ["latest (what `m` alone serves)", "one of the 2 newest"],
+        "11": ["latest (what `m` alone serves once @production is removed)", "one of the 2 newest"],
         "10": ["one of the 2 newest"],
         "8": ["@beta canary (0.1)"],
         "7": ["rollout on @staging candidate"],
