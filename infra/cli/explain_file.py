@@ -63,22 +63,45 @@ def answered_elsewhere(rows: FileRows, manifest: ModelManifest, path: Path) -> s
     explaining "a surprising answer" got another model's reasons, without a word, once the alias
     had moved on (hunt_journey3 2). None otherwise."""
     name, version = manifest.name, manifest.version
+    answered = [r.get("version") for r in rows.records or [] if "request_id" in r]
     others = Counter(
-        str(record["version"])
-        for record in rows.records or []
-        if "request_id" in record and record.get("version") not in (None, "", version)
+        named
+        for value in answered
+        if (named := _version_named(value)) is not None and not _same(value, named, version)
     )
     if not others:
         return None
-    named = ", ".join(f"{v} ({n})" for v, n in sorted(others.items()))
+    counted = ", ".join(f"{v} ({n})" for v, n in sorted(others.items()))
     first = sorted(others)[0]
     return (
         f"{others.total()} of {rows.total} rows of {path.name} were answered by another version "
-        f"than {name}:{version}, which explains them here (their `version`: {named}); to "
+        f"than {name}:{version}, which explains them here (their `version`: {counted}); to "
         f"explain the answer a row got, explain it with the version that gave it: `aiaas explain "
         f"{name}:{first} --file FILE` (`aiaas capture export {name} --version {first}` writes "
         "that version's rows alone)"
     )
+
+
+def _version_named(value: Any) -> str | None:
+    """A record's `version` as the registry names versions (text), None where it names none.
+    A capture export writes it as text; a DataFrame written back as JSONL makes it a number
+    (`"version": 1`), or a float where the column had a gap (`1.0`): an integral number is
+    the version of that number, as a digit version is; any other number is its text (1.1 may
+    have been "1.10": said as another version rather than taken for this one)."""
+    if value is None or value == "" or value != value:  # NaN: a gap
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _same(value: Any, named: str, version: str) -> bool:
+    """Whether a record's version (`named` as text) is `version`: the same text, or, for a
+    number, the same number as a digit version (`1` for `01`: what the DataFrame made of it)."""
+    if named == version:
+        return True
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and version.isascii() and version.isdigit() and int(version) == value
 
 
 def _stacked(block: np.ndarray) -> np.ndarray:

@@ -94,3 +94,56 @@ def test_explaining_captured_rows_says_which_version_answered_them(
     assert code == 0 and "note:" not in err, err
     lines = [json.loads(line) for line in why.read_text().splitlines()]
     np.testing.assert_allclose([max(line["prediction"]) for line in lines], served, atol=1e-5)
+
+
+def test_a_capture_export_written_back_by_pandas_names_its_versions_as_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture export filtered in pandas and written back as JSONL holds `"version": 1`, a
+    number (`1.0` where the column had a gap): `aiaas explain churn:1` said those rows "were
+    answered by another version than churn:1" and named `aiaas explain churn:1`, the command
+    just run (review_rev10 1). A number is the digit version of that number; text is compared
+    as the registry names versions, so 2 and a named `1.5` are still another version."""
+    uri = str(tmp_path / "store")
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cli-cache"))
+    rng = np.random.default_rng(0)
+    train = tmp_path / "train.csv"
+    train.write_text(
+        ",".join(FEATURES) + "\n" + "".join(
+            ",".join(f"{v:.3f}" for v in row) + "\n" for row in rng.normal(size=(200, 4))
+        )
+    )  # fmt: skip
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx", seed=1)
+    publish = ["publish", str(model), "--name", "churn", "--features", ",".join(FEATURES)]
+    assert cli(uri, capsys, *publish)[0] == 0
+    assert cli(uri, capsys, "baseline", "churn:1", str(train))[0] == 0
+    inputs = rng.normal(size=(6, 4)).round(3).tolist()
+    versions = [1, 1.0, "1", None, 2, 1.5]  # pandas: 1, a column with a gap: 1.0 and null
+    exported = tmp_path / "cap5pd.jsonl"
+    _export(exported, versions, inputs)
+    why = tmp_path / "why.jsonl"
+    argv = ["explain", "churn:1", "--file", str(exported), "--out", str(why), "--no-progress"]
+    code, _, err = cli(uri, capsys, *argv)
+    assert code == 0, err
+    assert (
+        err.count("note:") == 1
+        and (
+            "note: 2 of 6 rows of cap5pd.jsonl were answered by another version than churn:1, which "
+            "explains them here (their `version`: 1.5 (1), 2 (1))"
+        )
+        in err
+    ), err
+    assert len(why.read_text().splitlines()) == 6
+
+    _export(exported, [1, 1.0, "1", None], inputs[:4])
+    code, _, err = cli(uri, capsys, *argv)
+    assert code == 0 and "note:" not in err, err
+
+
+def _export(path: Path, versions: list[object], inputs: list[list[float]]) -> None:
+    """Capture records (`request_id`, `version`, the inputs) as JSON lines."""
+    with path.open("w") as f:
+        for i, (version, row) in enumerate(zip(versions, inputs, strict=True)):
+            values = dict(zip(FEATURES, row, strict=True))
+            record = {"request_id": f"r{i}", "version": version, **values}
+            f.write(json.dumps(record) + "\n")
