@@ -122,10 +122,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             notes.append(f"{route.heading} is not judged: {exc.message}")
     if len(refusals) == len(judged):  # not one version judged: the refusal, not a report
         raise refusals[0]
-    flags = f"--window {args.window}" + (f" --until {args.until.typed}" if args.until else "")
     versions = {route.manifest.version for route in judged}
     span_read = (span.since, span.until, span.said)
-    notes += served_elsewhere(registry.store, ref, versions, span_read, flags)
+    notes += served_elsewhere(registry.store, ref, versions, span_read, _flags(args))
     if span.since < time.time() - MONITORING_DAYS * DAY:  # a hint, not a version not judged
         print(
             f"note: drift snapshots older than {MONITORING_DAYS} days may have expired (the "
@@ -142,6 +141,17 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         named = [f"{route.ref} ({', '.join(names)})" for route, names in drifted if names]
         return _gate(args, ["; ".join(named)] if named else [], span.said)
     return _gate(args, drifted[0][1], span.said)
+
+
+def _flags(args: argparse.Namespace) -> str:
+    """The flags given that change a verdict, for the command that judges another version as
+    this run judges: without --threshold it judged at 0.2 what the gate judged at 5, and
+    without --fail-on-drift it exits 0 where the gate would have failed (review_rev10 2)."""
+    flags = f"--window {args.window}" + (f" --until {args.until.typed}" if args.until else "")
+    if args.threshold != DEFAULT_THRESHOLD:
+        said = f"{args.threshold:g}"  # 0.125 as typed; 0.1234567 in full, not 0.123457
+        flags += f" --threshold {said if float(said) == args.threshold else repr(args.threshold)}"
+    return flags + (" --fail-on-drift" if args.fail_on_drift else "")
 
 
 def _judge(

@@ -84,3 +84,24 @@ def test_a_window_before_the_rows_names_nothing(
                        "2026-01-01T00:00", "--no-png")  # fmt: skip
     assert code == 0, err
     assert "also answered" not in err
+
+
+def test_the_named_command_judges_as_the_gate_that_named_it(
+    moved: ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command named for iris:1 carries the flags that change the verdict: it dropped
+    --threshold, so the gate's rows were judged at PSI 0.2, not the gate's 50, and failed where
+    the gate would not have (review_rev10 2)."""
+    gate = ["--window", "10m", "--threshold", "50", "--fail-on-drift", "--no-png"]
+    code, _, err = cli(moved, capsys, "monitor", "iris", *gate)
+    assert code == 0, err
+    named = "aiaas monitor iris:1 --window 10m --threshold 50 --fail-on-drift"
+    assert f"`{named}` judges them" in err, err
+    code, _, err = cli(moved, capsys, *named.split()[1:], "--no-png")
+    assert code == 0, err  # PSI of petal_length under 50: as the gate judges
+    code, _, err = cli(moved, capsys, "monitor", "iris:1", "--window", "10m", "--fail-on-drift",
+                       "--no-png")  # fmt: skip
+    assert code == 1 and "drift over PSI 0.2" in err  # the default, which it named before
+    code, _, err = cli(moved, capsys, "monitor", "iris", "--window", "10m", "--threshold",
+                       "0.1234567", "--no-png")  # fmt: skip
+    assert "`aiaas monitor iris:1 --window 10m --threshold 0.1234567` judges them" in err, err
