@@ -40,7 +40,7 @@ from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import above_zero, window
 from infra.cli.monitor_figure import draw, drift_pyplot
-from infra.cli.monitor_others import served_elsewhere
+from infra.cli.monitor_others import Elsewhere, answered_by, served_elsewhere
 from infra.cli.monitor_period import DAY, Period, iso, moment, period
 from infra.cli.monitor_routes import Route, routes
 from infra.cli.output_file import output_file
@@ -108,13 +108,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             draws = True
         except BadRequest:
             undrawn = True
+    versions = {route.manifest.version for route in judged}
+    span_read = (span.since, span.until, span.said)
+    others = served_elsewhere(registry.store, ref, versions, span_read, _flags(args))
     docs: list[dict[str, Any]] = []
     refusals: list[BadRequest] = []
     for route in judged:
         if len(docs) > len(refusals) and not args.json:
             print()  # a blank line between the versions' tables
         try:
-            docs.append(_judge(registry, route, args, span, draws, undrawn))
+            docs.append(_judge(registry, route, args, span, (draws, undrawn), others))
         except BadRequest as exc:  # a version without a baseline: the other still judged
             refusals.append(exc)
             docs.append({"model": route.manifest.name, "version": route.manifest.version})
@@ -122,9 +125,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             notes.append(f"{route.heading} is not judged: {exc.message}")
     if len(refusals) == len(judged):  # not one version judged: the refusal, not a report
         raise refusals[0]
-    versions = {route.manifest.version for route in judged}
-    span_read = (span.since, span.until, span.said)
-    notes += served_elsewhere(registry.store, ref, versions, span_read, _flags(args))
+    notes += [other.note for other in others]
     if span.since < time.time() - MONITORING_DAYS * DAY:  # a hint, not a version not judged
         print(
             f"note: drift snapshots older than {MONITORING_DAYS} days may have expired (the "
@@ -155,10 +156,12 @@ def _flags(args: argparse.Namespace) -> str:
 
 
 def _judge(
-    registry: Registry, route: Route, args: argparse.Namespace, span: Period, draws: bool,
-    undrawn: bool,
+    registry: Registry, route: Route, args: argparse.Namespace, span: Period,
+    drawing: tuple[bool, bool], others: list[Elsewhere],
 ) -> dict[str, Any]:  # fmt: skip
-    """One version's report: printed as a table (unless --json), returned as --json's document."""
+    """One version's report: printed as a table (unless --json), returned as --json's document;
+    with no rows in the window, `others` (versions not judged) say where the rows went."""
+    draws, undrawn = drawing
     manifest = route.manifest
     name, version = manifest.name, manifest.version
     png = route.png(None if args.png is None else Path(args.png)) if draws else None
@@ -188,6 +191,9 @@ def _judge(
         f"{route.heading}: {window.rows} rows served in {span.said} "
         f"({snapshots}) against {baseline.rows} training rows"
     )
+    if not window.rows and others:  # the window's rows went to versions not judged here
+        print(answered_by(name, version, span.said, others))
+        return doc
     if not window.rows:
         print(
             "nothing to compare: no counts were written in the window. A predict function "

@@ -53,6 +53,12 @@ def test_the_version_that_served_the_window_is_named_after_the_alias_moved(
     code, out, err = cli(moved, capsys, "monitor", "iris", "--window", "10m", "--no-png")
     assert code == 0, err
     assert "iris:2: 0 rows served in the last 10m" in out  # the alias's version now: as before
+    # Where the rows went, not a wait for a flush that never comes (review_rev10 3).
+    assert (
+        "nothing to compare: the 1000 rows counted in the last 10m were answered by iris:1, "
+        "not iris:2 (see the note below)\n"
+    ) in out
+    assert "show later" not in out
     note = (
         "note: iris:1 also answered 1000 rows in the last 10m, not judged: `iris` does not serve "
         "it now (an earlier target, another alias, or callers pinning it); `aiaas monitor iris:1 "
@@ -80,10 +86,11 @@ def test_a_window_before_the_rows_names_nothing(
     moved: ObjectStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Only rows in the window count: a past period with none names no other version."""
-    code, _, err = cli(moved, capsys, "monitor", "iris", "--window", "1h", "--until",
-                       "2026-01-01T00:00", "--no-png")  # fmt: skip
+    code, out, err = cli(moved, capsys, "monitor", "iris", "--window", "1h", "--until",
+                         "2026-01-01T00:00", "--no-png")  # fmt: skip
     assert code == 0, err
     assert "also answered" not in err
+    assert "so rows of the last interval show later" in out  # no version has rows: wait
 
 
 def test_the_named_command_judges_as_the_gate_that_named_it(
