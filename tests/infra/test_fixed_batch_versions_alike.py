@@ -108,7 +108,7 @@ def test_a_canary_fixed_at_two_is_still_refused(
     assert code == 1 and "takes shape [2, 4], not [-1, 4]" in err, err
 
 
-FIXED = "batch fixed at 1: any number of rows, run one by one"
+FIXED = "a batch fixed at 1 takes any number of rows, run one by one"  # once, after the shapes
 
 
 @pytest.fixture
@@ -130,12 +130,17 @@ def test_a_refused_candidate_fixed_at_one_is_said_in_its_shape_as_shown(
     """`aiaas rollout m 4` said its input "takes shape [-1, 5]" where `aiaas show` says
     [1, 5] (review_rev8 5): the shape as declared, and what its batch of 1 means."""
     assert "x                    float32  [1, 5]" in _cli(others, capsys, "show", "m:4")[1]
-    said = f"(its input 'x' takes shape [1, 5] ({FIXED}), not [-1, 4])"
+    said = f"(its input 'x' takes shape [1, 5], not [-1, 4]; {FIXED}): the callers"
     for argv in (("rollout", "m", "4"), ("promote", "m", "4", "--weight", "0.3")):
         code, _, err = _cli(others, capsys, *argv)
         assert code == 1 and said in err, err
     code, _, err = _cli(others, capsys, "promote", "m", "5", "--weight", "0.3")
     assert code == 1 and "(its input 'x' is float64, not float32)" in err, err
+    # Both fixed at 1: said once, in the rollout's own parentheses without a second pair inside.
+    assert _cli(others, capsys, "promote", "m", "4")[0] == 0
+    code, _, err = _cli(others, capsys, "rollout", "m", "5")
+    said = f"(its input 'x' is float64 of shape [1, 4], not float32 of shape [1, 5]; {FIXED}): "
+    assert code == 1 and said in err, err
 
 
 @pytest.mark.parametrize(
@@ -147,8 +152,8 @@ def test_a_refused_candidate_fixed_at_one_is_said_in_its_shape_as_shown(
         (
             "4",
             "5",
-            f"version 4's input 'x' is float32 of shape [1, 5] ({FIXED}), 5's float64 of "
-            f"shape [1, 4] ({FIXED})",
+            f"version 4's input 'x' is float32 of shape [1, 5], 5's float64 of shape [1, 4] "
+            f"({FIXED})",  # said once, not after each shape (review_rev10 4)
         ),
     ],
 )

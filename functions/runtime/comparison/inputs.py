@@ -14,7 +14,7 @@ from dataclasses import replace
 from functions.runtime.codecs.nulls import takes_missing
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import as_served
-from functions.runtime.inputs_apart import apart, shape_said
+from functions.runtime.inputs_apart import FIXED_SAID, apart, shape_said
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
@@ -46,10 +46,9 @@ def _difference(a: ModelManifest, b: ModelManifest) -> str:
     for spec in a.inputs:  # both read these names now
         found = apart(a, b, spec.name, lambda mine, theirs: mine.shape == theirs.shape)
         if found is not None:
-            verb, said_a, said_b = found
-            return (
-                f"version {a.version}'s input {spec.name!r} {verb} {said_a}, {b.version}'s {said_b}"
-            )
+            said = f"{found.verb} {found.mine}, {b.version}'s {found.theirs}"
+            fixed = f" ({FIXED_SAID})" if found.fixed else ""
+            return f"version {a.version}'s input {spec.name!r} {said}{fixed}"
     if a.features != b.features:
         return f"version {a.version} {_features(a)}, {b.version} {_features(b)}"
     return f"{_inputs(a)} vs {_inputs(b)}"  # the same inputs in another order

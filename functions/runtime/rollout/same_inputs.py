@@ -16,7 +16,7 @@ from __future__ import annotations
 from functions.runtime.codecs.nulls import takes_missing
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import as_served
-from functions.runtime.inputs_apart import apart
+from functions.runtime.inputs_apart import FIXED_SAID, apart
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
@@ -35,8 +35,8 @@ def _differs(baseline: ModelManifest, candidate: ModelManifest, base: TensorSpec
         return f"it has no input {base.name!r}"
     found = apart(candidate, baseline, base.name, lambda mine, its: _shape_fits(its, mine))
     if found is not None:
-        verb, said, was = found
-        return f"its input {base.name!r} {verb} {said}, not {was}"
+        said = f"its input {base.name!r} {found.verb} {found.mine}, not {found.theirs}"
+        return f"{said}; {FIXED_SAID}" if found.fixed else said
     if theirs.finite and not base.finite:
         what = "infinity" if theirs.gaps else "NaN and infinity"
         return f"its input {base.name!r} refuses {what}, which the baseline takes"
