@@ -65,16 +65,24 @@ def takes_requests(
         return target
     # imported here: it takes numpy, which the health function's cold start (it reads the
     # registry) does without
+    from functions.runtime.rollout.same_answers import answers_difference
     from functions.runtime.rollout.same_inputs import difference
 
     main = registry.manifest(name, target.version)
     for version in added:
-        why = difference(main, registry.manifest(name, version))
+        manifest = registry.manifest(name, version)
+        why = difference(main, manifest)
         if why is not None:
             raise InvalidInput(
                 f"version {version} of {name} does not take the requests {target.version} takes "
                 f"({why}): the callers it answered would get a 422 from it (a shadow, every "
                 "copy); publish one with the same inputs, or move every caller to it at once"
+            )
+        why = answers_difference(main, manifest) if version == target.canary else None
+        if why is not None:  # a shadow's answers reach no caller
+            raise InvalidInput(
+                f"version {version} of {name} does not answer as {target.version} does ({why}), "
+                "or move every caller to it at once"
             )
     why = None if kept is None else difference(main, registry.manifest(name, kept.version))
     if kept is not None and why is not None:

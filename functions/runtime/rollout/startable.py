@@ -10,6 +10,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.rollout.agreement import AgreementStage, agreement_stage
 from functions.runtime.rollout.moves import Seen, look
 from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.same_answers import answers_difference
 from functions.runtime.rollout.same_inputs import difference, labelled
 
 
@@ -41,6 +42,11 @@ def startable(
             f"version {candidate} of {model} does not take the requests {target.version} "
             f"takes ({why}): the callers of {alias!r} would get a 422 from it; publish a "
             "candidate with the same inputs"
+        )
+    why = answers_difference(base, other)
+    if why is not None:  # its share of the callers would miss what they read, or get a 422
+        raise InvalidInput(
+            f"version {candidate} of {model} does not answer as {target.version} does ({why})"
         )
     if plan.min_agreement is not None:  # judged on labels: a regressor gives none
         labelled(model, {target.version: base, candidate: other})

@@ -1,0 +1,132 @@
+"""A rollout's candidate, or a canary set by hand, must answer what the baseline's callers read.
+
+The same network re-exported without `output_names` (torch's dynamo exporter names the output
+`linear_1`, not `logits`) took production's inputs, so `aiaas rollout` started, and went to 100%
+and "succeeded" while every OIP request naming `logits` got a 422 ("unknown output") and every
+simple-JSON caller found no `logits`; a version published without `--labels` answered `?top_k`
+with a 422 and no `predictions` (hunt_journey4 1). Neither is a 5xx the error rate counts. The
+real CLI and control plane on a real directory store, ONNX files published by `aiaas publish`,
+and the real served answers that the refusal stands for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from onnx import TensorProto, helper, numpy_helper
+
+from functions.control.app import create_app
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.functions.test_predict_events import http_event
+
+WEIGHTS = np.random.default_rng(4).normal(size=(4, 3)).astype(np.float32)
+LABELS = "cat,dog,fox"
+
+
+def _classifier(path: Path, output: str) -> Path:
+    """logits = x @ W, float32 [N, 4] -> [N, 3], its output named `output`."""
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], [output])],
+        "scores",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", 3])],
+        initializer=[numpy_helper.from_array(WEIGHTS, "W")],
+    )
+    return onnx_factory.save(graph, path)
+
+
+@pytest.fixture
+def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """m:1 `logits` with labels (production); m:2 the same network answering `linear_1`, with
+    labels; m:3 m:1's file without --labels; m:4 m:1's file and labels again."""
+    root = tmp_path / "store"
+    logits = _classifier(tmp_path / "logits.onnx", "logits")
+    renamed = _classifier(tmp_path / "renamed.onnx", "linear_1")
+    for version, path, labels in (
+        ("1", logits, True),
+        ("2", renamed, True),
+        ("3", logits, False),
+        ("4", logits, True),
+    ):
+        argv = ["--store", str(root), "publish", str(path), "--name", "m", "--version", version]
+        argv += ["--labels", LABELS] if labels else []
+        assert main([*argv, *(["--alias", "production"] if version == "1" else [])]) == 0
+    capsys.readouterr()
+    return root
+
+
+def _cli(store: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(["--store", str(store), *argv])
+    return code, capsys.readouterr().err
+
+
+def _production(store: Path) -> str:
+    return Registry(LocalStore(store)).alias_target("m", "production").describe()  # type: ignore[union-attr]
+
+
+RENAMED = "(it has no output 'logits' (its outputs: 'linear_1')"
+UNLABELLED = "(it answers no class scores (no labels)"
+
+
+@pytest.mark.parametrize(("version", "said"), [("2", RENAMED), ("3", UNLABELLED)])
+def test_a_rollout_or_canary_that_drops_what_callers_read_is_refused(
+    store: Path, capsys: pytest.CaptureFixture[str], version: str, said: str
+) -> None:
+    rollout = ("rollout", "m", version, "--metrics", "http://127.0.0.1:30899/metrics")
+    for argv in (rollout, ("promote", "m", version, "--weight", "0.3")):
+        code, err = _cli(store, capsys, *argv)
+        assert code == 1 and said in err, err
+        assert f"version {version} of m does not answer as 1 does" in err, err
+        assert _production(store) == "1"  # nothing moved
+    answer = TestClient(create_app(LocalStore(store))).put(
+        "/control/models/m/aliases/production", json={"weights": {"1": 0.7, version: 0.3}}
+    )
+    assert answer.status_code == 422 and said in answer.json()["error"], answer.text
+    assert _production(store) == "1"
+
+
+def test_the_advice_names_what_to_publish(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _cli(store, capsys, "rollout", "m", "2")[1]
+    assert "output_names=['logits']" in err, err
+    err = _cli(store, capsys, "rollout", "m", "3")[1]
+    assert f"publish it with --labels {LABELS} as the baseline was" in err, err
+
+
+def test_what_the_refusal_stands_for_is_what_serving_answers(store: Path) -> None:
+    """The candidates' own answers (the predict function, API Gateway v2.0 events) to requests
+    production's callers send: `logits` asked by name, `?top_k`; the baseline answers both."""
+    pool = ModelPool(Registry(LocalStore(store)), ArtifactCache(LocalStore(store), store / "c"))
+    service = service_from_env({"AIAAS_MODEL": "m"}, pool)
+    row = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    named = json.dumps({**row, "outputs": [{"name": "logits"}]})
+    simple = json.dumps({"inputs": [[1, 2, 3, 4]]})
+
+    def status(path: str, body: str, query: dict[str, str] | None = None) -> int:
+        return int(service.handle(http_event("POST", path, body, query=query))["statusCode"])
+
+    assert status("/v2/models/m/versions/1/infer", named) == 200
+    assert status("/v2/models/m/versions/2/infer", named) == 422
+    assert status("/models/m/versions/1/predict", simple, {"top_k": "2"}) == 200
+    assert status("/models/m/versions/3/predict", simple, {"top_k": "2"}) == 400
+
+
+def test_the_same_answers_a_shadow_or_a_full_promote_are_taken(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _cli(store, capsys, "promote", "m", "4", "--weight", "0.3")
+    assert code == 0, err
+    assert _cli(store, capsys, "rollback", "m")[0] == 0
+    # A shadow's answers reach no caller; a promote without --weight moves every caller.
+    code, err = _cli(store, capsys, "shadow", "m", "2", "--sample", "0.5")
+    assert code == 0, err
+    code, err = _cli(store, capsys, "promote", "m", "3", "--alias", "staging")
+    assert code == 0, err
