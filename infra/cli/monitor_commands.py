@@ -139,7 +139,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     drifted = [(route, doc.get("drifted", [])) for route, doc in zip(judged, docs, strict=True)]
     if len(judged) > 1:  # which version drifted, where the alias splits
-        named = [f"{route.ref} ({', '.join(names)})" for route, names in drifted if names]
+        named = [f"{route.ref} ({few(names)})" for route, names in drifted if names]
         return _gate(args, ["; ".join(named)] if named else [], span.said)
     return _gate(args, drifted[0][1], span.said)
 
@@ -295,7 +295,7 @@ def _document(
 def _gate(args: argparse.Namespace, drifted: list[str], said: str) -> int:
     """--fail-on-drift: exit 1 (the error line naming what drifted) after the report; else 0."""
     if args.fail_on_drift and drifted:
-        raise AiaasError(f"drift over PSI {args.threshold:g} in {said}: " + ", ".join(drifted))
+        raise AiaasError(f"drift over PSI {args.threshold:g} in {said}: {few(drifted)}")
     return 0
 
 
@@ -323,11 +323,29 @@ def table(report: list[FeatureDrift], threshold: float, rows: int | None = None)
             flag = f"not judged: {r.needed} rows needed"
         line = f"{r.name:{width}}  {r.psi:8.4f}  {r.js:6.4f}  {r.nan:6d}  {r.out_of_range:7d}"
         lines.append(f"{line}  {flag}".rstrip())
-    drifted = [r.name for r in report if r.drifted]
-    lines.append(
-        f"{len(drifted)} of {len(report)} drifted" + (f": {', '.join(drifted)}" if drifted else "")
-    )
+    lines.append(drifted_line(report))
     return lines
+
+
+# A summary names at most this many drifted features: an image model's 3,072 pixels all
+# drifted were named on one line of ~25 KB, under a table that already lists each (and so
+# was --fail-on-drift's error line).
+NAMED = 10
+
+
+def few(names: list[str]) -> str:
+    """`a, b, c`; past NAMED names, the first NAMED and how many more."""
+    shown = ", ".join(names[:NAMED])
+    return shown if len(names) <= NAMED else f"{shown} and {len(names) - NAMED} more"
+
+
+def drifted_line(report: list[FeatureDrift]) -> str:
+    """`2 of 5 drifted: petal_length, (prediction)`; past NAMED, the most drifted first."""
+    drifted = [r for r in report if r.drifted]
+    if len(drifted) > NAMED:
+        drifted.sort(key=lambda r: -r.psi)
+    said = f"{len(drifted)} of {len(report)} drifted"
+    return said + (f": {few([r.name for r in drifted])}" if drifted else "")
 
 
 def share_table(shares: list[tuple[str, float, float]]) -> list[str]:

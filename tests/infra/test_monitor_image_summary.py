@@ -1,0 +1,100 @@
+"""`aiaas monitor` of an image model whose served images all got brighter names a few drifted
+pixels, not all of them.
+
+A fixed-size image model's baseline bins every pixel. A CNN over [N, 3, 32, 32] served
+brightened images: 3,072 of 3,073 features drifted, and the line under the table named all
+3,072 (~25 KB, `x_0, x_1, ...` in pixel order), as did `--fail-on-drift`'s error line
+(hunt_journey4 2). `aiaas baseline` of real images (an .npy), the real predict service
+counting the served ones, then the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.functions.test_predict_events import http_event
+
+PIXELS = 3 * 4 * 4
+
+
+def _image_model(path: Path) -> Path:
+    """scores = flatten(image) @ W: float32 [N, 3, 4, 4] -> [N, 3]."""
+    weights = np.random.default_rng(0).normal(size=(PIXELS, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["image"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "W"], ["scores"]),
+        ],
+        "image",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3])],
+        initializer=[numpy_helper.from_array(weights, "W")],
+    )
+    return onnx_factory.save(graph, path)
+
+
+@pytest.fixture
+def drifted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """img:1 baselined on 600 images in [0, 0.5], then served 600 images brighter by 0.6."""
+    root = tmp_path / "store"
+    model = _image_model(tmp_path / "img.onnx")
+    assert (
+        main(["--store", str(root), "publish", str(model), "--name", "img", "--labels", "a,b,c"])
+        == 0
+    )
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "train.npy", rng.uniform(0, 0.5, (600, 3, 4, 4)).astype(np.float32))
+    assert main(["--store", str(root), "baseline", "img", str(tmp_path / "train.npy")]) == 0
+    store = LocalStore(root)
+    service = service_from_env(
+        {"AIAAS_MODEL": "img"}, ModelPool(Registry(store), ArtifactCache(store, tmp_path / "c"))
+    )
+    live = rng.uniform(0, 0.5, (600, 3, 4, 4)).astype(np.float32) + 0.6
+    for start in range(0, len(live), 50):
+        body = orjson.dumps({"inputs": live[start : start + 50].tolist()})
+        assert service.handle(http_event("POST", "/models/img/predict", body))["statusCode"] == 200
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
+    capsys.readouterr()
+    return root
+
+
+def test_the_summary_names_the_ten_most_drifted_and_counts_the_rest(
+    drifted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--store", str(drifted), "monitor", "img", "--window", "10m", "--no-png"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    table = out[out.index("img:1: 600 rows") :].splitlines()
+    rows = [line.split() for line in table[2:] if line.split()[0].startswith(("x_", "("))]
+    flagged = [r for r in rows if r[-1] == "0.2)"]  # `DRIFT (PSI > 0.2)`
+    assert len(flagged) >= 11, table  # every pixel moved
+    summary = table[len(rows) + 2]
+    said = f"{len(flagged)} of {len(rows)} drifted: "
+    assert summary.startswith(said) and summary.endswith(f" and {len(flagged) - 10} more"), summary
+    named = summary[len(said) : summary.rindex(" and ")].split(", ")
+    # The ten the table puts first (most drifted first), not x_0 to x_9 in pixel order.
+    assert named == [r[0] for r in flagged[:10]], (named, flagged[:10])
+    assert len(summary) < 300
+
+
+def test_fail_on_drift_says_a_few_names_too(
+    drifted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["monitor", "img", "--window", "10m", "--no-png", "--fail-on-drift"]
+    code = main(["--store", str(drifted), *argv])
+    err = capsys.readouterr().err
+    assert code == 1 and "drift over PSI 0.2 in " in err, err
+    line = next(line for line in err.splitlines() if "drift over PSI" in line)
+    assert line.endswith(" more") and line.count("x_") == 10 and len(line) < 400, line
