@@ -33,8 +33,20 @@ def headline(manifest: ModelManifest) -> str:
 
 def varied_settings(manifests: Sequence[ModelManifest]) -> dict[str, str]:
     """Version -> `hidden=[64,64] learning_rate=0.001`: the settings whose value is not the
-    same in every trained version listed (versions published from a file have none)."""
-    settings = {m.version: _settings(m) for m in manifests if m.training}
+    same in every trained version listed; for versions published from a file, `quantize=int8`
+    / `fp16` / `-` where they differ (a source and its `publish --quantize` variants read alike
+    otherwise: the same metrics, nothing to tell which to promote)."""
+    trained = _varied({m.version: _settings(m) for m in manifests if m.training})
+    published = {m.version: {"quantize": _quantized(m)} for m in manifests if not m.training}
+    return {**trained, **_varied(published)}
+
+
+def _quantized(manifest: ModelManifest) -> str:
+    method = _object(manifest.extras.get("quantization")).get("method")
+    return _compact(method)
+
+
+def _varied(settings: dict[str, dict[str, str]]) -> dict[str, str]:
     keys: list[str] = []
     for found in settings.values():
         keys += [key for key in found if key not in keys]

@@ -1,0 +1,45 @@
+"""`aiaas versions` tells a source from its `publish --quantize` variants.
+
+A user published their model, then its int8 and fp16 variants with `--data`: three lines of
+the same accuracy, and nothing ("a line a version: metrics, aliases, settings that differ")
+said which was which before `aiaas promote` (hunt_journey4 3). The real CLI publishes the
+demo MLP and its variants to a directory store; `versions` is read as a user reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.models import mlp_onnx
+from infra.cli.main import main
+
+LABELS = ",".join(str(d) for d in range(10))
+
+
+def _cli(store: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["--store", str(store), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_versions_says_which_is_int8_and_which_fp16(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, model = tmp_path / "store", mlp_onnx(tmp_path / "mlp.onnx")
+    for extra in ([], ["--quantize", "int8"], ["--quantize", "fp16"]):
+        code, _, err = _cli(
+            store, capsys, "publish", str(model), "--name", "m", "--labels", LABELS, *extra
+        )
+        assert code == 0, err
+    # A model whose versions are all plain says nothing of it.
+    for _ in range(2):
+        assert _cli(store, capsys, "publish", str(model), "--name", "plain")[0] == 0
+    code, out, err = _cli(store, capsys, "versions", "m")
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isdigit()}
+    assert lines["1"].endswith("quantize=-"), out
+    assert lines["2"].endswith("quantize=int8"), out
+    assert lines["3"].endswith("quantize=fp16"), out
+    code, out, err = _cli(store, capsys, "versions", "plain")
+    assert code == 0 and "quantize" not in out, out
