@@ -238,9 +238,23 @@ def _baseline(registry: Registry, manifest: ModelManifest) -> DriftBaseline:
             raise BadRequest(
                 f"{name}:{version} has no drift baseline; a text model's {source}"
             ) from None
+        # One input of rank 3 or more is an image model's, whose baseline is an .npy of
+        # images (it said DATA.csv, where explain says IMAGES.npy).
+        image = len(manifest.inputs) == 1 and len(manifest.inputs[0].shape) >= 3
+        data = (
+            "IMAGES.npy` (a sample of its training images)"
+            if image
+            else "DATA.csv` (its training data)"
+        )
+        quantized = manifest.extras.get("quantization")
+        variant = (
+            "; a `publish --quantize` variant has none of its source's: give it the same data"
+            if isinstance(quantized, dict) and "method" in quantized
+            else ""
+        )
         raise BadRequest(
             f"{name}:{version} has no drift baseline; add one with `aiaas baseline "
-            f"{name}:{version} DATA.csv` (its training data), or train it with `aiaas train`"
+            f"{name}:{version} {data}, or train it with `aiaas train`{variant}"
         ) from None
     return DriftBaseline.from_json(raw)
 

@@ -1,10 +1,12 @@
 """`aiaas monitor` of an image model whose served images all got brighter names a few drifted
-pixels, not all of them.
+pixels, not all of them; one with no baseline is told to give it images.
 
 A fixed-size image model's baseline bins every pixel. A CNN over [N, 3, 32, 32] served
 brightened images: 3,072 of 3,073 features drifted, and the line under the table named all
 3,072 (~25 KB, `x_0, x_1, ...` in pixel order), as did `--fail-on-drift`'s error line
-(hunt_journey4 2). `aiaas baseline` of real images (an .npy), the real predict service
+(hunt_journey4 2). An image model without a baseline was told to run `aiaas baseline REF
+DATA.csv` (explain says IMAGES.npy), and a `publish --quantize` variant, rolled out where its
+source was baselined, not that it has its own (hunt_journey4 4). `aiaas baseline` of real images (an .npy), the real predict service
 counting the served ones, then the CLI."""
 
 from __future__ import annotations
@@ -25,19 +27,18 @@ from infra.cli.main import main
 from tests import onnx_factory
 from tests.functions.test_predict_events import http_event
 
-PIXELS = 3 * 4 * 4
 
-
-def _image_model(path: Path) -> Path:
-    """scores = flatten(image) @ W: float32 [N, 3, 4, 4] -> [N, 3]."""
-    weights = np.random.default_rng(0).normal(size=(PIXELS, 3)).astype(np.float32)
+def _image_model(path: Path, side: int = 4) -> Path:
+    """scores = flatten(image) @ W: float32 [N, 3, side, side] -> [N, 3]."""
+    pixels = 3 * side * side
+    weights = np.random.default_rng(0).normal(size=(pixels, 3)).astype(np.float32)
     graph = helper.make_graph(
         [
             helper.make_node("Flatten", ["image"], ["flat"]),
             helper.make_node("MatMul", ["flat", "W"], ["scores"]),
         ],
         "image",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, side, side])],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3])],
         initializer=[numpy_helper.from_array(weights, "W")],
     )
@@ -98,3 +99,18 @@ def test_fail_on_drift_says_a_few_names_too(
     assert code == 1 and "drift over PSI 0.2 in " in err, err
     line = next(line for line in err.splitlines() if "drift over PSI" in line)
     assert line.endswith(" more") and line.count("x_") == 10 and len(line) < 400, line
+
+
+@pytest.mark.parametrize("quantize", [(), ("--quantize", "fp16")])
+def test_an_image_model_without_a_baseline_is_told_to_give_it_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], quantize: tuple[str, ...]
+) -> None:
+    root, model = tmp_path / "store", _image_model(tmp_path / "img.onnx", side=16)
+    assert main(["--store", str(root), "publish", str(model), "--name", "img", *quantize]) == 0
+    capsys.readouterr()
+    code = main(["--store", str(root), "monitor", "img", "--no-png"])
+    err = capsys.readouterr().err
+    said = "add one with `aiaas baseline img:1 IMAGES.npy` (a sample of its training images)"
+    assert code == 1 and said in err, err
+    variant = "a `publish --quantize` variant has none of its source's: give it the same data"
+    assert (variant in err) == bool(quantize), err
