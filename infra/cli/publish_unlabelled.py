@@ -1,7 +1,8 @@
 """The note `aiaas publish` prints for a model published without labels whose output looks
 like class scores: such a version answers the raw output (logits, say), with no `predictions`
 and no `?top_k`, and nothing said so. Republishing a trained classifier's file without
-`--labels` gave a version that answered differently from the one before it, without a word."""
+`--labels` gave a version that answered differently from the one before it, without a word.
+Likewise a version whose outputs are not named as the newest version's (the same inputs)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ def _score_like(spec: TensorSpec) -> bool:
 
 
 def unlabelled_note(reg: Registry, manifest: ModelManifest) -> str | None:
-    """A note for `manifest` (task other) when it may be a classifier published without its
-    labels: the labels the model's newest version answered with, if it had them."""
+    """A note for `manifest` when its outputs are not named as the newest version's (the same
+    inputs), else (task other) when it may be a classifier published without its labels: the
+    labels the model's newest version answered with, if it had them."""
+    renamed = _renamed_note(reg, manifest)
+    if renamed is not None:
+        return renamed
     # One output alone: beside a label output (KMeans' ArgMin over its distances, an
     # IsolationForest's -1/1) the float one is no class scores, and --labels is refused.
     if manifest.task != "other" or len(manifest.outputs) != 1 or manifest.labels:
@@ -44,14 +49,37 @@ def unlabelled_note(reg: Registry, manifest: ModelManifest) -> str | None:
     )
 
 
-def _newest_labels(reg: Registry, name: str) -> tuple[str, tuple[str, ...]] | None:
-    """(version, labels) of the model's newest published version with labels; None when it
-    has none or cannot be read (a note, never a reason to fail a publish)."""
+def _renamed_note(reg: Registry, manifest: ModelManifest) -> str | None:
+    """A warning when the newest version reads the same inputs and answers an output this one
+    lacks: torch's dynamo exporter, given no `output_names`, names a CNN's `linear_1` where the
+    version before answered `logits`; a rollout or canary to it is refused (hunt_journey4 1),
+    and publish said nothing."""
+    newest = _newest(reg, manifest.name)
+    if newest is None or [s.name for s in newest.inputs] != [s.name for s in manifest.inputs]:
+        return None
+    mine = [spec.name for spec in manifest.outputs]
+    lost = [spec.name for spec in newest.outputs if spec.name not in mine]
+    if not lost:
+        return None
+    return (
+        f"warning: {manifest.name}:{newest.version} answered output {lost[0]!r}; this version "
+        f"answers {', '.join(repr(name) for name in mine)}: requests naming {lost[0]!r} get a "
+        f"422 from it and a rollout or canary from {newest.version} to it is refused; export it "
+        f"with output_names={[spec.name for spec in newest.outputs]!r} to answer as before"
+    )
+
+
+def _newest(reg: Registry, name: str) -> ModelManifest | None:
+    """The model's newest published version; None when it has none or it cannot be read (a
+    note, never a reason to fail a publish)."""
     try:
         versions = reg.versions(name, missing_ok=True)
-        if not versions:
-            return None
-        newest = reg.manifest(name, versions[-1])
+        return reg.manifest(name, versions[-1]) if versions else None
     except AiaasError:
         return None
-    return (newest.version, newest.labels) if newest.labels else None
+
+
+def _newest_labels(reg: Registry, name: str) -> tuple[str, tuple[str, ...]] | None:
+    """(version, labels) of the model's newest published version with labels."""
+    newest = _newest(reg, name)
+    return (newest.version, newest.labels) if newest is not None and newest.labels else None

@@ -130,3 +130,23 @@ def test_the_same_answers_a_shadow_or_a_full_promote_are_taken(
     assert code == 0, err
     code, err = _cli(store, capsys, "promote", "m", "3", "--alias", "staging")
     assert code == 0, err
+
+
+def test_publish_warns_of_an_output_the_version_before_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rollout's refusal is no news at publish: a version answering `linear_1` after one
+    answering `logits` (the same inputs) is published with a warning saying what it breaks."""
+    root = tmp_path / "store"
+    argv = ["--store", str(root), "publish", "--name", "w", "--labels", LABELS]
+    assert main([*argv, str(_classifier(tmp_path / "a.onnx", "logits"))]) == 0
+    capsys.readouterr()
+    assert main([*argv, str(_classifier(tmp_path / "b.onnx", "linear_1"))]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "warning: w:1 answered output 'logits'; this version answers 'linear_1': requests "
+        "naming 'logits' get a 422 from it and a rollout or canary from 1 to it is refused; "
+        "export it with output_names=['logits'] to answer as before"
+    ) in out, out
+    assert main([*argv, str(_classifier(tmp_path / "c.onnx", "linear_1"))]) == 0
+    assert "warning" not in capsys.readouterr().out  # named as the version before
