@@ -150,3 +150,20 @@ def test_publish_warns_of_an_output_the_version_before_answered(
     ) in out, out
     assert main([*argv, str(_classifier(tmp_path / "c.onnx", "linear_1"))]) == 0
     assert "warning" not in capsys.readouterr().out  # named as the version before
+
+
+def test_compare_says_which_version_names_no_classes(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aiaas compare m 1 3` (3: the labels forgotten) said "metrics: none (metrics need one
+    value (or one label) a row ...)", not which version lacks them nor what to do."""
+    rows = tmp_path / "rows.jsonl"
+    lines = [json.dumps({"x": [i, 1.0, -i, 0.5], "label": "dog"}) for i in range(6)]
+    rows.write_text("\n".join(lines) + "\n")
+    code = main(["--store", str(store), "compare", "m", "1", "3", "--data", str(rows)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert (
+        "version 3 names no classes where the other does: publish it with --labels to compare "
+        "labels"
+    ) in out, out

@@ -334,6 +334,12 @@ def _quality(
             "metrics need one value (or one label) a row from both versions, and no output "
             f"compared has one ({shapes} a row)"
         )
+        bare = [m.version for m in (a, b) if m.postprocessing is None]
+        if len(bare) == 1:  # the other answers labels: an int8 variant missing its --labels
+            why += (
+                f"; version {bare[0]} names no classes where the other does: publish it with "
+                "--labels to compare labels"
+            )
         return {"metrics": None, "points": None, "metrics_unavailable": why}
     values = (np.concatenate(tally.primary[0]), np.concatenate(tally.primary[1]))
     numbers = number_truth(tally.truth)
