@@ -4,9 +4,10 @@ pixels, not all of them; one with no baseline is told to give it images.
 A fixed-size image model's baseline bins every pixel. A CNN over [N, 3, 32, 32] served
 brightened images: 3,072 of 3,073 features drifted, and the line under the table named all
 3,072 (~25 KB, `x_0, x_1, ...` in pixel order), as did `--fail-on-drift`'s error line
-(hunt_journey4 2). An image model without a baseline was told to run `aiaas baseline REF
-DATA.csv` (explain says IMAGES.npy), and a `publish --quantize` variant, rolled out where its
-source was baselined, not that it has its own (hunt_journey4 4). `aiaas baseline` of real images (an .npy), the real predict service
+(hunt_journey4 2). An image model without a baseline was told by monitor to run `aiaas
+baseline REF DATA.csv` (explain says IMAGES.npy), and a `publish --quantize` variant, rolled out
+where its source was baselined, not by monitor nor explain that it needs its own (hunt_journey4
+4). `aiaas baseline` of real images (an .npy), the real predict service
 counting the served ones, then the CLI."""
 
 from __future__ import annotations
@@ -113,4 +114,10 @@ def test_an_image_model_without_a_baseline_is_told_to_give_it_images(
     said = "add one with `aiaas baseline img:1 IMAGES.npy` (a sample of its training images)"
     assert code == 1 and said in err, err
     variant = "a `publish --quantize` variant has none of its source's: give it the same data"
+    assert (variant in err) == bool(quantize), err
+    # Explanations read the same per-version baseline, and say the same of a variant.
+    image = np.zeros((1, 3, 16, 16), np.float32).tolist()
+    code = main(["--store", str(root), "explain", "img", "--inputs", orjson.dumps(image).decode()])
+    err = capsys.readouterr().err
+    assert code == 1 and "`aiaas baseline img:1 IMAGES.npy`" in err, err
     assert (variant in err) == bool(quantize), err

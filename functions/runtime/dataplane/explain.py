@@ -150,10 +150,16 @@ class ExplainPlane:
                 if image
                 else "DATA.csv` (a sample of the data"
             )
+            quantized = manifest.extras.get("quantization")
+            variant = (
+                "; a `publish --quantize` variant has none of its source's: give it the same data"
+                if isinstance(quantized, dict) and "method" in quantized
+                else ""
+            )
             raise InvalidInput(
                 f"model {ref} has no background to explain against; add one with "
                 f"`aiaas baseline {ref} {data} it was trained on), or "
-                "train it with `aiaas train`, which stores one"
+                f"train it with `aiaas train`, which stores one{variant}"
             ) from None
         return Background.from_json(text, columns.width, columns.strings)
 
