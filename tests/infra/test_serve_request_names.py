@@ -27,10 +27,11 @@ import pytest
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.infra.test_serve import ServeProcess, start_serve
+from tests.infra.test_serve_timeout_run import cpu_seconds
 
 FEATURES = [f"f{i}" for i in range(2000)]
 ROW = {"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}
-BOUND_S = 2.0  # the answers below take 0.01-0.3 s here; the quadratic ones took 9-30 s
+BOUND_S = 2.0  # the answers below take 0.01-0.6 s of CPU here; the quadratic ones took 9-30 s
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +65,13 @@ def answer(connection: http.client.HTTPConnection) -> tuple[int, dict[str, Any]]
 
 
 def timed(server: ServeProcess, path: str, doc: Any) -> tuple[int, dict[str, Any], float]:
-    """The answer to `doc`, and the seconds from sending it to the answer read."""
+    """The answer to `doc`, and the server's CPU seconds from sending it to the answer read:
+    the work a quadratic read did, which a loaded host's wall clock blurs (the 300,000 fields'
+    0.6 s took 6.1 s of wall in a CI run beside three helpers)."""
     body = encoded(doc)
-    started = time.monotonic()
+    began = cpu_seconds(server.process.pid)
     status, answered = answer(send(server, path, body))
-    return status, answered, time.monotonic() - started
+    return status, answered, cpu_seconds(server.process.pid) - began
 
 
 def test_forty_thousand_output_names_are_refused_at_once_and_health_answers_meanwhile(
@@ -177,5 +180,4 @@ def test_a_record_of_many_fields_none_an_input_is_refused_at_once(
     status, body, elapsed = timed(server, "/models/ident/predict", {"instances": [stray(300_000)]})
     assert status == 422, body
     assert body["error"].startswith("instances[0] has unknown input 'j"), body
-    # was 11 s; reading 300,000 fields takes ~0.6 s, and 4.1 s once in a CI run beside others
-    assert elapsed < 3 * BOUND_S, elapsed
+    assert elapsed < 3 * BOUND_S, elapsed  # was 11 s; 300,000 fields take 0.6-1.0 s of CPU
