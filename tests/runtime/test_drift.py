@@ -299,6 +299,42 @@ def test_a_hung_store_holds_a_versions_first_request_briefly_not_for_its_timeout
     assert total(base, docs).counts[0].sum() == 20
 
 
+def test_a_baseline_read_hung_past_the_interval_starts_no_second_read_and_loses_no_row(
+    model, training, tmp_path, monkeypatch
+) -> None:
+    """A request an interval after a read that still hangs (a store's timeouts and retries
+    outlast it) started a second read: it emptied the list of requests the first held, and
+    its histograms then replaced the first's with their counts (seen as a lost request in
+    test_hung_store_writes.py under load, where the read outlasted the fake clock's interval)."""
+    _, base = training
+    monkeypatch.setattr(aside, "WAIT_S", 0.1)
+    store = _HungStore(tmp_path / "store")
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", base.to_json().encode())
+    reads = []
+    hung_get = store.get_bytes
+
+    def get_bytes(key: str) -> bytes:
+        reads.extend([key] if key.endswith(BASELINE_FILE) else [])
+        return hung_get(key)
+
+    monkeypatch.setattr(store, "get_bytes", get_bytes)
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: 1.8e9 + now[0])
+    rows = {"x": _rows(np.random.default_rng(4), 5)}
+    monitor.record(model, rows, model.predict(rows))  # the read hangs: held
+    now[0] += 61.0
+    monitor.record(model, rows, model.predict(rows))  # the read hangs on: held too
+    assert len(reads) == 1
+    store.answer.set()
+    deadline = time.monotonic() + 10  # the read ends once it has counted the requests held
+    while any(t.name == "aiaas-drift-baseline" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the baseline read did not end"
+        time.sleep(0.01)
+    monitor.flush()
+    docs = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
+    assert (len(reads), total(base, docs).counts[0].sum()) == (1, 10)
+
+
 def test_an_error_in_one_requests_recording_drops_its_counts_only(
     model: LoadedModel,
     training: tuple[np.ndarray, DriftBaseline],

@@ -174,12 +174,12 @@ class DriftMonitor:
         """A version's first request: its histograms, or None when it has no baseline (yet).
         The read runs aside and this request waits for it at most `aside.WAIT_S`: a healthy
         store answers within it, a hung one (packets dropped at the edge) held the request for
-        the S3 client's timeouts and retries, minutes. Meanwhile the version's rows are not
-        counted, and no second read starts. The first monitored version's window starts once
+        the S3 client's timeouts and retries, minutes. Meanwhile its requests are held, and no
+        second read starts, even past the interval (one emptied the held list, then replaced
+        the first's histograms and counts). The first monitored version's window starts once
         its baseline is read (flushes are skipped while none is). A store away is no answer,
         and a version without a baseline may get one (`aiaas baseline` on a model published
-        from elsewhere, while it is served): either is asked for again an interval later, one
-        read a minute, not one a request."""
+        elsewhere, while served): either is asked for again an interval later, once a minute."""
         due = self._unread.get(key)
         if due is not None and self._clock() < due:
             return None
@@ -187,7 +187,7 @@ class DriftMonitor:
             if key in self._live:  # read meanwhile by another request's (or, just now,
                 return self._live.get(key)  # forgotten by a flush as idle: read again later)
             due = self._unread.get(key)
-            if due is not None and self._clock() < due:  # started meanwhile by another request
+            if key in self._meanwhile or (due is not None and self._clock() < due):  # in flight
                 return None
             self._unread[key] = self._clock() + self.interval  # this read's, until it ends
             self._meanwhile[key], self._room[key] = [], MEANWHILE
