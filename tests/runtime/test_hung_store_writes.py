@@ -70,6 +70,13 @@ def test_a_drift_flush_on_a_hung_store_holds_its_request_briefly(tmp_path: Path)
     monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: 1.8e9 + now[0])
     rows = {"x": training[:5]}
     monitor.record(model, rows, model.predict(rows))
+    # Its baseline read (aside: ~20 ms, the first in a process; over WAIT_S under load) ends
+    # before the clock moves on: read later, it reset the window (the next request was not
+    # due) and the write below never began.
+    deadline = time.monotonic() + 10
+    while any(thread.name == "aiaas-drift-baseline" for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, "the baseline read did not end"
+        time.sleep(0.01)
     now[0] += 61.0
     # Due: the write hangs; the request goes on after WAIT_S.
     assert _timed(monitor.record, model, rows, model.predict(rows)) < 1.0
