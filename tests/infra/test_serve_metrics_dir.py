@@ -113,13 +113,21 @@ def test_a_directory_that_cannot_be_made_again_answers_what_the_worker_knows(
     for server in two_workers(store, "--models", MODEL):
         assert predict(server, 8) == {200}
         directory = shared_dir(server)
+        had = {path.name for pid in workers(server) for path in open_db_files(pid)}
         shutil.rmtree(directory)
         directory.write_text("not a directory")
         seen = [answered(server, "2xx") for _ in range(6)]
         assert all(0 <= count <= 8 for count in seen), seen  # each a 200, a worker's own share
         assert predict(server, 2) == {200}
         directory.unlink()
-        time.sleep(1.5)  # the workers look for their files every second
+        # Each worker looks for its files every second (metrics_files.KEEP_S) and writes them
+        # back whole (renamed into place): all back 0.5-0.8 s later beside two busy loops. A
+        # fixed 1.5 s sleep was under 2x the worst a keeper may take (its second, then a
+        # loaded host's wake-up); waited for here, then every count must be in them.
+        deadline = time.monotonic() + 10
+        while not had <= {path.name for path in directory.glob("*.db")}:
+            assert time.monotonic() < deadline, f"{sorted(had)} not all back: {server.output()}"
+            time.sleep(0.05)
         assert answered(server, "2xx") == 10
         log = server.output()
         assert "Traceback" not in log
