@@ -45,23 +45,26 @@ def published_target(
 
 
 def takes_requests(
-    registry: Registry, name: str, raw: bytes | None, target: AliasTarget
+    registry: Registry, name: str, raw: bytes | None, target: AliasTarget, *, back: bool = False
 ) -> AliasTarget:
     """`target`, checked against what its main version takes (`same_inputs`), as a rollout's
     start checks its candidate. A version newly given a share or copies of the requests (a
     canary, a shadow) that does not take them is a 422: `promote --weight` of one reading 5
     features where production reads 4 answered its share of the callers 422 (a caller's error:
-    no error rate or 5xx alarm saw it), a shadow of it failed every copy. A shadow the alias
-    keeps through a move of its main version (a promote, a rollback) that does not take the new
-    main's requests ends, with a warning: every copy failed, and no move is refused for it."""
+    no error rate or 5xx alarm saw it), a shadow of it failed every copy. A version newly
+    answering callers in a split (`answering`) must also answer what they read
+    (`same_answers`). A shadow the alias keeps through a move of its main version (a promote, a
+    rollback) that does not take the new main's requests ends, with a warning: every copy
+    failed, and no move is refused for it. `back`: a rollback, which goes where callers were."""
     before = None
     with contextlib.suppress(AiaasError):  # a corrupt record replaced: it named nothing
         before = AliasTarget.of(parse_alias_record(name, "", raw)) if raw else None
     added = sorted(named(target) - (named(before) if before else set()) - {target.version})
+    baseline, newly = answering(before, target, back)
     shadow = target.shadow  # kept through a move of the main version: checked against the new
     moved = before is not None and before.version != target.version
     kept = shadow if shadow is not None and shadow.version not in added and moved else None
-    if not added and kept is None:
+    if not added and not newly and kept is None:
         return target
     # imported here: it takes numpy, which the health function's cold start (it reads the
     # registry) does without
@@ -69,20 +72,22 @@ def takes_requests(
     from functions.runtime.rollout.same_inputs import difference
 
     main = registry.manifest(name, target.version)
-    for version in added:
+    base = main if baseline == target.version else registry.manifest(name, baseline)
+    for version in [*newly, *(v for v in added if v not in newly)]:
         manifest = registry.manifest(name, version)
-        why = difference(main, manifest)
+        served = baseline if version in newly else target.version
+        why = difference(base if version in newly else main, manifest)
         if why is not None:
             raise InvalidInput(
-                f"version {version} of {name} does not take the requests {target.version} takes "
+                f"version {version} of {name} does not take the requests {served} takes "
                 f"({why}): the callers it answered would get a 422 from it (a shadow, every "
                 "copy); publish one with the same inputs, or move every caller to it at once"
             )
-        why = answers_difference(main, manifest) if version == target.canary else None
+        why = answers_difference(base, manifest) if version in newly else None
         if why is not None:  # a shadow's answers reach no caller
             raise InvalidInput(
-                f"version {version} of {name} does not answer as {target.version} does ({why}), "
-                "or move every caller to it at once"
+                f"version {version} of {name} does not answer as {served} does ({why}); or "
+                f"move every caller to it at once (`aiaas promote {name} {version}`, no --weight)"
             )
     why = None if kept is None else difference(main, registry.manifest(name, kept.version))
     if kept is not None and why is not None:
@@ -93,6 +98,20 @@ def takes_requests(
         )  # fmt: skip
         return replace(target, shadow=None)
     return target
+
+
+def answering(before: AliasTarget | None, target: AliasTarget, back: bool) -> tuple[str, list[str]]:
+    """The version the alias's callers were getting, and the versions of a split `target`
+    newly answering them: its canary when newly the canary (a shadow made the canary was never
+    checked for answers: its canary answered 422 to OIP requests naming an output it lacks). A
+    move without a split (a promote, a rollback) moves every caller at once: none."""
+    if target.canary is None:
+        return target.version, []
+    baseline = target.version
+    was = None if before is None else before.canary
+    mains: list[str] = []
+    canary = [target.canary] if target.canary not in (was, baseline) else []
+    return baseline, [*mains, *canary]
 
 
 def named(target: AliasTarget) -> set[str]:

@@ -167,3 +167,42 @@ def test_compare_says_which_version_names_no_classes(
         "version 3 names no classes where the other does: publish it with --labels to compare "
         "labels"
     ) in out, out
+
+
+def _put_weights(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], weights: dict[str, float]
+) -> tuple[int, str]:
+    """`aiaas invoke ControlPlane` with the real PUT .../aliases/production event: status, body."""
+    event = json.loads(Path("events/control/alias_promote.json").read_text())
+    path = "/control/models/m/aliases/production"
+    event.update(rawPath=path, body=json.dumps({"weights": weights}))
+    event["headers"].pop("if-none-match")
+    event["headers"]["content-length"] = str(len(event["body"]))
+    event["requestContext"]["http"]["path"] = path
+    event["pathParameters"]["proxy"] = path.removeprefix("/control/")
+    (tmp_path / "put.json").write_text(json.dumps(event))
+    assert (
+        main(["--store", str(store), "invoke", "ControlPlane", "-e", str(tmp_path / "put.json")])
+        == 0
+    )
+    response = json.loads(capsys.readouterr().out)
+    return response["statusCode"], response["body"]
+
+
+def test_a_shadow_made_the_canary_is_held_to_the_same_answers(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aiaas shadow m 2`, then `promote m 2 --weight 0.1` (or the weights PUT): the shadow was
+    never 'added', so its answers went unchecked and 10% of the callers naming `logits` got a
+    422 (rev11 1)."""
+    for version, said in (("2", RENAMED), ("3", UNLABELLED)):
+        assert _cli(store, capsys, "shadow", "m", version)[0] == 0
+        code, err = _cli(store, capsys, "promote", "m", version, "--weight", "0.1")
+        assert code == 1 and said in err, err
+        assert f"version {version} of m does not answer as 1 does" in err, err
+        status, body = _put_weights(store, tmp_path, capsys, {"1": 0.9, version: 0.1})
+        assert status == 422 and said in body, body
+        assert _production(store) == f"1, shadow {version} (100% sampled)"
+    assert _cli(store, capsys, "shadow", "m", "4")[0] == 0
+    code, err = _cli(store, capsys, "promote", "m", "4", "--weight", "0.1")
+    assert code == 0, err  # the same answers: taken
