@@ -103,13 +103,15 @@ def takes_requests(
 def answering(before: AliasTarget | None, target: AliasTarget, back: bool) -> tuple[str, list[str]]:
     """The version the alias's callers were getting, and the versions of a split `target`
     newly answering them: its canary when newly the canary (a shadow made the canary was never
-    checked for answers: its canary answered 422 to OIP requests naming an output it lacks). A
-    move without a split (a promote, a rollback) moves every caller at once: none."""
+    checked for answers: its canary answered 422 to OIP requests naming an output it lacks), its
+    main version when newly the main one (`{"4": 0.9, "3": 0.1}` on an alias serving 1 moved 90%
+    of the callers to 4 unchecked). A move without a split (a promote, a rollback) moves every
+    caller at once: none; a rollback goes back where callers were: checked as set then."""
     if target.canary is None:
         return target.version, []
-    baseline = target.version
+    baseline = target.version if before is None or back else before.version
     was = None if before is None else before.canary
-    mains: list[str] = []
+    mains = [] if before is None or back or target.version == before.version else [target.version]
     canary = [target.canary] if target.canary not in (was, baseline) else []
     return baseline, [*mains, *canary]
 

@@ -206,3 +206,31 @@ def test_a_shadow_made_the_canary_is_held_to_the_same_answers(
     assert _cli(store, capsys, "shadow", "m", "4")[0] == 0
     code, err = _cli(store, capsys, "promote", "m", "4", "--weight", "0.1")
     assert code == 0, err  # the same answers: taken
+
+
+def test_a_split_that_replaces_the_main_version_is_checked_against_it(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`{"2": 0.9, "4": 0.1}` on an alias serving 1 makes 2 the main version: it answered 90% of
+    1's callers unchecked, for answers and inputs (rev11 2); checked against 1 now."""
+    wide = tmp_path / "wide.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["logits"])],
+        "wide",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
+        initializer=[numpy_helper.from_array(np.ones((5, 3), np.float32), "W")],
+    )
+    argv = ("publish", str(onnx_factory.save(graph, wide)), "--name", "m", "--version", "5")
+    assert _cli(store, capsys, *argv, "--labels", LABELS)[0] == 0
+    for version, said in (("2", RENAMED), ("3", UNLABELLED), ("5", "does not take the requests 1")):
+        status, body = _put_weights(store, tmp_path, capsys, {version: 0.9, "4": 0.1})
+        assert status == 422 and said in body and f"version {version} of m" in body, body
+        assert _production(store) == "1"
+    status, body = _put_weights(store, tmp_path, capsys, {"4": 0.9, "2": 0.1})
+    assert status == 422 and RENAMED in body, body  # the canary too, against 1
+    argv = ("publish", str(tmp_path / "logits.onnx"), "--name", "m", "--version", "6")
+    assert _cli(store, capsys, *argv, "--labels", LABELS)[0] == 0
+    status, body = _put_weights(store, tmp_path, capsys, {"6": 0.9, "4": 0.1})
+    assert status == 200, body  # both answer as 1 does
+    assert _production(store) == "6 (90%) + 4 (10%)"
