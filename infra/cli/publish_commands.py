@@ -215,8 +215,8 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     scored = _scored(args, prepared, work / "card")
     if scored is not None:
         prepared = replace(prepared, manifest=replace(prepared.manifest, metrics=scored.metrics))
-    unlabelled = None if args.task else unlabelled_note(reg, prepared.manifest)
-    notes = notes if unlabelled is None else (*notes, unlabelled)
+    unlabelled = unlabelled_note(reg, prepared.manifest, labels=not args.task)  # both, or one
+    notes = (*notes, *unlabelled)
     card = _Card(prepared, scored, notes, work / "card")
     stored = published_alike(reg, prepared) if args.version else None
     if stored is not None:  # a retried job: nothing to write, the alias still to set

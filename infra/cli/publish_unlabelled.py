@@ -2,13 +2,15 @@
 like class scores: such a version answers the raw output (logits, say), with no `predictions`
 and no `?top_k`, and nothing said so. Republishing a trained classifier's file without
 `--labels` gave a version that answered differently from the one before it, without a word.
-Likewise a version whose outputs are not named as the newest version's (the same inputs)."""
+Likewise a version whose outputs are not named as those of the version the bare name serves
+(the same inputs)."""
 
 from __future__ import annotations
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.same_inputs import difference
 
 SCORE_TYPES = ("float32", "float64", "float16")
 
@@ -18,13 +20,21 @@ def _score_like(spec: TensorSpec) -> bool:
     return spec.dtype in SCORE_TYPES and len(spec.shape) == 2 and spec.shape[1] >= 2
 
 
-def unlabelled_note(reg: Registry, manifest: ModelManifest) -> str | None:
-    """A note for `manifest` when its outputs are not named as the newest version's (the same
-    inputs), else (task other) when it may be a classifier published without its labels: the
-    labels the model's newest version answered with, if it had them."""
+def unlabelled_note(reg: Registry, manifest: ModelManifest, labels: bool = True) -> tuple[str, ...]:
+    """Notes for `manifest`: when its outputs are not named as the served version's (the same
+    inputs), and (task other, `labels`) when it may be a classifier published without its
+    labels (the labels the model's newest version answered with, if it had them). Both: a
+    version renamed and unlabelled (an int8 re-export) was told one of its two problems.
+    `--task` (`labels` False) says what the model is, so no labels are guessed at; its outputs'
+    names are what callers name whatever the task, so the renamed note stays."""
     renamed = _renamed_note(reg, manifest)
-    if renamed is not None:
-        return renamed
+    notes = () if renamed is None else (renamed,)
+    guessed = _labels_note(reg, manifest) if labels else None
+    return notes if guessed is None else (*notes, guessed)
+
+
+def _labels_note(reg: Registry, manifest: ModelManifest) -> str | None:
+    """The note for a version without labels whose one output looks like class scores."""
     # One output alone: beside a label output (KMeans' ArgMin over its distances, an
     # IsolationForest's -1/1) the float one is no class scores, and --labels is refused.
     if manifest.task != "other" or len(manifest.outputs) != 1 or manifest.labels:
@@ -50,12 +60,17 @@ def unlabelled_note(reg: Registry, manifest: ModelManifest) -> str | None:
 
 
 def _renamed_note(reg: Registry, manifest: ModelManifest) -> str | None:
-    """A warning when the newest version reads the same inputs and answers an output this one
-    lacks: torch's dynamo exporter, given no `output_names`, names a CNN's `linear_1` where the
-    version before answered `logits`; a rollout or canary to it is refused (hunt_journey4 1),
-    and publish said nothing."""
-    newest = _newest(reg, manifest.name)
-    if newest is None or [s.name for s in newest.inputs] != [s.name for s in manifest.inputs]:
+    """A warning when the version the bare name serves (@production where set, else the newest:
+    an experiment's outputs are no caller's) answers an output this one lacks, and this one
+    takes its requests (`same_inputs`: where it does not, renaming would not make it rollable):
+    torch's dynamo exporter, given no `output_names`, names a CNN's `linear_1` where the version
+    before answered `logits`; a rollout or canary to it is refused (hunt_journey4 1), and
+    publish said nothing."""
+    try:
+        newest = reg.resolve(manifest.name)
+    except AiaasError:  # none yet, or unreadable: a note, never a reason to fail a publish
+        return None
+    if difference(newest, manifest) is not None:
         return None
     mine = [spec.name for spec in manifest.outputs]
     lost = [spec.name for spec in newest.outputs if spec.name not in mine]
