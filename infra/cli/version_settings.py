@@ -33,17 +33,22 @@ def headline(manifest: ModelManifest) -> str:
 
 def varied_settings(manifests: Sequence[ModelManifest]) -> dict[str, str]:
     """Version -> `hidden=[64,64] learning_rate=0.001`: the settings whose value is not the
-    same in every trained version listed; for versions published from a file, `quantize=int8`
-    / `fp16` / `-` where they differ (a source and its `publish --quantize` variants read alike
-    otherwise: the same metrics, nothing to tell which to promote)."""
+    same in every trained version listed; and over every version listed, `quantize=int8` /
+    `fp16` / `-` where they differ (a source and its `publish --quantize` variants read alike
+    otherwise: the same metrics, nothing to tell which to promote; a trained source and its
+    published int8 variant were set apart, and one variant alone varies with nothing)."""
     trained = _varied({m.version: _settings(m) for m in manifests if m.training})
-    published = {m.version: {"quantize": _quantized(m)} for m in manifests if not m.training}
-    return {**trained, **_varied(published)}
+    quantized = _varied({m.version: {"quantize": _quantized(m)} for m in manifests})
+    said = {m.version: (trained.get(m.version, ""), quantized[m.version]) for m in manifests}
+    return {version: " ".join(filter(None, both)) for version, both in said.items()}
 
 
 def _quantized(manifest: ModelManifest) -> str:
-    method = _object(manifest.extras.get("quantization")).get("method")
-    return _compact(method)
+    """`publish --quantize`'s method, else `int8` where `aiaas train`'s int8 gate kept it."""
+    record = _object(manifest.extras.get("quantization"))
+    if "method" in record:
+        return _compact(record["method"])
+    return "int8" if record.get("kept") is True else "-"
 
 
 def _varied(settings: dict[str, dict[str, str]]) -> dict[str, str]:
