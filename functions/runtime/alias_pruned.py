@@ -83,11 +83,12 @@ def takes_requests(
                 f"({why}): the callers it answered would get a 422 from it (a shadow, every "
                 "copy); publish one with the same inputs, or move every caller to it at once"
             )
-        why = answers_difference(base, manifest) if version in newly else None
-        if why is not None:  # a shadow's answers reach no caller
+        lacks = answers_difference(base, manifest) if version in newly else None
+        if lacks is not None:  # a shadow's answers reach no caller
             raise InvalidInput(
-                f"version {version} of {name} does not answer as {served} does ({why}); or "
-                f"move every caller to it at once (`aiaas promote {name} {version}`, no --weight)"
+                f"version {version} of {name} does not answer as {served} does ({lacks[0]}): "
+                f"{lacks[1]}, or move every caller to it at once (`aiaas promote {name} "
+                f"{version}` without --weight)"
             )
     why = None if kept is None else difference(main, registry.manifest(name, kept.version))
     if kept is not None and why is not None:

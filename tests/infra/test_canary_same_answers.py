@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from fastapi.testclient import TestClient
 from onnx import TensorProto, helper, numpy_helper
@@ -94,11 +95,45 @@ def test_a_rollout_or_canary_that_drops_what_callers_read_is_refused(
     assert _production(store) == "1"
 
 
-def test_the_advice_names_what_to_publish(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_advice_names_what_to_publish(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The output names first, then how the candidate's exporter sets them: torch's call only
+    for a torch export (an skl2onnx pipeline was told `torch.onnx.export(...)`); past 20
+    classes where to read the labels, not `--labels A,B,...` (rev11 5)."""
     err = _cli(store, capsys, "rollout", "m", "2")[1]
-    assert "output_names=['logits']" in err, err
+    assert "): publish it with the baseline's output names ['logits'] (rename its graph's" in err
+    assert "torch" not in err, err  # m:2 is no torch export
     err = _cli(store, capsys, "rollout", "m", "3")[1]
-    assert f"publish it with --labels {LABELS} as the baseline was" in err, err
+    assert f"): publish it with --labels {LABELS} as the baseline was" in err, err
+    err = _cli(store, capsys, "promote", "m", "3", "--weight", "0.1")[1]
+    assert "as the baseline was, or move every caller to it at once (`aiaas promote m 3`" in err
+    model = onnx.load(_classifier(tmp_path / "torch.onnx", "linear_1"))
+    model.producer_name = "pytorch"
+    onnx.save(model, tmp_path / "torch.onnx")
+    argv = ("publish", str(tmp_path / "torch.onnx"), "--name", "m", "--labels", LABELS)
+    assert _cli(store, capsys, *argv, "--version", "9")[0] == 0
+    err = _cli(store, capsys, "rollout", "m", "9")[1]
+    assert "(torch.onnx.export(..., output_names=['logits']))" in err, err
+    wide = ",".join(f"c{i}" for i in range(25))
+    for version, labels in (("1", ["--labels", wide]), ("2", [])):
+        argv = ("publish", str(_wide_classifier(tmp_path / "c.onnx")), "--name", "c", *labels)
+        assert _cli(store, capsys, *argv, "--version", version)[0] == 0
+    assert _cli(store, capsys, "promote", "c", "1")[0] == 0
+    err = _cli(store, capsys, "promote", "c", "2", "--weight", "0.1")[1]
+    assert "--labels giving c:1's 25 labels (`aiaas show c:1` lists them)" in err, err
+
+
+def _wide_classifier(path: Path) -> Path:
+    """x float32 [N, 4] -> logits [N, 25]."""
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["logits"])],
+        "wide",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 25])],
+        initializer=[numpy_helper.from_array(np.ones((4, 25), np.float32), "W")],
+    )
+    return onnx_factory.save(graph, path)
 
 
 def test_what_the_refusal_stands_for_is_what_serving_answers(store: Path) -> None:

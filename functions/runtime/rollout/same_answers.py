@@ -16,23 +16,38 @@ from __future__ import annotations
 from functions.runtime.manifest import ModelManifest
 
 
-def answers_difference(baseline: ModelManifest, candidate: ModelManifest) -> str | None:
-    """Why `candidate`'s answers lack what callers of `baseline` read, else None; with what to
-    publish instead."""
+def answers_difference(baseline: ModelManifest, candidate: ModelManifest) -> tuple[str, str] | None:
+    """Why `candidate`'s answers lack what callers of `baseline` read, and what to publish
+    instead; else None."""
     theirs = [spec.name for spec in candidate.outputs]
-    lost = [spec.name for spec in baseline.outputs if spec.name not in theirs]
+    names = [spec.name for spec in baseline.outputs]
+    lost = [name for name in names if name not in theirs]
     if lost:
         shown = ", ".join(repr(name) for name in theirs)
         return (
             f"it has no output {lost[0]!r} (its outputs: {shown}): a request naming it (OIP "
-            f"`outputs`) would get a 422 and callers reading it would find none; publish it "
-            f"with the baseline's output names (torch.onnx.export(..., output_names="
-            f"{[spec.name for spec in baseline.outputs]!r}))"
+            "`outputs`) would get a 422 and callers reading it would find none",
+            f"publish it with the baseline's output names {names!r} ({_renaming(candidate, names)})",
         )
     if baseline.postprocessing is not None and candidate.postprocessing is None:
-        labels = ",".join(baseline.labels) if 0 < len(baseline.labels) <= 20 else "A,B,..."
+        labels, ref = baseline.labels, f"{baseline.name}:{baseline.version}"
+        count = f"{len(labels)} " if labels else ""
+        given = (  # 25 names on one line are no advice: where to read them is
+            ",".join(labels)
+            if 0 < len(labels) <= 20
+            else f"giving {ref}'s {count}labels (`aiaas show {ref}` lists them)"
+        )
         return (
             "it answers no class scores (no labels): `?top_k` would get a 422 and its answers "
-            f"no `predictions`; publish it with --labels {labels} as the baseline was"
+            "no `predictions`",
+            f"publish it with --labels {given} as the baseline was",
         )
     return None
+
+
+def _renaming(candidate: ModelManifest, names: list[str]) -> str:
+    """How the candidate's exporter names its outputs: torch's call for a torch export, else
+    what applies to any graph (skl2onnx, tf2onnx and the rest name them their own way)."""
+    if candidate.file.producer == "pytorch":
+        return f"torch.onnx.export(..., output_names={names!r})"
+    return "rename its graph's outputs to them, in its exporter or with onnx.helper"

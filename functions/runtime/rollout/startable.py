@@ -43,10 +43,11 @@ def startable(
             f"takes ({why}): the callers of {alias!r} would get a 422 from it; publish a "
             "candidate with the same inputs"
         )
-    why = answers_difference(base, other)
-    if why is not None:  # its share of the callers would miss what they read, or get a 422
+    lacks = answers_difference(base, other)
+    if lacks is not None:  # its share of the callers would miss what they read, or get a 422
         raise InvalidInput(
-            f"version {candidate} of {model} does not answer as {target.version} does ({why})"
+            f"version {candidate} of {model} does not answer as {target.version} does "
+            f"({lacks[0]}): {lacks[1]}"
         )
     if plan.min_agreement is not None:  # judged on labels: a regressor gives none
         labelled(model, {target.version: base, candidate: other})
