@@ -102,6 +102,46 @@ def test_fail_on_drift_says_a_few_names_too(
     assert line.endswith(" more") and line.count("x_") == 10 and len(line) < 400, line
 
 
+def test_fail_on_drift_names_the_most_drifted_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """12 features, each served shifted further than the one before: the gate's error line
+    named x_0 .. x_9 in feature order, the least drifted, where the summary names x_11 first
+    (rev11 6)."""
+    root = tmp_path / "store"
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "wide",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 12])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+        initializer=[numpy_helper.from_array(np.ones((12, 1), np.float32), "W")],
+    )
+    model = onnx_factory.save(graph, tmp_path / "wide.onnx")
+    assert main(["--store", str(root), "publish", str(model), "--name", "t"]) == 0
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "train.npy", rng.uniform(0, 1, (600, 12)).astype(np.float32))
+    assert main(["--store", str(root), "baseline", "t", str(tmp_path / "train.npy")]) == 0
+    store = LocalStore(root)
+    service = service_from_env(
+        {"AIAAS_MODEL": "t"}, ModelPool(Registry(store), ArtifactCache(store, tmp_path / "c"))
+    )
+    shifts = np.linspace(0.25, 0.8, 12, dtype=np.float32)
+    live = rng.uniform(0, 1, (600, 12)).astype(np.float32) + shifts
+    for start in range(0, len(live), 50):
+        body = orjson.dumps({"inputs": live[start : start + 50].tolist()})
+        assert service.handle(http_event("POST", "/models/t/predict", body))["statusCode"] == 200
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
+    capsys.readouterr()
+    argv = ["--store", str(root), "monitor", "t", "--window", "10m", "--no-png"]
+    assert main(argv) == 0
+    summary = next(line for line in capsys.readouterr().out.splitlines() if " drifted: " in line)
+    assert main([*argv, "--fail-on-drift"]) == 1
+    line = next(line for line in capsys.readouterr().err.splitlines() if "drift over PSI" in line)
+    assert line.endswith(", x_11, x_10, x_9, x_8, x_7, x_6, x_5, x_4, x_3 and 3 more"), line
+    assert line[line.index(" 10m: ") + 6 :] == summary[summary.index(": ") + 2 :], summary
+
+
 @pytest.mark.parametrize("quantize", [(), ("--quantize", "fp16")])
 def test_an_image_model_without_a_baseline_is_told_to_give_it_images(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], quantize: tuple[str, ...]
