@@ -30,3 +30,13 @@ def any_size_layout(manifest: ModelManifest) -> str | None:
 def image_size(row: tuple[int, ...], layout: str) -> tuple[int, int]:
     """(height, width) of one image of `row`'s shape."""
     return (row[1], row[2]) if layout == "chw" else (row[0], row[1])
+
+
+IMAGE_CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
+
+
+def is_image(shape: tuple[int, ...]) -> bool:
+    """Whether an input of `shape` is a batch of images, [N, C, H, W] or [N, H, W, C] with C of
+    1, 3 or 4: what the hint for a baseline to add calls images. Rank 3 or more alone was taken
+    for one: a GRU's waveform [N, 32, 1] was told to add `IMAGES.npy` (review rev11 7)."""
+    return len(shape) == 4 and (shape[1] in IMAGE_CHANNELS or shape[3] in IMAGE_CHANNELS)

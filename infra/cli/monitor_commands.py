@@ -33,6 +33,7 @@ from functions.runtime.drift.report import (
 )
 from functions.runtime.drift.text import NO_UNKNOWN, TEXT_BASELINE_SOURCE, UNKNOWN
 from functions.runtime.errors import AiaasError, BadRequest, NotFound
+from functions.runtime.image_layout import is_image
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref, version_prefix
@@ -238,12 +239,13 @@ def _baseline(registry: Registry, manifest: ModelManifest) -> DriftBaseline:
             raise BadRequest(
                 f"{name}:{version} has no drift baseline; a text model's {source}"
             ) from None
-        # One input of rank 3 or more is an image model's, whose baseline is an .npy of
-        # images (it said DATA.csv, where explain says IMAGES.npy).
-        image = len(manifest.inputs) == 1 and len(manifest.inputs[0].shape) >= 3
+        # One input of rank 3 or more takes an .npy (it said DATA.csv): of images, or of rows.
+        one = manifest.inputs[0].shape if len(manifest.inputs) == 1 else ()
         data = (
             "IMAGES.npy` (a sample of its training images)"
-            if image
+            if is_image(one)
+            else "ROWS.npy` (an array of its training inputs)"
+            if len(one) >= 3
             else "DATA.csv` (its training data)"
         )
         quantized = manifest.extras.get("quantization")

@@ -161,3 +161,33 @@ def test_an_image_model_without_a_baseline_is_told_to_give_it_images(
     err = capsys.readouterr().err
     assert code == 1 and "`aiaas baseline img:1 IMAGES.npy`" in err, err
     assert (variant in err) == bool(quantize), err
+
+
+def test_a_time_series_without_a_baseline_is_not_told_of_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A waveform [N, 32, 1] (a GRU's) was told by monitor and explain to add `IMAGES.npy` (a
+    sample of its training images): any one input of rank 3 read as an image (rev11 7)."""
+    root = tmp_path / "store"
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["x"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "W"], ["scores"]),
+        ],
+        "wave",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 32, 1])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(np.ones((32, 2), np.float32), "W")],
+    )
+    model = onnx_factory.save(graph, tmp_path / "wave.onnx")
+    assert main(["--store", str(root), "publish", str(model), "--name", "wave"]) == 0
+    capsys.readouterr()
+    code = main(["--store", str(root), "monitor", "wave", "--no-png"])
+    err = capsys.readouterr().err
+    said = "add one with `aiaas baseline wave:1 ROWS.npy` (an array of its training inputs)"
+    assert code == 1 and said in err, err
+    wave = orjson.dumps(np.zeros((1, 32, 1), np.float32).tolist()).decode()
+    code = main(["--store", str(root), "explain", "wave", "--inputs", wave])
+    err = capsys.readouterr().err
+    said = "`aiaas baseline wave:1 ROWS.npy` (an array of the inputs it was trained on)"
+    assert code == 1 and said in err, err

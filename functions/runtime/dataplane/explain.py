@@ -34,7 +34,7 @@ from functions.runtime.explain.explainer import (
 )
 from functions.runtime.explain.hf_text import HfTextExplainer, is_hf_text_model
 from functions.runtime.explain.text import TextExplainer
-from functions.runtime.image_layout import any_size_layout
+from functions.runtime.image_layout import any_size_layout, is_image
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import text_input
@@ -143,11 +143,13 @@ class ExplainPlane:
             )
         except NotFound:
             ref = f"{manifest.name}:{manifest.version}"
-            # One input of rank 3 or more is explained as an image, and sampled from an NPY.
-            image = len(columns.specs) == 1 and len(columns.specs[0].shape) >= 3
+            # One input of rank 3 or more is sampled from an NPY: of images, or of rows.
+            one = columns.specs[0].shape if len(columns.specs) == 1 else ()
             data = (
                 "IMAGES.npy` (a sample of the images"
-                if image
+                if is_image(one)
+                else "ROWS.npy` (an array of the inputs"
+                if len(one) >= 3
                 else "DATA.csv` (a sample of the data"
             )
             quantized = manifest.extras.get("quantization")
