@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from functions.runtime.baseline_hint import FILES, sample_kind, variant_note
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.categories import free_text_note
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD
@@ -33,7 +34,6 @@ from functions.runtime.drift.report import (
 )
 from functions.runtime.drift.text import NO_UNKNOWN, TEXT_BASELINE_SOURCE, UNKNOWN
 from functions.runtime.errors import AiaasError, BadRequest, NotFound
-from functions.runtime.image_layout import is_image
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref, version_prefix
@@ -239,21 +239,13 @@ def _baseline(registry: Registry, manifest: ModelManifest) -> DriftBaseline:
             raise BadRequest(
                 f"{name}:{version} has no drift baseline; a text model's {source}"
             ) from None
-        # One input of rank 3 or more takes an .npy (it said DATA.csv): of images, or of rows.
-        one = manifest.inputs[0].shape if len(manifest.inputs) == 1 else ()
-        data = (
-            "IMAGES.npy` (a sample of its training images)"
-            if is_image(one)
-            else "ROWS.npy` (an array of its training inputs)"
-            if len(one) >= 3
-            else "DATA.csv` (its training data)"
-        )
-        quantized = manifest.extras.get("quantization")
-        variant = (
-            "; a `publish --quantize` variant has none of its source's: give it the same data"
-            if isinstance(quantized, dict) and "method" in quantized
-            else ""
-        )
+        said = {
+            "images": "a sample of its training images",
+            "rows": "an array of its training inputs",
+            "table": "its training data",
+        }
+        kind = sample_kind(manifest.inputs)
+        data, variant = f"{FILES[kind]}` ({said[kind]})", variant_note(manifest)
         raise BadRequest(
             f"{name}:{version} has no drift baseline; add one with `aiaas baseline "
             f"{name}:{version} {data}, or train it with `aiaas train`{variant}"

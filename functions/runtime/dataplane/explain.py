@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from functions.runtime.baseline_hint import FILES, sample_kind, variant_note
 from functions.runtime.codecs import oip, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.codecs.wide_integers import as_typed, beyond_64_bits
@@ -34,7 +35,7 @@ from functions.runtime.explain.explainer import (
 )
 from functions.runtime.explain.hf_text import HfTextExplainer, is_hf_text_model
 from functions.runtime.explain.text import TextExplainer
-from functions.runtime.image_layout import any_size_layout, is_image
+from functions.runtime.image_layout import any_size_layout
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import text_input
@@ -143,21 +144,13 @@ class ExplainPlane:
             )
         except NotFound:
             ref = f"{manifest.name}:{manifest.version}"
-            # One input of rank 3 or more is sampled from an NPY: of images, or of rows.
-            one = columns.specs[0].shape if len(columns.specs) == 1 else ()
-            data = (
-                "IMAGES.npy` (a sample of the images"
-                if is_image(one)
-                else "ROWS.npy` (an array of the inputs"
-                if len(one) >= 3
-                else "DATA.csv` (a sample of the data"
-            )
-            quantized = manifest.extras.get("quantization")
-            variant = (
-                "; a `publish --quantize` variant has none of its source's: give it the same data"
-                if isinstance(quantized, dict) and "method" in quantized
-                else ""
-            )
+            said = {
+                "images": "a sample of the images",
+                "rows": "an array of the inputs",
+                "table": "a sample of the data",
+            }
+            kind = sample_kind(columns.specs)
+            data, variant = f"{FILES[kind]}` ({said[kind]}", variant_note(manifest)
             raise InvalidInput(
                 f"model {ref} has no background to explain against; add one with "
                 f"`aiaas baseline {ref} {data} it was trained on), or "

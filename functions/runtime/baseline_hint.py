@@ -1,0 +1,30 @@
+"""What a version without a drift baseline (`aiaas monitor`) or an explain background is told to
+add: the file its rows come from, chosen by its input, and, for a `publish --quantize` variant,
+that it has none of its source's. One rule for both, so they never name different files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from functions.runtime.image_layout import is_image
+from functions.runtime.manifest import ModelManifest, TensorSpec
+
+Kind = Literal["images", "rows", "table"]
+FILES: dict[Kind, str] = {"images": "IMAGES.npy", "rows": "ROWS.npy", "table": "DATA.csv"}
+VARIANT = "; a `publish --quantize` variant has none of its source's: give it the same data"
+
+
+def sample_kind(inputs: Sequence[TensorSpec]) -> Kind:
+    """ "images" for one input that is a batch of images (IMAGES.npy), "rows" for one other input
+    of rank 3 or more (ROWS.npy, a waveform [N, 32, 1]), else "table" (DATA.csv)."""
+    one = inputs[0].shape if len(inputs) == 1 else ()
+    if is_image(one):
+        return "images"
+    return "rows" if len(one) >= 3 else "table"
+
+
+def variant_note(manifest: ModelManifest) -> str:
+    """VARIANT for a `publish --quantize` variant (its manifest's quantization record), else ""."""
+    quantized = manifest.extras.get("quantization")
+    return VARIANT if isinstance(quantized, dict) and "method" in quantized else ""
