@@ -77,8 +77,8 @@ def version_manifest(name: str, version: str, plane: Plane) -> dict[str, Any]:
     response_model=Deleted,
     summary="Delete a version: every file, its manifest first (as `aiaas prune`)",
     description="409 naming why when the version is kept: an alias points at it (its canary "
-    "or shadow too), a rollback of an alias would go to it, a running rollout uses it, or it is "
-    "the latest. Recorded with who deleted it (`models/{name}/pruned.json`); its name is never "
+    "or shadow too), a rollback of an alias would go to it, a running rollout uses it, a sharded "
+    "batch run in flight pinned it, or it is the latest. Recorded with who deleted it (`models/{name}/pruned.json`); its name is never "
     "published again.",
 )
 def delete_version(

@@ -3,8 +3,9 @@ sees half a version.
 
 Never deleted: the version any alias points at, its canary (a weighted alias's second
 version), its shadow, the version a rollback of it would go to, a running rollout's baseline
-and candidate (and the shadow it puts back), the latest version (what a bare name serves),
-and the `keep` most recently published. An alias or rollout record that cannot be read stops
+and candidate (and the shadow it puts back), the version a sharded batch run in flight pinned
+(batch/pinned.py), the latest version (what a bare name serves), and the `keep` most recently
+published. An alias or rollout record that cannot be read stops
 the prune: what it protects is unknown.
 
 A version goes manifest first (the manifest is what makes it exist: from then on every reader
@@ -28,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from functions.runtime import names
 from functions.runtime.aliases import AliasTarget, rollback_target
+from functions.runtime.batch.pinned import pinned_versions
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
@@ -117,6 +119,9 @@ def protected(registry: Registry, name: str, versions: list[str]) -> dict[str, l
             why.setdefault(rollout.candidate, []).append(f"{where} candidate")
             if rollout.prior_shadow is not None:
                 why.setdefault(rollout.prior_shadow.version, []).append(f"{where} prior shadow")
+    for version, runs in pinned_versions(registry.store, name).items():
+        for run_id in runs:
+            why.setdefault(version, []).append(f"pinned by sharded batch run {run_id} in flight")
     if versions:
         # A bare name serves @production where it is set, else the newest version.
         serves = f"what `{name}` alone serves"

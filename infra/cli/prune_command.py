@@ -20,7 +20,7 @@ DESCRIPTION = (
     "Delete a model's old versions (model, external data, card: every file) to stop its storage "
     "growing. Kept whatever --keep says: every version an alias points at (a canary and a shadow "
     "too), the version a rollback of an alias would go to, a running rollout's baseline and "
-    "candidate, and the latest version. Each version's manifest goes first, so a caller sees it "
+    "candidate, the version a sharded batch run in flight pinned, and the latest version. Each version's manifest goes first, so a caller sees it "
     "whole or not at all (a 404); a prune stopped midway is finished by the next. The run is "
     "recorded (who, when, what) and `aiaas versions` shows it; a pruned version's name is never "
     "published again. Asks before deleting on a terminal; a script passes --yes."

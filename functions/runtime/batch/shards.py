@@ -45,8 +45,8 @@ from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
 from functions.runtime.batch.source import MAX_LINE_BYTES, ByteRange
 from functions.runtime.batch.status import BatchTask, RunStatus
 from functions.runtime.batch.work import PLAN_FILE, remove_work
-from functions.runtime.errors import AiaasError, BadRequest
-from functions.runtime.manifest import utc_now
+from functions.runtime.errors import AiaasError, BadRequest, ModelNotFound
+from functions.runtime.manifest import ModelManifest, utc_now
 from functions.runtime.pool import ModelPool
 from functions.runtime.store import ObjectInfo, ObjectStore
 
@@ -127,7 +127,7 @@ def score_shard(
     except (AiaasError, ValueError):
         pass
     run = run_from(store, item)
-    model = pool.load(pool.registry.manifest(run.obj.model, str(item["version"])))
+    model = pool.load(_pinned_manifest(pool, run, str(item["version"])))
     info = store.head(run.obj.input_key)
     chunk_rows, most = int(item["chunk_rows"]), settings.max_line_bytes
     job = open_job(store, model, run.obj, info, chunk_rows, most, progress)
@@ -151,6 +151,22 @@ def score_shard(
     )
     store.put_bytes(f"{prefix}.json", json.dumps(part).encode())
     return part
+
+
+def _pinned_manifest(pool: ModelPool, run: RunInput, version: str) -> ModelManifest:
+    """The version the plan pinned; gone since (a prune or delete that did not see the run:
+    batch/pinned.py), a final failure that says what to do, not the registry's advice for a
+    deployment pinned to a version."""
+    try:
+        return pool.registry.manifest(run.obj.model, version)
+    except ModelNotFound:
+        name = run.obj.model
+        raise ModelNotFound(
+            f"{name}:{version}, the version this sharded run pinned when it was planned, was "
+            f"deleted while the run scored (`aiaas versions {name}` shows the prune); score "
+            f"the input again under another name, e.g. `aiaas batch {name} FILE --name NEW` "
+            f"or an upload to another key, and it is scored with the version {name} serves now"
+        ) from None
 
 
 def _score_arrays(job: Any, span: ByteRange, errors: Any, prefix: str) -> SpanResult:
