@@ -201,17 +201,19 @@ def _run_locally(
 def _scored_by_the_model_now(
     store: ObjectStore, done: RunSummary, args: argparse.Namespace
 ) -> None:
-    """A finished run of these very bytes is only the answer when the version that scored it is
-    the one the model resolves to now: after a promote, its output is the old version's."""
+    """A finished run of these bytes answers only when the model serves its version still."""
     scored_by = done.get("version")
     now = Registry(store).resolve(args.model).version
     if scored_by is None or scored_by == now:
         return
     name, renamed = args.name or Path(args.file).name, _renamed(args, f"-v{now}")
+    did = f"{args.model}:{scored_by} already scored these very bytes of {name}"
+    if done.get("status") == RunStatus.FAILED:  # it scored no row: say why
+        why = str(done.get("error"))[:300]
+        did = f"the run of these very bytes of {name} with {args.model}:{scored_by} failed ({why})"
     raise BadRequest(
-        f"{args.model}:{scored_by} already scored these very bytes of {name}, and {args.model} "
-        f"is now {args.model}:{now}; a run is kept per upload, so score them with {now} under "
-        f"another name: aiaas batch {args.model} {args.file} --name {renamed}"
+        f"{did}, and {args.model} is now {args.model}:{now}; a run is kept per upload, so score "
+        f"them with {now} under another name: aiaas batch {args.model} {args.file} --name {renamed}"
     )
 
 
@@ -260,8 +262,7 @@ def _score_locally(
 
 
 def _extent(path: Path, run: RunInput) -> int | None:
-    """What the run reads of the input, as its chunks tell it: the file's bytes (text), or its
-    rows (NPY); None for a gzip stream (its bytes read are the unzipped ones)."""
+    """What the run reads, as its chunks tell it: bytes (text), rows (NPY); None for a gzip."""
     if run.obj.compressed:
         return None
     if run.obj.format != "npy":

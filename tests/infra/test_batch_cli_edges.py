@@ -80,6 +80,35 @@ def test_the_same_bytes_again_on_s3_are_not_scored_twice_and_new_ones_replace(
     assert scored["version"] == "2"
 
 
+def test_the_same_bytes_whose_run_failed_are_not_said_scored_after_a_promote(
+    s3_store: S3Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hunt_journey5 2: a run that failed (its header lacked a column the model reads) scored
+    no row, yet after a promote the same bytes were told "iris:1 already scored these very
+    bytes", without the reason; the control plane's 409 gives it."""
+    publish_classifier(s3_store, tmp_path)
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))).replace("x_3", "x3", 1))
+    args = ["--store", s3_store.uri, "batch", "iris", str(data)]
+    assert main(args) == 1
+    assert summary(s3_store)["status"] == "failed"
+    path = onnx_factory.linear_classifier(tmp_path / "v2.onnx", seed=7)
+    Registry(s3_store).publish(onnx_factory.manifest_for(path, "iris", "2", labels=LABELS), path)
+    Registry(s3_store).set_alias("iris", "production", "2")
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert "already scored" not in err
+    assert err.startswith(
+        "aiaas batch: error: the run of these very bytes of rows.csv with iris:1 failed "
+        "(batch/iris/input/rows.csv: the header lacks column(s) x_3"
+    )
+    assert err.endswith(
+        "and iris is now iris:2; a run is kept per upload, so score them with 2 under another "
+        f"name: aiaas batch iris {data} --name rows-v2.csv"
+    )
+
+
 def test_a_header_only_csv_succeeds_with_no_rows_and_says_where_its_output_is(
     local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
