@@ -12,6 +12,7 @@ import csv
 import math
 from collections import Counter
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 from functions.runtime import csv_fields
 from functions.runtime.batch.cells import PREFIX, column_names, csv_quote
@@ -151,8 +152,10 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     if missing:
         inputs = [spec.name for spec in manifest.inputs]
         collided = collision(inputs, columns, "name each column after its input")
+        read = {c for names in wanted.values() for c in names}
         hint = header_hint(columns) or _case_hint(missing, columns)
         hint = hint or (f" ({collided})" if collided else "")
+        hint = hint or _near_hint(missing, [c for c in columns if c and c not in read])
         raise HeaderMismatch(
             f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
             f"{manifest.name}:{manifest.version} reads "
@@ -303,6 +306,19 @@ def _case_hint(missing: list[str], columns: list[str]) -> str:
     if not other:
         return ""
     return f" (the header has {_shown(other)}: names must match in case too)"
+
+
+def _near_hint(missing: list[str], spare: list[str]) -> str:
+    """The header's columns the model does not read that look like missing ones renamed
+    (`sq_ft` for `sqft`, the next night's export): the bare list of missing names left the
+    user to find which (hunt_journey5 4)."""
+    if len(missing) > 5 or len(spare) > 10_000:  # a few renames; bounded on a wide header
+        return ""
+    pairs = [(close[0], name) for name in missing if (close := get_close_matches(name, spare, 1))]
+    if not pairs:
+        return ""
+    said = ", ".join(f"{column!r} for {name!r}" for column, name in pairs)
+    return f" (the header has {said}: renamed? rename it back)"
 
 
 def _looks_numeric(columns: list[str]) -> bool:
