@@ -284,7 +284,7 @@ def _refuse_reference(store: ObjectStore, given: str) -> None:
     Registry(store).versions(name)  # a model not published: refused as such first
     raise BadRequest(
         f"a model name, not {given!r}: batch scores the version {name}@production points at "
-        "(else the newest), as the deployed batch function does. To score another version "
+        f"(else the newest): give {name} alone for it. To score another version "
         "without moving production's callers, publish its file as a model of its own "
         f"(aiaas publish FILE --name {name}-candidate) and batch that; "
         f"aiaas compare {name} A B --data FILE sets two versions' answers side by side"

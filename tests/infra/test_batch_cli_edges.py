@@ -152,6 +152,8 @@ def test_a_version_or_alias_is_refused_saying_what_batch_scores(
     err = capsys.readouterr().err
     assert err.startswith(f"aiaas batch: error: a model name, not '{given}': batch scores the ")
     assert "iris@production points at" in err and "--name iris-candidate" in err, err
+    # `iris@production` is what `iris` scores: told to drop the alias (hunt_journey5 3)
+    assert "(else the newest): give iris alone for it. To score another version" in err, err
     assert "promote" not in err  # it moves production's online callers too, to score one file
     assert "aiaas compare iris A B --data FILE" in err and len(err.splitlines()) == 1, err
     assert list(local.list_keys("batch")) == []
