@@ -26,6 +26,14 @@ from tests.infra.test_serve_capture import ServeUri
 FEATURES = ("age", "income", "tenure", "visits")
 
 
+def training_rows(path: Path, rng: np.random.Generator) -> Path:
+    """200 rows of the four features from `rng`, a CSV with its header: the baseline data."""
+    rows = rng.normal(size=(200, 4))
+    lines = [",".join(FEATURES), *(",".join(f"{v:.3f}" for v in row) for row in rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def cli(uri: str, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["--store", uri, *argv])
     out, err = capsys.readouterr()
@@ -41,12 +49,7 @@ def test_explaining_captured_rows_says_which_version_answered_them(
     uri = f"s3://{s3_bucket}/registry"
     monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cli-cache"))
     rng = np.random.default_rng(0)
-    train = tmp_path / "train.csv"
-    train.write_text(
-        ",".join(FEATURES) + "\n" + "".join(
-            ",".join(f"{v:.3f}" for v in row) + "\n" for row in rng.normal(size=(200, 4))
-        )
-    )  # fmt: skip
+    train = training_rows(tmp_path / "train.csv", rng)
     for version, seed in (("1", 1), ("2", 5)):
         model = onnx_factory.linear_classifier(tmp_path / f"m{version}.onnx", seed=seed)
         publish = ["publish", str(model), "--name", "churn", "--labels", "stay,churn,maybe"]
@@ -107,12 +110,7 @@ def test_a_capture_export_written_back_by_pandas_names_its_versions_as_numbers(
     uri = str(tmp_path / "store")
     monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cli-cache"))
     rng = np.random.default_rng(0)
-    train = tmp_path / "train.csv"
-    train.write_text(
-        ",".join(FEATURES) + "\n" + "".join(
-            ",".join(f"{v:.3f}" for v in row) + "\n" for row in rng.normal(size=(200, 4))
-        )
-    )  # fmt: skip
+    train = training_rows(tmp_path / "train.csv", rng)
     model = onnx_factory.linear_classifier(tmp_path / "m.onnx", seed=1)
     publish = ["publish", str(model), "--name", "churn", "--features", ",".join(FEATURES)]
     assert cli(uri, capsys, *publish)[0] == 0
