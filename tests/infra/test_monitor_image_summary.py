@@ -46,6 +46,21 @@ def _image_model(path: Path, side: int = 4) -> Path:
     return onnx_factory.save(graph, path)
 
 
+def served(root: Path, name: str, live: np.ndarray, cache: Path) -> None:
+    """`live` answered by the real predict service of `name` on the store at `root`, 50 rows a
+    request, and its drift counts written to the store."""
+    store = LocalStore(root)
+    service = service_from_env(
+        {"AIAAS_MODEL": name}, ModelPool(Registry(store), ArtifactCache(store, cache))
+    )
+    for start in range(0, len(live), 50):
+        body = orjson.dumps({"inputs": live[start : start + 50].tolist()})
+        answer = service.handle(http_event("POST", f"/models/{name}/predict", body))
+        assert answer["statusCode"] == 200, answer
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
+
+
 @pytest.fixture
 def drifted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """img:1 baselined on 600 images in [0, 0.5], then served 600 images brighter by 0.6."""
@@ -58,16 +73,8 @@ def drifted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     rng = np.random.default_rng(1)
     np.save(tmp_path / "train.npy", rng.uniform(0, 0.5, (600, 3, 4, 4)).astype(np.float32))
     assert main(["--store", str(root), "baseline", "img", str(tmp_path / "train.npy")]) == 0
-    store = LocalStore(root)
-    service = service_from_env(
-        {"AIAAS_MODEL": "img"}, ModelPool(Registry(store), ArtifactCache(store, tmp_path / "c"))
-    )
     live = rng.uniform(0, 0.5, (600, 3, 4, 4)).astype(np.float32) + 0.6
-    for start in range(0, len(live), 50):
-        body = orjson.dumps({"inputs": live[start : start + 50].tolist()})
-        assert service.handle(http_event("POST", "/models/img/predict", body))["statusCode"] == 200
-    assert service.plane.drift is not None
-    service.plane.drift.flush()
+    served(root, "img", live, tmp_path / "c")
     capsys.readouterr()
     return root
 
@@ -121,17 +128,8 @@ def test_fail_on_drift_names_the_most_drifted_first(
     rng = np.random.default_rng(2)
     np.save(tmp_path / "train.npy", rng.uniform(0, 1, (600, 12)).astype(np.float32))
     assert main(["--store", str(root), "baseline", "t", str(tmp_path / "train.npy")]) == 0
-    store = LocalStore(root)
-    service = service_from_env(
-        {"AIAAS_MODEL": "t"}, ModelPool(Registry(store), ArtifactCache(store, tmp_path / "c"))
-    )
     shifts = np.linspace(0.25, 0.8, 12, dtype=np.float32)
-    live = rng.uniform(0, 1, (600, 12)).astype(np.float32) + shifts
-    for start in range(0, len(live), 50):
-        body = orjson.dumps({"inputs": live[start : start + 50].tolist()})
-        assert service.handle(http_event("POST", "/models/t/predict", body))["statusCode"] == 200
-    assert service.plane.drift is not None
-    service.plane.drift.flush()
+    served(root, "t", rng.uniform(0, 1, (600, 12)).astype(np.float32) + shifts, tmp_path / "c")
     capsys.readouterr()
     argv = ["--store", str(root), "monitor", "t", "--window", "10m", "--no-png"]
     assert main(argv) == 0
