@@ -13,7 +13,6 @@ from datetime import datetime
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD
-from functions.runtime.drift.monitor import PREFIX
 from functions.runtime.drift.report import (
     PREDICTION,
     FeatureDrift,
@@ -23,6 +22,7 @@ from functions.runtime.drift.report import (
     rows_needed,
     total,
 )
+from functions.runtime.drift.snapshots import PREFIX
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore

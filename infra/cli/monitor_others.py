@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import NamedTuple
 
-from functions.runtime.drift.monitor import PREFIX
 from functions.runtime.drift.report import read_window
+from functions.runtime.drift.snapshots import PREFIX
 from functions.runtime.refs import ModelRef, manifest_key, version_sort_key
 from functions.runtime.store_api import ObjectStore
 

@@ -105,7 +105,7 @@ def test_a_snapshot_or_baseline_that_does_not_read_leaves_out_itself_alone(
     JSONDecodeError naming no key: no model's drift went out, every alarm stayed OK."""
     from datetime import UTC, datetime
 
-    from functions.runtime.drift.monitor import snapshot_prefix
+    from functions.runtime.drift.snapshots import snapshot_prefix
 
     serve_shifted(store, tmp_path, "1", 0.0)
     serve_shifted(store, tmp_path, "2", 2.0)

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
-from functions.runtime.drift.monitor import snapshot_prefix
+from functions.runtime.drift.snapshots import snapshot_prefix
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main

@@ -21,7 +21,7 @@ import pytest
 
 from functions.runtime.drift import baseline as drift_baseline
 from functions.runtime.drift.baseline import BASELINE_FILE
-from functions.runtime.drift.monitor import snapshot_prefix
+from functions.runtime.drift.snapshots import snapshot_prefix
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore

@@ -16,8 +16,9 @@ import orjson
 
 from functions.runtime.drift import baseline as drift_baseline
 from functions.runtime.drift.baseline import BASELINE_FILE
-from functions.runtime.drift.monitor import DriftMonitor, snapshot_prefix
+from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.drift.report import read_window
+from functions.runtime.drift.snapshots import snapshot_prefix
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import LocalStore

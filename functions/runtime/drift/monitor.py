@@ -27,21 +27,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from threading import Event
 from typing import TYPE_CHECKING
 
 import numpy as np
-import orjson
 
 from functions.runtime.aside import run_aside
+from functions.runtime.drift.baseline_read import read_live
 from functions.runtime.drift.held import held_bytes
-from functions.runtime.drift.watched import BASELINE_FILE, prediction_output
-from functions.runtime.errors import AiaasError, NotFound, ServiceUnavailable, StoreError
+from functions.runtime.drift.snapshots import SnapshotWriter
+from functions.runtime.drift.watched import prediction_output
+from functions.runtime.errors import NotFound, ServiceUnavailable, StoreError
 from functions.runtime.model import LoadedModel
-from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
 
 if TYPE_CHECKING:
@@ -49,13 +47,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aiaas.drift")  # under `aiaas`: JSON lines as the function's others
 DEFAULT_INTERVAL = 60.0
-PREFIX = "monitoring"
 MEANWHILE = 16 << 20  # bytes held while a version's baseline is read (`aiaas serve`)
 Request = tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]  # its inputs and outputs
-
-
-def snapshot_prefix(model: str, version: str) -> str:
-    return f"{PREFIX}/{model}/{version}"
 
 
 class DriftMonitor:
@@ -75,7 +68,7 @@ class DriftMonitor:
         self._clock, self._wall = clock, wall
         self._live: dict[tuple[str, str], LiveHistograms | None] = {}
         self._unread: dict[tuple[str, str], float] = {}  # baseline not read: clock() to retry
-        self._dropped = 0  # flushes whose counts could not be written since the last written
+        self._writer = SnapshotWriter(store)
         self._monitoring = False  # whether any version in _live has histograms
         # `aiaas serve` runs requests on a pool of threads sharing one monitor: one flush at a
         # time (a second would forget the versions the first is writing, under its loop).
@@ -223,7 +216,7 @@ class DriftMonitor:
     def _counted(self, key: tuple[str, str], model: LoadedModel, again: bool) -> None:
         """The read of `_read`; once the histograms are in `_live`, the requests held."""
         try:
-            live = self._load(model)
+            live = read_live(self.store, model)
         except NotFound:  # none yet: `aiaas baseline` may add one to a version being served
             with self._reads:
                 self._unread[key] = self._clock() + self.interval
@@ -259,28 +252,6 @@ class DriftMonitor:
             held = self._meanwhile.pop(key, []) if live is not None else []
         for inputs, outputs in held:
             self.record(model, inputs, outputs)
-
-    def _load(self, model: LoadedModel) -> LiveHistograms | None:
-        """The version's baseline, read once; None (not monitored) when it does not fit.
-        NotFound: it has none (yet); StoreError or ServiceUnavailable: the store could not say."""
-        manifest = model.manifest
-        key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
-        data = self.store.get_bytes(key)
-        # The histograms' modules (~3 ms to import) only once a version has a baseline to read.
-        from functions.runtime.drift.baseline import DriftBaseline
-        from functions.runtime.drift.fits import why_unfit
-        from functions.runtime.drift.live import LiveHistograms
-
-        try:
-            baseline = DriftBaseline.from_json(data)
-        except AiaasError as exc:  # a baseline that cannot be read as one: so it stays
-            log.warning("%s: drift not monitored: %s", model.ref, exc.message)
-            return None
-        why = why_unfit(manifest, baseline, text=model.text is not None)
-        if why is not None:
-            log.warning("%s: drift not monitored: %s", model.ref, why)
-            return None
-        return LiveHistograms(baseline, manifest, model.text)
 
     def _time_flushes(self) -> None:
         """A version is monitored now: the thread that flushes on time (`timer` only)."""
@@ -372,29 +343,4 @@ class DriftMonitor:
             if doc is None:
                 continue
             doc.update(model=name, version=version, start=start, end=end)
-            stamp = datetime.fromtimestamp(end, UTC)
-            key = (
-                f"{snapshot_prefix(name, version)}/{stamp:%Y-%m-%d}/"
-                f"{stamp:%H%M%S}-{uuid.uuid4().hex[:8]}.json"
-            )
-            try:
-                self.store.put_bytes(key, orjson.dumps(doc))
-            except (AiaasError, OSError) as exc:
-                self._not_written(f"{name}:{version}", exc)
-                continue
-            if self._dropped:
-                log.info(
-                    "drift counts written again; %d snapshots dropped meanwhile", self._dropped
-                )
-                self._dropped = 0
-
-    def _not_written(self, ref: str, exc: Exception) -> None:
-        """One line a store outage, not one an interval for each version."""
-        if not self._dropped:
-            log.warning(
-                "drift counts of %s not written: %s (said once until a write succeeds; counts "
-                "are dropped meanwhile)",
-                ref,
-                exc,
-            )
-        self._dropped += 1
+            self._writer.write(name, version, doc, end)

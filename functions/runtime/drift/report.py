@@ -12,7 +12,7 @@ import orjson
 from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.categories import CategoryBaseline
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD, js_distance, psi
-from functions.runtime.drift.monitor import snapshot_prefix
+from functions.runtime.drift.snapshots import snapshot_prefix
 from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.drift")
