@@ -4,45 +4,37 @@ Locally (the default) the file is uploaded and the same SQS-wrapped S3 notificat
 would deliver is handed to the batch function's handler in this process; `--shards N` runs the
 state machine's plan -> shards -> merge in a process pool instead. With `--deployed` the file is
 only uploaded: the stack's S3 -> SQS notification does the rest, and `--wait` polls for the
-run's summary (batch_wait.py), showing meanwhile what the store tells of the run.
+run's summary (batch_wait.py), showing meanwhile what the store tells of the run. The input's
+checks are batch_input.py's, the summary's printing batch_report.py's.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 from functions.batch.events import s3_notification, store_location
 from functions.batch.service import BatchService
-from functions.runtime import names
 from functions.runtime.batch.job import Told
-from functions.runtime.batch.layout import (
-    BATCH_PREFIX,
-    BatchObject,
-    NameTooLong,
-    check_room,
-    input_key,
-    parse_input_key,
-)
+from functions.runtime.batch.layout import BATCH_PREFIX, BatchObject
 from functions.runtime.batch.npy import HEADER_READ, BadArrayFile, parse_npy_header
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary, may_publish
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
 from functions.runtime.batch.shard_pool import run_sharded_locally
 from functions.runtime.batch.status import RunStatus
-from functions.runtime.errors import AiaasError, BadRequest, InvalidName
+from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
 from infra.cli.arg_types import wait, whole
+from infra.cli.batch_input import checked_input
+from infra.cli.batch_report import failed_doc, print_json, report, report_json
 from infra.cli.batch_undo import discard, drop, keep_aside, landed, leftovers
 from infra.cli.batch_wait import wait_for_summary
-from infra.cli.file_args import is_file, not_readable
 from infra.cli.row_progress import Progress, add_flag
 from infra.cli.stop_signals import stopped_by_signals
 
@@ -54,7 +46,6 @@ log = logging.getLogger("aiaas.batch")
 MAX_SHARDS = 10_000
 MAX_WORKERS = 256
 MAX_CHUNK_ROWS = 10_000_000
-ANOTHER_NAME = "give another with --name NAME"  # a file's name the input cannot take
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -115,7 +106,7 @@ def _batch(args: argparse.Namespace) -> int:
     if args.deployed and args.shards != 1:  # before the upload, which the stack would score
         raise BadRequest("--shards applies to local runs; the stack shards big inputs itself")
     store = open_store(args.store)
-    obj = _checked_input(store, args)
+    obj = checked_input(store, args)
     if args.deployed:  # the upload is the whole job: the stack scores what arrived
         store.upload_file(args.file, obj.input_key)
         return _deployed(store, obj, args)
@@ -136,7 +127,7 @@ def _batch(args: argparse.Namespace) -> int:
             return _run_locally(store, run, settings, args)
         except AiaasError as exc:
             if args.json:  # a run that failed without its summary is a document too (--json)
-                _print_json(store.uri.rstrip("/"), _failed_doc(run, exc), None)
+                print_json(store.uri.rstrip("/"), failed_doc(run, exc), None)
             raise
     except BaseException:  # interrupted, or failed without a summary (the store, a bug)
         if discard(store, obj, run, uploaded or landed(store, obj, before), kept):
@@ -164,9 +155,9 @@ def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) ->
     if args.wait:
         run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
         summary = wait_for_summary(store, run, args.timeout, show=not args.no_progress)
-        return (_report_json if args.json else _report)(uri, summary)
+        return (report_json if args.json else report)(uri, summary)
     if args.json:
-        _print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
+        print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
     else:
         print(f"output will appear at {uri}/{obj.output_key}")
     return 0
@@ -195,7 +186,7 @@ def _run_locally(
         if _replaced(store, run):  # the run saw it too, and rightly published nothing
             raise _replaced_error(run, args)
         raise AiaasError(f"the run wrote no summary at {uri}/{run.obj.summary_key}")
-    return (_report_json if args.json else _report)(uri, summary)
+    return (report_json if args.json else report)(uri, summary)
 
 
 def _scored_by_the_model_now(
@@ -274,49 +265,6 @@ def _extent(path: Path, run: RunInput) -> int | None:
         return None
 
 
-def _refuse_reference(store: ObjectStore, given: str) -> None:
-    """`houses:2` or `houses@staging`: batch scores a model's production alias (the folder is
-    the model's), and the name rule alone told the user nothing (hunt_journey2 4). A name that
-    is no model's gets the unknown model's refusal instead (`versions` below)."""
-    name = given.partition(":")[0].partition("@")[0]
-    if name == given or not names.is_model_name(name):
-        return
-    Registry(store).versions(name)  # a model not published: refused as such first
-    raise BadRequest(
-        f"a model name, not {given!r}: batch scores the version {name}@production points at "
-        f"(else the newest): give {name} alone for it. To score another version "
-        "without moving production's callers, publish its file as a model of its own "
-        f"(aiaas publish FILE --name {name}-candidate) and batch that; "
-        f"aiaas compare {name} A B --data FILE sets two versions' answers side by side"
-    )
-
-
-def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
-    """Where the file goes, every refusal said before anything is uploaded."""
-    path: Path = args.file
-    problem = not_readable(path)
-    if problem is not None:
-        swapped = is_file(Path(args.model))  # `aiaas batch rows.csv iris`
-        hint = f"; the model comes first: aiaas batch {path} {args.model}" if swapped else ""
-        raise BadRequest(problem.line + hint)
-    _refuse_reference(store, args.model)
-    model = names.model_name(args.model)  # refused in its own words: no --name to suggest
-    name = args.name or path.name
-    try:  # the name alone first: a newline in it was a whole store key's other wording
-        obj = parse_input_key(input_key(model, names.job_file_name(name)))
-    except InvalidName as exc:  # `.tmp-rows.csv`, `a\nb.csv`: the file is fine, its name is not
-        raise InvalidName(f"{exc.message} ({ANOTHER_NAME})") from None
-    if obj is None:  # job_file_name refuses every name parse_input_key passes over
-        raise BadRequest(f"invalid job file name {names.shown(name)} ({ANOTHER_NAME})")
-    _ = obj.format  # an unsupported extension fails here
-    try:  # a name the store's files cannot hold with its results' suffixes (a directory's)
-        check_room(obj, store.name_bytes)
-    except NameTooLong as exc:
-        raise NameTooLong(f"{exc.message} ({ANOTHER_NAME})") from None
-    Registry(store).versions(args.model)  # so does a model not published
-    return obj
-
-
 def _fire_event(
     store: ObjectStore,
     pool: ModelPool,
@@ -337,64 +285,3 @@ def _fire_event(
         raise
     except Exception as exc:  # a bug in the function: said as the function's, traceback with -v
         raise AiaasError(f"the batch function failed: {exc!r}") from exc
-
-
-def _failed_doc(run: RunInput, exc: AiaasError) -> dict[str, object]:
-    """What --json prints for a run that ended on an error before its summary was written (the
-    store failing as it published): status and error as a failed summary has them, the same
-    error as the stderr line; no summary ("summary": null) and no output to read."""
-    obj = run.obj
-    return {
-        "model": obj.model,
-        "input": obj.input_key,
-        "status": RunStatus.FAILED,
-        "error": exc.message,
-    }
-
-
-def _print_json(uri: str, doc: Mapping[str, object], obj: BatchObject | None) -> None:
-    """Keys as the summary has them (relative to the store), the store, and the summary's key."""
-    summary_key = obj.summary_key if obj else None
-    print(json.dumps({"store": uri, **doc, "summary": summary_key}, indent=2))
-
-
-def _report_json(uri: str, summary: RunSummary) -> int:
-    _print_json(uri, summary, parse_input_key(str(summary["input"])))
-    return _exit_code(summary)
-
-
-def _exit_code(summary: RunSummary) -> int:
-    """1 for a failed run, with why on stderr in the one-line shape of every CLI error (the
-    report stays on stdout); 0 otherwise, bad rows included."""
-    if summary["status"] != RunStatus.FAILED:
-        return 0
-    why = summary.get("error") or "the run failed; its summary says no more"
-    print(f"aiaas batch: error: {why}", file=sys.stderr)
-    return 1
-
-
-def _report(uri: str, summary: RunSummary) -> int:
-    version = summary.get("version")  # none when refused before a version was pinned
-    model = f"{summary['model']}:{version}" if version else str(summary["model"])
-    # A failed input was not read; a header-only CSV was, and its output is the header.
-    failed = summary["status"] == RunStatus.FAILED
-    read = summary.get("scored_rows") is not None and (bool(summary.get("rows")) or not failed)
-    if read:
-        seconds = summary.get("timings", {}).get("total_s")
-        took = f" in {seconds:.2f} s" if isinstance(seconds, int | float) else ""
-        print(
-            f"{summary['status']}: scored {summary['scored_rows']} of {summary['rows']} rows "
-            f"with {model}{took}, {summary['failed_rows']} failed"
-        )
-    else:
-        print(f"{summary['status']}: no output with {model}")  # a cut stream read rows
-    if summary.get("error") and not failed:  # a failed run's goes to stderr (_exit_code)
-        print(f"error: {summary['error']}")
-    if read:  # an unread input has neither; a run with no failed row has an empty errors file
-        print(f"output:  {uri}/{summary['output']}")
-        if summary.get("failed_rows"):
-            print(f"errors:  {uri}/{summary['errors']}")
-    obj = parse_input_key(str(summary["input"]))
-    if obj is not None:
-        print(f"summary: {uri}/{obj.summary_key}")
-    return _exit_code(summary)
