@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,8 +24,6 @@ from functions.runtime.manifest import (
     check_features,
 )
 from functions.runtime.manifest_fields import check_labels
-from functions.runtime.manifest_schema import requirements
-from functions.runtime.metric_text import metrics_text
 from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
 from functions.runtime.registry import Registry
@@ -35,12 +32,13 @@ from infra.cli.file_args import require_file
 from infra.cli.model_files import require_data_files, stage
 from infra.cli.output_change import outputs_only
 from infra.cli.publish_again import published_alike, refuse_taken
-from infra.cli.publish_card import CARD, Scored, card_files, rows_read
+from infra.cli.publish_card import Scored, card_files
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_label_indexes import checked_label_indexes
 from infra.cli.publish_lookalike import refuse_lookalike
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 from infra.cli.publish_probe_checks import checked_by_own_labels, checked_by_probe
+from infra.cli.publish_report import report, same_file
 from infra.cli.publish_unlabelled import unlabelled_note
 from infra.cli.publish_variant_check import check_half_source_loads
 from infra.cli.row_progress import BYTES, Progress, add_flag
@@ -221,7 +219,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     stored = published_alike(reg, prepared) if args.version else None
     if stored is not None:  # a retried job: nothing to write, the alias still to set
         return _published_already(args, reg, stored, notes, alias)
-    same = _same_file(reg, name, prepared.manifest.file.sha256)  # before this version exists
+    same = same_file(reg, name, prepared.manifest.file.sha256)  # before this version exists
     numbered, show = not args.version, not args.no_progress
     try:
         manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)
@@ -239,7 +237,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
             point_alias_at_published(reg, name, alias, manifest.version)
     except AiaasError as exc:  # the version exists: reported (--json too), then the error
         refused = exc
-    _report(args, reg.store.uri, manifest, notes, same, alias if refused is None else None)
+    report(args, reg.store.uri, manifest, notes, same, alias if refused is None else None)
     if refused is not None:
         raise refused
     return 0
@@ -259,7 +257,7 @@ def _published_already(
     note = "already published from the same files; nothing written"
     if args.data is not None and not stored.metrics.get("held_out") and not outputs_only(stored):
         note += "; it was published without --data, and its card stays without metrics"
-    _report(args, reg.store.uri, stored, (*notes, note), [], alias, again=True)
+    report(args, reg.store.uri, stored, (*notes, note), [], alias, again=True)
     return 0
 
 
@@ -310,85 +308,6 @@ def _publish_numbered(
                 raise
             manifest = replace(manifest, version=reg.next_version(manifest.name))
     raise AssertionError("unreachable")
-
-
-SAME_FILE_CHECKED = 20  # the newest versions a publish compares its model file with
-
-
-def _report(
-    args: argparse.Namespace,
-    store: str,
-    manifest: ModelManifest,
-    notes: tuple[str, ...],
-    same: list[str],
-    alias: str | None,
-    *,
-    again: bool = False,
-) -> None:
-    name, version = manifest.name, manifest.version
-    if same:
-        notes = (*notes, f"note: the same model file as {name}:{same[-1]}, published again")
-    if needs := requirements(manifest):  # docs/registry.md
-        notes = (
-            *notes,
-            f"note: its manifest requires {', '.join(needs)} (schema_version 2): "
-            "functions of aiaas before 2026-12-06 refuse it (503); upgrade them first",
-        )
-    if args.json:
-        doc = {
-            "store": store,
-            "name": name,
-            "version": version,
-            "sha256": manifest.file.sha256,
-            "same_file_as": same,  # the newest 20 versions with this sha256, oldest first
-            "alias": alias,
-            "notes": list(notes),
-            "card": CARD,  # in the version, beside the model
-            "metrics": manifest.metrics,
-            "already_published": again,  # the same files were there: nothing was written
-        }
-        print(json.dumps(doc, indent=2))
-        return
-    done = "already published" if again else "published"
-    print(f"{done} {name}:{version} to {store} (sha256 {manifest.file.sha256[:12]})")
-    for note in notes:
-        print(f"  {note}")
-    held_out = _held_out(manifest, again=again)
-    print(f"  card: {CARD} ({held_out}); `aiaas show {name}:{version}` prints its path")
-    if alias:
-        print(f"{name}@{alias} -> {version}")
-
-
-def _held_out(manifest: ModelManifest, *, again: bool = False) -> str:
-    """The card's metrics in a line; without them, how a publish adds them (not to a version
-    published already: it stays as it is, so a retry with --data was told to pass --data)."""
-    held_out = manifest.metrics.get("held_out")
-    if not held_out and outputs_only(manifest):
-        return "no metrics: its output cannot be scored against labels"
-    if not held_out and again:
-        return "no metrics: the version was published without --data"
-    if not held_out:
-        return "no metrics: --data FILE --target COLUMN adds them"
-    rows = rows_read(held_out["rows"], held_out.get("rows_in_file"))
-    left = held_out.get("rows_not_finite")
-    left_out = f"; {left} more left out: a NaN or infinite answer" if left else ""
-    return f"{metrics_text(held_out)} on {rows} of {held_out['data']}{left_out}"
-
-
-def _same_file(reg: Registry, name: str, sha256: str) -> list[str]:
-    """Of the newest `SAME_FILE_CHECKED` versions of `name`, those whose manifests vouch for a
-    file with this sha256. Publishing it again still makes a new version (that is what was
-    asked), but an unnoticed duplicate looks like a retrained model; only the manifests are
-    read, never a model file, and only the newest: a GET a version made a CI's publish of
-    version 1,501 read 1,500 manifests (11 s on moto), the duplicate likeliest the last."""
-    same = []
-    for version in reg.versions(name, missing_ok=True)[-SAME_FILE_CHECKED:]:
-        try:
-            if reg.manifest(name, version).file.sha256 == sha256:
-                same.append(version)
-        except AiaasError:  # a broken manifest is `aiaas show`'s to report, not publish's
-            continue
-    return same
 
 
 def _features(raw: str | None, inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:

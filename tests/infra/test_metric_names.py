@@ -13,7 +13,7 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from infra.cli import compare_commands, publish_card, publish_commands
+from infra.cli import compare_commands, publish_card, publish_report
 from infra.cli.main import main
 from tests.onnx_factory import linear_classifier, manifest_for
 from training import card, command
@@ -35,7 +35,7 @@ def test_training_and_publish_say_macro_f1_as_compare_does() -> None:
         "card": card._metric_rows({"test": STORED})[0],
         "train": command.summary_lines(SimpleNamespace(name="wine"), manifest, {"total_s": 1})[0],
         "publish card": "\n".join(publish_card._metrics(held_out)),
-        "publish": publish_commands._held_out(manifest),  # type: ignore[arg-type]
+        "publish": publish_report.held_out_text(manifest),  # type: ignore[arg-type]
         "compare": "\n".join(
             compare_commands._metric_lines(
                 {"metrics": {"rows": 46, "label": "y", "a": {"macro_f1": 0.965871},
