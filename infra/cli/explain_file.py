@@ -22,11 +22,19 @@ import orjson
 from functions.runtime.batch.sizes import is_ragged, size_groups
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import InvalidInput
-from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
+from functions.runtime.explain.explainer import MAX_ROWS, OverBudget, explained_columns
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
 from infra.cli.output_file import output_file
 from infra.cli.row_progress import Progress
+
+# A row over the time limit alone (a request of several is halved first): the ways out that
+# this command takes, for the data plane's "send fewer rows or ask for fewer samples".
+ALONE_OVER = (
+    "sent alone, this row does not fit; a lower --samples N (fewer coalitions a row: faster, "
+    "less exact) or a higher AIAAS_EXPLAIN_MAX_SECONDS (seconds, in this command's environment) "
+    "lets it through"
+)
 
 
 @dataclass
@@ -219,7 +227,8 @@ def _explained(
         doc = _explain(plane, manifest, chunk, parameters, text)
     except InvalidInput as exc:
         if len(index) == 1:  # its request's row 0 is the file's row: said as the file's
-            return [{"row": index[0], "error": re.sub(r"\brow 0\b", f"row {index[0]}", str(exc))}]
+            why = exc.reason + ALONE_OVER if isinstance(exc, OverBudget) else str(exc)
+            return [{"row": index[0], "error": re.sub(r"\brow 0\b", f"row {index[0]}", why)}]
         half = len(index) // 2
         return _explained(plane, manifest, chunk[:half], index[:half], parameters, text) + (
             _explained(plane, manifest, chunk[half:], index[half:], parameters, text)

@@ -53,6 +53,20 @@ PROBE_TIMINGS = 3  # timings of the repeated rows a first estimate takes the fas
 # each, four at once, with nothing bounding them on `aiaas serve`); twice the default 10 s is
 # still inside the predict function's 30 s timeout.
 OVERRUN = 2
+TIME_ADVICE = "send fewer rows or ask for fewer samples"
+
+
+class OverBudget(InvalidInput):
+    """The 422 of an explanation over AIAAS_EXPLAIN_MAX_SECONDS (by its estimate, or stopped
+    past `OVERRUN` times it): `reason`, the numbers, then what a request can change.
+    `aiaas explain --file` gives its own ways out instead (its rows are sent alone by then)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason + TIME_ADVICE)
+        self.reason = reason  # ends with its separator (": ", "; ")
+
+    def __reduce__(self) -> tuple[type[OverBudget], tuple[str]]:
+        return type(self), (self.reason,)
 
 
 @dataclass(frozen=True)
@@ -170,11 +184,11 @@ def stopped_past(limit: float, rows: int, what: str = "row(s)") -> Iterator[floa
     try:
         yield began + OVERRUN * limit
     except Overrun as exc:
-        raise InvalidInput(
+        raise OverBudget(
             f"this explanation was stopped after {time.monotonic() - began:.1f} s, {OVERRUN} "
             f"times the {limit:g} s limit (AIAAS_EXPLAIN_MAX_SECONDS) its estimate fitted in, "
             f"with {exc.done} of {rows} {what} explained: the model ran slower than estimated "
-            "(a busy machine?); send fewer rows or ask for fewer samples"
+            "(a busy machine?); "
         ) from None
 
 
@@ -218,10 +232,10 @@ def check_budget(
             if numpy_seconds >= 0.05
             else ""
         )
-        raise InvalidInput(
+        raise OverBudget(
             f"this explanation needs about {evaluations:,} model evaluations ({breakdown}), "
             f"about {_seconds(model)} s at {seconds_per_row * 1e6:.1f} us each{around}; the limit is "
-            f"{limit:g} s (AIAAS_EXPLAIN_MAX_SECONDS): send fewer rows or ask for fewer samples"
+            f"{limit:g} s (AIAAS_EXPLAIN_MAX_SECONDS): "
         )
 
 
