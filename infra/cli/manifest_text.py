@@ -104,4 +104,15 @@ def _dict_lines(title: str, data: dict[str, Any], indent: str = "  ") -> list[st
             lines.append(f"{indent}  {key}: {value:.6g}")
         elif not isinstance(value, list):
             lines.append(f"{indent}  {key}: {value}")
+        elif value and all(_is_file(v) for v in value):
+            # A variant's source's data files (`model.onnx.data`): only --json showed them.
+            lines.append(f"{indent}  {key}:")
+            lines += [
+                f"{indent}    {v['file']}: {v['size']} bytes, sha256 {v['sha256']}" for v in value
+            ]
     return lines
+
+
+def _is_file(value: Any) -> bool:
+    """A file as a manifest records a variant's source's: name, size, sha256."""
+    return isinstance(value, dict) and {"file", "size", "sha256"} <= value.keys()
