@@ -16,12 +16,14 @@ VARIANT = "; a `publish --quantize` variant has none of its source's: give it th
 
 
 def sample_kind(inputs: Sequence[TensorSpec]) -> Kind:
-    """ "images" for one input that is a batch of images (IMAGES.npy), "rows" for one other input
-    of rank 3 or more (ROWS.npy, a waveform [N, 32, 1]), else "table" (DATA.csv)."""
-    one = inputs[0].shape if len(inputs) == 1 else ()
-    if is_image(one):
+    """ "images" for one input that is a batch of images (IMAGES.npy: `is_image`, a greyscale
+    [N, 28, 28] too), "rows" for one other input of rank 3 or more (ROWS.npy, a waveform
+    [N, 32, 1]), else "table" (DATA.csv)."""
+    if len(inputs) != 1:
+        return "table"
+    if is_image(inputs[0]):
         return "images"
-    return "rows" if len(one) >= 3 else "table"
+    return "rows" if len(inputs[0].shape) >= 3 else "table"
 
 
 def variant_note(manifest: ModelManifest) -> str:

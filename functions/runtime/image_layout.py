@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functions.runtime.input_columns import NUMERIC
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.tensor_spec import TensorSpec
 
 
 def any_size_layout(manifest: ModelManifest) -> str | None:
@@ -33,10 +34,21 @@ def image_size(row: tuple[int, ...], layout: str) -> tuple[int, int]:
 
 
 IMAGE_CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
+MIN_SIDE = 8  # a greyscale [N, H, W]'s least height and width: [N, 32, 1] is a waveform
 
 
-def is_image(shape: tuple[int, ...]) -> bool:
-    """Whether an input of `shape` is a batch of images, [N, C, H, W] or [N, H, W, C] with C of
-    1, 3 or 4: what the hint for a baseline to add calls images. Rank 3 or more alone was taken
-    for one: a GRU's waveform [N, 32, 1] was told to add `IMAGES.npy` (review rev11 7)."""
-    return len(shape) == 4 and (shape[1] in IMAGE_CHANNELS or shape[3] in IMAGE_CHANNELS)
+def is_image(spec: TensorSpec) -> bool:
+    """Whether an input is a batch of images: [N, C, H, W] or [N, H, W, C] with C of 1, 3 or 4,
+    or a greyscale [N, H, W] of numbers, each side MIN_SIDE or more, or any (-1: as
+    `any_size_layout` reads "hw"): what the hint for a baseline to add calls images. Rank 3 or
+    more alone was taken for one: a GRU's waveform [N, 32, 1] was told to add `IMAGES.npy`
+    (review rev11 7); then a greyscale digit [N, 28, 28] was told `ROWS.npy`."""
+    shape = spec.shape
+    if len(shape) == 4:
+        return shape[1] in IMAGE_CHANNELS or shape[3] in IMAGE_CHANNELS
+    sides = shape[1:]
+    return (
+        len(sides) == 2
+        and spec.dtype.startswith(NUMERIC)
+        and all(side == -1 or side >= MIN_SIDE for side in sides)
+    )

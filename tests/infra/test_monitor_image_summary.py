@@ -20,10 +20,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from functions.predict.service import service_from_env
+from functions.runtime.baseline_hint import sample_kind
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from functions.runtime.tensor_spec import TensorSpec
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.functions.test_predict_events import http_event
@@ -189,3 +191,51 @@ def test_a_time_series_without_a_baseline_is_not_told_of_images(
     err = capsys.readouterr().err
     said = "`aiaas baseline wave:1 ROWS.npy` (an array of the inputs it was trained on)"
     assert code == 1 and said in err, err
+
+
+def test_a_greyscale_image_without_a_baseline_is_told_of_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A greyscale digit [N, 28, 28] (no channel axis) was told by monitor and explain to add
+    `ROWS.npy` (an array of its training inputs), as the waveform above is: a rank-3 input of
+    two sides of 8 or more is an image (`is_image`, one rule for both)."""
+    root = tmp_path / "store"
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["x"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "W"], ["scores"]),
+        ],
+        "digits",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 28, 28])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(np.ones((784, 2), np.float32), "W")],
+    )
+    model = onnx_factory.save(graph, tmp_path / "digits.onnx")
+    assert main(["--store", str(root), "publish", str(model), "--name", "digits"]) == 0
+    capsys.readouterr()
+    code = main(["--store", str(root), "monitor", "digits", "--no-png"])
+    err = capsys.readouterr().err
+    said = "add one with `aiaas baseline digits:1 IMAGES.npy` (a sample of its training images)"
+    assert code == 1 and said in err, err
+    digit = orjson.dumps(np.zeros((1, 28, 28), np.float32).tolist()).decode()
+    code = main(["--store", str(root), "explain", "digits", "--inputs", digit])
+    err = capsys.readouterr().err
+    assert code == 1 and "`aiaas baseline digits:1 IMAGES.npy`" in err, err
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape", "kind"),
+    [
+        ("float32", (-1, 28, 28), "images"),
+        ("uint8", (-1, 28, 28), "images"),
+        ("float32", (-1, -1, -1), "images"),  # any size, as `any_size_layout` reads "hw"
+        ("float32", (-1, 32, 1), "rows"),  # a waveform
+        ("float32", (-1, -1, 1), "rows"),
+        ("float32", (-1, 100, 4), "rows"),  # 100 steps of 4 values
+        ("string", (-1, 28, 28), "rows"),
+        ("float32", (-1, 3, 32, 32), "images"),
+        ("float32", (-1, 4), "table"),
+    ],
+)
+def test_which_inputs_the_hint_calls_images(dtype: str, shape: tuple[int, ...], kind: str) -> None:
+    assert sample_kind([TensorSpec("x", dtype, shape)]) == kind
