@@ -34,6 +34,7 @@ from infra.cli.output_change import outputs_only
 from infra.cli.publish_again import published_alike, refuse_taken
 from infra.cli.publish_card import Scored, card_files
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
+from infra.cli.publish_earlier import Earlier
 from infra.cli.publish_label_indexes import checked_label_indexes
 from infra.cli.publish_lookalike import refuse_lookalike
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
@@ -213,13 +214,14 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     scored = _scored(args, prepared, work / "card")
     if scored is not None:
         prepared = replace(prepared, manifest=replace(prepared.manifest, metrics=scored.metrics))
-    unlabelled = unlabelled_note(reg, prepared.manifest, labels=not args.task)  # both, or one
+    earlier = Earlier(reg, name)  # each manifest read once, by the notes and same_file
+    unlabelled = unlabelled_note(earlier, prepared.manifest, labels=not args.task)  # both, or one
     notes = (*notes, *unlabelled)
     card = _Card(prepared, scored, notes, work / "card")
     stored = published_alike(reg, prepared) if args.version else None
     if stored is not None:  # a retried job: nothing to write, the alias still to set
         return _published_already(args, reg, stored, notes, alias)
-    same = same_file(reg, name, prepared.manifest.file.sha256)  # before this version exists
+    same = same_file(earlier, prepared.manifest.file.sha256)  # before this version exists
     numbered, show = not args.version, not args.no_progress
     try:
         manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)

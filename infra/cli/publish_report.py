@@ -11,9 +11,9 @@ from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.manifest_schema import requirements
 from functions.runtime.metric_text import metrics_text
-from functions.runtime.registry import Registry
 from infra.cli.output_change import outputs_only
 from infra.cli.publish_card import CARD, rows_read
+from infra.cli.publish_earlier import Earlier
 
 SAME_FILE_CHECKED = 20  # the newest versions a publish compares its model file with
 
@@ -78,16 +78,17 @@ def held_out_text(manifest: ModelManifest, *, again: bool = False) -> str:
     return f"{metrics_text(held_out)} on {rows} of {held_out['data']}{left_out}"
 
 
-def same_file(reg: Registry, name: str, sha256: str) -> list[str]:
-    """Of the newest `SAME_FILE_CHECKED` versions of `name`, those whose manifests vouch for a
-    file with this sha256. Publishing it again still makes a new version (that is what was
-    asked), but an unnoticed duplicate looks like a retrained model; only the manifests are
-    read, never a model file, and only the newest: a GET a version made a CI's publish of
-    version 1,501 read 1,500 manifests (11 s on moto), the duplicate likeliest the last."""
+def same_file(earlier: Earlier, sha256: str) -> list[str]:
+    """Of the newest `SAME_FILE_CHECKED` versions, those whose manifests vouch for a file with
+    this sha256. Publishing it again still makes a new version (that is what was asked), but
+    an unnoticed duplicate looks like a retrained model; only the manifests are read, never a
+    model file, and only the newest: a GET a version made a CI's publish of version 1,501 read
+    1,500 manifests (11 s on moto), the duplicate likeliest the last. The notes' reads (the
+    newest manifest, what the bare name serves) are not made again."""
     same = []
-    for version in reg.versions(name, missing_ok=True)[-SAME_FILE_CHECKED:]:
+    for version in earlier.versions()[-SAME_FILE_CHECKED:]:
         try:
-            if reg.manifest(name, version).file.sha256 == sha256:
+            if earlier.manifest(version).file.sha256 == sha256:
                 same.append(version)
         except AiaasError:  # a broken manifest is `aiaas show`'s to report, not publish's
             continue

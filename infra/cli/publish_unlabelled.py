@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.registry import Registry
 from functions.runtime.rollout.same_inputs import difference
+from infra.cli.publish_earlier import Earlier
 
 SCORE_TYPES = ("float32", "float64", "float16")
 
@@ -20,20 +20,22 @@ def _score_like(spec: TensorSpec) -> bool:
     return spec.dtype in SCORE_TYPES and len(spec.shape) == 2 and spec.shape[1] >= 2
 
 
-def unlabelled_note(reg: Registry, manifest: ModelManifest, labels: bool = True) -> tuple[str, ...]:
+def unlabelled_note(
+    earlier: Earlier, manifest: ModelManifest, labels: bool = True
+) -> tuple[str, ...]:
     """Notes for `manifest`: when its outputs are not named as the served version's (the same
     inputs), and (task other, `labels`) when it may be a classifier published without its
     labels (the labels the model's newest version answered with, if it had them). Both: a
     version renamed and unlabelled (an int8 re-export) was told one of its two problems.
     `--task` (`labels` False) says what the model is, so no labels are guessed at; its outputs'
     names are what callers name whatever the task, so the renamed note stays."""
-    renamed = _renamed_note(reg, manifest)
+    renamed = _renamed_note(earlier, manifest)
     notes = () if renamed is None else (renamed,)
-    guessed = _labels_note(reg, manifest) if labels else None
+    guessed = _labels_note(earlier, manifest) if labels else None
     return notes if guessed is None else (*notes, guessed)
 
 
-def _labels_note(reg: Registry, manifest: ModelManifest) -> str | None:
+def _labels_note(earlier: Earlier, manifest: ModelManifest) -> str | None:
     """The note for a version without labels whose one output looks like class scores."""
     # One output alone: beside a label output (KMeans' ArgMin over its distances, an
     # IsolationForest's -1/1) the float one is no class scores, and --labels is refused.
@@ -43,7 +45,7 @@ def _labels_note(reg: Registry, manifest: ModelManifest) -> str | None:
     if not _score_like(spec):
         return None
     width = spec.shape[1]
-    before = _newest_labels(reg, manifest.name)
+    before = _newest_labels(earlier)
     if before is not None and len(before[1]) == width:
         version, labels = before
         shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
@@ -59,7 +61,7 @@ def _labels_note(reg: Registry, manifest: ModelManifest) -> str | None:
     )
 
 
-def _renamed_note(reg: Registry, manifest: ModelManifest) -> str | None:
+def _renamed_note(earlier: Earlier, manifest: ModelManifest) -> str | None:
     """A warning when the version the bare name serves (@production where set, else the newest:
     an experiment's outputs are no caller's) answers an output this one lacks, and this one
     takes its requests (`same_inputs`: where it does not, renaming would not make it rollable):
@@ -67,10 +69,10 @@ def _renamed_note(reg: Registry, manifest: ModelManifest) -> str | None:
     before answered `logits`; a rollout or canary to it is refused (hunt_journey4 1), and
     publish said nothing."""
     try:
-        newest = reg.resolve(manifest.name)
-    except AiaasError:  # none yet, or unreadable: a note, never a reason to fail a publish
+        newest = earlier.served()
+    except AiaasError:  # unreadable: a note, never a reason to fail a publish
         return None
-    if difference(newest, manifest) is not None:
+    if newest is None or difference(newest, manifest) is not None:  # none yet, or not rollable
         return None
     mine = [spec.name for spec in manifest.outputs]
     lost = [spec.name for spec in newest.outputs if spec.name not in mine]
@@ -84,17 +86,11 @@ def _renamed_note(reg: Registry, manifest: ModelManifest) -> str | None:
     )
 
 
-def _newest(reg: Registry, name: str) -> ModelManifest | None:
-    """The model's newest published version; None when it has none or it cannot be read (a
-    note, never a reason to fail a publish)."""
+def _newest_labels(earlier: Earlier) -> tuple[str, tuple[str, ...]] | None:
+    """(version, labels) of the model's newest published version with labels; None when it
+    has none, or it cannot be read (a note, never a reason to fail a publish)."""
     try:
-        versions = reg.versions(name, missing_ok=True)
-        return reg.manifest(name, versions[-1]) if versions else None
+        newest = earlier.newest()
     except AiaasError:
         return None
-
-
-def _newest_labels(reg: Registry, name: str) -> tuple[str, tuple[str, ...]] | None:
-    """(version, labels) of the model's newest published version with labels."""
-    newest = _newest(reg, name)
     return (newest.version, newest.labels) if newest is not None and newest.labels else None

@@ -161,9 +161,36 @@ def test_publish_reads_a_bounded_number_of_manifests(
     doc = json.loads(capsys.readouterr().out)
     assert doc["version"] == str(count + 1)
     assert doc["same_file_as"] == [str(v) for v in range(count - 19, count + 1)]
-    # The newest 20 manifests, the prune record (twice), and what the bare name serves (its
-    # @production record, and that version's manifest): the renamed-output note's two reads.
-    assert store.calls["get_bytes"] <= 20 + 4
+    # The newest 20 manifests, the prune record (twice), and the @production record (what the
+    # bare name serves: here the newest, one of the 20, read once for the notes and the check).
+    assert store.calls["get_bytes"] <= 20 + 3
+
+
+@pytest.mark.parametrize("labels", [["--labels", "a,b,c"], []])
+def test_publish_reads_each_manifest_once(
+    tmp_path: Path,
+    labels: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The renamed-output note (what the bare name serves), the unlabelled note (the newest
+    version's labels: without --labels) and the same-file check each read the newest manifest:
+    three GETs of it where one does."""
+    path = onnx_factory.linear_classifier(tmp_path / "again.onnx", seed=1)
+    local = _ci_versions(tmp_path, 25)
+    keys: collections.Counter[str] = collections.Counter()
+    read = local.get_bytes
+
+    def get_bytes(key: str, *args: Any, **kwargs: Any) -> bytes:
+        keys[key] += 1
+        return read(key, *args, **kwargs)
+
+    monkeypatch.setattr(local, "get_bytes", get_bytes)
+    monkeypatch.setattr(publish_commands, "open_store", lambda _uri: local)
+    assert main(["publish", str(path), "--name", "ci", *labels, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "26"
+    manifests = {key: n for key, n in keys.items() if key.endswith("/manifest.json")}
+    assert len(manifests) == 20 and set(manifests.values()) == {1}, manifests
 
 
 def test_a_bare_name_on_s3_resolves_without_a_request_a_version(
