@@ -39,8 +39,8 @@ from functions.runtime.validation import compile_rules, validate_inputs
 # text_feeds.py; their names stay importable from here, where callers and tests find them.
 __all__ = [
     "DEFAULT_MAX_BATCH",
+    "RUN_TIMED_EVERY",
     "SMALL_MODEL_BYTES",
-    "TIMED_EVERY",
     "LoadedModel",
     "cpu_count",
     "hf_text_feeds",
@@ -52,7 +52,7 @@ _session_runner = session_runner  # tests/runtime/test_model.py's name for it
 log = logging.getLogger("aiaas.runtime")
 
 DEFAULT_MAX_BATCH = 4096
-TIMED_EVERY = 16  # session.run calls per timed one
+RUN_TIMED_EVERY = 16  # session.run calls per timed one
 # A node's failure is raised (and logged, or answered) here: onnxruntime's own ERROR line on
 # stderr would repeat it, once per run that a batch splits a failed chunk into.
 _QUIET = ort.RunOptions()
@@ -86,7 +86,7 @@ class LoadedModel:
         self.output_names = [spec.name for spec in manifest.outputs]
         # Moving average of the time in session.run, where onnxruntime holds no GIL, so a server
         # can tell a model worth running off its event loop from a cheap one. One call in
-        # TIMED_EVERY is timed: the clock costs more than a small model's share of a request.
+        # RUN_TIMED_EVERY is timed: the clock costs more than a small model's share of a request.
         # One intra-op thread computes on the calling thread: its CPU time, unlike wall time,
         # does not grow when other threads share the cores.
         self.run_seconds = 0.0
@@ -167,7 +167,7 @@ class LoadedModel:
         """Run the session on already validated feeds."""
         try:
             self._calls += 1
-            if self._calls % TIMED_EVERY:
+            if self._calls % RUN_TIMED_EVERY:
                 results = self._session_run(wanted, feeds, _QUIET)
             else:
                 began = self._clock()

@@ -49,7 +49,13 @@ from infra.local.request_body import DRAIN_S as DRAIN_S  # read from here (tests
 from infra.local.request_body import BodyLimits as BodyLimits
 from infra.local.request_body import BodyTooLarge, RequestBodies, body_framing, closing
 from infra.local.request_ids import REQUEST_ID_HEADER, request_id
-from infra.local.timing import INLINE_MAX_BODY, OVERRUN_S, OVERRUN_WALL_S, TIME_EVERY, Timing
+from infra.local.timing import (
+    INLINE_MAX_BODY,
+    INLINE_TIMED_EVERY,
+    OVERRUN_S,
+    OVERRUN_WALL_S,
+    Timing,
+)
 from infra.local.unreadable_headers import unreadable_routing_key
 
 if TYPE_CHECKING:
@@ -205,12 +211,12 @@ class GatewayApp(RequestBodies):
             if len(body) > INLINE_MAX_BODY or self.timing.slow(key):
                 return await self._offloaded(key, request)
             # Reading the thread's CPU time costs ~2-3 us here (a system call), as much as the
-            # rest of the app: an inline route is timed one call in TIME_EVERY. An offloaded
+            # rest of the app: an inline route is timed one call in INLINE_TIMED_EVERY. An offloaded
             # one is timed on every call, so a route slow only on its first (cold) call comes
             # back inline soon. Wall time (~0.15 us) is read on every inline call (`_overran`).
             self._inline_calls += 1
             began = time.perf_counter()
-            if self._inline_calls % TIME_EVERY:
+            if self._inline_calls % INLINE_TIMED_EVERY:
                 response = self.gateway.dispatch(request, defer=True)
             else:
                 response = self._timed(key, request, on_loop=True)
@@ -248,7 +254,7 @@ class GatewayApp(RequestBodies):
         answer dropped (a call still queued never starts), one of the threads a route may hold
         (fair_pool.py) until it ends."""
         self._offloaded_calls += 1
-        if not self._offloaded_calls % TIME_EVERY:  # kept recent while no call runs inline
+        if not self._offloaded_calls % INLINE_TIMED_EVERY:  # kept recent while no call runs inline
             self._cpu_mark = time.thread_time()
         found = self.gateway.route(request.method, request.path)
         timeout_s = found[0].function.api_timeout_s if found is not None else None

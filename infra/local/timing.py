@@ -32,7 +32,7 @@ OFFLOAD_AFTER_S = 0.002
 OFFLOAD_MODEL_S = (
     0.0001  # the demo's MLP and CNN spend ~0.01 ms in onnxruntime, its transformer ~0.19
 )
-TIME_EVERY = 16  # an inline route's calls per timed one
+INLINE_TIMED_EVERY = 16  # an inline route's calls per timed one
 # Bodies over this go to a thread whatever their route's average: a 64 KiB predict body (~8,000
 # numbers) parses in well under a millisecond, a cheap call still.
 INLINE_MAX_BODY = 64 * 1024

@@ -232,8 +232,8 @@ def test_a_first_call_runs_on_a_thread_and_cheap_ones_inline_after() -> None:
 
 
 def test_an_inline_route_that_turns_slow_goes_to_a_thread_within_a_few_timed_calls() -> None:
-    """Inline calls are timed one in TIME_EVERY (reading thread CPU time is a system call)."""
-    from infra.local.timing import OFFLOAD_AFTER_S, TIME_EVERY
+    """Inline calls are timed one in INLINE_TIMED_EVERY (reading thread CPU time: a system call)."""
+    from infra.local.timing import INLINE_TIMED_EVERY, OFFLOAD_AFTER_S
 
     threads: list[str] = []
     slow = threading.Event()
@@ -256,7 +256,7 @@ def test_an_inline_route_that_turns_slow_goes_to_a_thread_within_a_few_timed_cal
     asyncio.run(calls(2))
     assert threads[-1] == threading.current_thread().name  # inline now
     slow.set()
-    asyncio.run(calls(TIME_EVERY * 3))
+    asyncio.run(calls(INLINE_TIMED_EVERY * 3))
     assert threads[-1].startswith("aiaas-fn")  # the timed calls saw it and moved it
 
 

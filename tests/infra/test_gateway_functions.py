@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.runtime.model import TIMED_EVERY
+from functions.runtime.model import RUN_TIMED_EVERY
 from infra.local.functions import (
     export_native_settings,
     function_instances,
@@ -65,7 +65,7 @@ def test_responses_carry_the_function_s_time_in_its_model(project: tuple[Gateway
     gateway, _ = project
     body = json.dumps({"inputs": np.zeros((8, 64)).tolist()}).encode()
     path = f"/models/{MODEL}/predict"
-    for _ in range(TIMED_EVERY * 3):  # one session.run in TIMED_EVERY is timed
+    for _ in range(RUN_TIMED_EVERY * 3):  # one session.run in RUN_TIMED_EVERY is timed
         answer = gateway.handle(request("POST", path, body, content_type="application/json"))
     assert answer.status == 200
     # A moving average of the time in session.run: there, and far below a second.
