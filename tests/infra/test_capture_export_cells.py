@@ -63,8 +63,15 @@ class Clock:
         return 1_800_000_000.0 + self.now
 
 
-def capture(registry: Registry, root: Path, model: str, bodies: list[dict[str, Any]]) -> list[Any]:
-    """Send `bodies` to `model`'s real predict handler with capture on; its answers."""
+def capture(
+    registry: Registry,
+    root: Path,
+    model: str,
+    bodies: list[dict[str, Any]],
+    route: str = "/models/{}/predict",
+) -> list[Any]:
+    """Send `bodies` to `model`'s real predict handler (`route`, the predict route unless told)
+    with capture on; its answers."""
     set_capture(registry, model, sample=1.0, actor="test")
     pool = ModelPool(registry, ArtifactCache(registry.store, root / f"cache-{model}"))
     served = ServedModel(pool, model, ttl=3600)
@@ -75,7 +82,7 @@ def capture(registry: Registry, root: Path, model: str, bodies: list[dict[str, A
     svc.warm()
     answers = []
     for body in bodies:
-        event = http_event("POST", f"/models/{model}/predict", json.dumps(body))
+        event = http_event("POST", route.format(model), json.dumps(body))
         response = svc.handle(event)
         assert response["statusCode"] == 200, response["body"]
         answers.append(json.loads(response["body"]))

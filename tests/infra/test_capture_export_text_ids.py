@@ -53,3 +53,34 @@ def test_a_token_ids_request_is_skipped_and_said_the_texts_exported(
     assert [r["text"] for r in rows] == TEXTS
     served = [a["predictions"][0]["label"] for a in (answers[0], answers[2])]
     assert [r["served_label"] for r in rows] == served
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_lone_text_is_exported_as_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """One text without a list is answered (simple JSON, by the ids input's name, an OIP BYTES
+    tensor of shape []); its export held the served label beside a null text, which batch
+    then refused as empty (hunt_journey6 2)."""
+    built = published_text_model(tmp_path)
+    registry = Registry(built.store)
+    lone = ["where is my parcel", "please reset my password", "I was charged twice"]
+    bodies = [{"inputs": lone[0]}, {"inputs": {"input_ids": lone[1]}}]
+    answers = capture(registry, tmp_path, MODEL, bodies)
+    oip = {"inputs": [{"name": "input_ids", "datatype": "BYTES", "shape": [], "data": lone[2]}]}
+    infer = capture(registry, tmp_path, MODEL, [oip], route="/v2/models/{}/infer")[0]
+    out = tmp_path / f"export{suffix}"
+    capsys.readouterr()
+    code = main(["--store", built.store.uri, "capture", "export", MODEL, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    if suffix == ".csv":
+        with out.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    else:
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["text"] for r in rows) == sorted(lone)
+    by_text = {r["text"]: r for r in rows}
+    for text, answer in zip(lone, answers, strict=False):
+        assert by_text[text]["served_label"] == answer["predictions"][0]["label"]
+    logits = infer["outputs"][0]["data"]
+    assert float(by_text[lone[2]]["served_logits_0"]) == pytest.approx(logits[0], rel=1e-6)

@@ -158,6 +158,10 @@ def _columns(
             out[name] = values if isinstance(values, list) else [values]
             continue
         spec = specs.get(name)
+        if spec is not None and text is not None and isinstance(values, str):
+            # One text without a list (`{"inputs": "..."}`, an OIP BYTES tensor of shape []) is
+            # one row, as the routes answer it: it was exported as a null text.
+            values = [values]
         if spec is None or not isinstance(values, list):
             continue
         if text is not None:  # its texts; ids (dynamic width) have no fixed columns
