@@ -215,7 +215,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     if scored is not None:
         prepared = replace(prepared, manifest=replace(prepared.manifest, metrics=scored.metrics))
     earlier = Earlier(reg, name)  # each manifest read once, by the notes and same_file
-    unlabelled = unlabelled_note(earlier, prepared.manifest, labels=not args.task)  # both, or one
+    unlabelled = unlabelled_note(earlier, prepared.manifest, prepared.extra_files, not args.task)
     notes = (*notes, *unlabelled)
     card = _Card(prepared, scored, notes, work / "card")
     stored = published_alike(reg, prepared) if args.version else None

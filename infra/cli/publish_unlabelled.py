@@ -3,14 +3,19 @@ like class scores: such a version answers the raw output (logits, say), with no 
 and no `?top_k`, and nothing said so. Republishing a trained classifier's file without
 `--labels` gave a version that answered differently from the one before it, without a word.
 Likewise a version whose outputs are not named as those of the version the bare name serves
-(the same inputs)."""
+(the same inputs), and a text version whose tokenizer reads token ids as other tokens
+(`token_ids_change`)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.rollout.same_inputs import difference
 from infra.cli.publish_earlier import Earlier
+from infra.cli.token_ids_change import ids_warning, local_ids, stored_ids
 
 SCORE_TYPES = ("float32", "float64", "float16")
 
@@ -21,7 +26,10 @@ def _score_like(spec: TensorSpec) -> bool:
 
 
 def unlabelled_note(
-    earlier: Earlier, manifest: ModelManifest, labels: bool = True
+    earlier: Earlier,
+    manifest: ModelManifest,
+    extra_files: Mapping[str, Path] | None = None,
+    labels: bool = True,
 ) -> tuple[str, ...]:
     """Notes for `manifest`: when its outputs are not named as the served version's (the same
     inputs), and (task other, `labels`) when it may be a classifier published without its
@@ -31,8 +39,25 @@ def unlabelled_note(
     names are what callers name whatever the task, so the renamed note stays."""
     renamed = _renamed_note(earlier, manifest)
     notes = () if renamed is None else (renamed,)
+    ids = _ids_note(earlier, manifest, extra_files or {})
+    notes = notes if ids is None else (*notes, ids)
     guessed = _labels_note(earlier, manifest) if labels else None
     return notes if guessed is None else (*notes, guessed)
+
+
+def _ids_note(
+    earlier: Earlier, manifest: ModelManifest, extra_files: Mapping[str, Path]
+) -> str | None:
+    """A warning when the version the bare name serves is a text model whose token ids this
+    version's tokenizer reads as other tokens (hunt_journey6 1)."""
+    try:
+        served = earlier.served()
+    except AiaasError:  # unreadable: a note, never a reason to fail a publish
+        return None
+    if served is None:  # none yet
+        return None
+    after = local_ids(manifest, extra_files)
+    return ids_warning(served, stored_ids(earlier.reg, served), after, "this version")
 
 
 def _labels_note(earlier: Earlier, manifest: ModelManifest) -> str | None:

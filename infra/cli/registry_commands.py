@@ -35,6 +35,7 @@ from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
 from infra.cli.rollout_commands import rollout_lines
 from infra.cli.serve_start import missing_store_line
+from infra.cli.token_ids_change import callers_moved_note
 from infra.cli.version_settings import headline, varied_settings
 
 
@@ -302,9 +303,14 @@ def cmd_promote(args: argparse.Namespace) -> int:
         replaces_corrupt = False
     except CorruptRecord:
         replaces_corrupt = True
+    before = None if replaces_corrupt else reg.alias_target(name, alias)
     written = Written()
     record = reg.set_alias(name, alias, version, weight=args.weight, written=written)
     say_moved(reg, name, alias, record, written, replaces_corrupt)
+    if before is not None and before.version != version:  # its callers get token ids read anew
+        note = callers_moved_note(reg, name, before.version, version)
+        if note is not None:
+            print(note, file=sys.stderr)
     return 0
 
 

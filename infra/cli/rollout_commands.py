@@ -43,6 +43,7 @@ from infra.cli.rollout_follow import (
     follow,
     stop_on_signals,
 )
+from infra.cli.token_ids_change import callers_moved_note
 from infra.local.token_file import TOKEN_FILE_ENV
 
 ACTIONS = ("status", "abort", "resume")
@@ -205,6 +206,9 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             record = engine.start(model, version, plan, alias=alias, actor=actor, when=when)
         except Stopped as stopped:  # a second signal cut the start short: it aborted it
             return 128 + stopped.signum
+        note = callers_moved_note(registry, model, record.baseline, record.candidate)
+        if note is not None:  # said on stderr before the steps: --json keeps stdout one document
+            print(note, file=sys.stderr)
         return _driven(args, engine, record, actor, grace_s, stop)
 
 
