@@ -46,6 +46,7 @@ class LabelledData:
     labels: list[Any]
     column: str  # where the labels were read from
     total: int | None = None  # rows in the file, where more than were read (MAX_ROWS)
+    lines: tuple[int, ...] = ()  # the line each row starts on (none for an .npz)
 
 
 def _number(text: str) -> Any:
@@ -259,7 +260,7 @@ def read_data(
     unlabelled = not labelled and target is None
     if unlabelled and not any(c in rows[0] for c in LABEL_COLUMNS):
         inputs = _decoded(rows, manifest, path, found.lines)
-        return LabelledData(inputs, [None] * len(rows), "", found.total)
+        return LabelledData(inputs, [None] * len(rows), "", found.total, tuple(found.lines))
     column = _label_column(path, rows, target)
     if any(column not in row for row in rows):
         line = next(n for n, row in zip(found.lines, rows, strict=True) if column not in row)
@@ -271,7 +272,8 @@ def read_data(
             f"null; the first on line {lines[0]}): give each row its true class or value, or "
             "leave those rows out"
         )
-    return LabelledData(_decoded(rows, manifest, path, found.lines), labels, column, found.total)
+    inputs = _decoded(rows, manifest, path, found.lines)
+    return LabelledData(inputs, labels, column, found.total, tuple(found.lines))
 
 
 def _label(value: Any) -> Any:
