@@ -1,7 +1,8 @@
 """The versions of a model published before the one `aiaas publish` writes, as it reads them
-for its notes and checks: the listing once, and each manifest once. What the bare name serves
-(the renamed-output note), the newest version's labels (the unlabelled note) and the newest
-20's files (the same-file check) were read apart: the newest manifest two or three times."""
+for its notes and checks: the listing, @production and each manifest once. What the bare name
+serves (the renamed-output and token-ids notes), the newest version's labels (the unlabelled
+note) and the newest 20's files (the same-file check) were read apart: the newest manifest two
+or three times."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class Earlier:
         self.reg, self.name = reg, name
         self._versions: list[str] | None = None
         self._manifests: dict[str, ModelManifest] = {}
+        self._alias: tuple[str | None] | None = None  # @production's version, once read
 
     def versions(self) -> list[str]:
         """Its published versions, oldest first (none for a new model)."""
@@ -36,5 +38,7 @@ class Earlier:
 
     def served(self) -> ModelManifest | None:
         """What the bare name serves: the version @production points at, else the newest."""
-        version = self.reg.alias(self.name, DEFAULT_ALIAS)
+        if self._alias is None:
+            self._alias = (self.reg.alias(self.name, DEFAULT_ALIAS),)
+        version = self._alias[0]
         return self.newest() if version is None else self.manifest(version)
