@@ -30,13 +30,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.submit and not args.check:
         return cmd_submit(args)
+    from infra.cli.stop_signals import stopped_by_signals
     from training.command import run_train
 
     if args.submit:  # --check: what the job would refuse is refused here; nothing is submitted
         from infra.aws_batch import submittable_spec
 
         submittable_spec(args.spec)
-    return run_train(args)
+    # SIGTERM and SIGHUP (a CI runner's timeout or cancel) unwind as Ctrl-C does: the publish
+    # removes the files it sent. By default the process died where it stood, with no line, and
+    # left the model in the store under a version with no manifest; the retried job's model,
+    # whose bytes differ, was then refused for that version (hunt_journey7 1).
+    with stopped_by_signals():
+        return run_train(args)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
