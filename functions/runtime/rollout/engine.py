@@ -84,7 +84,7 @@ class RolloutEngine:
         published_target(self.registry, model, candidate, _ROLL_OUT_PUBLISHED)
         current = self.book.get(model, alias)
         when.check(model, alias, current)
-        not_running(current, model, alias)
+        not_running(current, model, alias, self.clock())
         try:
             seen, stage = startable(self.registry, model, alias, candidate, plan)
         except Conflict:
@@ -93,7 +93,7 @@ class RolloutEngine:
             # traffic: promote or roll back first", which would stop the winner's rollout.
             current = self.book.get(model, alias)
             when.check(model, alias, current)
-            not_running(current, model, alias)
+            not_running(current, model, alias, self.clock())
             raise
         target = seen.target
         assert target is not None  # refused by startable
@@ -118,7 +118,7 @@ class RolloutEngine:
 
         def claim(current: RolloutRecord | None) -> RolloutRecord:
             when.check(model, alias, current)  # on the record this write replaces
-            not_running(current, model, alias)
+            not_running(current, model, alias, self.clock())
             history = () if current is None else (current.summary(), *current.history)
             started = replace(record, history=history[:HISTORY])
             return started.logged("started", what, actor, at=now)

@@ -251,13 +251,29 @@ def resumable(
     return current
 
 
-def not_running(current: RolloutRecord | None, model: str, alias: str) -> None:
-    """Conflict naming the running rollout in the way of a new one."""
-    if current is not None and current.running:
+def not_running(
+    current: RolloutRecord | None, model: str, alias: str, now: float | None = None
+) -> None:
+    """Conflict naming the running rollout in the way of a new one, and the commands that
+    deal with it, on its alias: `abort MODEL` alone aborted production's rollout, not the
+    staging one named. One whose driver stopped (a CI job killed, then retried) is to be
+    resumed, not only aborted (hunt_journey7 2)."""
+    if current is None or not current.running:
+        return
+    what = f"a rollout of {model}@{alias} is running (version {current.candidate}, started by "
+    what += f"{current.started_by})"
+    abort = f"aiaas rollout abort {model} --alias {alias}"
+    quiet = current.quiet_s(time.time() if now is None else now)
+    if quiet < unwatched_after(current.plan):
         raise Conflict(
-            f"a rollout of {model}@{alias} is running (version {current.candidate}, started by "
-            f"{current.started_by}): abort it first (aiaas rollout abort {model})"
+            f"{what}: abort it first ({abort}), or let it end (aiaas rollout status {model} "
+            f"--alias {alias})"
         )
+    raise Conflict(
+        f"{what}, but nothing has driven it for {int(quiet)} s (its process stopped): resume "
+        f"it (aiaas rollout resume {model} --alias {alias} [--metrics URL]), or abort it first "
+        f"({abort})"
+    )
 
 
 def _parse(name: str, alias: str, raw: bytes) -> RolloutRecord:
