@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
+from functions.runtime.errors import VersionExists
 from functions.runtime.metric_text import metrics_text
 from functions.runtime.parity_text import parity_summary
 from functions.runtime.publishing import check_no_twin, check_version_free
+from functions.runtime.refs import manifest_key
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from training.card import kept_text
@@ -91,7 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
         print("note: --alias only takes effect with --publish", file=sys.stderr)
     registry = Registry(open_store(args.store))
     if args.publish and spec.version:  # a second, not a torch import, to say so
-        check_version_free(registry.store, spec.name, spec.version)
+        _check_free(registry, spec.name, spec.version)
         check_no_twin(registry.store, spec.name, spec.version)
     from training.job import run_job  # torch loads here, not at CLI start
 
@@ -119,6 +121,23 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         print(f"not published (dry run): artifacts in {result.model_path.parent}; add --publish")
     return 0
+
+
+def _check_free(registry: Registry, name: str, version: str) -> None:
+    """A version taken is refused before training; a retried job (the same `--version
+    ci-$RUN_ID`) is told that its first run published it and how to go on, not only that
+    versions are immutable (hunt_journey7 3): a retrained model's bytes differ, so a train
+    cannot be "already published" as a publish of the same file is."""
+    try:
+        check_version_free(registry.store, name, version)
+    except VersionExists as exc:
+        if not registry.store.exists(manifest_key(name, version)):
+            raise  # published and pruned: its own advice
+        raise VersionExists(
+            f"{exc.message}; a job run again finds what its first run published: check first "
+            f"(`aiaas show {name}:{version}` exits 0) and skip the training, as the CI job in "
+            "docs/rollout.md does, or give another --version to publish this run's model"
+        ) from None
 
 
 def check_device(device: str) -> None:

@@ -175,8 +175,14 @@ def test_version_flag_pins_the_version_and_a_taken_one_is_refused_before_trainin
     with pytest.raises(_Trained, match=r"^2026\.1$"):
         main([*argv, "--version", "2026.1"])
     assert main([*argv, "--version", "3"]) == 1
+    # A CI job retried with its --version (the first run published it) is told how to go on,
+    # not only "versions are immutable" (hunt_journey7 3); a retrained model's bytes differ,
+    # so it cannot be "already published" as a publish of the same file is.
     assert capsys.readouterr().err == (
-        "aiaas train: error: iris-cli:3 is already published; versions are immutable\n"
+        "aiaas train: error: iris-cli:3 is already published; versions are immutable; a job "
+        "run again finds what its first run published: check first (`aiaas show iris-cli:3` "
+        "exits 0) and skip the training, as the CI job in docs/rollout.md does, or give "
+        "another --version to publish this run's model\n"
     )
     assert main([*argv, "--version", "003"]) == 1  # 3 too: a bare name served either
     assert capsys.readouterr().err == (
