@@ -17,6 +17,7 @@ from functions.runtime.comparison.run import CompareRequest, compare_versions
 from functions.runtime.errors import AiaasError, BadRequest, StoreError
 from functions.runtime.metric_text import metric_name, metric_value
 from functions.runtime.pool import ModelPool
+from functions.runtime.refs import manifest_key
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, open_store
@@ -66,6 +67,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def _not_an_alias(registry: Registry, name: str, given: str) -> None:
+    """An alias given where a version goes (`production`, `@production`: a pipeline's first
+    guess at "what production serves") was "version 'production' of model 'iris' not found"
+    or "invalid version '@production'": said with the version it serves (hunt_journey7 4)."""
+    alias = given.removeprefix("@")
+    try:
+        if alias == given and registry.store.exists(manifest_key(name, given)):
+            return  # a version of that name
+        target = registry.alias_target(name, alias)
+    except AiaasError:
+        return  # not a name either can be: the comparison says what is wrong with it
+    if target is None:
+        return
+    serves = target.version if target.canary is None else f"{target.version} (and a canary)"
+    raise BadRequest(
+        f"{given!r} is an alias of {name}, not a version: compare takes two versions; "
+        f"{name}@{alias} serves {serves} now (`aiaas show {name}@{alias} --json | jq -r "
+        ".version` prints it for a script)"
+    )
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.png:  # a missing extra before scoring the file, not after the report it cannot draw
         pyplot()
@@ -92,6 +114,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     store = pool.registry.store
     if data is None and names_a_key(key) and not store.exists(key):  # said only the store's
         raise BadRequest(f"--data {args.data}: no such file, nor a key of the store {store.uri}")
+    for given in (args.a, args.b):
+        _not_an_alias(pool.registry, args.name, given)
     request = CompareRequest(args.name, args.a, args.b, key, args.label, args.max_rows)
     # No time limit here (the control plane's route has one): a big file just takes a while.
     what = f"{args.name} {args.a} vs {args.b}"

@@ -177,3 +177,28 @@ def test_a_regressor_given_a_text_label_column_is_told_so_not_no_labelled_rows(
     assert main([*argv, "--no-progress", "--json", "--max-drop", "mae=0.1"]) == 1
     out, err = capsys.readouterr()
     assert said in err and json.loads(out)["points"]["a"]  # the plot's points still there
+
+
+def test_an_alias_given_for_a_version_is_told_the_version_it_serves(
+    published: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A pipeline's first guess at "what production serves": `compare m production 3` said
+    # "version 'production' of model 'm' not found", `compare m @production 3` "invalid
+    # version '@production'" (hunt_journey7 4).
+    store, rows = published
+    assert main(["--store", store, "promote", "m", "1", "--alias", "production"]) == 0
+    capsys.readouterr()
+    for given in ("production", "@production"):
+        argv = ["--store", store, "compare", "m", given, "3", "--data", str(rows), "--json"]
+        assert main(argv) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == (
+            f"aiaas compare: error: {given!r} is an alias of m, not a version: compare takes "
+            "two versions; m@production serves 1 now (`aiaas show m@production --json | jq -r "
+            ".version` prints it for a script)\n"
+        )
+    # a version and a name that is neither still say what they said
+    argv = ["--store", store, "compare", "m", "1", "nosuch", "--data", str(rows)]
+    assert main(argv) == 1
+    assert "version 'nosuch' of model 'm' not found" in capsys.readouterr().err
