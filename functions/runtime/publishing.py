@@ -38,6 +38,7 @@ from functions.runtime.file_hashes import sha256_stream
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.manifest_fields import check_labels
 from functions.runtime.prune_log import pruned_versions
+from functions.runtime.publish_listed import check_listed, checked_files
 from functions.runtime.refs import (
     extra_file_name,
     manifest_key,
@@ -163,7 +164,7 @@ def publish_version(
             raise BadRequest(f"{name}:{version}: {exc}") from None
     extras = {extra_file_name(rel): Path(path) for rel, path in extra_files.items()}
     wanted = files_to_publish(model_file, extras)
-    _check_listed(manifest, set(wanted))
+    check_listed(manifest, set(wanted))
     # What an interrupted publish left of the other files, read before the version is found
     # free: replaced only if still so (a twin publishing now changes them and we lose).
     found = {
@@ -221,13 +222,13 @@ def _send(
                 target = stack.enter_context(store.open_staged(key))
                 replacing[key] = other = _Replacing(target, found[rel], *_copy(local, target))
                 files.append(ArtifactFile(rel, other.size, other.sha256, role))
-            manifest = replace(manifest, files=_checked_files(manifest, tuple(files)))
+            manifest = replace(manifest, files=checked_files(manifest, tuple(files)))
             if claim:
                 claim_number(store, name, version, committed)
             for key, item in staged.items():
                 _commit(store, manifest, key, item, committed)
             for key, other in replacing.items():
-                replaced += _replace(store, manifest, key, other)
+                replaced += _replace(store, manifest, key, other, committed)
                 if progress is not None:  # sent only now (to S3: spooled until then)
                     progress(other.size)
         finally:
@@ -282,15 +283,21 @@ class _Replaced:
 
 
 def _replace(
-    store: ObjectStore, manifest: ModelManifest, key: str, other: _Replacing
+    store: ObjectStore, manifest: ModelManifest, key: str, other: _Replacing, committed: list[str]
 ) -> list[_Replaced]:
     """Publish `other` over what this publish found; what it replaced, to put back if a twin
-    wins the manifest (empty: nothing was replaced)."""
+    wins the manifest (empty: nothing was replaced). A file it creates is in `committed`, as
+    the model: a SIGTERM after the card went up left it, and its folder took a number."""
     previous = None if other.expect is None else _read_kept(store, key)
+    created = other.expect is None
+    if created:
+        committed.append(key)
     try:
         written = other.target.publish(other.expect)
         return [_Replaced(key, other.sha256, written, previous)]
     except ObjectChanged:
+        if created:
+            committed.remove(key)  # another's: not ours to remove
         with contextlib.suppress(NotFound), store.open_read(key) as stored:
             if sha256_stream(stored) == other.sha256:
                 return []  # the same bytes: whoever wrote them, the manifests agree
@@ -370,30 +377,3 @@ def _commit(
         f"{key.rsplit('/', 1)[-1]}, or an earlier publish of it was interrupted; versions "
         "are immutable: publish another version"
     )
-
-
-def _check_listed(manifest: ModelManifest, found: set[str]) -> None:
-    """BadRequest when the manifest already lists files (a pulled version) and one of them is
-    not among those being published: checked before anything is sent."""
-    missing = sorted({f.path for f in manifest.files} - found)
-    if missing:
-        raise BadRequest(
-            f"the manifest of {manifest.name}:{manifest.version} lists {missing[0]}, which is "
-            "not among the files being published"
-        )
-
-
-def _checked_files(
-    manifest: ModelManifest, found: tuple[ArtifactFile, ...]
-) -> tuple[ArtifactFile, ...]:
-    """The version's other files as sent; BadRequest when the manifest already lists files (a
-    pulled version) and one differs."""
-    listed = {f.path: f for f in manifest.files}
-    for item in found:
-        claimed = listed.get(item.path)
-        if claimed is not None and (claimed.sha256, claimed.size) != (item.sha256, item.size):
-            raise BadRequest(
-                f"{item.path} of {manifest.name}:{manifest.version} has sha256 {item.sha256} "
-                f"({item.size} bytes); its manifest says {claimed.sha256} ({claimed.size} bytes)"
-            )
-    return found
