@@ -88,9 +88,15 @@ def test_a_candidate_worse_than_allowed_fails_the_gate_with_the_report_on_stdout
     assert err.startswith("aiaas compare: error: quality gate failed: ")
     assert f"accuracy dropped by {drop:.4g} (1 -> {metrics['b']['accuracy']:.4g})" in err
     assert "more than --max-drop accuracy=0.02" in err
+    # the verdict is in the document too: a job's saved report says it, and exit 1 with a
+    # report is the gate, exit 1 without one an error (hunt_journey7 6)
+    assert report["gate"] == {"passed": False, "failures": [err.split("gate failed: ")[1][:-1]]}
     # a limit the candidate keeps passes: exit 0, nothing on stderr
     assert main(gate(published, "3", "--max-drop", f"accuracy={drop + 0.01}")) == 0
-    assert capsys.readouterr().err == ""
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out)["gate"] == {"passed": True, "failures": []}
+    assert main(gate(published, "3")) == 0
+    assert "gate" not in json.loads(capsys.readouterr().out)  # no --max-drop, no gate
     assert main(gate(published, "2", "--max-drop", "accuracy=0", "--max-drop", "macro_f1=0")) == 0
     # `f1`, as the manifest, `show` and `versions --json` name the macro F1: a usage error before
     assert main(gate(published, "3", "--max-drop", "f1=0")) == 1
