@@ -11,6 +11,7 @@ handler, exported by the real CLI.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -84,3 +85,47 @@ def test_a_lone_text_is_exported_as_sent(
         assert by_text[text]["served_label"] == answer["predictions"][0]["label"]
     logits = infer["outputs"][0]["data"]
     assert float(by_text[lone[2]]["served_logits_0"]) == pytest.approx(logits[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_oip_texts_of_shape_n_1_export_as_texts_batch_scores_to_the_served_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """An OIP BYTES tensor named by the text field, of shape [2, 1] or [1, 1] (tritonclient's
+    usual form), was exported as one-string lists (CSV: "['where is my parcel']"), and batch on
+    the export scored that bracketed text: labels other than the ones served (rev12 1)."""
+    built = published_text_model(tmp_path)
+    registry = Registry(built.store)
+    sent = ["where is my parcel", "app crash on login", "I was charged twice"]
+    oip = [
+        {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2, 1], "data": sent[:2]}]},
+        {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1, 1], "data": [[sent[2]]]}]},
+    ]
+    answers = capture(registry, tmp_path, MODEL, oip, route="/v2/models/{}/infer")
+    assert all("outputs" in a for a in answers), answers
+    out = tmp_path / f"export{suffix}"
+    capsys.readouterr()
+    code = main(["--store", built.store.uri, "capture", "export", MODEL, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    if suffix == ".csv":
+        with out.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    else:
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["text"] for r in rows) == sorted(sent)
+    served = {r["text"]: r["served_label"] for r in rows}
+    # The served labels, as the simple route answers the same texts.
+    simple = capture(registry, tmp_path, MODEL, [{"inputs": sent}])[0]["predictions"]
+    assert served == {t: p["label"] for t, p in zip(sent, simple, strict=True)}
+    capsys.readouterr()
+    code = main(["--store", built.store.uri, "batch", MODEL, str(out)])
+    said, err = capsys.readouterr()
+    assert code == 0, said + err
+    key = next(x for x in said.splitlines() if x.startswith("output:")).split()[1]
+    scored_file = Path(built.store.uri) / key.removeprefix(built.store.uri + "/")
+    if suffix == ".csv":
+        scored = list(csv.DictReader(io.StringIO(scored_file.read_text())))
+    else:
+        scored = [json.loads(line) for line in scored_file.read_text().splitlines()]
+    assert len(scored) == len(sent), said
+    assert {r["text"]: r["pred_label"] for r in scored} == served

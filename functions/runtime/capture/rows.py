@@ -154,7 +154,13 @@ def _columns(
     text = text_input(manifest)
     ids = False  # a text model's input sent as token ids
     for name, values in named.items():
-        if name in features or (text is not None and name == text.field):
+        if text is not None and name == text.field:
+            # By the text field's name (records, an OIP BYTES tensor named `text`): an [N, 1]
+            # or [1, 1] tensor's rows are one-string lists, exported as `['...']` that batch
+            # then scored as that literal text.
+            out[name] = [_one_text(v) for v in (values if isinstance(values, list) else [values])]
+            continue
+        if name in features:
             out[name] = values if isinstance(values, list) else [values]
             continue
         spec = specs.get(name)
@@ -200,6 +206,16 @@ def _texts(values: list[Any]) -> list[Any] | None:
     ):
         return [r[0] for r in values]
     return None
+
+
+def _one_text(row: Any) -> Any:
+    """A text row as sent: a string, or a row holding one string ([N, 1] OIP BYTES) as that
+    string, as the OIP route reads it; anything else as it is."""
+    if isinstance(row, list):
+        flat = np.array(row, dtype=object).ravel().tolist()
+        if len(flat) == 1 and isinstance(flat[0], str):
+            return flat[0]
+    return row
 
 
 def _nested(values: list[Any]) -> bool:
