@@ -35,7 +35,7 @@ from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
 from infra.cli.rollout_commands import rollout_lines
 from infra.cli.serve_start import missing_store_line
-from infra.cli.token_ids_change import callers_moved_note
+from infra.cli.token_ids_change import callers_on, say_callers_moved
 from infra.cli.version_settings import headline, varied_settings
 
 
@@ -304,13 +304,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
     except CorruptRecord:
         replaces_corrupt = True
     before = None if replaces_corrupt else reg.alias_target(name, alias)
+    was = callers_on(reg, name, alias, before)  # a first promote: the bare name's newest
     written = Written()
     record = reg.set_alias(name, alias, version, weight=args.weight, written=written)
     say_moved(reg, name, alias, record, written, replaces_corrupt)
-    if before is not None and before.version != version:  # its callers get token ids read anew
-        note = callers_moved_note(reg, name, before.version, version)
-        if note is not None:
-            print(note, file=sys.stderr)
+    say_callers_moved(reg, name, was, callers_on(reg, name, alias, AliasTarget.of(record)))
     return 0
 
 
@@ -342,5 +340,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     # Retried (its first answer lost): its own rollback stands, said so, exit 0 (review_rev5 4).
     again = None if written.written else retried(record, RuntimeSettings.from_env().actor)
     print(f"{name}@{alias} -> {now} ({again or f'rolled back from {before}'})")
+    was = None if "deleted_at" in last else AliasTarget.of(last)  # deleted: the bare name's
+    moved = callers_on(reg, name, alias, AliasTarget.of(record))
+    say_callers_moved(reg, name, callers_on(reg, name, alias, was), moved)
     say_rollout_superseded(reg, name, alias)
     return 0

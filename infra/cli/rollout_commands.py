@@ -41,9 +41,10 @@ from infra.cli.rollout_follow import (
     Stopped,
     StopRequest,
     follow,
+    say_back,
     stop_on_signals,
 )
-from infra.cli.token_ids_change import callers_moved_note
+from infra.cli.token_ids_change import say_callers_moved
 from infra.local.token_file import TOKEN_FILE_ENV
 
 ACTIONS = ("status", "abort", "resume")
@@ -206,9 +207,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             record = engine.start(model, version, plan, alias=alias, actor=actor, when=when)
         except Stopped as stopped:  # a second signal cut the start short: it aborted it
             return 128 + stopped.signum
-        note = callers_moved_note(registry, model, record.baseline, record.candidate)
-        if note is not None:  # said on stderr before the steps: --json keeps stdout one document
-            print(note, file=sys.stderr)
+        # Said on stderr before the steps: --json keeps stdout one document.
+        say_callers_moved(registry, model, [record.baseline], [record.candidate])
         return _driven(args, engine, record, actor, grace_s, stop)
 
 
@@ -290,6 +290,7 @@ def _status(
     engine = RolloutEngine(registry, _NoMetrics())
     if abort:
         record = engine.abort(model, alias, RuntimeSettings.from_env().actor, when=when)
+        say_back(engine, record)
     else:
         registry.versions(model)  # an unknown model reads as such
         record = RolloutBook(registry.store).require(model, alias)

@@ -23,8 +23,9 @@ from functions.runtime.manifest import utc_now
 from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.preconditions import RolloutPrecondition
-from functions.runtime.rollout.record import RolloutRecord
+from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from infra.cli.stop_signals import signal_handlers
+from infra.cli.token_ids_change import say_callers_moved
 
 CHECK_GRACE_S = 30.0  # failed checks in a row are retried this long before the rollout aborts
 
@@ -87,6 +88,7 @@ def follow(
             shown = print_log(record, shown)
             starved_at = _say_starved(record, starved_at)
             if not record.running:
+                say_back(engine, record)
                 return 0 if record.state == "succeeded" else 1
             time.sleep(engine.wait_s(record))
             began = time.monotonic()  # a failing check can take its timeout (10 s) to fail
@@ -160,6 +162,14 @@ def _abort_mine(engine: RolloutEngine, record: RolloutRecord, actor: str, why: s
             _replaced(record, aborted)
             return
     print_log(aborted, len(record.log))
+    say_back(engine, aborted)
+
+
+def say_back(engine: RolloutEngine, record: RolloutRecord) -> None:
+    """A rollout rolled back or aborted moves the candidate's callers back to the baseline:
+    said, as its start said the move there, when their token ids read otherwise (rev12 2)."""
+    if record.state in (RolloutState.ROLLED_BACK, RolloutState.ABORTED):
+        say_callers_moved(engine.registry, record.model, [record.candidate], [record.baseline])
 
 
 def _replaced(mine: RolloutRecord, now: RolloutRecord) -> int:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import AiaasError
 from functions.runtime.hf_tokenizer import HfTokenizerError, load_tokenizer
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.refs import version_prefix
+from functions.runtime.refs import DEFAULT_ALIAS, version_prefix
 from functions.runtime.registry import Registry
 from functions.runtime.text_input import text_input
 from functions.runtime.tokenizer import TokenizerError, Vocabulary
@@ -111,3 +113,33 @@ def callers_moved_note(reg: Registry, name: str, base: str, to: str) -> str | No
     except AiaasError:
         return None
     return ids_warning(old, stored_ids(reg, old), stored_ids(reg, new), f"version {to}")
+
+
+def callers_on(reg: Registry, name: str, alias: str, target: AliasTarget | None) -> list[str]:
+    """The versions that answer `name@alias`'s callers: its version and canary; with no alias
+    record, the default alias's callers are the bare name's, on the newest version (a first
+    `promote` moves them off it), and a named alias has none."""
+    if target is not None:
+        return [v for v in (target.version, target.canary) if v is not None]
+    if alias != DEFAULT_ALIAS:
+        return []
+    try:
+        return [reg.listing(name).newest.version]
+    except AiaasError:  # none readable: a note, never a reason to fail the move
+        return []
+
+
+def say_callers_moved(reg: Registry, name: str, was: Iterable[str], now: Iterable[str]) -> None:
+    """Every CLI alias move (promote, rollback, rollout) says on stderr, once per pair, when
+    callers of a version in `was` are moved to one in `now` whose tokenizer reads their ids as
+    other tokens: back to the version a rollback restores too, whose ids the clients that
+    followed the first warning no longer send (rev12 2). A warning, never a refusal."""
+    said: set[frozenset[str]] = set()  # a split's weights changed: once, not both ways
+    for old in dict.fromkeys(was):
+        for new in dict.fromkeys(now):
+            pair = frozenset((old, new))
+            if old == new or pair in said:
+                continue
+            said.add(pair)
+            if (note := callers_moved_note(reg, name, old, new)) is not None:
+                print(note, file=sys.stderr)

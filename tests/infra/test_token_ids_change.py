@@ -20,7 +20,11 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from infra.cli.rollout_commands import _NoMetrics
 from tests import hf_transformer
 from tests.infra.test_capture_export_cells import capture
 from tests.infra.test_publish_tokenizer import MODEL, publish, published_text_model
@@ -89,3 +93,64 @@ def test_the_same_ids_are_not_said(tmp_path: Path) -> None:
     code, out, err = _cli(built.store.uri, "promote", MODEL, "2", "--weight", "0.5")
     assert code == 0, err
     assert "reads token ids" not in out + err
+
+
+def _two_vocabularies(tmp_path: Path, *promote: str) -> LocalStore:
+    """Version 1 (the vocabulary's order) and 2 (reordered) of MODEL; `promote` the version
+    production is given before 2 is published, if any. The store."""
+    built = published_text_model(tmp_path)
+    for version in promote:
+        assert _cli(built.store.uri, "promote", MODEL, version)[0] == 0
+    other = _reordered(tmp_path / "reordered" / "tokenizer.json")
+    code, _, err = publish(built.store, built.model, "--labels", LABELS, "--tokenizer", str(other))
+    assert code == 0, err
+    return built.store
+
+
+def _warned(err: str, to: str, base: str) -> bool:
+    return (
+        f"warning: version {to} of {MODEL} reads token ids as other tokens than {MODEL}:{base}"
+        in err
+    )
+
+
+def test_a_rollback_after_a_warned_promote_says_it_too(tmp_path: Path) -> None:
+    """A rollback, during an incident, moves the clients that re-fetched 2's tokenizer after
+    the promote's warning back to 1: it said nothing (rev12 2)."""
+    uri = _two_vocabularies(tmp_path, "1").uri
+    code, _, err = _cli(uri, "promote", MODEL, "2")
+    assert code == 0 and _warned(err, "2", "1"), err
+    code, out, err = _cli(uri, "rollback", MODEL)
+    assert code == 0, err
+    assert "rolled back from 2" in out and _warned(err, "1", "2"), out + err
+
+
+def test_a_first_promote_moving_the_bare_name_off_the_newest_says_it(tmp_path: Path) -> None:
+    """No production: the bare name serves the newest, 2; promoting 1 moves its callers."""
+    uri = _two_vocabularies(tmp_path).uri
+    code, out, err = _cli(uri, "promote", MODEL, "1")
+    assert code == 0, err
+    assert _warned(err, "1", "2"), out + err
+    code, _, err = _cli(uri, "promote", MODEL, "1", "--alias", "staging")  # no callers before
+    assert code == 0 and "reads token ids" not in err, err
+
+
+def test_a_promote_back_to_the_base_ending_a_canary_says_it(tmp_path: Path) -> None:
+    uri = _two_vocabularies(tmp_path, "1").uri
+    code, _, err = _cli(uri, "promote", MODEL, "2", "--weight", "0.5")
+    assert code == 0 and _warned(err, "2", "1"), err
+    code, out, err = _cli(uri, "promote", MODEL, "1")  # the keyed callers on 2 move to 1
+    assert code == 0, err
+    assert _warned(err, "1", "2") and not _warned(err, "2", "1"), out + err
+
+
+def test_a_rollout_aborted_says_the_move_back(tmp_path: Path) -> None:
+    """An abort (or a rollout rolled back) moves the candidate's callers back to the baseline."""
+    store = _two_vocabularies(tmp_path, "1")
+    plan = RolloutPlan(steps=(0.1, 1.0), bake_s=60, max_error_rate=0.01)
+    RolloutEngine(Registry(store), _NoMetrics()).start(
+        MODEL, "2", plan, alias="production", actor="alice"
+    )
+    code, out, err = _cli(store.uri, "rollout", "abort", MODEL)
+    assert code == 0, err
+    assert "aborted" in out and _warned(err, "1", "2"), out + err
