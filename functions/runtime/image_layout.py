@@ -38,15 +38,20 @@ MIN_SIDE = 8  # a greyscale [N, H, W]'s least height and width: [N, 32, 1] is a 
 
 
 def is_image(spec: TensorSpec) -> bool:
-    """Whether an input is a batch of images: [N, C, H, W] or [N, H, W, C] with C of 1, 3 or 4,
-    or a greyscale [N, H, W] of numbers, each side MIN_SIDE or more, or any (-1: as
-    `any_size_layout` reads "hw"): what the hint for a baseline to add calls images. Rank 3 or
-    more alone was taken for one: a GRU's waveform [N, 32, 1] was told to add `IMAGES.npy`
-    (review rev11 7); then a greyscale digit [N, 28, 28] was told `ROWS.npy`."""
+    """Whether an input is a batch of images by its channel axis: [N, C, H, W] or [N, H, W, C]
+    with C of 1, 3 or 4, what the hint for a baseline to add calls images. Rank 3 or more
+    alone was taken for one: a GRU's waveform [N, 32, 1] was told to add `IMAGES.npy` (review
+    rev11 7); a greyscale [N, H, W] is `is_grid`, as a sequence is."""
     shape = spec.shape
-    if len(shape) == 4:
-        return shape[1] in IMAGE_CHANNELS or shape[3] in IMAGE_CHANNELS
-    sides = shape[1:]
+    return len(shape) == 4 and (shape[1] in IMAGE_CHANNELS or shape[3] in IMAGE_CHANNELS)
+
+
+def is_grid(spec: TensorSpec) -> bool:
+    """A numeric [N, A, B], each side MIN_SIDE or more, or any (-1): a greyscale image [N, 28,
+    28] and a time series [N, 100, 12] or a sequence of embeddings [N, -1, 64] alike, which its
+    shape cannot tell apart. Called images, the series and sequences were told to add
+    `IMAGES.npy` (a sample of its training images; review rev12 4)."""
+    sides = spec.shape[1:]
     return (
         len(sides) == 2
         and spec.dtype.startswith(NUMERIC)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.baseline_hint import FILES, sample_kind, variant_note
+from functions.runtime.baseline_hint import FILES, sample_kind, shape_said, variant_note
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.categories import free_text_note
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD
@@ -241,6 +241,8 @@ def _baseline(registry: Registry, manifest: ModelManifest) -> DriftBaseline:
             ) from None
         said = {
             "images": "a sample of its training images",
+            "inputs": f"a sample of its training inputs, shape {shape_said(manifest.inputs)}: "
+            "images or sequences",
             "rows": "an array of its training inputs",
             "table": "its training data",
         }

@@ -193,47 +193,63 @@ def test_a_time_series_without_a_baseline_is_not_told_of_images(
     assert code == 1 and said in err, err
 
 
-def test_a_greyscale_image_without_a_baseline_is_told_of_images(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("name", "sides"), [("digits", (28, 28)), ("series", (100, 12))])
+def test_an_n_a_b_input_without_a_baseline_is_told_its_shape_not_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, sides: tuple[int, int]
 ) -> None:
     """A greyscale digit [N, 28, 28] (no channel axis) was told by monitor and explain to add
-    `ROWS.npy` (an array of its training inputs), as the waveform above is: a rank-3 input of
-    two sides of 8 or more is an image (`is_image`, one rule for both)."""
+    `ROWS.npy` (an array of its training inputs), as the waveform above is; then, called an
+    image, a time series [N, 100, 12] was told `IMAGES.npy` (a sample of its training images;
+    rev12 4). Its shape cannot tell them apart: both are told `INPUTS.npy` with the shape and
+    both readings (`is_grid`, one rule for monitor and explain)."""
     root = tmp_path / "store"
     graph = helper.make_graph(
         [
             helper.make_node("Flatten", ["x"], ["flat"]),
             helper.make_node("MatMul", ["flat", "W"], ["scores"]),
         ],
-        "digits",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 28, 28])],
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *sides])],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2])],
-        initializer=[numpy_helper.from_array(np.ones((784, 2), np.float32), "W")],
+        initializer=[numpy_helper.from_array(np.ones((sides[0] * sides[1], 2), np.float32), "W")],
     )
-    model = onnx_factory.save(graph, tmp_path / "digits.onnx")
-    assert main(["--store", str(root), "publish", str(model), "--name", "digits"]) == 0
+    model = onnx_factory.save(graph, tmp_path / f"{name}.onnx")
+    assert main(["--store", str(root), "publish", str(model), "--name", name]) == 0
     capsys.readouterr()
-    code = main(["--store", str(root), "monitor", "digits", "--no-png"])
+    code = main(["--store", str(root), "monitor", name, "--no-png"])
     err = capsys.readouterr().err
-    said = "add one with `aiaas baseline digits:1 IMAGES.npy` (a sample of its training images)"
+    shape = f"[N, {sides[0]}, {sides[1]}]"
+    said = (
+        f"add one with `aiaas baseline {name}:1 INPUTS.npy` (a sample of its training inputs, "
+        f"shape {shape}: images or sequences)"
+    )
     assert code == 1 and said in err, err
-    digit = orjson.dumps(np.zeros((1, 28, 28), np.float32).tolist()).decode()
-    code = main(["--store", str(root), "explain", "digits", "--inputs", digit])
+    assert "IMAGES.npy" not in err and "training images" not in err, err
+    row = orjson.dumps(np.zeros((1, *sides), np.float32).tolist()).decode()
+    code = main(["--store", str(root), "explain", name, "--inputs", row])
     err = capsys.readouterr().err
-    assert code == 1 and "`aiaas baseline digits:1 IMAGES.npy`" in err, err
+    said = (
+        f"`aiaas baseline {name}:1 INPUTS.npy` (a sample of the {shape} images or sequences it "
+        "was trained on)"
+    )
+    assert code == 1 and said in err, err
 
 
 @pytest.mark.parametrize(
     ("dtype", "shape", "kind"),
     [
-        ("float32", (-1, 28, 28), "images"),
-        ("uint8", (-1, 28, 28), "images"),
-        ("float32", (-1, -1, -1), "images"),  # any size, as `any_size_layout` reads "hw"
+        ("float32", (-1, 28, 28), "inputs"),  # a greyscale digit, or a sequence: said by shape
+        ("uint8", (-1, 28, 28), "inputs"),
+        ("float32", (-1, -1, -1), "inputs"),  # any size, as `any_size_layout` reads "hw"
+        ("float32", (-1, 100, 12), "inputs"),  # a time series (rev12 4: was "images")
+        ("float32", (-1, -1, 64), "inputs"),  # a sequence of embeddings (rev12 4)
+        ("int64", (-1, 8, 8), "inputs"),  # a board of ints
         ("float32", (-1, 32, 1), "rows"),  # a waveform
         ("float32", (-1, -1, 1), "rows"),
         ("float32", (-1, 100, 4), "rows"),  # 100 steps of 4 values
         ("string", (-1, 28, 28), "rows"),
         ("float32", (-1, 3, 32, 32), "images"),
+        ("float32", (-1, 32, 32, 3), "images"),
         ("float32", (-1, 4), "table"),
     ],
 )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.runtime.baseline_hint import FILES, sample_kind, variant_note
+from functions.runtime.baseline_hint import FILES, sample_kind, shape_said, variant_note
 from functions.runtime.codecs import oip, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.codecs.wide_integers import as_typed, beyond_64_bits
@@ -146,6 +146,7 @@ class ExplainPlane:
             ref = f"{manifest.name}:{manifest.version}"
             said = {
                 "images": "a sample of the images",
+                "inputs": f"a sample of the {shape_said(columns.specs)} images or sequences",
                 "rows": "an array of the inputs",
                 "table": "a sample of the data",
             }
