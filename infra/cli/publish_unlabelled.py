@@ -15,7 +15,7 @@ from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.rollout.same_inputs import difference
 from infra.cli.publish_earlier import Earlier
-from infra.cli.token_ids_change import ids_warning, local_ids, stored_ids
+from infra.cli.token_ids_change import published_note
 
 SCORE_TYPES = ("float32", "float64", "float16")
 
@@ -56,8 +56,7 @@ def _ids_note(
         return None
     if served is None:  # none yet
         return None
-    after = local_ids(manifest, extra_files)
-    return ids_warning(served, stored_ids(earlier.reg, served), after, "this version")
+    return published_note(earlier.reg, served, manifest, extra_files)
 
 
 def _labels_note(earlier: Earlier, manifest: ModelManifest) -> str | None:

@@ -12,11 +12,14 @@ library and answered by the real predict handler.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from tokenizers import Tokenizer
 
 from functions.runtime.registry import Registry
@@ -154,3 +157,61 @@ def test_a_rollout_aborted_says_the_move_back(tmp_path: Path) -> None:
     code, out, err = _cli(store.uri, "rollout", "abort", MODEL)
     assert code == 0, err
     assert "aborted" in out and _warned(err, "1", "2"), out + err
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
+    """The keys read from every directory store (the CLI opens its own), each counted."""
+    keys: collections.Counter[str] = collections.Counter()
+    read = LocalStore.get_bytes
+
+    def get_bytes(self: LocalStore, key: str, *args: Any, **kwargs: Any) -> bytes:
+        keys[key] += 1
+        return read(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "get_bytes", get_bytes)
+    return keys
+
+
+def _tokenizers_read(reads: collections.Counter[str]) -> list[str]:
+    return [key for key in reads if key.endswith("/tokenizer.json")]
+
+
+def test_the_same_tokenizer_file_is_not_downloaded_to_compare(
+    tmp_path: Path, reads: collections.Counter[str]
+) -> None:
+    """Every publish of a text model downloaded and parsed the served version's tokenizer
+    (~1.5 s and a GET for a 6 MB one), the same file too; and promote read both versions'
+    (rev12 5). The manifests record each file's sha256: equal, nothing is read."""
+    built = published_text_model(tmp_path)
+    assert _cli(built.store.uri, "promote", MODEL, "1")[0] == 0
+    same = hf_transformer.tokenizer_json(tmp_path / "same" / "tokenizer.json")
+    reads.clear()
+    code, out, err = publish(built.store, built.model, "--labels", LABELS, "--tokenizer", str(same))
+    assert code == 0 and "reads token ids" not in out + err, err
+    assert _tokenizers_read(reads) == [], reads
+    code, _, err = _cli(built.store.uri, "promote", MODEL, "2")
+    assert code == 0 and "reads token ids" not in err, err
+    assert _tokenizers_read(reads) == [], reads
+    # Another file is still read and compared: the warning stands where ids moved.
+    other = _reordered(tmp_path / "reordered" / "tokenizer.json")
+    code, out, err = publish(
+        built.store, built.model, "--labels", LABELS, "--tokenizer", str(other)
+    )
+    assert code == 0 and _tokenizers_read(reads) == [f"models/{MODEL}/versions/2/tokenizer.json"]
+    assert "reads token ids as other tokens than" in out, out
+
+
+def test_a_version_that_takes_no_text_reads_no_tokenizer(
+    tmp_path: Path, reads: collections.Counter[str]
+) -> None:
+    """The same transformer published without --tokenizer takes token ids, no text: the
+    served version's tokenizer was still downloaded and parsed, for nothing to compare."""
+    built = published_text_model(tmp_path)
+    assert _cli(built.store.uri, "promote", MODEL, "1")[0] == 0
+    reads.clear()
+    code, _, err = publish(built.store, built.model, "--labels", LABELS)
+    assert code == 0, err
+    assert _tokenizers_read(reads) == [], reads
+    code, _, err = _cli(built.store.uri, "promote", MODEL, "2")
+    assert code == 0 and _tokenizers_read(reads) == [], reads
