@@ -68,7 +68,7 @@ def takes_requests(
         return target
     # imported here: it takes numpy, which the health function's cold start (it reads the
     # registry) does without
-    from functions.runtime.rollout.same_answers import answers_difference
+    from functions.runtime.rollout.same_answers import REORDERED, answers_difference
     from functions.runtime.rollout.same_inputs import difference
 
     main = registry.manifest(name, target.version)
@@ -85,10 +85,15 @@ def takes_requests(
             )
         lacks = answers_difference(base, manifest) if version in newly else None
         if lacks is not None:  # a shadow's answers reach no caller
+            at_once = (  # every caller moved reads rows by position as wrongly
+                ""
+                if lacks[0].startswith(REORDERED)
+                else f", or move every caller to it at once (`aiaas promote {name} {version}` "
+                "without --weight)"
+            )
             raise InvalidInput(
                 f"version {version} of {name} does not answer as {served} does ({lacks[0]}): "
-                f"{lacks[1]}, or move every caller to it at once (`aiaas promote {name} "
-                f"{version}` without --weight)"
+                f"{lacks[1]}{at_once}"
             )
     why = None if kept is None else difference(main, registry.manifest(name, kept.version))
     if kept is not None and why is not None:

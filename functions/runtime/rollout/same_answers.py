@@ -7,6 +7,11 @@ output"), and every simple-JSON caller found no `logits` in its 200; a variant p
 without `--labels` answered `?top_k` with a 422 and no `predictions` at all. Neither is a 5xx,
 so `aiaas rollout` took it to 100% and said it succeeded (hunt_journey4 1). So a canary must
 answer every output the baseline answers, by name, and class scores where the baseline does.
+It must also read a row sent by position as the baseline does: a weekly retrain on a CSV
+whose columns came in another order (`dataset.features` left to the file's order) read
+`[tenure, income, age]` where production read `[age, income, tenure]`, and a caller's
+`{"inputs": [[70, 50000, 2]]}` was answered `stay` by it and `churn` by production, with a 200
+each; `aiaas rollout` went to 100% (hunt_journey8 1). Records by name are read alike.
 A shadow's answers reach no caller, and a promote without `--weight` moves every caller at once
 (they are not checked here).
 """
@@ -14,6 +19,11 @@ A shadow's answers reach no caller, and a promote without `--weight` moves every
 from __future__ import annotations
 
 from functions.runtime.manifest import ModelManifest
+
+# How a candidate reading the baseline's features in another order is said: moving every
+# caller to it at once (a promote without --weight) is no way out for it, as it is for a canary
+# that only lacks what callers read in its answers.
+REORDERED = "it reads its features in another order"
 
 
 def answers_difference(baseline: ModelManifest, candidate: ModelManifest) -> tuple[str, str] | None:
@@ -29,6 +39,9 @@ def answers_difference(baseline: ModelManifest, candidate: ModelManifest) -> tup
             "`outputs`) would get a 422 and callers reading it would find none",
             f"publish it with the baseline's output names {names!r} ({_renaming(candidate, names)})",
         )
+    moved = _reordered(baseline, candidate)
+    if moved is not None:
+        return moved
     if baseline.postprocessing is not None and candidate.postprocessing is None:
         labels, ref = baseline.labels, f"{baseline.name}:{baseline.version}"
         count = f"{len(labels)} " if labels else ""
@@ -43,6 +56,26 @@ def answers_difference(baseline: ModelManifest, candidate: ModelManifest) -> tup
             f"publish it with --labels {given} as the baseline was",
         )
     return None
+
+
+def _reordered(baseline: ModelManifest, candidate: ModelManifest) -> tuple[str, str] | None:
+    """The features both read, in another order: what a row sent by position becomes."""
+    mine, theirs = list(baseline.features), list(candidate.features)
+    if mine == theirs or sorted(mine) != sorted(theirs):
+        return None  # the same order; or another set, which `same_inputs` refuses
+    at = next(i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
+    order = ", ".join(mine)
+    return (
+        f"{REORDERED} ({_shown(theirs)}, the baseline "
+        f"{_shown(mine)}): a row sent by position (simple JSON `inputs`, an OIP tensor) would "
+        f"be read as other features, its value {at + 1} as {theirs[at]!r}, not {mine[at]!r}, "
+        "and answered wrong with a 200 (records by name are read alike)",
+        f"retrain it with `dataset.features: [{order}]` (the baseline's order) in its spec",
+    )
+
+
+def _shown(features: list[str]) -> str:
+    return ", ".join(features[:8]) + (", ..." if len(features) > 8 else "")
 
 
 def _renaming(candidate: ModelManifest, names: list[str]) -> str:

@@ -1,0 +1,109 @@
+"""A rollout's candidate, or a canary, must read a row sent by position as the baseline does.
+
+A weekly retrain on a CSV whose columns came in another order (the spec leaving
+`dataset.features` to the file's order) learned `[tenure, income, age]` where production read
+`[age, income, tenure]`: records by name were answered alike, but a caller's positional
+`{"inputs": [[70, 50000, 2]]}` got `churn` from production and `stay` from the candidate, a 200
+each, and `aiaas rollout` went to 100% (hunt_journey8 1). The real CLI and control plane on a
+real directory store; the versions are ONNX files published by `aiaas publish`, the candidate
+the baseline's network with its weight rows in the candidate's feature order (what training on
+the reordered file learns), and the answers the predict function's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from onnx import TensorProto, helper, numpy_helper
+
+from functions.control.app import create_app
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.functions.test_predict_events import http_event
+
+FEATURES = ["age", "income", "tenure"]
+MOVED = ["tenure", "income", "age"]  # the file's columns in week 2
+WEIGHTS = np.array([[0.2, -0.2], [0.0, 0.0], [-0.3, 0.3]], np.float32)  # rows: FEATURES
+
+
+def _classifier(path: Path, features: list[str]) -> Path:
+    """logits = x @ W, float32 [N, 3] -> [N, 2], x's columns being `features`."""
+    weights = WEIGHTS[[FEATURES.index(name) for name in features]]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["logits"])],
+        "churn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(weights, "W")],
+    )
+    return onnx_factory.save(graph, path)
+
+
+@pytest.fixture
+def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """m:1 week 1 (production), m:2 week 2 (the columns moved), m:3 week 1's order again."""
+    root = tmp_path / "store"
+    for version, features in (("1", FEATURES), ("2", MOVED), ("3", FEATURES)):
+        path = _classifier(tmp_path / f"{version}.onnx", features)
+        argv = ["--store", str(root), "publish", str(path), "--name", "m", "--version", version]
+        argv += ["--labels", "churn,stay", "--features", ",".join(features)]
+        assert main([*argv, *(["--alias", "production"] if version == "1" else [])]) == 0
+    capsys.readouterr()
+    return root
+
+
+def _label(store: Path, version: str, body: dict[str, object]) -> str:
+    pool = ModelPool(Registry(LocalStore(store)), ArtifactCache(LocalStore(store), store / "c"))
+    service = service_from_env({"AIAAS_MODEL": "m"}, pool)
+    path = f"/models/m/versions/{version}/predict"
+    answer = service.handle(http_event("POST", path, json.dumps(body)))
+    assert answer["statusCode"] == 200, answer
+    return str(json.loads(answer["body"])["predictions"][0]["label"])
+
+
+def test_the_two_versions_answer_records_alike_and_positional_rows_apart(store: Path) -> None:
+    """What the refusal stands for: both versions learned the same thing, by name."""
+    record = {"instances": [{"age": 70, "income": 50000, "tenure": 2}]}
+    assert _label(store, "1", record) == _label(store, "2", record) == "churn"
+    positional = {"inputs": [[70, 50000, 2]]}
+    assert _label(store, "1", positional) == "churn"
+    assert _label(store, "2", positional) == "stay"  # read as tenure 70, age 2
+
+
+def test_a_rollout_or_canary_reading_features_in_another_order_is_refused(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    said = (
+        "(it reads its features in another order (tenure, income, age, the baseline age, "
+        "income, tenure): a row sent by position (simple JSON `inputs`, an OIP tensor) would be "
+        "read as other features, its value 1 as 'tenure', not 'age', and answered wrong with a "
+        "200 (records by name are read alike)): retrain it with `dataset.features: [age, "
+        "income, tenure]` (the baseline's order) in its spec"
+    )
+    rollout = ("rollout", "m", "2", "--metrics", "http://127.0.0.1:31079/metrics")
+    for argv in (rollout, ("promote", "m", "2", "--weight", "0.3")):
+        code = main(["--store", str(store), *argv])
+        err = capsys.readouterr().err
+        assert code == 1 and "version 2 of m does not answer as 1 does " + said in err, err
+        assert "move every caller to it at once" not in err, err  # as wrong for every caller
+    answer = TestClient(create_app(LocalStore(store))).put(
+        "/control/models/m/aliases/production", json={"weights": {"1": 0.7, "2": 0.3}}
+    )
+    assert answer.status_code == 422 and said in answer.json()["error"], answer.text
+    production = Registry(LocalStore(store)).alias_target("m", "production")
+    assert production is not None and production.describe() == "1"  # nothing moved
+
+
+def test_a_canary_reading_the_same_order_is_taken(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--store", str(store), "promote", "m", "3", "--weight", "0.3"]) == 0
+    assert "another order" not in capsys.readouterr().err
