@@ -16,7 +16,7 @@ import numpy as np
 
 from functions.runtime.explain.patches import PATCH_NAME
 from functions.runtime.metric_text import metric_name, metrics_text
-from training.card_lines import class_lines, quantization_line, settings_line
+from training.card_lines import change_lines, class_lines, quantization_line, settings_line
 from training.card_text import md_code, md_paragraphs, md_text
 from training.fonts import legible, save
 from training.table_prep import SERVED_GAPS, column_lines, shown_names
@@ -208,6 +208,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         f"output: {md_text(', '.join(facts['outputs']))}",
         *_column_lines(facts.get("preprocessing") or {}),
         "",
+        *change_lines((facts.get("extras") or {}).get("changes")),
         *class_lines(facts.get("classes") or []),
         "## Metrics",
         "",

@@ -93,3 +93,15 @@ def quantization_line(record: dict[str, Any]) -> str:
         f"({record['drop_points']:+.2f} points drop, allowed {record['max_drop_points']}), "
         f"{record['float_bytes']} -> {record['int8_bytes']} bytes"
     )
+
+
+def change_lines(changes: dict[str, Any] | None) -> list[str]:
+    """The card's section on what this version changes against the one its name served when
+    it was trained (`training/changes.py`); none for a model's first version."""
+    if not changes:
+        return []
+    said = [f"- warning: {md_text(w)}" for w in changes["warnings"]]
+    said += [f"- note: {md_text(n)}" for n in changes["notes"]]
+    if not said:
+        said = ["- the same classes, columns (in the same order) and categories"]
+    return [f"## Changes against {md_text(changes['against'])}", "", *said, ""]

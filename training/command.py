@@ -108,6 +108,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
     for warning in result_warnings(result.manifest):  # stderr, as the data's warnings
         print(f"warning: {warning}", file=sys.stderr)
+    for note in (result.manifest.extras.get("changes") or {}).get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps(result_document(result, registry.store.uri)))
         return 0
@@ -194,9 +196,13 @@ def result_document(result: Any, store: str) -> dict[str, Any]:
 
 def result_warnings(manifest: Any) -> list[str]:
     """What the test metrics hide: a class the model never answers right (a 99:1 model that
-    always answers the majority scored accuracy 0.99 and published with no word)."""
+    always answers the majority scored accuracy 0.99 and published with no word); and what
+    callers of the version the name served would get wrong or refused from this one
+    (`training/changes.py`), each said against it."""
     confusion = manifest.metrics.get("test", {}).get("confusion_matrix")
-    return missed_classes(confusion, manifest.labels) if confusion and manifest.labels else []
+    missed = missed_classes(confusion, manifest.labels) if confusion and manifest.labels else []
+    changed = manifest.extras.get("changes") or {}
+    return [*missed, *changed.get("warnings", [])]
 
 
 def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> list[str]:

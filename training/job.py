@@ -31,6 +31,7 @@ from functions.runtime.publishing import check_no_twin, check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.tokenizer import embed
 from training import card
+from training.changes import changes, served
 from training.datasets import RawData, load_raw
 from training.device import cpu_threads, resolve_device, wants_amp
 from training.errors import SpecError
@@ -173,6 +174,10 @@ def _run_in(
         spec, version, data, model_path, facts,
         part_checksums=registry.store.takes_part_checksums,
     )  # fmt: skip
+    earlier = served(registry, spec.name)  # what this version would replace: what changed
+    if earlier is not None:
+        extras = {**manifest.extras, "changes": changes(earlier, manifest)}
+        manifest = replace(manifest, extras=extras)
     # What explanations compare a row with: a k-means summary of the training rows.
     background = (
         summarize(data.served_train(), strings=_strings(data)) if data.vocabulary is None else None
