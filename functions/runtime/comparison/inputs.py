@@ -27,7 +27,10 @@ def check_inputs(a: ModelManifest, b: ModelManifest) -> ModelManifest:
     if text is not None:  # the file is read as A reads it: text, which each version
         _check_text(a, b, text.field)  # tokenizes its own way
         return a
-    if _read(as_served(a)) == _read(as_served(b)) and a.features == b.features:
+    # By name: a table served one input per column reads its file's columns in their order,
+    # and a week whose CSV had them in another order was refused ("read different inputs")
+    # though every row feeds each version by input name (hunt_journey8 3).
+    if sorted(_read(as_served(a))) == sorted(_read(as_served(b))) and a.features == b.features:
         theirs = {spec.name: spec for spec in b.inputs}
         return replace(a, inputs=tuple(_stricter(s, theirs[s.name]) for s in a.inputs))
     raise InvalidInput(
@@ -50,8 +53,15 @@ def _difference(a: ModelManifest, b: ModelManifest) -> str:
             fixed = f" ({FIXED_SAID})" if found.fixed else ""
             return f"version {a.version}'s input {spec.name!r} {said}{fixed}"
     if a.features != b.features:
-        return f"version {a.version} {_features(a)}, {b.version} {_features(b)}"
-    return f"{_inputs(a)} vs {_inputs(b)}"  # the same inputs in another order
+        said = f"version {a.version} {_features(a)}, {b.version} {_features(b)}"
+        if sorted(a.features) != sorted(b.features):
+            return said
+        return (  # one input read by position: a row of A's order is other features to B
+            f"{said}: the same features in another order, so a row means other values to "
+            f"each (a training spec without dataset.features takes its file's column order: "
+            f"retrain {b.version} with dataset.features: [{', '.join(a.features)}])"
+        )
+    return f"{_inputs(a)} vs {_inputs(b)}"
 
 
 def _features(manifest: ModelManifest) -> str:
