@@ -96,7 +96,12 @@ def test_records_and_columns_by_the_dataframes_names(iris: Iris) -> None:
     renamed = {**rows.iloc[0].to_dict(), "petal": 1}
     del renamed[rows.columns[3]]
     status, body = _predict(service, {"instances": [renamed]})
-    assert (status, body) == (422, {"error": "instances[0] has unknown input 'petal'"})
+    assert status == 422, body  # the input it lacks named too (hunt_journey8 5)
+    assert body["error"] == (
+        "instances[0] has unknown input 'petal' and lacks input 'petal_width__cm_' "
+        "(petal_width__cm_: float32 [-1, 1]); the model reads sepal_length__cm_, "
+        "sepal_width__cm_, petal_length__cm_, petal_width__cm_"
+    ), body
 
 
 def _batch(iris: Iris, capsys: pytest.CaptureFixture[str], path: Path) -> Path:

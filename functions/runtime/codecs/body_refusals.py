@@ -139,9 +139,20 @@ def unknown_input(
         return f"{why}: {collided}"
     if difflib.get_close_matches(missing, likely[:1], n=1, cutoff=0.6):
         why += f" (a misspelling of {missing!r}, which it lacks?)"
+    elif manifest.features or len(unknown) < len(row):  # a column renamed, not a misspelling
+        # Said alone ("has unknown input 'city'"), the input the model wants instead went
+        # unnamed: a week-1 client's `city` sent to a model retrained on a file calling it
+        # `town` (hunt_journey8 5).
+        spec = next(spec for spec in manifest.inputs if spec.name == missing)
+        names = [s.name for s in manifest.inputs] if not manifest.features else manifest.features
+        shown = ", ".join(names[:SHOWN_INPUTS]) + (", ..." if len(names) > SHOWN_INPUTS else "")
+        return f"{why} and lacks input {missing!r} ({describe(spec)}); the model reads {shown}"
     if not manifest.features and len(unknown) == len(row):  # none is an input
         why += _no_feature_names(manifest)
     return why
+
+
+SHOWN_INPUTS = 12  # the names a refusal lists, then "..."
 
 
 def _encoded_image(row: dict[str, Any]) -> str:
