@@ -16,7 +16,12 @@ from warnings import catch_warnings, simplefilter
 import numpy as np
 
 from functions.runtime.formula_cells import formula_label_warning
-from training.category_hints import category_warnings, label_spellings
+from training.category_hints import (
+    category_warnings,
+    label_spellings,
+    misspelling_warning,
+    misspelt_labels,
+)
 from training.datasets import RawData, load_raw
 from training.prepare import channel_last_warning, prepare
 from training.recipes import CATALOG
@@ -77,11 +82,13 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         formula = formula_label_warning(labels)  # batch writes labels into its CSV output
         if formula is not None:
             warnings.append(f"target {raw.target_name!r}: {formula}")
-        spellings = label_spellings(
-            labels, np.bincount(y, minlength=len(labels)).tolist(), raw.target_name
-        )
-        if spellings is not None:
-            warnings.append(spellings)
+        counts = np.bincount(y, minlength=len(labels)).tolist()
+        for said in (
+            label_spellings(labels, counts, raw.target_name),
+            misspelling_warning(labels, counts, raw.target_name),
+        ):
+            if said is not None:
+                warnings.append(said)
     single = len(labels) == 1 or (not labels and float(y.min()) == float(y.max()))
     if single and not raw.complete:  # a file sorted by its target: the rest may differ
         held = f"class {labels[0]!r}" if labels else f"value {float(y[0]):g}"
@@ -172,7 +179,8 @@ def class_warnings(labels: tuple[str, ...], y: np.ndarray, target: str, spec: Jo
     held = np.where(counts >= need, counts, counts.max())  # a class above says it already
     smallest, largest = int(held.argmin()), int(counts.argmax())
     share = counts[smallest] / len(y)
-    if share < IMBALANCE_SHARE / len(labels):
+    misspelt = misspelt_labels(labels, counts.tolist())  # said so: no class to weigh up
+    if share < IMBALANCE_SHARE / len(labels) and labels[smallest] not in misspelt:
         warnings.append(
             f"target {target!r} is imbalanced: class {labels[smallest]!r} is {share:.1%} of the "
             f"rows ({counts[smallest]} of {len(y)}), so always answering {labels[largest]!r} "

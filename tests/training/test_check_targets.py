@@ -155,6 +155,32 @@ def test_an_imbalanced_target_is_a_warning_naming_the_accuracy_it_gets_for_free(
     assert _check(tmp_path, balanced, capsys)[2] == ""
 
 
+def test_a_misspelt_class_is_said_so_not_told_to_be_weighed_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A week's file with `chrun` on 6 rows beside `churn`: it was warned as an imbalanced class,
+    with the advice to weigh it up (class_weight: balanced), and learned as a class of its own
+    (hunt_journey8 4)."""
+    kinds = ["churn", "stay", "upgrade"]
+    rows: list[list[Any]] = [[(i * 37) % 101, i % 5, kinds[i % 3]] for i in range(300)]
+    for i in (0, 3, 6, 9, 12, 15):
+        rows[i][2] = "chrun"
+    spec = _csv_job(tmp_path, ["amount", "hour", "kind"], rows, target="kind")
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert code == 0 and "4 classes" in out
+    assert err == (
+        "warning: target 'kind' has classes that look misspelt ('chrun' (6 rows) like 'churn' "
+        "(94)): each is a class of its own, learned apart from the class it looks like; if "
+        "'chrun' means 'churn', write it so in the file\n"
+    )
+    # Numbered classes are no misspelling, however rare one is.
+    numbered = [
+        [(i * 37) % 101, i % 5, "class_1" if i % 25 == 0 else "class_2"] for i in range(200)
+    ]
+    spec = _csv_job(tmp_path, ["amount", "hour", "kind"], numbered, target="kind")
+    assert "misspelt" not in _check(tmp_path, spec, capsys)[2]
+
+
 def test_a_constant_regression_target_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
