@@ -107,6 +107,21 @@ def _columns(ref: str, before: ModelManifest, after: ModelManifest, warnings: li
         )
     if gone:
         warnings.append(f"no longer reads column {_names(gone)}, which {ref} reads")
+    types, now = _types(before), _types(after)
+    for column, dtype in now.items():  # a table's column read as text now, or as numbers
+        if types.get(column, dtype) != dtype:
+            warnings.append(
+                f"reads column {column!r} as {dtype} where {ref} reads {types[column]}: a "
+                "value its callers send is refused (a 422; a rollout or canary from it is "
+                "refused too); a column is text when most of its cells are no number"
+            )
+    inputs = [spec.name for spec in after.inputs]
+    if not new and not gone and sorted(inputs) != sorted(s.name for s in before.inputs):
+        warnings.append(  # one input `x` then, one per column now (a text column came), or back
+            f"takes input {_names(inputs)} where {ref} takes "
+            f"{_names([spec.name for spec in before.inputs])}: OIP tensors and rows sent by "
+            f"position to {ref} are refused (a rollout or canary from it is refused too)"
+        )
     positional = bool(before.features) and bool(after.features)  # one input x, by position
     if not new and not gone and mine != theirs and positional:
         warnings.append(
@@ -115,6 +130,13 @@ def _columns(ref: str, before: ModelManifest, after: ModelManifest, warnings: li
             "would be read as other features (a rollout or canary is refused); keep the order "
             f"with `dataset.features: [{', '.join(mine)}]` in the spec"
         )
+
+
+def _types(manifest: ModelManifest) -> dict[str, str]:
+    """Each column's element type: its input's, or the one input's that reads all features."""
+    if manifest.features and len(manifest.inputs) == 1:
+        return dict.fromkeys(manifest.features, manifest.inputs[0].dtype)
+    return {spec.name: spec.dtype for spec in manifest.inputs}
 
 
 def _categories(

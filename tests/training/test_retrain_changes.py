@@ -132,3 +132,32 @@ def test_the_same_file_again_and_columns_in_another_order_are_said(tmp_path: Pat
     assert manifest["features"] == ["age", "income", "tenure"]
     # the same rows in the spec's order: week 1's very model, positional rows read as before
     assert "warning: the same model file as churn:1" in err, err
+
+
+def test_a_column_of_numbers_read_as_text_this_week_is_said(tmp_path: Path) -> None:
+    """Most cells of `band` written `unknown` this week: the column is text now (a string
+    input), which production's callers send as numbers."""
+    torch_or_skip()
+    _spec(tmp_path)
+    rng = np.random.default_rng(1)
+
+    def week(unknown: bool) -> None:
+        lines = ["band,income,churn"]
+        for i in range(300):
+            band = "unknown" if unknown and i % 3 else str(10 * int(rng.integers(1, 6)))
+            lines.append(f"{band},{rng.normal():.3f},{['churn', 'stay'][i % 2]}")
+        (tmp_path / "week.csv").write_text("\n".join(lines) + "\n")
+
+    week(unknown=False)
+    assert _train(tmp_path, "--publish", "--alias", "production")[0] == 0
+    week(unknown=True)
+    code, out, err = _train(tmp_path, "--json")
+    assert code == 0, err
+    changed = [w for w in json.loads(out)["warnings"] if "churn:1" in w]  # not a missed class
+    assert changed == [
+        "reads column 'band' as string where churn:1 reads float32: a value its callers send is "
+        "refused (a 422; a rollout or canary from it is refused too); a column is text when "
+        "most of its cells are no number",
+        "takes input 'band', 'income' where churn:1 takes 'x': OIP tensors and rows sent by "
+        "position to churn:1 are refused (a rollout or canary from it is refused too)",
+    ], out
