@@ -17,6 +17,8 @@ write: a twin that finds the winner's card sent but its manifest not yet written
 card for an interrupted publish's and replaces it, then loses the manifest; it then puts back
 the bytes it replaced (read before replacing them), so only a twin killed between the two
 leaves a card its version's manifest does not vouch for (pull refuses it; nothing serves it).
+A publish that does not finish removes what it wrote unless a manifest lists it, and puts back
+what a twin's manifest came to list meanwhile (publish_kept.py).
 A numeric version also claims its number (`versions/.number-<int>`, written only if absent,
 holding the spelling) before any file becomes visible: `8` and `008` published at once both checked
 that no twin existed, and both published; now the second spelling to claim the number loses.
@@ -38,6 +40,7 @@ from functions.runtime.file_hashes import sha256_stream
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.manifest_fields import check_labels
 from functions.runtime.prune_log import pruned_versions
+from functions.runtime.publish_kept import Source, keep_taken, unclaim
 from functions.runtime.publish_listed import check_listed, checked_files
 from functions.runtime.refs import (
     extra_file_name,
@@ -176,11 +179,14 @@ def publish_version(
     # What an earlier publish killed midway left: temp files, and version folders left empty
     store.remove_abandoned(model_prefix(name), empty_folders=True)
     committed: list[str] = []  # the files this run wrote (not found there already)
+    sources: dict[str, Source] = {}  # each file's local path and sha256, to put one back
     claim = not copied  # a pull copies twins an older store holds as they are
     try:
-        manifest = _send(store, manifest, model_file, wanted, found, committed, progress, claim)
+        manifest = _send(
+            store, manifest, model_file, wanted, found, (committed, sources), progress, claim
+        )
     except BaseException:  # Ctrl-C, SIGTERM, a failure: no version, so none of its files
-        _unclaim(store, name, version, committed)
+        unclaim(store, name, version, committed, sources)
         raise
     return manifest
 
@@ -191,13 +197,16 @@ def _send(
     model_file: Path,
     wanted: Mapping[str, tuple[Path, str]],
     found: Mapping[str, str | None],
-    committed: list[str],
+    written: tuple[list[str], dict[str, Source]],
     progress: Moved | None,
     claim: bool,
 ) -> ModelManifest:
     """The files, then the manifest (last: it makes the version exist); with `claim`, its
-    number first, once every file is staged and checked and before any is visible."""
+    number first, once every file is staged and checked and before any is visible. Fills
+    `written`: the keys this run wrote, and each file's source (publish_kept.py)."""
     name, version = manifest.name, manifest.version
+    committed, sources = written
+    taken: list[str] = []  # files another run wrote with these bytes, which our manifest lists
     staged: dict[str, StagedUpload] = {}
     replacing: dict[str, _Replacing] = {}
     replaced: list[_Replaced] = []
@@ -210,6 +219,7 @@ def _send(
                 raise BadRequest(
                     f"{model_file} does not match the sha256 in the manifest of {name}:{version}"
                 )
+            sources[model_key(name, version)] = (model_file, model.sha256)
             files = []
             for rel, (local, role) in wanted.items():
                 key = f"{version_prefix(name, version)}/{rel}"
@@ -218,17 +228,19 @@ def _send(
                         local, key, if_absent=True, progress=progress
                     )
                     files.append(ArtifactFile(rel, item.size, item.sha256, role))
+                    sources[key] = (local, item.sha256)
                     continue
                 target = stack.enter_context(store.open_staged(key))
                 replacing[key] = other = _Replacing(target, found[rel], *_copy(local, target))
+                sources[key] = (local, other.sha256)
                 files.append(ArtifactFile(rel, other.size, other.sha256, role))
             manifest = replace(manifest, files=checked_files(manifest, tuple(files)))
             if claim:
                 claim_number(store, name, version, committed)
             for key, item in staged.items():
-                _commit(store, manifest, key, item, committed)
+                _commit(store, manifest, key, item, (committed, taken))
             for key, other in replacing.items():
-                replaced += _replace(store, manifest, key, other, committed)
+                replaced += _replace(store, manifest, key, other, (committed, taken))
                 if progress is not None:  # sent only now (to S3: spooled until then)
                     progress(other.size)
         finally:
@@ -242,11 +254,13 @@ def _send(
             # Our own write (its publish_id is this publish's): it landed, its answer was lost,
             # and the SDK's retry met it (S3's 412). A twin publishing the same file in the same
             # second wrote another id, and loses: a numbered publish then takes the next number.
+            keep_taken(store, name, version, taken, sources)
             return manifest
         _put_back(store, name, version, replaced)
         raise VersionExists(
             f"{name}:{version} was published concurrently; versions are immutable"
         ) from None
+    keep_taken(store, name, version, taken, sources)  # a stopped twin may have removed one
     return manifest
 
 
@@ -283,11 +297,17 @@ class _Replaced:
 
 
 def _replace(
-    store: ObjectStore, manifest: ModelManifest, key: str, other: _Replacing, committed: list[str]
+    store: ObjectStore,
+    manifest: ModelManifest,
+    key: str,
+    other: _Replacing,
+    lists: tuple[list[str], list[str]],
 ) -> list[_Replaced]:
     """Publish `other` over what this publish found; what it replaced, to put back if a twin
     wins the manifest (empty: nothing was replaced). A file it creates is in `committed`, as
-    the model: a SIGTERM after the card went up left it, and its folder took a number."""
+    the model: a SIGTERM after the card went up left it, and its folder took a number. One a
+    twin wrote with the same bytes is `taken`."""
+    committed, taken = lists
     previous = None if other.expect is None else _read_kept(store, key)
     created = other.expect is None
     if created:
@@ -300,6 +320,7 @@ def _replace(
             committed.remove(key)  # another's: not ours to remove
         with contextlib.suppress(NotFound), store.open_read(key) as stored:
             if sha256_stream(stored) == other.sha256:
+                taken.append(key)
                 return []  # the same bytes: whoever wrote them, the manifests agree
         raise VersionExists(
             f"{manifest.name}:{manifest.version} is being published by another run (its "
@@ -336,28 +357,18 @@ def _put_back(store: ObjectStore, name: str, version: str, replaced: list[_Repla
             target.publish(item.version)  # only over our own bytes, never a later writer's
 
 
-def _unclaim(store: ObjectStore, name: str, version: str, committed: list[str]) -> None:
-    """Remove the files a publish that did not finish wrote: a Ctrl-C after the model went
-    up left 51 MB in S3 under a version that never existed, past what prune cleans. Not when
-    a manifest is there now: a twin that found the same bytes lists them."""
-    with contextlib.suppress(Exception):
-        if not committed or store.exists(manifest_key(name, version)):
-            return
-        for key in committed:
-            with contextlib.suppress(NotFound):
-                store.delete(key)
-
-
 def _commit(
     store: ObjectStore,
     manifest: ModelManifest,
     key: str,
     staged: StagedUpload,
-    committed: list[str],
+    lists: tuple[list[str], list[str]],
 ) -> None:
     """Make the file visible, listed in `committed` (what this run wrote, which a publish that
     does not finish removes) from before the write: Ctrl-C while S3 completed the upload left
-    the whole model stored, unlisted. Taken off again when the store did not write it."""
+    the whole model stored, unlisted. Taken off again when the store did not write it; in
+    `taken` when the store held the same bytes."""
+    committed, taken = lists
     # Claimed files are written only if absent: a losing concurrent publisher must never
     # replace a file the winner's manifest vouches for (that version could never be served).
     committed.append(key)
@@ -371,6 +382,7 @@ def _commit(
             raise
     with store.open_read(key) as stored:
         if sha256_stream(stored) == staged.sha256:
+            taken.append(key)
             return  # the same file: a retry after an interrupted publish, or a twin
     raise VersionExists(
         f"{manifest.name}:{manifest.version} is being published with a different "

@@ -1,0 +1,108 @@
+"""A stopped publish never leaves a published version without a file its manifest lists.
+
+Two publishes of one version at once (`--version V`: a CI job and its retry) send the same
+files; the second to write a file finds the first's, with its bytes, and lists it in its own
+manifest (publishing.py `_commit`, `_replace`). A publish that does not finish removes the
+files it wrote (`unclaim`), unless a manifest of the version is there: a twin lists them. That
+look and the deletes cannot be one store operation, so a twin's manifest could land between
+them: a SIGTERM to one twin left the other's version published (exit 0) without its
+model.onnx, served as 503 "incomplete" (rev13 1).
+
+Each side now looks after it writes, so one of them always sees the other's write (the
+directory store and S3 are strongly consistent: a read sees every write done before it):
+- the stopped publish deletes, then reads the manifest: there, it puts back each file the
+  manifest lists from its own local files, with the bytes listed (written only if absent);
+- the publish that took another's file writes its manifest, then looks for each such file:
+  one missing, it puts it back from its own local file.
+Either the manifest was there when the stopped publish read it after its deletes, or it was
+written after them and its writer sees them gone. Only a publish killed outright (SIGKILL)
+between its deletes and its read leaves the hole, as any kill midway through a write does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from functions.runtime.errors import AiaasError, NotFound
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.refs import manifest_key, number_key, version_prefix
+from functions.runtime.store import ObjectExists, ObjectStore
+
+# A file of the version as this publish has it locally: its path and sha256.
+Source = tuple[Path, str]
+
+
+def unclaim(
+    store: ObjectStore,
+    name: str,
+    version: str,
+    committed: Sequence[str],
+    sources: Mapping[str, Source],
+) -> None:
+    """Remove the files a publish that did not finish wrote (`committed`): a Ctrl-C after the
+    model went up left 51 MB in S3 under a version that never existed, past what prune cleans.
+    Not when a manifest is there now, and put back when one came meanwhile: a twin that found
+    the same bytes lists them."""
+    with contextlib.suppress(Exception):
+        if not committed or store.exists(manifest_key(name, version)):
+            return
+        for key in committed:
+            with contextlib.suppress(NotFound):
+                store.delete(key)
+        put_back(store, name, version, committed, sources)
+
+
+def put_back(
+    store: ObjectStore,
+    name: str,
+    version: str,
+    keys: Sequence[str],
+    sources: Mapping[str, Source],
+) -> None:
+    """Each of `keys` that a manifest of `name:version` now lists, with the bytes of its
+    source here, written again if the store lacks it (only if absent: the same bytes)."""
+    try:
+        manifest = ModelManifest.from_json(store.get_bytes(manifest_key(name, version)))
+    except NotFound:
+        return  # no version: nothing of it is owed to anyone
+    except AiaasError:
+        manifest = None  # unreadable, but there: keep what it may list
+    prefix = version_prefix(name, version)
+    listed: dict[str, str] | None = None
+    if manifest is not None:
+        listed = {f"{prefix}/{f.path}": f.sha256 for f in manifest.files}
+        listed[f"{prefix}/{manifest.file.path}"] = manifest.file.sha256
+    for key in keys:
+        if version.isdigit() and key == number_key(name, version):
+            _write(store, key, version.encode())  # the number's claim, for its spelling
+            continue
+        source = sources.get(key)
+        if source is None or (listed is not None and listed.get(key) != source[1]):
+            continue
+        if not store.exists(key):
+            _write(store, key, source[0])
+
+
+def keep_taken(
+    store: ObjectStore,
+    name: str,
+    version: str,
+    taken: Sequence[str],
+    sources: Mapping[str, Source],
+) -> None:
+    """After this publish's manifest is written: each file it found written by another run
+    with its bytes (`taken`) is still there, or is put back from this run's own file. That
+    run stopped, saw no manifest, and removed it."""
+    for key in taken:
+        if not store.exists(key):
+            _write(store, key, sources[key][0])
+
+
+def _write(store: ObjectStore, key: str, data: Path | bytes) -> None:
+    with contextlib.suppress(ObjectExists):  # another put it back first: the same bytes
+        if isinstance(data, bytes):
+            store.put_bytes(key, data, if_absent=True)
+        else:
+            store.upload_file(data, key, if_absent=True)
