@@ -312,12 +312,15 @@ def _replace(
     created = other.expect is None
     if created:
         committed.append(key)
+    landed: list[str] = []  # a stop waits for the answer: a twin's file is not ours to remove
     try:
-        written = other.target.publish(other.expect)
+        written = to_its_answer(lambda: other.target.publish(other.expect), landed.append)
         return [_Replaced(key, other.sha256, written, previous)]
-    except ObjectChanged:
-        if created:
-            committed.remove(key)  # another's: not ours to remove
+    except BaseException as exc:
+        if created and not landed:
+            committed.remove(key)  # not written by this run: another's, or none
+        if not isinstance(exc, ObjectChanged):
+            raise
         with contextlib.suppress(NotFound), store.open_read(key) as stored:
             if sha256_stream(stored) == other.sha256:
                 taken.append(key)

@@ -56,3 +56,28 @@ def test_sigterm_after_the_card_went_up_leaves_no_file_and_no_number_used(
     assert main(argv) == 0
     assert store.exists("models/m/versions/1/manifest.json")  # 1, not 2
     assert not store.exists("models/m/versions/2/manifest.json")
+
+
+def test_sigterm_while_a_twin_card_wins_the_write_keeps_the_twin_card(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop lands while the card's conditional write waits on the store, and that write
+    loses: a twin wrote its card first. The card is the twin's, not this run's to remove; it was
+    left in this run's list (rev13 3) and its cleanup deleted it."""
+    kind = type(store)
+    made_visible = kind._publish  # type: ignore[attr-defined]
+    card = "models/m/versions/1/card/card.md"
+
+    def twin_first(self: Any, src: Path, key: str, expect: str | None) -> str:
+        if key == card:
+            store.put_bytes(card, b"the twin's card", if_absent=True)  # its write lands first
+            os.kill(os.getpid(), signal.SIGTERM)  # while ours is on its way
+        written: str = made_visible(self, src, key, expect)
+        return written
+
+    monkeypatch.setattr(kind, "_publish", twin_first)
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "m", "--version", "1"]
+    assert main(argv) == 128 + signal.SIGTERM
+    assert store.get_bytes(card) == b"the twin's card"  # was deleted
+    assert not store.exists("models/m/versions/1/model.onnx")  # ours: removed
