@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """Validate the spec, run the job, print what it produced."""
+def run_train(args: argparse.Namespace, on_published: Callable[[], object] | None = None) -> int:
+    """Validate the spec, run the job, print what it produced; `on_published` is told as soon
+    as the version exists (`aiaas train`: stop signals are ignored from then on)."""
     spec = load_spec(args.spec)
     if getattr(args, "version", None):  # as --alias overrides publish.alias
         spec = dataclasses.replace(spec, version=names.new_version_name(args.version))
@@ -105,6 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
         publish_model=args.publish,
         alias=alias,
         progress=False if args.no_progress else None,
+        on_published=on_published,
     )
     for warning in result_warnings(result.manifest):  # stderr, as the data's warnings
         print(f"warning: {warning}", file=sys.stderr)

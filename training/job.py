@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,10 @@ def run_job(
     publish_model: bool = False,
     alias: str | None = None,
     progress: bool | None = None,
+    on_published: Callable[[], object] | None = None,
 ) -> JobResult:
-    """Run `spec`, write artifacts under `out_dir` and, if asked, publish them to `registry`."""
+    """Run `spec`, write artifacts under `out_dir` and, if asked, publish them to `registry`;
+    `on_published` is told as soon as the version exists (training/publish.py `publish`)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     if publish_model and spec.version:
@@ -131,7 +134,9 @@ def run_job(
     sweep(out_dir)  # the work folders of runs SIGKILLed earlier (an OOM kill)
     work, lock = work_folder(out_dir)  # its own, locked while this run lives
     try:
-        result = _run_in(spec, registry, raw, data, work, publish_model, alias, progress, timings)
+        result = _run_in(
+            spec, registry, raw, data, work, publish_model, alias, progress, timings, on_published
+        )
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -155,6 +160,7 @@ def _run_in(
     alias: str | None,
     progress: bool | None,
     timings: dict[str, float],
+    on_published: Callable[[], object] | None = None,
 ) -> JobResult:
     """The job once its data is ready: train, export, card, publish, all into `out_dir`, the
     run's own work folder (`_work_folder`), so publishing reads only this run's files."""
@@ -207,7 +213,13 @@ def _run_in(
     alias = (alias or spec.alias) if publish_model else None
     if publish_model:
         published = publish(
-            registry, manifest, model_path, extra_files, alias, numbered=spec.version is None
+            registry,
+            manifest,
+            model_path,
+            extra_files,
+            alias,
+            numbered=spec.version is None,
+            on_published=on_published,
         )
         if published != manifest:  # its publish_id; its number, when another run took this one
             manifest = published

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from math import prod
 from pathlib import Path
 from typing import Any
@@ -176,11 +176,13 @@ def publish(
     alias: str | None,
     *,
     numbered: bool = False,
+    on_published: Callable[[], object] | None = None,
 ) -> ModelManifest:
     """Publish the version (card and vocabulary beside it) and point `alias` at it; returns
     the manifest as published. A `numbered` version (not pinned by the user) that another run
     published while this one trained moves on to the next free number, as `aiaas publish`
-    does: the card, which names the version, is written again."""
+    does: the card, which names the version, is written again. `on_published` is told once the
+    version exists, before the alias (the CLI then ignores stop signals, as publish does)."""
     for attempt in range(1, NUMBER_TRIES + 1):
         try:
             manifest = registry.publish(manifest, model_path, extra_files=extra_files)
@@ -191,6 +193,8 @@ def publish(
             manifest = _renumbered(
                 manifest, registry.next_version(manifest.name), model_path, extra_files
             )
+    if on_published is not None:
+        on_published()
     if alias:
         point_alias_at_published(registry, manifest.name, alias, manifest.version)
     return manifest

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.submit and not args.check:
         return cmd_submit(args)
-    from infra.cli.stop_signals import stopped_by_signals
+    from infra.cli.stop_signals import answered, stopped_by_signals
     from training.command import run_train
 
     if args.submit:  # --check: what the job would refuse is refused here; nothing is submitted
@@ -40,9 +40,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     # SIGTERM and SIGHUP (a CI runner's timeout or cancel) unwind as Ctrl-C does: the publish
     # removes the files it sent. By default the process died where it stood, with no line, and
     # left the model in the store under a version with no manifest; the retried job's model,
-    # whose bytes differ, was then refused for that version (hunt_journey7 1).
+    # whose bytes differ, was then refused for that version (hunt_journey7 1). Once the version
+    # exists, a stop must not say "interrupted" (143), leave its --alias unset and remove --out,
+    # where the retry is refused as published (rev13 2): from then on it is ignored, as publish
+    # does once its version is written.
     with stopped_by_signals():
-        return run_train(args)
+        return run_train(args, on_published=answered)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
