@@ -208,3 +208,28 @@ def test_an_alias_given_for_a_version_is_told_the_version_it_serves(
     argv = ["--store", store, "compare", "m", "1", "nosuch", "--data", str(rows)]
     assert main(argv) == 1
     assert "version 'nosuch' of model 'm' not found" in capsys.readouterr().err
+
+
+def test_a_png_it_cannot_write_is_an_error_without_a_report(
+    published: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 1 with the report on stdout is the gate (docs/rollout.md): a --png it could not write
+    exited 1 after printing the report, `gate.passed` true, and a gate that failed as well went
+    unsaid (rev13 4). Now no report, and the line names both."""
+    pytest.importorskip("matplotlib")
+    _, rows = published
+    png = rows / "c.png"  # under a file: cannot be made
+    assert main(gate(published, "3", "--max-drop", "accuracy=1", "--png", str(png))) == 1
+    out, err = capsys.readouterr()
+    assert out == ""  # was the report, "gate": {"passed": true, ...}
+    assert err.startswith(f"aiaas compare: error: cannot write {png}: ")
+    assert "quality gate" not in err
+    assert main(gate(published, "3", "--max-drop", "accuracy=0.02", "--png", str(png))) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"cannot write {png}: " in err
+    assert "; and the quality gate failed: accuracy dropped by" in err
+    good = rows.parent / "c.png"
+    assert main(gate(published, "3", "--max-drop", "accuracy=1", "--png", str(good))) == 0
+    assert json.loads(capsys.readouterr().out)["gate"]["passed"] is True
+    assert good.stat().st_size > 0
