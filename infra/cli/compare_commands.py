@@ -80,12 +80,19 @@ def _not_an_alias(registry: Registry, name: str, given: str) -> None:
         return  # not a name either can be: the comparison says what is wrong with it
     if target is None:
         return
-    serves = target.version if target.canary is None else f"{target.version} (and a canary)"
+    serves = target.version
+    if target.canary is not None:  # the canary is often the one a pipeline means to compare
+        main, canary = _percent(1 - target.weight), _percent(target.weight)
+        serves = f"{target.version} ({main}) and {target.canary} ({canary}, a canary)"
     raise BadRequest(
         f"{given!r} is an alias of {name}, not a version: compare takes two versions; "
         f"{name}@{alias} serves {serves} now (`aiaas show {name}@{alias} --json | jq -r "
         ".version` prints it for a script)"
     )
+
+
+def _percent(share: float) -> str:
+    return f"{round(share * 100, 4):g}%"  # 0.2 -> 20%, 0.005 -> 0.5%
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

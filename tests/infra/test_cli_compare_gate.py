@@ -233,3 +233,22 @@ def test_a_png_it_cannot_write_is_an_error_without_a_report(
     assert main(gate(published, "3", "--max-drop", "accuracy=1", "--png", str(good))) == 0
     assert json.loads(capsys.readouterr().out)["gate"]["passed"] is True
     assert good.stat().st_size > 0
+
+
+def test_an_alias_with_a_canary_is_told_both_versions_and_their_shares(
+    published: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "serves 1 (and a canary)": the canary, often the version a pipeline means to
+    compare, went unnamed (rev13 5)."""
+    store, rows = published
+    assert main(["--store", store, "promote", "m", "1", "--alias", "canaried"]) == 0
+    assert (
+        main(["--store", store, "promote", "m", "3", "--alias", "canaried", "--weight", "0.2"]) == 0
+    )
+    assert main(["--store", store, "show", "m@canaried"]) == 0
+    capsys.readouterr()
+    argv = ["--store", store, "compare", "m", "canaried", "2", "--data", str(rows), "--json"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "m@canaried serves 1 (80%) and 3 (20%, a canary) now" in err
