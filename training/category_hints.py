@@ -90,28 +90,68 @@ def spelled_apart(distinct: list[str]) -> list[list[str]]:
     return [group for group in groups.values() if len(group) > 1]
 
 
-# A class this much rarer than one spelt like it (difflib's ratio at least MISSPELT_RATIO) reads
-# as its misspelling: `chrun` on 6 rows beside `churn` on 569 was warned as an imbalanced class
-# to weigh up (class_weight: balanced), and learned as a fourth class (hunt_journey8 4).
+# A rare class one typing slip away from a far larger one reads as its misspelling: `chrun` on 6
+# rows beside `churn` on 569 was warned as an imbalanced class to weigh up (class_weight:
+# balanced), and learned as a fourth class (hunt_journey8 4). A slip is one letter changed,
+# dropped, added or two swapped (Damerau distance 1) inside names of MISSPELT_LENGTH letters or
+# more, and not where classes are told apart on purpose: a letter or digit at the end
+# (`type_a`/`type_b`, `class_1`/`class_2`), a letter added in front or behind (`cat`/`cats`),
+# a one-letter word (`grade a low`) or any digit. Pairs two letters or more apart are never one
+# (`normal`/`abnormal`, `active`/`inactive`, `valid`/`invalid`: rev14 1). And the class is tiny:
+# at most MISSPELT_SHARE of the one it looks like, MISSPELT_FRACTION of the rows and
+# MISSPELT_ROWS rows (a slip is made on a few rows, not on a real class's hundreds).
+MISSPELT_LENGTH = 4
 MISSPELT_SHARE = 0.1
-MISSPELT_RATIO = 0.8
+MISSPELT_FRACTION = 0.02
+MISSPELT_ROWS = 100
+
+
+def _slip(a: str, b: str) -> tuple[int, str, str] | None:
+    """Where `a` and `b` differ by one typing slip: its place, the letters it touches and what
+    it did (changed, swapped, resized); None when they differ otherwise (or not at all)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return None
+    at = 0
+    while at < min(len(a), len(b)) and a[at] == b[at]:
+        at += 1
+    if len(a) == len(b):
+        if a[at + 1 :] == b[at + 1 :]:
+            return at, a[at] + b[at], "changed"
+        swapped = a[at + 1 : at + 2] + a[at] + a[at + 2 :]
+        return (at, a[at : at + 2], "swapped") if swapped == b[at:] else None
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return (at, longer[at], "resized") if longer[at + 1 :] == shorter[at:] else None
+
+
+def _typo(rare: str, common: str) -> bool:
+    """Whether `rare` reads as `common` mistyped (see MISSPELT_LENGTH)."""
+    a, b = rare.casefold(), common.casefold()
+    if min(len(a), len(b)) < MISSPELT_LENGTH or (slip := _slip(a, b)) is None:
+        return False
+    at, letters, did = slip
+    if did == "resized" and at in (0, min(len(a), len(b))):
+        return False  # a letter added in front or behind: another word (`cats`, `acat`)
+    if did == "changed" and at == len(a) - 1:
+        return False  # the last letter tells them apart (`type_a`, `type_b`)
+    if any(c.isdigit() for c in letters):
+        return False  # numbered (`class_1`, `class_2`)
+    for name in (a, b):  # a one-letter word tells them apart (`grade a low`, `grade b low`)
+        if any(m.start() <= at < m.end() == m.start() + 1 for m in re.finditer(r"[^\W_]+", name)):
+            return False
+    return True
 
 
 def misspelt_labels(labels: tuple[str, ...], counts: list[int]) -> dict[str, str]:
-    """Each rare class that looks like a misspelling of a far larger one -> that class. Names
-    that differ only in their digits (`class_1`, `class_2`) are numbered, not misspelt."""
-    import difflib
-
+    """Each tiny class that looks like a typing slip on a far larger one -> that class."""
+    total = sum(counts)
     found: dict[str, str] = {}
     for label, count in zip(labels, counts, strict=True):
+        if count > MISSPELT_ROWS or count > MISSPELT_FRACTION * total:
+            continue
         likely = [
             other
             for other, theirs in zip(labels, counts, strict=True)
-            if other != label
-            and count <= MISSPELT_SHARE * theirs
-            and re.sub(r"\d", "", other) != re.sub(r"\d", "", label)
-            and difflib.SequenceMatcher(None, label.casefold(), other.casefold()).ratio()
-            >= MISSPELT_RATIO
+            if count <= MISSPELT_SHARE * theirs and _typo(label, other)
         ]
         if likely:
             found[label] = max(likely, key=lambda other: counts[labels.index(other)])
@@ -119,18 +159,21 @@ def misspelt_labels(labels: tuple[str, ...], counts: list[int]) -> dict[str, str
 
 
 def misspelling_warning(labels: tuple[str, ...], counts: list[int], target: str) -> str | None:
-    """The warning for `misspelt_labels`, each class with its rows and the likely one."""
+    """The warning for `misspelt_labels`, a check to make: each class with its rows and the
+    larger one it is spelt like."""
     found = misspelt_labels(labels, counts)
     if not found:
         return None
     rows = dict(zip(labels, counts, strict=True))
     shown = "; ".join(
-        f"{label!r} ({rows[label]} row{'s' * (rows[label] != 1)}) like {other!r} ({rows[other]})"
+        f"{label!r} ({rows[label]} row{'s' * (rows[label] != 1)}) beside {other!r} ({rows[other]})"
         for label, other in list(found.items())[:SHOWN]
     )
     label, other = next(iter(found.items()))
+    many = len(found) > 1
     return (
-        f"target {target!r} has classes that look misspelt ({shown}): each is a class of its "
-        f"own, learned apart from the class it looks like; if {label!r} means {other!r}, write "
-        "it so in the file"
+        f"target {target!r} has {'classes' if many else 'a class'} spelt like a far larger one "
+        f"({shown}): if {label!r} is a misspelling of {other!r}, fix those {rows[label]} "
+        f"row{'s' * (rows[label] != 1)} in the file{' (and the others alike)' * many}; as "
+        "written, it is a class of its own, learned apart"
     )
