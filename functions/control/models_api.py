@@ -24,10 +24,18 @@ from functions.control.schemas import (
 from functions.runtime import names
 from functions.runtime.alias_deleted import deleted_note
 from functions.runtime.alias_preconditions import record_bytes, record_etag
+from functions.runtime.aliases import Written
 from functions.runtime.catalog import Listed, catalog
-from functions.runtime.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from functions.runtime.errors import (
+    AiaasError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+)
 from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.refs import alias_key, version_sort_key
+from functions.runtime.rollout.same_answers import reorder_warning
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 
@@ -146,19 +154,40 @@ def promote(
     response: Response,
 ) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
+    said: list[str] = []
     if change.weights is not None:
         record = plane.registry.set_alias_weights(name, alias, change.weights, actor=who, when=when)
     else:
-        version = names.version_name(change.version)
+        version, written = names.version_name(change.version), Written()
         record = plane.registry.set_alias(
-            name, alias, version, weight=change.weight, actor=who, when=when
+            name, alias, version, weight=change.weight, actor=who, when=when, written=written
         )
+        if change.weight is None and written.written:
+            said = _whole_move_warnings(plane, name, record)
     if when.existed is False:  # nothing before it (a corrupt record is replaced: a 200)
         response.status_code = status.HTTP_201_CREATED
         # The alias is the request's own URL: said relative to it, as the client sent it (behind
         # a proxy's path prefix or a stage, `/control/...` named another URL, or none).
         response.headers["Location"] = "." if request.scope.get(SLASHED) else alias
-    return _moved(name, alias, record, response)
+    moved = _moved(name, alias, record, response)
+    return moved.model_copy(update={"warnings": said}) if said else moved
+
+
+def _whole_move_warnings(plane: ControlPlane, name: str, record: dict[str, Any]) -> list[str]:
+    """What moving every caller of the alias's last version to its new one at once changes for
+    them, said as `aiaas promote` says it (rev14 2): a rollout or canary of it is refused."""
+    history = record.get("history") or []
+    old = history[0].get("version") if history and isinstance(history[0], dict) else None
+    if not isinstance(old, str) or old == record["version"]:
+        return []
+    try:
+        registry = plane.registry
+        said = reorder_warning(
+            name, registry.manifest(name, old), registry.manifest(name, record["version"])
+        )
+    except AiaasError:  # a note, never a reason to fail the move
+        return []
+    return [] if said is None else [said]
 
 
 @router.put(

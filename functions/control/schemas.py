@@ -184,6 +184,12 @@ class AliasRecord(BaseModel):
         "rollback of it within 60 s is a 409, except its own actor's retry (null: another move)",
     )
     history: list[AliasHistoryEntry] = []
+    warnings: list[str] | None = Field(
+        default=None,
+        description="what a promote moving every caller at once changes for them, said, not "
+        "refused: a version reading the features in another order than the one the alias "
+        "served (null: nothing to say)",
+    )
 
 
 class Deleted(BaseModel):

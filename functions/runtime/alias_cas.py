@@ -60,7 +60,7 @@ def move_alias(
         target = kept_shadow(name, alias, raw, target) if keep_shadow else target
         if (same := unchanged_record(name, alias, raw, target)) is not None:
             return same  # already so (`written` says False): no history entry
-        target = takes_requests(registry, name, raw, target, back=mark is not None)
+        target = takes_requests(registry, name, raw, target, back=mark is not None, alias=alias)
         before = raw if raw is not None else alias_deleted.deleted_raw(store, name, alias)
         record = {**next_alias_record(name, alias, before, target, who), **(mark or {})}
         data = record_bytes(record)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from functions.runtime.alias_record import parse_alias_record
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import AiaasError, Conflict, InvalidInput, NotFound, VersionPruned
-from functions.runtime.refs import manifest_key
+from functions.runtime.refs import DEFAULT_ALIAS, manifest_key
 from functions.runtime.store_api import ObjectChanged, ObjectStore
 
 if TYPE_CHECKING:
@@ -45,7 +45,13 @@ def published_target(
 
 
 def takes_requests(
-    registry: Registry, name: str, raw: bytes | None, target: AliasTarget, *, back: bool = False
+    registry: Registry,
+    name: str,
+    raw: bytes | None,
+    target: AliasTarget,
+    *,
+    back: bool = False,
+    alias: str = DEFAULT_ALIAS,
 ) -> AliasTarget:
     """`target`, checked against what its main version takes (`same_inputs`), as a rollout's
     start checks its candidate. A version newly given a share or copies of the requests (a
@@ -56,9 +62,10 @@ def takes_requests(
     (`same_answers`). A shadow the alias keeps through a move of its main version (a promote, a
     rollback) that does not take the new main's requests ends, with a warning: every copy
     failed, and no move is refused for it. `back`: a rollback, which goes where callers were."""
-    before = None
+    before, record = None, None
     with contextlib.suppress(AiaasError):  # a corrupt record replaced: it named nothing
-        before = AliasTarget.of(parse_alias_record(name, "", raw)) if raw else None
+        record = parse_alias_record(name, "", raw) if raw else None
+        before = AliasTarget.of(record) if record else None
     added = sorted(named(target) - (named(before) if before else set()) - {target.version})
     baseline, newly = answering(before, target, back)
     shadow = target.shadow  # kept through a move of the main version: checked against the new
@@ -68,7 +75,7 @@ def takes_requests(
         return target
     # imported here: it takes numpy, which the health function's cold start (it reads the
     # registry) does without
-    from functions.runtime.rollout.same_answers import REORDERED, answers_difference
+    from functions.runtime.rollout.same_answers import REORDERED, answers_difference, back_command
     from functions.runtime.rollout.same_inputs import difference
 
     main = registry.manifest(name, target.version)
@@ -83,7 +90,8 @@ def takes_requests(
                 f"({why}): the callers it answered would get a 422 from it (a shadow, every "
                 "copy); publish one with the same inputs, or move every caller to it at once"
             )
-        lacks = answers_difference(base, manifest) if version in newly else None
+        way_back = back_command(name, alias, record, version)
+        lacks = answers_difference(base, manifest, way_back) if version in newly else None
         if lacks is not None:  # a shadow's answers reach no caller
             at_once = (  # every caller moved reads rows by position as wrongly
                 ""

@@ -25,6 +25,7 @@ from functions.runtime.hf_tokenizer import HfTokenizerError, load_tokenizer
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import DEFAULT_ALIAS, version_prefix
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.same_answers import reorder_warning
 from functions.runtime.text_input import text_input
 from functions.runtime.tokenizer import TokenizerError, Vocabulary
 
@@ -179,7 +180,8 @@ def say_callers_moved(reg: Registry, name: str, was: Iterable[str], now: Iterabl
     """Every CLI alias move (promote, rollback, rollout) says on stderr, once per pair, when
     callers of a version in `was` are moved to one in `now` whose tokenizer reads their ids as
     other tokens: back to the version a rollback restores too, whose ids the clients that
-    followed the first warning no longer send (rev12 2). A warning, never a refusal."""
+    followed the first warning no longer send (rev12 2); or that reads the features in another
+    order (`order_note`). A warning, never a refusal."""
     said: set[frozenset[str]] = set()  # a split's weights changed: once, not both ways
     for old in dict.fromkeys(was):
         for new in dict.fromkeys(now):
@@ -187,5 +189,17 @@ def say_callers_moved(reg: Registry, name: str, was: Iterable[str], now: Iterabl
             if old == new or pair in said:
                 continue
             said.add(pair)
-            if (note := callers_moved_note(reg, name, old, new)) is not None:
-                print(note, file=sys.stderr)
+            for note in (callers_moved_note(reg, name, old, new), order_note(reg, name, old, new)):
+                if note is not None:
+                    print(note, file=sys.stderr)
+
+
+def order_note(reg: Registry, name: str, old: str, new: str) -> str | None:
+    """The warning when callers of version `old` are moved to `new`, which reads the same
+    features in another order: a promote without --weight took it with no word, while a canary
+    or rollout of it is refused (rev14 2)."""
+    try:
+        said = reorder_warning(name, reg.manifest(name, old), reg.manifest(name, new))
+    except AiaasError:  # a note, never a reason to fail the move
+        return None
+    return None if said is None else f"warning: {said}"

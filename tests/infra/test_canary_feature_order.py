@@ -107,3 +107,52 @@ def test_a_canary_reading_the_same_order_is_taken(
 ) -> None:
     assert main(["--store", str(store), "promote", "m", "3", "--weight", "0.3"]) == 0
     assert "another order" not in capsys.readouterr().err
+
+
+def test_a_whole_promote_is_warned_and_the_way_back_is_a_rollback(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A promote without --weight took the reordered version with no word while a canary of it
+    was refused; then a canary or rollout back to the old production was refused with advice to
+    retrain it (rev14 2)."""
+    warned = (
+        "warning: version 2 of m reads its features in another order than 1 (version 2: tenure, "
+        "income, age; version 1: age, income, tenure): a row its callers send by position "
+        "(simple JSON `inputs`, an OIP tensor) in 1's order is read as other features, its value "
+        "1 as 'tenure', not 'age', and answered wrong with a 200 (records by name are read "
+        "alike); move such callers to records by name, or move back\n"
+    )
+    assert main(["--store", str(store), "promote", "m", "2"]) == 0
+    assert capsys.readouterr().err == warned
+    back = "it served the alias before: move every caller back to it at once (`aiaas rollback m --to 1`)"
+    rollout = ("rollout", "m", "1", "--metrics", "http://127.0.0.1:31170/metrics")
+    for argv in (rollout, ("promote", "m", "1", "--weight", "0.5")):
+        code = main(["--store", str(store), *argv])
+        err = capsys.readouterr().err
+        assert code == 1 and err.rstrip().endswith(back), err
+        assert "retrain" not in err, err
+    assert main(["--store", str(store), "rollback", "m"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("m@production -> 1 (rolled back from 2)"), out
+    assert "warning: version 1 of m reads its features in another order than 2" in err, err
+
+
+def test_the_control_plane_says_a_whole_move_to_another_order(store: Path) -> None:
+    client = TestClient(create_app(LocalStore(store)))
+    answer = client.put("/control/models/m/aliases/production", json={"version": "2"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["warnings"] == [
+        "version 2 of m reads its features in another order than 1 (version 2: tenure, income, "
+        "age; version 1: age, income, tenure): a row its callers send by position (simple JSON "
+        "`inputs`, an OIP tensor) in 1's order is read as other features, its value 1 as "
+        "'tenure', not 'age', and answered wrong with a 200 (records by name are read alike); "
+        "move such callers to records by name, or move back"
+    ]
+    # The ETag is the stored record's: a conditional move on it goes through.
+    etag = answer.headers["ETag"]
+    again = client.put(
+        "/control/models/m/aliases/production", json={"version": "3"}, headers={"If-Match": etag}
+    )
+    assert again.status_code == 200 and again.json()["warnings"] is not None, again.text
+    same = client.put("/control/models/m/aliases/production", json={"version": "3"})
+    assert same.status_code == 200 and same.json()["warnings"] is None, same.text

@@ -13,12 +13,18 @@ whose columns came in another order (`dataset.features` left to the file's order
 `{"inputs": [[70, 50000, 2]]}` was answered `stay` by it and `churn` by production, with a 200
 each; `aiaas rollout` went to 100% (hunt_journey8 1). Records by name are read alike.
 A shadow's answers reach no caller, and a promote without `--weight` moves every caller at once
-(they are not checked here).
+(they are not refused here): such a move to a version reading the features in another order is
+warned (`reorder_warning`), as a tokenizer reading ids otherwise is, not refused; and a way back
+to a version the alias served before is `aiaas rollback`, not a retrain of it (rev14 2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.refs import DEFAULT_ALIAS
 
 # How a candidate reading the baseline's features in another order is said: moving every
 # caller to it at once (a promote without --weight) is no way out for it, as it is for a canary
@@ -26,9 +32,12 @@ from functions.runtime.manifest import ModelManifest
 REORDERED = "it reads its features in another order"
 
 
-def answers_difference(baseline: ModelManifest, candidate: ModelManifest) -> tuple[str, str] | None:
+def answers_difference(
+    baseline: ModelManifest, candidate: ModelManifest, back: str | None = None
+) -> tuple[str, str] | None:
     """Why `candidate`'s answers lack what callers of `baseline` read, and what to publish
-    instead; else None."""
+    instead; else None. `back`: the command that moves every caller back to `candidate`, when
+    the alias served it before (`back_command`)."""
     theirs = [spec.name for spec in candidate.outputs]
     names = [spec.name for spec in baseline.outputs]
     lost = [name for name in names if name not in theirs]
@@ -39,7 +48,7 @@ def answers_difference(baseline: ModelManifest, candidate: ModelManifest) -> tup
             "`outputs`) would get a 422 and callers reading it would find none",
             f"publish it with the baseline's output names {names!r} ({_renaming(candidate, names)})",
         )
-    moved = _reordered(baseline, candidate)
+    moved = _reordered(baseline, candidate, back)
     if moved is not None:
         return moved
     if baseline.postprocessing is not None and candidate.postprocessing is None:
@@ -58,7 +67,40 @@ def answers_difference(baseline: ModelManifest, candidate: ModelManifest) -> tup
     return None
 
 
-def _reordered(baseline: ModelManifest, candidate: ModelManifest) -> tuple[str, str] | None:
+def back_command(
+    name: str, alias: str, record: Mapping[str, Any] | None, version: str
+) -> str | None:
+    """`aiaas rollback NAME --to VERSION` when `record` (the alias's) served `version` before:
+    the way back to a known version, which a canary of it is refused for reading the features in
+    another order than the version the alias serves now."""
+    history = (record or {}).get("history") or []
+    if not any(isinstance(e, Mapping) and e.get("version") == version for e in history):
+        return None
+    where = "" if alias == DEFAULT_ALIAS else f" --alias {alias}"
+    return f"aiaas rollback {name} --to {version}{where}"
+
+
+def reorder_warning(name: str, old: ModelManifest, new: ModelManifest) -> str | None:
+    """The warning (less its `warning: `) for a move of every caller of `old` to `new` at once
+    (a promote without --weight, a rollback) when `new` reads the same features in another
+    order."""
+    mine, theirs = list(old.features), list(new.features)
+    if mine == theirs or sorted(mine) != sorted(theirs):
+        return None
+    at = next(i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
+    return (
+        f"version {new.version} of {name} reads its features in another order than "
+        f"{old.version} (version {new.version}: {_shown(theirs)}; version {old.version}: "
+        f"{_shown(mine)}): a row its callers send by position (simple JSON `inputs`, an OIP "
+        f"tensor) in {old.version}'s order is read as other features, its value {at + 1} as "
+        f"{theirs[at]!r}, not {mine[at]!r}, and answered wrong with a 200 (records by name are "
+        "read alike); move such callers to records by name, or move back"
+    )
+
+
+def _reordered(
+    baseline: ModelManifest, candidate: ModelManifest, back: str | None = None
+) -> tuple[str, str] | None:
     """The features both read, in another order: what a row sent by position becomes."""
     mine, theirs = list(baseline.features), list(candidate.features)
     if mine == theirs or sorted(mine) != sorted(theirs):
@@ -70,7 +112,9 @@ def _reordered(baseline: ModelManifest, candidate: ModelManifest) -> tuple[str, 
         f"{_shown(mine)}): a row sent by position (simple JSON `inputs`, an OIP tensor) would "
         f"be read as other features, its value {at + 1} as {theirs[at]!r}, not {mine[at]!r}, "
         "and answered wrong with a 200 (records by name are read alike)",
-        f"retrain it with `dataset.features: [{order}]` (the baseline's order) in its spec",
+        f"it served the alias before: move every caller back to it at once (`{back}`)"
+        if back is not None
+        else f"retrain it with `dataset.features: [{order}]` (the baseline's order) in its spec",
     )
 
 

@@ -10,7 +10,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.rollout.agreement import AgreementStage, agreement_stage
 from functions.runtime.rollout.moves import Seen, look
 from functions.runtime.rollout.plan import RolloutPlan
-from functions.runtime.rollout.same_answers import answers_difference
+from functions.runtime.rollout.same_answers import answers_difference, back_command
 from functions.runtime.rollout.same_inputs import difference, labelled
 
 
@@ -43,7 +43,7 @@ def startable(
             f"takes ({why}): the callers of {alias!r} would get a 422 from it; publish a "
             "candidate with the same inputs"
         )
-    lacks = answers_difference(base, other)
+    lacks = answers_difference(base, other, back_command(model, alias, seen.record, candidate))
     if lacks is not None:  # its share of the callers would miss what they read, or get a 422
         raise InvalidInput(
             f"version {candidate} of {model} does not answer as {target.version} does "
