@@ -82,11 +82,12 @@ def test_a_rollout_or_canary_reading_features_in_another_order_is_refused(
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     said = (
-        "(it reads its features in another order (tenure, income, age, the baseline age, "
+        "(it reads its features in another order (it: tenure, income, age; the baseline: age, "
         "income, tenure): a row sent by position (simple JSON `inputs`, an OIP tensor) would be "
         "read as other features, its value 1 as 'tenure', not 'age', and answered wrong with a "
-        "200 (records by name are read alike)): retrain it with `dataset.features: [age, "
-        "income, tenure]` (the baseline's order) in its spec"
+        "200 (records by name are read alike)): export it reading [age, income, tenure] in that "
+        "order (the baseline's), or, if only its --features were given out of order, publish it "
+        "again with --features age,income,tenure"
     )
     rollout = ("rollout", "m", "2", "--metrics", "http://127.0.0.1:31079/metrics")
     for argv in (rollout, ("promote", "m", "2", "--weight", "0.3")):
@@ -156,3 +157,21 @@ def test_the_control_plane_says_a_whole_move_to_another_order(store: Path) -> No
     assert again.status_code == 200 and again.json()["warnings"] is not None, again.text
     same = client.put("/control/models/m/aliases/production", json={"version": "3"})
     assert same.status_code == 200 and same.json()["warnings"] is None, same.text
+
+
+def test_a_version_aiaas_trained_is_told_the_dataset_features_line(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version published with `aiaas publish` has no spec: the refusal told it to set
+    `dataset.features` in it (rev14 4). One `aiaas train` made (its manifest records the run)
+    is told that line."""
+    manifest = store / "models" / "m" / "versions" / "2" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**data, "training": {"recipe": "mlp"}}))
+    code = main(["--store", str(store), "promote", "m", "2", "--weight", "0.3"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.rstrip().endswith(
+        "(records by name are read alike)): retrain it with `dataset.features: [age, income, "
+        "tenure]` (the baseline's order) in its spec"
+    ), err

@@ -106,15 +106,27 @@ def _reordered(
     if mine == theirs or sorted(mine) != sorted(theirs):
         return None  # the same order; or another set, which `same_inputs` refuses
     at = next(i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
-    order = ", ".join(mine)
     return (
-        f"{REORDERED} ({_shown(theirs)}, the baseline "
-        f"{_shown(mine)}): a row sent by position (simple JSON `inputs`, an OIP tensor) would "
-        f"be read as other features, its value {at + 1} as {theirs[at]!r}, not {mine[at]!r}, "
-        "and answered wrong with a 200 (records by name are read alike)",
+        f"{REORDERED} (it: {_shown(theirs)}; the baseline: {_shown(mine)}): a row sent by "
+        "position (simple JSON `inputs`, an OIP tensor) would be read as other features, its "
+        f"value {at + 1} as {theirs[at]!r}, not {mine[at]!r}, and answered wrong with a 200 "
+        "(records by name are read alike)",
         f"it served the alias before: move every caller back to it at once (`{back}`)"
         if back is not None
-        else f"retrain it with `dataset.features: [{order}]` (the baseline's order) in its spec",
+        else _reorder_advice(candidate, mine),
+    )
+
+
+def _reorder_advice(candidate: ModelManifest, order: list[str]) -> str:
+    """How to make a version reading `order`: a retrain for one `aiaas train` made (its
+    manifest records the run), else a re-export or a publish with --features in that order: a
+    version from `aiaas publish` has no spec to set `dataset.features` in (rev14 4)."""
+    listed = ", ".join(order)
+    if candidate.training:
+        return f"retrain it with `dataset.features: [{listed}]` (the baseline's order) in its spec"
+    return (
+        f"export it reading [{listed}] in that order (the baseline's), or, if only its "
+        f"--features were given out of order, publish it again with --features {','.join(order)}"
     )
 
 
