@@ -115,12 +115,17 @@ def _columns(ref: str, before: ModelManifest, after: ModelManifest, warnings: li
                 "value its callers send is refused (a 422; a rollout or canary from it is "
                 "refused too); a column is text when most of its cells are no number"
             )
-    inputs = [spec.name for spec in after.inputs]
-    if not new and not gone and sorted(inputs) != sorted(s.name for s in before.inputs):
-        warnings.append(  # one input `x` then, one per column now (a text column came), or back
-            f"takes input {_names(inputs)} where {ref} takes "
-            f"{_names([spec.name for spec in before.inputs])}: OIP tensors and rows sent by "
-            f"position to {ref} are refused (a rollout or canary from it is refused too)"
+    inputs, was = [spec.name for spec in after.inputs], [spec.name for spec in before.inputs]
+    if not new and not gone and sorted(inputs) != sorted(was):
+        # One input `x` then, one per column now (a text column came), or back: rows sent by
+        # position in simple JSON `inputs` are laid out otherwise too. Only renamed (`X` from a
+        # scikit-learn export, `x` from aiaas train): those rows are read alike, OIP tensors
+        # named as before are not (rev14 5).
+        rows = " and rows sent by position (simple JSON `inputs`)" * (len(inputs) != len(was))
+        warnings.append(
+            f"takes input {_names(inputs)} where {ref} takes {_names(was)}: OIP tensors named "
+            f"as {ref} reads them{rows} are refused by this version (a rollout or canary from "
+            "it is refused too)"
         )
     positional = bool(before.features) and bool(after.features)  # one input x, by position
     if not new and not gone and mine != theirs and positional:

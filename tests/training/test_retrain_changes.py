@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from onnx import TensorProto, helper, numpy_helper
 
 from infra.cli.main import main
+from tests import onnx_factory
 from tests.torchless import torch_or_skip
 
 
@@ -158,6 +160,37 @@ def test_a_column_of_numbers_read_as_text_this_week_is_said(tmp_path: Path) -> N
         "reads column 'band' as string where churn:1 reads float32: a value its callers send is "
         "refused (a 422; a rollout or canary from it is refused too); a column is text when "
         "most of its cells are no number",
-        "takes input 'band', 'income' where churn:1 takes 'x': OIP tensors and rows sent by "
-        "position to churn:1 are refused (a rollout or canary from it is refused too)",
+        "takes input 'band', 'income' where churn:1 takes 'x': OIP tensors named as churn:1 "
+        "reads them and rows sent by position (simple JSON `inputs`) are refused by this "
+        "version (a rollout or canary from it is refused too)",
+    ], out
+
+
+def test_an_input_only_renamed_says_oip_tensors_are_refused_not_rows(tmp_path: Path) -> None:
+    """A scikit-learn export serves its features as one input `X`; `aiaas train` names it `x`.
+    The warning said rows sent by position were refused: simple JSON rows go to the one input
+    either way; only OIP tensors named `X` are refused (rev14 5)."""
+    torch_or_skip()
+    weights = numpy_helper.from_array(np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["logits"])],
+        "sk",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+        initializer=[weights],
+    )
+    model = onnx_factory.save(graph, tmp_path / "sk.onnx")
+    argv = ["--store", str(tmp_path / "store"), "publish", str(model), "--name", "churn"]
+    argv += ["--labels", "churn,stay", "--features", "age,income", "--alias", "production"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    _spec(tmp_path)
+    rng = np.random.default_rng(2)
+    rows = [f"{rng.normal():.3f},{rng.normal():.3f},{['churn', 'stay'][i % 2]}" for i in range(200)]
+    (tmp_path / "week.csv").write_text("\n".join(["age,income,churn", *rows]) + "\n")
+    code, out, err = _train(tmp_path, "--json")
+    assert code == 0, err
+    assert [w for w in json.loads(out)["warnings"] if "churn:1" in w] == [
+        "takes input 'x' where churn:1 takes 'X': OIP tensors named as churn:1 reads them are "
+        "refused by this version (a rollout or canary from it is refused too)"
     ], out
