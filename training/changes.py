@@ -39,8 +39,19 @@ def served(registry: Registry, name: str) -> ModelManifest | None:
 
 
 def changes(before: ModelManifest, after: ModelManifest) -> dict[str, Any]:
-    """`extras.changes`: the version compared with, and the warnings and notes."""
+    """`extras.changes`: the version compared with, and the warnings and notes. A served
+    manifest of a layout these checks do not expect (hand-edited: a `preprocessing.columns`
+    entry that is no mapping) is a note that it could not be compared: an AttributeError
+    stopped `aiaas train` after training (rev14 6); a comparison is never a reason to fail."""
     ref = f"{before.name}:{before.version}"
+    try:
+        return _changes(ref, before, after)
+    except Exception as exc:  # any layout: the run goes on, said so
+        said = f"{type(exc).__name__}: {exc}"
+        return {"against": ref, "warnings": [], "notes": [f"could not compare with {ref} ({said})"]}
+
+
+def _changes(ref: str, before: ModelManifest, after: ModelManifest) -> dict[str, Any]:
     warnings: list[str] = []
     notes: list[str] = []
     if before.file.sha256 == after.file.sha256:

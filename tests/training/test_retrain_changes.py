@@ -171,6 +171,47 @@ def test_an_input_only_renamed_says_oip_tensors_are_refused_not_rows(tmp_path: P
     The warning said rows sent by position were refused: simple JSON rows go to the one input
     either way; only OIP tensors named `X` are refused (rev14 5)."""
     torch_or_skip()
+    _publish_export(tmp_path)
+    _spec(tmp_path)
+    rng = np.random.default_rng(2)
+    rows = [f"{rng.normal():.3f},{rng.normal():.3f},{['churn', 'stay'][i % 2]}" for i in range(200)]
+    (tmp_path / "week.csv").write_text("\n".join(["age,income,churn", *rows]) + "\n")
+    code, out, err = _train(tmp_path, "--json")
+    assert code == 0, err
+    assert [w for w in json.loads(out)["warnings"] if "churn:1" in w] == [
+        "takes input 'x' where churn:1 takes 'X': OIP tensors named as churn:1 reads them are "
+        "refused by this version (a rollout or canary from it is refused too)"
+    ], out
+
+
+def test_a_served_manifest_of_another_layout_never_fails_the_run(tmp_path: Path) -> None:
+    """A hand-edited served manifest (a `preprocessing.columns` entry that is no mapping) made
+    `aiaas train` die after training with an AttributeError (rev14 6): it is noted instead."""
+    torch_or_skip()
+    manifest = _publish_export(tmp_path)
+    data = json.loads(manifest.read_text())
+    data["preprocessing"] = {**data.get("preprocessing", {}), "columns": {"city": "text"}}
+    manifest.write_text(json.dumps(data))
+    _spec(tmp_path)
+    lines = [
+        "age,city,churn",
+        *(f"{i % 50},{['Lyon', 'Nice'][i % 2]},{['churn', 'stay'][i % 3 % 2]}" for i in range(200)),
+    ]
+    (tmp_path / "week.csv").write_text("\n".join(lines) + "\n")
+    code, out, err = _train(tmp_path, "--json")
+    assert code == 0, err
+    assert (
+        "note: could not compare with churn:1 (AttributeError: 'str' object has no attribute "
+        "'get')\n"
+    ) in err, err
+    assert json.loads(out)["metrics"]["rows"] > 0, out  # trained, and --json is one document
+    card = (tmp_path / "run" / "card" / "card.md").read_text()
+    assert "could not compare with churn:1" in card
+
+
+def _publish_export(tmp_path: Path) -> Path:
+    """churn:1 at production: an export (as scikit-learn's) reading age, income as one input
+    `X`; its manifest's path."""
     weights = numpy_helper.from_array(np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32), "W")
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["X", "W"], ["logits"])],
@@ -184,13 +225,4 @@ def test_an_input_only_renamed_says_oip_tensors_are_refused_not_rows(tmp_path: P
     argv += ["--labels", "churn,stay", "--features", "age,income", "--alias", "production"]
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(argv) == 0
-    _spec(tmp_path)
-    rng = np.random.default_rng(2)
-    rows = [f"{rng.normal():.3f},{rng.normal():.3f},{['churn', 'stay'][i % 2]}" for i in range(200)]
-    (tmp_path / "week.csv").write_text("\n".join(["age,income,churn", *rows]) + "\n")
-    code, out, err = _train(tmp_path, "--json")
-    assert code == 0, err
-    assert [w for w in json.loads(out)["warnings"] if "churn:1" in w] == [
-        "takes input 'x' where churn:1 takes 'X': OIP tensors named as churn:1 reads them are "
-        "refused by this version (a rollout or canary from it is refused too)"
-    ], out
+    return tmp_path / "store" / "models" / "churn" / "versions" / "1" / "manifest.json"
