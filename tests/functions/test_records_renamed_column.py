@@ -75,8 +75,15 @@ def test_a_renamed_column_is_said_with_the_input_the_model_reads_instead(
     status, body = post({"age": 30, "income": 5, "city": "Nice"})
     assert (status, body["error"]) == (
         422,
-        "instances[0] has unknown input 'city' and lacks input 'town' (town: string [-1, 1]); "
-        "the model reads age, income, town",
+        "instances[0] lacks input 'town' (town: string [-1, 1]) and has fields the model does "
+        "not read: 'city'; the model reads age, income, town",
+    ), body
+    # A caller's id beside it is no suspect: the input lacked leads (rev14 7).
+    status, body = post({"age": 30, "income": 5, "city": "Nice", "id": 7})
+    assert (status, body["error"]) == (
+        422,
+        "instances[0] lacks input 'town' (town: string [-1, 1]) and has fields the model does "
+        "not read: 'city', 'id'; the model reads age, income, town",
     ), body
     status, body = post({"age": 30, "income": 5, "twn": "Nice"})  # a misspelling, as before
     assert body["error"] == (

@@ -98,8 +98,8 @@ def test_records_and_columns_by_the_dataframes_names(iris: Iris) -> None:
     status, body = _predict(service, {"instances": [renamed]})
     assert status == 422, body  # the input it lacks named too (hunt_journey8 5)
     assert body["error"] == (
-        "instances[0] has unknown input 'petal' and lacks input 'petal_width__cm_' "
-        "(petal_width__cm_: float32 [-1, 1]); the model reads sepal_length__cm_, "
+        "instances[0] lacks input 'petal_width__cm_' (petal_width__cm_: float32 [-1, 1]) and "
+        "has fields the model does not read: 'petal'; the model reads sepal_length__cm_, "
         "sepal_width__cm_, petal_length__cm_, petal_width__cm_"
     ), body
 

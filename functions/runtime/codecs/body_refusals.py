@@ -143,16 +143,25 @@ def unknown_input(
         # Said alone ("has unknown input 'city'"), the input the model wants instead went
         # unnamed: a week-1 client's `city` sent to a model retrained on a file calling it
         # `town` (hunt_journey8 5).
+        # Led by the input it lacks: a caller's `id` beside it, the field that sorts first,
+        # was named as the suspect though ids are left aside (rev14 7).
         spec = next(spec for spec in manifest.inputs if spec.name == missing)
         names = [s.name for s in manifest.inputs] if not manifest.features else manifest.features
         shown = ", ".join(names[:SHOWN_INPUTS]) + (", ..." if len(names) > SHOWN_INPUTS else "")
-        return f"{why} and lacks input {missing!r} ({describe(spec)}); the model reads {shown}"
+        fields = [likely[0], *(f for f in unknown if f != likely[0])]
+        said = ", ".join(repr(f) for f in fields[:SHOWN_FIELDS])
+        more = f" and {len(fields) - SHOWN_FIELDS} more" if len(fields) > SHOWN_FIELDS else ""
+        return (
+            f"{where} lacks input {missing!r} ({describe(spec)}) and has fields the model does "
+            f"not read: {said}{more}; the model reads {shown}"
+        )
     if not manifest.features and len(unknown) == len(row):  # none is an input
         why += _no_feature_names(manifest)
     return why
 
 
 SHOWN_INPUTS = 12  # the names a refusal lists, then "..."
+SHOWN_FIELDS = 5  # a record's fields that are no input, listed, then "and N more"
 
 
 def _encoded_image(row: dict[str, Any]) -> str:
