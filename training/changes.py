@@ -111,13 +111,20 @@ def _columns(ref: str, before: ModelManifest, after: ModelManifest, warnings: li
     mine, theirs = _read(before), _read(after)
     new = [c for c in theirs if c not in mine]
     gone = [c for c in mine if c not in theirs]
-    if new:
+    if len(new) == len(gone) == 1:  # one line, as the README promises "renamed" (rev14 7)
         warnings.append(
-            f"reads column {_names(new)}, which {ref} does not: its callers do not send it "
-            "(a record lacking it is a 422; a rollout or canary from it is refused)"
+            f"reads column {new[0]!r} where {ref} reads {gone[0]!r} (renamed?): its callers "
+            f"send {gone[0]!r}, not {new[0]!r} (a record lacking it is a 422; a rollout or "
+            "canary from it is refused)"
         )
-    if gone:
-        warnings.append(f"no longer reads column {_names(gone)}, which {ref} reads")
+    elif new or gone:
+        if new:
+            warnings.append(
+                f"reads column {_names(new)}, which {ref} does not: its callers do not send it "
+                "(a record lacking it is a 422; a rollout or canary from it is refused)"
+            )
+        if gone:
+            warnings.append(f"no longer reads column {_names(gone)}, which {ref} reads")
     types, now = _types(before), _types(after)
     for column, dtype in now.items():  # a table's column read as text now, or as numbers
         if types.get(column, dtype) != dtype:

@@ -209,6 +209,24 @@ def test_a_served_manifest_of_another_layout_never_fails_the_run(tmp_path: Path)
     assert "could not compare with churn:1" in card
 
 
+def test_a_renamed_column_is_said_as_one_change(tmp_path: Path) -> None:
+    """`income` called `revenue` this week: two warnings (a column read, a column gone) where
+    training/README.md promises columns "renamed" (rev14 7)."""
+    torch_or_skip()
+    _publish_export(tmp_path)
+    _spec(tmp_path)
+    rng = np.random.default_rng(3)
+    rows = [f"{rng.normal():.3f},{rng.normal():.3f},{['churn', 'stay'][i % 2]}" for i in range(200)]
+    (tmp_path / "week.csv").write_text("\n".join(["age,revenue,churn", *rows]) + "\n")
+    code, out, err = _train(tmp_path, "--json")
+    assert code == 0, err
+    assert [w for w in json.loads(out)["warnings"] if "churn:1" in w] == [
+        "reads column 'revenue' where churn:1 reads 'income' (renamed?): its callers send "
+        "'income', not 'revenue' (a record lacking it is a 422; a rollout or canary from it is "
+        "refused)"
+    ], out
+
+
 def _publish_export(tmp_path: Path) -> Path:
     """churn:1 at production: an export (as scikit-learn's) reading age, income as one input
     `X`; its manifest's path."""
