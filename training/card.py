@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from functions.runtime.explain.patches import PATCH_NAME
+from functions.runtime.explain.patches import PATCH_NAME, SEQUENCE_MAX_FEATURES
 from functions.runtime.metric_text import metric_name, metrics_text
 from training.card_lines import change_lines, class_lines, quantization_line, settings_line
 from training.card_text import md_code, md_paragraphs, md_text
@@ -279,7 +279,13 @@ def patch_grid(names: list[str], values: np.ndarray) -> tuple[np.ndarray, int]:
 def _patch_map(names: list[str], values: np.ndarray, path: Path) -> Path:
     plt = _pyplot()
     grid, size = patch_grid(names, values)
-    fig = _step_bars(grid, size) if 1 in grid.shape else _patch_figure(grid, size)
+    runs = _run_steps(names)
+    if 1 in grid.shape:
+        fig = _step_bars(grid, size)
+    elif runs is not None:
+        fig = _window_figure(grid, *runs)
+    else:
+        fig = _patch_figure(grid, size)
     save(fig, path, dpi=90)
     plt.close(fig)
     return path
@@ -295,6 +301,39 @@ def _step_bars(grid: np.ndarray, size: int) -> Any:
         xlabel=f"step (each bar {size} step{'s' if size > 1 else ''})",
         ylabel="mean |Kernel SHAP value|",
         title="Global importance per sequence step (test rows)",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _run_steps(names: list[str]) -> tuple[int, int] | None:
+    """(steps a patch runs, 1 where steps go down the rows else 0) of a sequence window's
+    patches (runs of steps of one feature: patches.features_axis), else None (an image's)."""
+    places = [PATCH_NAME.fullmatch(name) for name in names]
+    tops = sorted({int(m[1]) for m in places if m})
+    lefts = sorted({int(m[2]) for m in places if m})
+    if lefts == list(range(len(lefts))) and len(lefts) <= SEQUENCE_MAX_FEATURES < len(tops):
+        return (tops[1] - tops[0] if len(tops) > 1 else 1), 1
+    if tops == list(range(len(tops))) and len(tops) <= SEQUENCE_MAX_FEATURES < len(lefts):
+        return (lefts[1] - lefts[0] if len(lefts) > 1 else 1), 0
+    return None
+
+
+def _window_figure(grid: np.ndarray, steps: int, down: int) -> Any:
+    """A sensor window's ([T, F]) runs of steps of one feature, features as columns: drawn
+    as an image's patches it was captioned 'each cell a 1x1-pixel patch'."""
+    grid = grid if down else grid.T
+    fig, ax = _pyplot().subplots(figsize=(5, 4.2))
+    shown = ax.imshow(grid, cmap="Purples", vmin=0, interpolation="nearest", aspect="auto")
+    ax.set(
+        xticks=range(grid.shape[1]),
+        yticks=[],
+        title="Global importance per feature and time (test rows)",
+    )
+    ax.set_xlabel(f"feature (each cell {steps} step{'s' * (steps > 1)} of one feature)", fontsize=8)
+    ax.set_ylabel("steps, first at the top", fontsize=8)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label(
+        "mean |Kernel SHAP value|, predicted output", fontsize=8
     )
     fig.tight_layout()
     return fig

@@ -38,6 +38,7 @@ def attribution_map(doc: dict[str, Any], shape: tuple[int, int], row: int = 0) -
     size = doc["parameters"].get("patch")
     if size is None:
         raise BadRequest("not an image explanation: it has no parameters.patch")
+    rows, columns = doc["parameters"].get("patch_shape", (size, size))  # a sequence's [k, 1]
     names, values, _ = attributions(doc, doc["explanations"][row])
     heat = np.zeros(shape, dtype=np.float64)
     for name, value in zip(names, values, strict=True):
@@ -45,8 +46,20 @@ def attribution_map(doc: dict[str, Any], shape: tuple[int, int], row: int = 0) -
         if match is None:
             raise BadRequest(f"not an image patch: {name!r}")
         top, left = int(match[1]), int(match[2])
-        heat[top : top + size, left : left + size] = value
+        heat[top : top + rows, left : left + columns] = value
     return heat
+
+
+def patches_said(parameters: dict[str, Any]) -> str:
+    """What one cell of the map is: an image's square patch, or a sequence's run of steps of
+    one feature (a [T, F] window is no picture: its columns are features)."""
+    size = parameters["patch"]
+    if "patch_shape" not in parameters:
+        return f"{size}x{size}-pixel patches"
+    axes = "rows: steps, columns: features"
+    if parameters["patch_shape"][1] != 1:
+        axes = "rows: features, columns: steps"
+    return f"runs of {size} step{'s' * (size > 1)} of one feature ({axes})"
 
 
 def grey_image(
@@ -147,8 +160,7 @@ def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
     overlay = right.imshow(
         heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75, interpolation="nearest"
     )
-    size = doc["parameters"]["patch"]
-    right.set_title(f"attributions of {size}x{size}-pixel patches", fontsize=9)
+    right.set_title(f"attributions of {patches_said(doc['parameters'])}", fontsize=9)
     for axes in (left, right):
         axes.set_xticks([])
         axes.set_yticks([])

@@ -38,7 +38,7 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
-from functions.runtime.explain.patches import Grouping, image_patches
+from functions.runtime.explain.patches import Grouping, features_axis, image_patches
 from functions.runtime.explain.row_outputs import LearnedRate
 from functions.runtime.image_layout import image_size
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
@@ -47,6 +47,7 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.validation import validate_inputs
 
 BACKGROUND = "each image's own mean per channel (a model of any image size)"
+SEQUENCE_BACKGROUND = "each window's own mean per feature (a sequence of any length)"
 
 
 def sized(manifest: ModelManifest, row: tuple[int, ...]) -> ModelManifest:
@@ -56,9 +57,14 @@ def sized(manifest: ModelManifest, row: tuple[int, ...]) -> ModelManifest:
     return dataclasses.replace(manifest, inputs=(dataclasses.replace(spec, shape=shape),))
 
 
-def channel_means(image: np.ndarray, layout: str) -> np.ndarray:
-    """`image` with every pixel its channel's mean value (what a left-out patch becomes)."""
-    axes = {"chw": (1, 2), "hwc": (0, 1), "hw": (0, 1)}[layout]
+def channel_means(image: np.ndarray, layout: str, declared: tuple[int, ...] = ()) -> np.ndarray:
+    """`image` with every pixel its channel's mean value (what a left-out patch becomes); a
+    sequence's ([T, F] declared [-1, F], F a few: patches.features_axis) each feature's
+    mean over its steps: one mean of six sensors of their own units is a value none reads."""
+    axes: tuple[int, ...] = {"chw": (1, 2), "hwc": (0, 1), "hw": (0, 1)}[layout]
+    axis = features_axis(declared) if layout == "hw" else None
+    if axis is not None:
+        axes = (1 - axis,)
     return np.broadcast_to(image.mean(axis=axes, keepdims=True), image.shape)
 
 
@@ -84,7 +90,8 @@ class AnySizeImageExplainer:
         if not height or not width:  # onnxruntime's error on it was a 500
             raise InvalidInput(f"an image must be at least 1x1 pixels; got {height}x{width}")
         columns = input_columns(sized(self.manifest, row))
-        groups = image_patches(row, patch, self.layout)
+        declared = self.manifest.inputs[0].shape[1:]
+        groups = image_patches(row, patch, self.layout, declared)
         check_samples(samples, len(groups.columns), "patch")
         target = self._sized_target(columns)
         coalitions = min(
@@ -104,7 +111,10 @@ class AnySizeImageExplainer:
                         timed,
                         image.reshape(1, -1).astype(target.dtype),
                         # Rounded for a uint8 image (as_type): a mean of 254.9 was cut to 254.
-                        as_type(channel_means(image, self.layout).reshape(1, -1), target.dtype),
+                        as_type(
+                            channel_means(image, self.layout, declared).reshape(1, -1),
+                            target.dtype,
+                        ),
                         np.ones(1),
                         groups.columns,
                         samples,
@@ -154,12 +164,15 @@ class AnySizeImageExplainer:
         self, explained: list[Any], groups: Grouping, row: tuple[int, ...]
     ) -> dict[str, Any]:
         height, width = image_size(row, self.layout)
-        return {
+        parameters = {
             "samples": max((r.coalitions for r in explained), default=0),
             "exact": all(r.exact for r in explained),
             "background_rows": 1,
-            "background": BACKGROUND,
+            "background": BACKGROUND if groups.shape is None else SEQUENCE_BACKGROUND,
             "seed": 0,
             "patch": groups.patch,
             "image_size": [height, width],
         }
+        if groups.shape is not None:  # a sequence's runs of steps of one feature
+            parameters["patch_shape"] = list(groups.shape)
+        return parameters

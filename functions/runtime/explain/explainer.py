@@ -157,6 +157,8 @@ class Explainer:
         }
         if groups.patch is not None:
             parameters["patch"] = groups.patch
+        if groups.shape is not None:  # a sequence's runs of steps of one feature
+            parameters["patch_shape"] = list(groups.shape)
         outputs = self.target.outputs(self.background.rows[:1])
         return Explanation("kernel_shap", parameters, groups.names, outputs, explained)
 

@@ -1,5 +1,10 @@
 """How an image row is cut into the patches its explanation attributes to (each patch a group
-of pixels switched to the background together): the default patch side, the cap on patches."""
+of pixels switched to the background together): the default patch side, the cap on patches.
+
+A 2-D row with a side under MIN_SIDE is no picture but a window of a few features over time
+(a sensor window [T, F] of a GRU, or [F, T] of a Conv1d): its patches are runs of steps of ONE
+feature, `patch` steps long. Cut into squares like an image, a [50, 6] window's patches held 4
+steps of sensors 0-3 together, and no answer could say which sensor moved the prediction."""
 
 from __future__ import annotations
 
@@ -16,11 +21,35 @@ PATCH_GROUPS = 16  # an image is cut into about this many patches unless a patch
 MAX_PATCHES = 4096  # a 64 x 64 grid: finer, the coalitions needed outgrow any time budget
 
 
+SEQUENCE_MAX_FEATURES = 7  # a side of at most this many is features, not pixels (MIN_SIDE - 1)
+
+
 @dataclass(frozen=True)
 class Grouping:
     names: list[str]
     columns: list[np.ndarray]  # flat positions in a row of each group
     patch: int | None
+    shape: tuple[int, int] | None = None  # a patch's [rows, columns] of the row: a sequence's
+
+
+def features_axis(row: tuple[int, ...]) -> int | None:
+    """The axis of a 2-D row (as the model declares it: -1 any) fixed at a few features, the
+    last where both are: a sequence's; else None (an image, a row of another rank)."""
+    if len(row) != 2:
+        return None
+    if 0 < row[1] <= SEQUENCE_MAX_FEATURES:
+        return 1
+    return 0 if 0 < row[0] <= SEQUENCE_MAX_FEATURES else None
+
+
+def sequence_patch(steps: int, features: int) -> int:
+    """The steps of one feature a patch holds by default: as an image's side over one feature
+    ([32, 1]: 32 one-step patches, as ever); over several, the fewest giving at most
+    2 * PATCH_GROUPS patches in all ([50, 6]: 10 steps, 30 patches)."""
+    if features == 1:
+        return default_patch(steps, 1)
+    runs = max(1, 2 * PATCH_GROUPS // features)
+    return max(1, math.ceil(steps / runs))
 
 
 def image_layout(row: tuple[int, ...]) -> tuple[int, int, str]:
@@ -66,9 +95,18 @@ def default_patch(height: int, width: int) -> int:
     return size
 
 
-def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = None) -> Grouping:
+def image_patches(
+    row: tuple[int, ...],
+    patch: int | None,
+    layout: str | None = None,
+    declared: tuple[int, ...] | None = None,
+) -> Grouping:
     """`row`'s patches; `layout` when the row's own shape cannot tell (a small image of a
-    model of any size: a 3 x 4 x 3 row is taken as channels first)."""
+    model of any size: a 3 x 4 x 3 row is taken as channels first), and the row as `declared`
+    by a model of any size (a 6 x 7 image of an [N, -1, -1] model is no sequence)."""
+    axis = features_axis(declared or row)
+    if axis is not None and (layout or "hw") == "hw":
+        return _sequence_patches(row, patch, axis)
     height, width, guessed = image_layout(row)
     layout = layout or guessed
     if layout != guessed:  # channels last where the shape looked channels first
@@ -89,3 +127,27 @@ def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = 
             names.append(f"patch_r{top}_c{left}")
             columns.append(np.sort(grid[top : top + size, left : left + size].reshape(-1)))
     return Grouping(names, columns, size)
+
+
+def _sequence_patches(row: tuple[int, ...], patch: int | None, axis: int) -> Grouping:
+    """A window's runs of `patch` steps of one feature each, named by their first cell as an
+    image's patches are (`patch_r10_c2`: steps 10 on of feature 2 in a [T, F] row)."""
+    steps, features = (row[0], row[1]) if axis == 1 else (row[1], row[0])
+    size = sequence_patch(steps, features) if patch is None else patch
+    if size < 1 or size > steps:
+        raise InvalidInput(f"patch must be from 1 to {steps} (steps of one feature); got {size}")
+    if features * math.ceil(steps / size) > MAX_PATCHES:
+        least = math.ceil(steps / (MAX_PATCHES // features))
+        raise InvalidInput(
+            f"patch {size} cuts this {steps}-step window of {features} features into "
+            f"{features * math.ceil(steps / size):,} patches; at most {MAX_PATCHES:,} are "
+            f"explained: ask for patch {least} or more"
+        )
+    rows, columns = (size, 1) if axis == 1 else (1, size)
+    grid = np.arange(math.prod(row)).reshape(row)
+    names, groups = [], []
+    for top in range(0, row[0], rows):
+        for left in range(0, row[1], columns):
+            names.append(f"patch_r{top}_c{left}")
+            groups.append(np.sort(grid[top : top + rows, left : left + columns].reshape(-1)))
+    return Grouping(names, groups, size, (rows, columns))

@@ -1,0 +1,153 @@
+"""A sensor window [N, T, F] (a GRU's or a 1-D CNN's input: T steps of F features, F a few)
+is explained in runs of steps of ONE feature, not cut into square patches as a greyscale
+image: a [12, 3] window's 3 x 3 "pixel" patches held features 0-2 together, so an answer could
+not say which sensor moved the prediction (hunt_journey9 1). A model of any length ([N, -1,
+F]) leaves a run out by giving it its feature's own mean over the window, not one mean of
+every sensor. Linear models (onnx.helper) whose exact Shapley values are known in closed form,
+published and baselined with the CLI, explained through the predict function's real handler
+(an API Gateway event), and drawn by `aiaas explain --png` and the card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from functions.predict.service import PredictService, service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.explain_plot import attribution_map
+from infra.cli.main import main
+from tests.functions.test_predict_events import body_of, http_event
+from training.card import importance_plot
+
+STEPS, FEATURES = 12, 3
+WEIGHTS = np.array([0.0, 2.0, 0.0], np.float32)  # only sensor 1 matters
+
+
+def _linear(path: Path, steps: int) -> Path:
+    """y = sum over steps and features of x[t, f] * WEIGHTS[f]: [N, steps, 3] -> [N, 1]."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", steps, FEATURES])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1])
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [FEATURES, 1], WEIGHTS.tolist())
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    nodes = [
+        helper.make_node("ReduceSum", ["x", "axes"], ["summed"], keepdims=0),
+        helper.make_node("MatMul", ["summed", "w"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "window", [x], [y], [weights, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sensor-windows")
+    store = LocalStore(root / "store").uri
+    train = np.random.default_rng(0).normal(size=(40, STEPS, FEATURES)).astype(np.float32)
+    np.save(root / "train.npy", train)
+    for name, steps in (("fixed", STEPS), ("anylength", "t")):
+        path = _linear(root / f"{name}.onnx", steps)  # type: ignore[arg-type]
+        assert main(["--store", store, "publish", str(path), "--name", name]) == 0
+        assert main(["--store", store, "baseline", name, str(root / "train.npy")]) == 0
+    return root
+
+
+def _explain(root: Path, model: str, window: np.ndarray, **parameters: int) -> dict:
+    store = LocalStore(root / "store")
+    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
+    service: PredictService = service_from_env({"AIAAS_MODEL": model}, pool)
+    body = json.dumps({"inputs": [window.tolist()], "parameters": parameters})
+    response = service.handle(http_event("POST", f"/models/{model}/explain", body))
+    doc = body_of(response)
+    assert response["statusCode"] == 200, doc
+    return doc
+
+
+def _by_group(doc: dict) -> dict[str, float]:
+    values = np.asarray(doc["explanations"][0]["attributions"]).reshape(-1)
+    return dict(zip(doc["features"], values.tolist(), strict=True))
+
+
+def test_a_fixed_window_is_explained_in_runs_of_one_feature(root: Path) -> None:
+    window = np.random.default_rng(1).normal(size=(STEPS, FEATURES)).astype(np.float32)
+    doc = _explain(root, "fixed", window, patch=4)
+    assert doc["features"] == [f"patch_r{t}_c{f}" for t in (0, 4, 8) for f in range(FEATURES)]
+    assert doc["parameters"]["patch_shape"] == [4, 1]
+    got = _by_group(doc)
+    background = np.load(root / "train.npy").mean(axis=0)  # k-means centres weigh to it
+    for t in (0, 4, 8):
+        for f in range(FEATURES):
+            rows = slice(t, t + 4)
+            want = WEIGHTS[f] * float((window[rows, f] - background[rows, f]).sum())
+            assert got[f"patch_r{t}_c{f}"] == pytest.approx(want, abs=0.05 + 0.05 * abs(want))
+    # Sensors 0 and 2 weigh nothing: their runs get nothing, whatever sensor 1 does.
+    assert all(abs(got[f"patch_r{t}_c{f}"]) < 1e-5 for t in (0, 4, 8) for f in (0, 2))
+
+
+def test_the_default_patch_keeps_every_run_to_one_feature(root: Path) -> None:
+    window = np.ones((STEPS, FEATURES), np.float32)
+    doc = _explain(root, "fixed", window)
+    columns = {int(name.rsplit("_c", 1)[1]) for name in doc["features"]}
+    assert columns == set(range(FEATURES))  # a run a feature (a square patch: column 0 alone)
+    rows, width = doc["parameters"]["patch_shape"]
+    assert width == 1
+    assert len(doc["features"]) == FEATURES * -(-STEPS // rows) <= 32
+
+
+def test_a_window_of_any_length_is_occluded_with_each_features_own_mean(root: Path) -> None:
+    rng = np.random.default_rng(2)
+    # Sensors of their own units: 0 around 100, 1 around 0, 2 around -50.
+    window = (rng.normal(size=(9, FEATURES)) + np.array([100.0, 0.0, -50.0])).astype(np.float32)
+    doc = _explain(root, "anylength", window, patch=3)
+    # Exact: the base value is the window with each sensor at its own mean (it was every
+    # sensor at their common mean, 16.7: sensor 1 read at 17, a value it never takes).
+    means = window.mean(axis=0)
+    base = float((9 * means * WEIGHTS).sum())
+    assert doc["explanations"][0]["base_value"][0] == pytest.approx(base, abs=1e-3)
+    assert doc["parameters"]["patch_shape"] == [3, 1]
+    assert "mean per feature" in doc["parameters"]["background"]
+    got = _by_group(doc)
+    for t in (0, 3, 6):
+        want = WEIGHTS[1] * float((window[t : t + 3, 1] - means[1]).sum())
+        assert got[f"patch_r{t}_c1"] == pytest.approx(want, abs=1e-3)
+        assert abs(got[f"patch_r{t}_c0"]) < 1e-3 and abs(got[f"patch_r{t}_c2"]) < 1e-3
+
+
+def test_the_png_and_the_card_draw_each_run_in_its_own_cell(root: Path, tmp_path: Path) -> None:
+    window = np.random.default_rng(3).normal(size=(STEPS, FEATURES)).astype(np.float32)
+    doc = _explain(root, "fixed", window, patch=4)
+    heat = attribution_map(doc, (STEPS, FEATURES))
+    got = _by_group(doc)
+    for t in (0, 4, 8):  # each cell of a run holds its run's value, its neighbours theirs
+        np.testing.assert_allclose(heat[t : t + 4, 1], got[f"patch_r{t}_c1"])
+        np.testing.assert_allclose(heat[t : t + 4, 0], got[f"patch_r{t}_c0"], atol=1e-12)
+    path = tmp_path / "why.png"
+    assert (
+        main(
+            [
+                "--store",
+                str(root / "store"),
+                "explain",
+                "fixed",
+                "--inputs",
+                json.dumps([window.tolist()]),
+                "--patch",
+                "4",
+                "--png",
+                str(path),
+            ]
+        )
+        == 0
+    )
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    card = importance_plot(doc["features"], np.abs(list(got.values())), tmp_path / "i.png")
+    assert card.read_bytes()[:4] == b"\x89PNG"
