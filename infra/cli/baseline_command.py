@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.drift.images import STEPS_FEATURE
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from functions.runtime.explain.explainer import explained_columns
@@ -165,10 +166,13 @@ def _image_baseline(
     drift = fit(plane.models.model(manifest.name, manifest.version), images.rows, bins=args.bins)
     if not put_drift_baseline(plane, manifest, drift.to_json(), made):
         return 0
+    rows, mean = "images", "image's own mean per channel"
+    if drift.features[-1:] == (STEPS_FEATURE,):  # a sensor window of any length
+        rows, mean = "windows", "window's own mean per feature"
     print(
-        f"{ref}: drift baseline = {drift.rows} images in {args.bins} bins a feature "
+        f"{ref}: drift baseline = {drift.rows} {rows} in {args.bins} bins a feature "
         f"({', '.join(drift.features)}); no background: explanations leave a patch out by "
-        "giving it the image's own mean per channel"
+        f"giving it the {mean}"
     )
     if drift.unwatched:
         print(f"{ref}: {drift.unwatched}")

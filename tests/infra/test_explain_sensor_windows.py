@@ -19,8 +19,10 @@ from onnx import TensorProto, helper
 
 from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
+from functions.runtime.drift.baseline import BASELINE_FILE, build
+from functions.runtime.drift.images import image_feature_names, image_features
 from functions.runtime.pool import ModelPool
-from functions.runtime.registry import Registry
+from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.explain_plot import attribution_map
 from infra.cli.main import main
@@ -151,3 +153,61 @@ def test_the_png_and_the_card_draw_each_run_in_its_own_cell(root: Path, tmp_path
     assert path.read_bytes()[:4] == b"\x89PNG"
     card = importance_plot(doc["features"], np.abs(list(got.values())), tmp_path / "i.png")
     assert card.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_window_of_any_length_drifts_per_feature(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each feature's mean and std over the window, and its steps: read as one grey image, two
+    sensors' columns swapped (a pipeline's column order) moved nothing but the predictions."""
+    store = LocalStore(tmp_path / "store")
+    path = _linear(tmp_path / "m.onnx", "t")  # type: ignore[arg-type]
+    assert main(["--store", store.uri, "publish", str(path), "--name", "sensors"]) == 0
+    rng = np.random.default_rng(4)
+    units = np.array([100.0, 0.0, -50.0])  # sensors of their own units
+    train = (rng.normal(size=(200, STEPS, FEATURES)) + units).astype(np.float32)
+    np.save(tmp_path / "train.npy", train)
+    assert main(["--store", store.uri, "baseline", "sensors", str(tmp_path / "train.npy")]) == 0
+    said = capsys.readouterr().out
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "sensors"}, pool)
+    swapped = train[:, :, [2, 1, 0]]  # sensors 0 and 2 swapped: the overall mean is the same
+    for start in range(0, 200, 50):
+        body = json.dumps({"inputs": swapped[start : start + 50].tolist()})
+        response = service.handle(http_event("POST", "/models/sensors/predict", body))
+        assert response["statusCode"] == 200, response["body"]
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
+    assert main(["--store", store.uri, "monitor", "sensors", "--no-png"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("feature_")}
+    assert set(rows) == {f"feature_{f}_{s}" for f in range(FEATURES) for s in ("mean", "std")}
+    assert "DRIFT" in rows["feature_0_mean"] and "DRIFT" in rows["feature_2_mean"], out
+    assert "DRIFT" not in rows["feature_1_mean"], out
+    assert "drift baseline = 200 windows" in said and "own mean per feature" in said
+
+
+def test_a_baseline_written_before_is_read_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A window of any length baselined before 2026-12-07 (one grey image's statistics) is
+    still counted and monitored on those features, not refused as unfit."""
+    store = LocalStore(tmp_path / "store")
+    path = _linear(tmp_path / "m.onnx", "t")  # type: ignore[arg-type]
+    assert main(["--store", store.uri, "publish", str(path), "--name", "older"]) == 0
+    train = np.random.default_rng(5).normal(size=(200, STEPS, FEATURES))
+    old = build(image_features(train, "hw"), image_feature_names(1))
+    store.put_bytes(f"{version_prefix('older', '1')}/{BASELINE_FILE}", old.to_json().encode())
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "older"}, pool)
+    for start in range(0, 200, 50):
+        body = json.dumps({"inputs": (train[start : start + 50] + 1).tolist()})
+        response = service.handle(http_event("POST", "/models/older/predict", body))
+        assert response["statusCode"] == 200, response["body"]
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
+    capsys.readouterr()
+    assert main(["--store", store.uri, "monitor", "older", "--no-png"]) == 0
+    out = capsys.readouterr().out
+    assert "older:1: 200 rows served" in out
+    assert "DRIFT" in next(line for line in out.splitlines() if line.startswith("channel_0_mean"))

@@ -44,7 +44,7 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
         return _texts(model, rows, bins)
     image = image_layout(manifest)
     if image is not None:
-        return _images(model, rows, image[0], image_feature_names(image[1]), bins)
+        return _images(model, rows, image[0], image_feature_names(image[1], image[0]), bins)
     if by_column(manifest):  # one input a column (a DataFrame's skl2onnx export, a text column)
         columns = input_columns(manifest)
         kind = object if columns.strings else np.float64

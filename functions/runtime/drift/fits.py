@@ -34,9 +34,9 @@ def why_unfit(manifest: ModelManifest, baseline: DriftBaseline, *, text: bool) -
         return None
     if baseline.categories:
         return "its baseline has string columns"
-    image = image_layout(manifest)
+    image = image_layout(manifest, baseline.features)
     if image is not None:  # any image size: each image's channel statistics (images.py)
-        if baseline.features != image_feature_names(image[1]):
+        if baseline.features != image_feature_names(image[1], image[0]):
             return "not an image-statistics baseline"
         return None
     spec = manifest.inputs[0]

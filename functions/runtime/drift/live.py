@@ -88,7 +88,7 @@ class LiveHistograms:
         self.special = token_ids(text) if text is not None else None
         self.input = manifest.inputs[0].name
         # An image of any size: binned as its channels' statistics and its size (images.py).
-        image = image_layout(manifest) if text is None else None
+        image = image_layout(manifest, baseline.features) if text is None else None
         self.layout = image[0] if image is not None else None
         # A text model's requests, or one with an input a column's, whole: made rows at a fold.
         # Numeric columns are binned on the baseline's edges, string ones by category.
