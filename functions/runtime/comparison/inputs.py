@@ -21,8 +21,9 @@ from functions.runtime.text_input import text_input
 
 def check_inputs(a: ModelManifest, b: ModelManifest) -> ModelManifest:
     """One file feeds both versions: they must read the same inputs (their descriptions, which
-    training writes and `aiaas publish` does not, are no part of what they read). Returns the
-    manifest to read the file with: A's, each input taking only the values both versions do."""
+    training writes and `aiaas publish` does not, are no part of what they read; a dimension
+    that one fixes and the other takes any of is read as fixed). Returns the manifest to read
+    the file with: A's, each input taking only the values and shapes both versions do."""
     text = text_input(a)
     if text is not None:  # the file is read as A reads it: text, which each version
         _check_text(a, b, text.field)  # tokenizes its own way
@@ -30,7 +31,7 @@ def check_inputs(a: ModelManifest, b: ModelManifest) -> ModelManifest:
     # By name: a table served one input per column reads its file's columns in their order,
     # and a week whose CSV had them in another order was refused ("read different inputs")
     # though every row feeds each version by input name (hunt_journey8 3).
-    if sorted(_read(as_served(a))) == sorted(_read(as_served(b))) and a.features == b.features:
+    if _alike(as_served(a), as_served(b)) and a.features == b.features:
         theirs = {spec.name: spec for spec in b.inputs}
         return replace(a, inputs=tuple(_stricter(s, theirs[s.name]) for s in a.inputs))
     raise InvalidInput(
@@ -47,7 +48,7 @@ def _difference(a: ModelManifest, b: ModelManifest) -> str:
         if lacked:
             return f"version {x.version} reads input {lacked[0]!r}, which {y.version} does not"
     for spec in a.inputs:  # both read these names now
-        found = apart(a, b, spec.name, lambda mine, theirs: mine.shape == theirs.shape)
+        found = apart(a, b, spec.name, _fits)
         if found is not None:
             said = f"{found.verb} {found.mine}, {b.version}'s {found.theirs}"
             fixed = f" ({FIXED_SAID})" if found.fixed else ""
@@ -87,14 +88,32 @@ def _check_text(a: ModelManifest, b: ModelManifest, field: str) -> None:
 
 
 def _stricter(mine: TensorSpec, theirs: TensorSpec) -> TensorSpec:
-    """`mine` taking NaN and infinity only where both versions take them."""
+    """`mine` taking NaN and infinity only where both versions take them, and each row
+    dimension fixed where either version fixes it (a row only one version takes is a bad row,
+    left out and counted, as a value only one takes is)."""
     finite = mine.finite or theirs.finite
     gaps = finite and takes_missing(mine) and takes_missing(theirs)
-    return replace(mine, finite=finite, gaps=gaps)
+    row = tuple(x if x != -1 else y for x, y in zip(mine.shape[1:], theirs.shape[1:], strict=True))
+    return replace(mine, finite=finite, gaps=gaps, shape=(*mine.shape[:1], *row))
 
 
-def _read(manifest: ModelManifest) -> list[tuple[str, str, tuple[int, ...]]]:
-    return [(s.name, s.dtype, s.shape) for s in manifest.inputs]
+def _fits(mine: TensorSpec, theirs: TensorSpec) -> bool:
+    """Whether two versions' shapes (as served) take a common row: the same batch, each row
+    dimension the same or any (-1) in one of them. A window of 50 steps and its re-export of any length were
+    refused as reading different inputs, where a rollout takes the one for the other
+    (hunt_journey9 2)."""
+    if mine.rank != theirs.rank or mine.shape[:1] != theirs.shape[:1]:  # a batch fixed at 2
+        return False
+    return all(x == y or -1 in (x, y) for x, y in zip(mine.shape, theirs.shape, strict=True))
+
+
+def _alike(a: ModelManifest, b: ModelManifest) -> bool:
+    """The same inputs by name, in any order, of the same element types, their shapes fitting."""
+    theirs = {spec.name: spec for spec in b.inputs}
+    return len(a.inputs) == len(theirs) and all(
+        x.name in theirs and x.dtype == theirs[x.name].dtype and _fits(x, theirs[x.name])
+        for x in a.inputs
+    )
 
 
 def _inputs(manifest: ModelManifest) -> str:
