@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from functions.runtime.dtypes import BY_NAME
+from functions.runtime.image_layout import is_grid, is_image
 from functions.runtime.manifest import TensorSpec
 
 __all__ = ["encoded_image_hint", "sent_value", "string_null"]
@@ -15,7 +16,11 @@ __all__ = ["encoded_image_hint", "sent_value", "string_null"]
 def encoded_image_hint(spec: TensorSpec, value: np.ndarray) -> str:
     """For text sent to an image input (a base64 PNG, as other image APIs take): what to send
     instead; "" when that is not what was sent."""
-    if spec.rank < 3 or value.dtype.kind not in "USO" or BY_NAME[spec.dtype].numpy.kind == "O":
+    if value.dtype.kind not in "USO" or BY_NAME[spec.dtype].numpy.kind == "O":
+        return ""
+    # An image by its channel axis or its sides: a sensor window [N, 50, 6] was told to decode
+    # a PNG with PIL (hunt_journey9 4).
+    if not (is_image(spec) or is_grid(spec)):
         return ""
     if not all(isinstance(v, str | bytes) for v in value.flat) or value.size == 0:
         return ""

@@ -211,3 +211,16 @@ def test_a_baseline_written_before_is_read_as_written(
     out = capsys.readouterr().out
     assert "older:1: 200 rows served" in out
     assert "DRIFT" in next(line for line in out.splitlines() if line.startswith("channel_0_mean"))
+
+
+def test_text_sent_for_a_window_is_not_told_to_decode_an_image(root: Path) -> None:
+    """A sensor window is no picture: text sent for one was told to decode a PNG with PIL."""
+    store = LocalStore(root / "store")
+    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "fixed"}, pool)
+    body = json.dumps({"inputs": [[["a"] * FEATURES] * STEPS]})
+    response = service.handle(http_event("POST", "/models/fixed/predict", body))
+    error = body_of(response)["error"]
+    assert response["statusCode"] == 422
+    assert "must be a number (float32)" in error, error
+    assert "PNG" not in error and "PIL" not in error, error
