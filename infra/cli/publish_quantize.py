@@ -197,7 +197,7 @@ def quantize(source: Path, method: str, work: Path) -> Path:
     check_loads(target, method, ml_operators=_ml_operators(source))
     before, after = total_bytes(source), total_bytes(target)
     if after > before * MAX_SHARE:
-        raise BadRequest(quantize_reasons.not_smaller(method, (before, after), target))
+        raise BadRequest(quantize_reasons.not_smaller(method, (before, after), target, MAX_SHARE))
     return target
 
 
