@@ -279,7 +279,7 @@ def patch_grid(names: list[str], values: np.ndarray) -> tuple[np.ndarray, int]:
 def _patch_map(names: list[str], values: np.ndarray, path: Path) -> Path:
     plt = _pyplot()
     grid, size = patch_grid(names, values)
-    runs = _run_steps(names)
+    runs = window_runs(names)
     if 1 in grid.shape:
         fig = _step_bars(grid, size)
     elif runs is not None:
@@ -306,15 +306,16 @@ def _step_bars(grid: np.ndarray, size: int) -> Any:
     return fig
 
 
-def _run_steps(names: list[str]) -> tuple[int, int] | None:
+def window_runs(names: list[str]) -> tuple[int, int] | None:
     """(steps a patch runs, 1 where steps go down the rows else 0) of a sequence window's
     patches (runs of steps of one feature: patches.features_axis), else None (an image's)."""
     places = [PATCH_NAME.fullmatch(name) for name in names]
     tops = sorted({int(m[1]) for m in places if m})
     lefts = sorted({int(m[2]) for m in places if m})
-    if lefts == list(range(len(lefts))) and len(lefts) <= SEQUENCE_MAX_FEATURES < len(tops):
+    # An image's patches are squares: a row of over SEQUENCE_MAX_FEATURES one-pixel columns.
+    if lefts == list(range(len(lefts))) and len(lefts) <= SEQUENCE_MAX_FEATURES:
         return (tops[1] - tops[0] if len(tops) > 1 else 1), 1
-    if tops == list(range(len(tops))) and len(tops) <= SEQUENCE_MAX_FEATURES < len(lefts):
+    if tops == list(range(len(tops))) and len(tops) <= SEQUENCE_MAX_FEATURES:
         return (lefts[1] - lefts[0] if len(lefts) > 1 else 1), 0
     return None
 

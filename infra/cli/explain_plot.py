@@ -56,10 +56,16 @@ def patches_said(parameters: dict[str, Any]) -> str:
     size = parameters["patch"]
     if "patch_shape" not in parameters:
         return f"{size}x{size}-pixel patches"
-    axes = "rows: steps, columns: features"
-    if parameters["patch_shape"][1] != 1:
-        axes = "rows: features, columns: steps"
-    return f"runs of {size} step{'s' * (size > 1)} of one feature ({axes})"
+    return f"{size}-step runs,\none feature each"
+
+
+def window_axes(parameters: dict[str, Any]) -> str:
+    """What a sequence window's picture's rows and columns are; "" for an image."""
+    if "patch_shape" not in parameters:
+        return ""
+    if parameters["patch_shape"][1] == 1:
+        return "rows: steps, columns: features"
+    return "rows: features, columns: steps"
 
 
 def grey_image(
@@ -161,6 +167,8 @@ def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
         heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75, interpolation="nearest"
     )
     right.set_title(f"attributions of {patches_said(doc['parameters'])}", fontsize=9)
+    for axes in (left, right):
+        axes.set_xlabel(window_axes(doc["parameters"]), fontsize=8)
     for axes in (left, right):
         axes.set_xticks([])
         axes.set_yticks([])

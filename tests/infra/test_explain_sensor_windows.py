@@ -153,6 +153,10 @@ def test_the_png_and_the_card_draw_each_run_in_its_own_cell(root: Path, tmp_path
     assert path.read_bytes()[:4] == b"\x89PNG"
     card = importance_plot(doc["features"], np.abs(list(got.values())), tmp_path / "i.png")
     assert card.read_bytes()[:4] == b"\x89PNG"
+    from training.card import window_runs  # the card's map: a column a feature, 4 steps a cell
+
+    assert window_runs(doc["features"]) == (4, 1)
+    assert window_runs([f"patch_r{r}_c{c}" for r in (0, 4) for c in (0, 4)]) is None  # an image
 
 
 def test_a_window_of_any_length_drifts_per_feature(
