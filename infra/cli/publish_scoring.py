@@ -137,9 +137,16 @@ def _importance(
     one made every attribution NaN, an empty plot and "largest x_0 nan"."""
     from functions.runtime.explain.background import summarize
     from functions.runtime.explain.explainer import Explainer, explained_columns
+    from functions.runtime.image_layout import any_size_layout
     from functions.runtime.validation import validate_inputs
 
     manifest = model.manifest
+    if any_size_layout(manifest) is not None:  # said to need a fixed row, which /explain does not
+        return (
+            "no feature importance: a model of any image size or window length has no patch "
+            "that is the same from one input to the next to average; /explain and `aiaas "
+            "explain` explain each input on its own size",
+        )
     try:
         columns = explained_columns(manifest)
         some = {k: v[finite][:BACKGROUND_ROWS] for k, v in data.inputs.items()}

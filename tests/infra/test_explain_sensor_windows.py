@@ -228,3 +228,20 @@ def test_text_sent_for_a_window_is_not_told_to_decode_an_image(root: Path) -> No
     assert response["statusCode"] == 422
     assert "must be a number (float32)" in error, error
     assert "PNG" not in error and "PIL" not in error, error
+
+
+def test_the_card_of_a_window_of_any_length_says_why_it_has_no_importance(
+    tmp_path: Path,
+) -> None:
+    """It said explanations "need one numeric input of fixed row shape", of a model /explain
+    explains (each window on its own length)."""
+    store = LocalStore(tmp_path / "store")
+    path = _linear(tmp_path / "m.onnx", "t")  # type: ignore[arg-type]
+    windows = np.random.default_rng(6).normal(size=(20, STEPS, FEATURES)).round(3)
+    lines = [json.dumps({"x": w.tolist(), "y": float((w.sum(0) * WEIGHTS).sum())}) for w in windows]
+    (tmp_path / "held.jsonl").write_text("\n".join(lines) + "\n")
+    argv = ["publish", str(path), "--name", "w", "--data", str(tmp_path / "held.jsonl")]
+    assert main(["--store", store.uri, *argv]) == 0
+    card = (tmp_path / "store" / version_prefix("w", "1") / "card" / "card.md").read_text()
+    line = next(line for line in card.splitlines() if "feature importance" in line)
+    assert "any image size or window length" in line and "fixed row shape" not in line, line
