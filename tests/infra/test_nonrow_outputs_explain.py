@@ -36,8 +36,9 @@ def _published(tmp_path: Path, name: str, build: str) -> LocalStore:
 def _explain_http(tmp_path: Path, store: LocalStore, name: str, inputs: object) -> dict:
     pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
     service = service_from_env({"AIAAS_MODEL": name}, pool)
-    # 24: the fewest a 12-patch image takes (2 a patch); all 14 of a 4-feature row
-    body = json.dumps({"inputs": inputs, "parameters": {"samples": 24}})
+    # 48: the fewest the [8, 6] window takes (24 patches, runs of steps of one feature, 2 a
+    # patch); all 14 of a 4-feature row
+    body = json.dumps({"inputs": inputs, "parameters": {"samples": 48}})
     return service.handle(http_event("POST", f"/models/{name}/explain", body))
 
 
