@@ -193,9 +193,8 @@ class GatewayApp(RequestBodies):
             try:
                 reading = self._body(protocol, declared, chunked)
                 body = b"" if reading is None else await reading
-            except BodyTooLarge:
-                message = f"request body is over the {self.limits.max_bytes} byte limit"
-                return closing(error(413, message))
+            except BodyTooLarge as too_large:  # the rest of a chunked one is drained first
+                return await self._too_large(too_large)
             except TimeoutError:
                 message = f"request body not received within {self.limits.timeout_s:g} s"
                 return closing(error(408, message))

@@ -18,6 +18,7 @@ from granian.rsgi import ProtocolClosed  # type: ignore[attr-defined]
 
 from infra.local.app import BodyLimits, GatewayApp
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, build_event
+from infra.local.request_body import DRAIN_MAX_BYTES
 from infra.local.unreadable_headers import UNREADABLE_KEY
 
 TOKEN = "t0ken"
@@ -186,7 +187,17 @@ def test_a_chunked_body_is_refused_at_the_chunk_that_crosses_the_limit() -> None
     protocol = Protocol([b"x" * 60, b"x" * 60, b"x" * 60, b"x" * 60])
     status, _, body = call(app_for(gateway), [AUTH, ("transfer-encoding", "chunked")], protocol)
     assert (status, body) == (413, {"error": "request body is over the 100 byte limit"})
-    assert protocol.reads == 2 and gateway.seen == []
+    assert gateway.seen == []
+    assert protocol.reads == 4  # refused at the 2nd, the rest read and dropped: its client reads it
+
+
+def test_the_rest_of_a_chunked_body_over_the_limit_is_dropped_up_to_its_bound() -> None:
+    protocol = Protocol([b"x" * 60, b"x" * 60] + [b"x" * (1 << 20)] * 64)
+    status, headers, _ = call(
+        app_for(RecordingGateway()), [AUTH, ("transfer-encoding", "chunked")], protocol
+    )
+    assert (status, headers["connection"]) == (413, "close")
+    assert protocol.reads == 2 + (DRAIN_MAX_BYTES >> 20) + 1  # then cut, the rest unread
 
 
 def test_a_body_slower_than_the_timeout_is_408() -> None:

@@ -7,13 +7,17 @@ hunt #1 and #3).
 - A chunked body that did not end in its last chunk (the client died, a chunk size that is not
   hex) was taken as complete: a 200 predicting from it, and a 202 for a batch file cut at half
   its rows, then scored as a succeeded job (infra/local/chunked.py).
+- A chunked body over the limit was answered 413 with its rest unread: the socket was reset
+  under a client still writing (curl), which never read the 413.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -222,6 +226,47 @@ def test_a_chunked_body_over_the_limit_is_still_413(server: ServeProcess) -> Non
         sock.settimeout(10)
         reply = sock.recv(65536)
     assert reply.startswith(b"HTTP/1.1 413 "), reply[:300]
+
+
+OVER = {"error": "request body is over the 10485760 byte limit"}
+CURL_CHUNKED = ["curl", "-sS", "-X", "POST", "-T", "-", "-H", "Transfer-Encoding: chunked"]
+
+
+def test_a_client_still_writing_a_chunked_body_over_the_limit_reads_its_413(
+    server: ServeProcess,
+) -> None:
+    """12 MiB written as curl and nginx write a body (a piece at a time, paced as a network
+    paces it, stopping at a failed write): closed with the rest unread at the limit, the socket
+    was reset under the writer, which never read the 413, 5 tries in 5 (`curl -T -` of 11 MiB
+    chunked, under load: 10 in 100). The rest is read and dropped first (a lingering close)."""
+    piece = chunk(b"a" * 65536)
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(chunked_head("POST", f"/models/{MODEL}/predict"))
+            for _ in range(12 * 16):
+                sock.sendall(piece)  # BrokenPipeError: the 413 lost
+                time.sleep(0.001)
+            sock.sendall(b"0\r\n\r\n")
+            reply = b""
+            while len(reply.partition(b"\r\n\r\n")[2]) < _length(reply) and (
+                data := sock.recv(65536)
+            ):
+                reply += data
+        assert answer(reply) == (413, OVER)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_uploading_a_chunked_body_over_the_limit_gets_the_413(server: ServeProcess) -> None:
+    url = f"{server.base}/models/{MODEL}/predict"
+    for _ in range(10):
+        sent = subprocess.run(
+            [*CURL_CHUNKED, "-H", f"Authorization: Bearer {TOKEN}", "-w", "\n%{http_code}", url],
+            input=b"x" * (11 << 20),
+            capture_output=True,
+            timeout=30,
+        )
+        assert sent.stdout.rpartition(b"\n")[2] == b"413", sent.stderr
+        assert json.loads(sent.stdout.rpartition(b"\n")[0]) == OVER
 
 
 def test_a_batch_file_cut_mid_upload_is_refused_and_no_job_is_made(server: ServeProcess) -> None:
