@@ -22,16 +22,19 @@ between its deletes and its read leaves the hole, as any kill midway through a w
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import manifest_key, number_key, version_prefix
-from functions.runtime.store import ObjectExists, ObjectStore
+from functions.runtime.store import CHUNK, ObjectChanged, ObjectExists, ObjectStore
 
 # A file of the version as this publish has it locally: its path and sha256.
 Source = tuple[Path, str]
+log = logging.getLogger("aiaas.registry")
 
 
 def unclaim(
@@ -82,7 +85,7 @@ def put_back(
         if source is None or (listed is not None and listed.get(key) != source[1]):
             continue
         if not store.exists(key):
-            _write(store, key, source[0])
+            _write(store, key, source)
 
 
 def keep_taken(
@@ -97,12 +100,31 @@ def keep_taken(
     run stopped, saw no manifest, and removed it."""
     for key in taken:
         if not store.exists(key):
-            _write(store, key, sources[key][0])
+            _write(store, key, sources[key])
 
 
-def _write(store: ObjectStore, key: str, data: Path | bytes) -> None:
-    with contextlib.suppress(ObjectExists):  # another put it back first: the same bytes
-        if isinstance(data, bytes):
+def _write(store: ObjectStore, key: str, data: Source | bytes) -> None:
+    """Write `data` as `key` only if absent (another put it back first: the same bytes). A
+    file is sent only as the bytes read hash to its listed sha256: the local file is a hard
+    link to the user's, which an export rewrites in place (rev15 2); else it is left out."""
+    if isinstance(data, bytes):
+        with contextlib.suppress(ObjectExists):
             store.put_bytes(key, data, if_absent=True)
-        else:
-            store.upload_file(data, key, if_absent=True)
+        return
+    path, sha256 = data
+    with store.open_staged(key) as target:
+        digest = hashlib.sha256()
+        with path.open("rb") as source:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                target.file.write(chunk)
+        if digest.hexdigest() != sha256:
+            log.warning(
+                "%s is missing and not put back: %s changed since it was published (its "
+                "sha256 is no longer the manifest's); publish the version's files again",
+                key,
+                path,
+            )
+            return
+        with contextlib.suppress(ObjectChanged):
+            target.publish(None)  # only if absent

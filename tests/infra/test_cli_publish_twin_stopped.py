@@ -169,3 +169,40 @@ def test_a_twin_manifest_landing_between_the_look_and_the_deletes(
     assert main(argv) == 128 + signal.SIGTERM
     assert len(ended) == 1
     assert_whole(store, ended[0], Path(argv[3]))
+
+
+def test_a_model_rewritten_in_place_is_not_put_back(
+    store: ObjectStore,
+    twins: tuple[list[str], list[Twin]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As the first test, but the user's model.onnx is rewritten in place (an export into the
+    same workspace) before the twin puts the model back: its staged copy is a hard link to it,
+    and the put-back uploaded those bytes under the manifest's sha256 (rev15 2). Only bytes
+    that hash to the listed sha256 go up; else the file stays out, with a warning."""
+    argv, started = twins
+    twin = Twin(argv, hold=True)
+    started.append(twin)
+    commit = publishing._commit
+
+    def commit_then_stop(*args: Any) -> None:
+        commit(*args)
+        if args[2].endswith("/model.onnx"):
+            twin.go()
+            twin.expect("taken")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(publishing, "_commit", commit_then_stop)
+    assert main(argv) == 128 + signal.SIGTERM
+    model = Path(argv[3])
+    listed = sha256_file(model)
+    with model.open("r+b") as rewritten:  # in place: the same inode, so every hard link
+        rewritten.seek(0, os.SEEK_END)
+        rewritten.write(b"\0junk")
+    twin.go()
+    code, _, err = twin.end()
+    key = f"models/m/versions/{VERSION}/model.onnx"
+    assert Registry(store).manifest("m", VERSION).file.sha256 == listed
+    assert not store.exists(key)  # was there, with the rewritten bytes under `listed`
+    assert f"{key} is missing and not put back" in err
+    assert code == 0
