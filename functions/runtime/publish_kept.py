@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from functions.runtime.errors import AiaasError, NotFound
@@ -35,6 +36,9 @@ from functions.runtime.store import CHUNK, ObjectChanged, ObjectExists, ObjectSt
 # A file of the version as this publish has it locally: its path and sha256.
 Source = tuple[Path, str]
 log = logging.getLogger("aiaas.registry")
+# A file replaced is kept in memory to be put back (`put_back_replaced`) up to this size:
+# cards and vocabularies are far smaller; a bigger one is only reported.
+KEPT_MAX = 16 * 1024 * 1024
 
 
 def unclaim(
@@ -43,17 +47,22 @@ def unclaim(
     version: str,
     committed: Sequence[str],
     sources: Mapping[str, Source],
+    replaced: Sequence[Replaced] = (),
 ) -> None:
     """Remove the files a publish that did not finish wrote (`committed`): a Ctrl-C after the
     model went up left 51 MB in S3 under a version that never existed, past what prune cleans.
     Not when a manifest is there now, and put back when one came meanwhile: a twin that found
-    the same bytes lists them."""
+    the same bytes lists them. A file written over whatever was there (`replaced`: the card)
+    is removed only while it is still this run's write: a twin that found it replaced it, and
+    its manifest lists the twin's bytes (rev15 1)."""
+    own = {item.key: item.version for item in replaced}
     with contextlib.suppress(Exception):
         if not committed or store.exists(manifest_key(name, version)):
             return
         for key in committed:
-            with contextlib.suppress(NotFound):
-                store.delete(key)
+            with contextlib.suppress(NotFound, ObjectChanged):
+                store.delete(key, if_version=own.get(key))
+    with contextlib.suppress(Exception):  # a failed delete above skips none of these
         put_back(store, name, version, committed, sources)
 
 
@@ -94,19 +103,28 @@ def keep_taken(
     version: str,
     taken: Sequence[str],
     sources: Mapping[str, Source],
+    replaced: Sequence[Replaced] = (),
 ) -> None:
     """After this publish's manifest is written: each file it found written by another run
     with its bytes (`taken`) is still there, or is put back from this run's own file. That
-    run stopped, saw no manifest, and removed it."""
+    run stopped, saw no manifest, and removed it. Each file it wrote over whatever was there
+    (`replaced`: the card) is still its write, or is written again from its own file: a twin
+    stopped before its manifest removed it, or left its own card there (rev15 1, 4). One
+    version check a card: the only requests this adds to a publish no twin meets."""
     for key in taken:
         if not store.exists(key):
             _write(store, key, sources[key])
+    for item in replaced:
+        now = store.version(item.key)
+        if now != item.version:
+            _write(store, item.key, sources[item.key], over=now)
 
 
-def _write(store: ObjectStore, key: str, data: Source | bytes) -> None:
-    """Write `data` as `key` only if absent (another put it back first: the same bytes). A
-    file is sent only as the bytes read hash to its listed sha256: the local file is a hard
-    link to the user's, which an export rewrites in place (rev15 2); else it is left out."""
+def _write(store: ObjectStore, key: str, data: Source | bytes, *, over: str | None = None) -> None:
+    """Write `data` as `key` only while it is version `over` (None: absent; else another put
+    it back first: the same bytes). A file is sent only as the bytes read hash to its listed
+    sha256: the local file is a hard link to the user's, which an export rewrites in place
+    (rev15 2); else it is left out."""
     if isinstance(data, bytes):
         with contextlib.suppress(ObjectExists):
             store.put_bytes(key, data, if_absent=True)
@@ -127,4 +145,45 @@ def _write(store: ObjectStore, key: str, data: Source | bytes) -> None:
             )
             return
         with contextlib.suppress(ObjectChanged):
-            target.publish(None)  # only if absent
+            target.publish(over)  # only over what was read: never a later writer's
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """A file a publish wrote over whatever was there (publishing.py `_replace`): the version
+    it wrote, and the bytes it replaced (None: there were none, or more than KEPT_MAX)."""
+
+    key: str
+    sha256: str
+    version: str
+    previous: bytes | None
+
+
+def read_kept(store: ObjectStore, key: str) -> bytes | None:
+    with contextlib.suppress(NotFound), store.open_read(key) as stored:
+        data = stored.read(KEPT_MAX + 1)
+        return data if len(data) <= KEPT_MAX else None
+    return None
+
+
+def put_back_replaced(
+    store: ObjectStore, name: str, version: str, replaced: Sequence[Replaced]
+) -> None:
+    """A twin won the manifest after this publish replaced files the twin had sent: this one
+    found them (the twin's manifest not yet written) and replaced them, as if an interrupted
+    publish had left them. Put back each replaced file's bytes where the winner's manifest
+    lists exactly those and the file is still as this publish wrote it."""
+    try:
+        winner = ModelManifest.from_json(store.get_bytes(manifest_key(name, version)))
+    except AiaasError:  # none, or unreadable: nothing to match the bytes against
+        return
+    listed = {f"{version_prefix(name, version)}/{f.path}": f.sha256 for f in winner.files}
+    for item in replaced:
+        want = listed.get(item.key)
+        if item.previous is None or want in (None, item.sha256):
+            continue
+        if hashlib.sha256(item.previous).hexdigest() != want:
+            continue  # not the winner's bytes either: nothing better to put there
+        with store.open_staged(item.key) as target, contextlib.suppress(ObjectChanged):
+            target.file.write(item.previous)
+            target.publish(item.version)  # only over our own bytes, never a later writer's

@@ -16,7 +16,8 @@ the winner's manifest vouches for. One window is left, as no store compares two 
 write: a twin that finds the winner's card sent but its manifest not yet written takes the
 card for an interrupted publish's and replaces it, then loses the manifest; it then puts back
 the bytes it replaced (read before replacing them), so only a twin killed between the two
-leaves a card its version's manifest does not vouch for (pull refuses it; nothing serves it).
+leaves a card its version's manifest does not vouch for (pull refuses it; nothing serves it):
+one stopped puts the bytes back too, and the winner checks its cards after its manifest.
 A publish that does not finish removes what it wrote unless a manifest lists it, and puts back
 what a twin's manifest came to list meanwhile (publish_kept.py).
 A numeric version also claims its number (`versions/.number-<int>`, written only if absent,
@@ -35,12 +36,19 @@ from pathlib import Path
 
 from functions.runtime import names
 from functions.runtime.artifact_files import files_to_publish
-from functions.runtime.errors import AiaasError, BadRequest, NotFound, VersionExists
+from functions.runtime.errors import BadRequest, NotFound, VersionExists
 from functions.runtime.file_hashes import sha256_stream
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.manifest_fields import check_labels
 from functions.runtime.prune_log import pruned_versions
-from functions.runtime.publish_kept import Source, keep_taken, unclaim
+from functions.runtime.publish_kept import (
+    Replaced,
+    Source,
+    keep_taken,
+    put_back_replaced,
+    read_kept,
+    unclaim,
+)
 from functions.runtime.publish_listed import check_listed, checked_files
 from functions.runtime.refs import (
     extra_file_name,
@@ -63,9 +71,6 @@ from functions.runtime.store import (
 from functions.runtime.write_answer import to_its_answer
 
 NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
-# A file replaced is kept in memory to be put back (`_put_back`) up to this size: cards and
-# vocabularies are far smaller; a bigger one is only reported.
-KEPT_MAX = 16 * 1024 * 1024
 
 
 def check_version_free(store: ObjectStore, name: str, version: str) -> None:
@@ -180,13 +185,17 @@ def publish_version(
     store.remove_abandoned(model_prefix(name), empty_folders=True)
     committed: list[str] = []  # the files this run wrote (not found there already)
     sources: dict[str, Source] = {}  # each file's local path and sha256, to put one back
+    replaced: list[Replaced] = []  # the other files as this run wrote them (`_replace`)
     claim = not copied  # a pull copies twins an older store holds as they are
+    written = (committed, sources, replaced)
     try:
-        manifest = _send(
-            store, manifest, model_file, wanted, found, (committed, sources), progress, claim
-        )
+        manifest = _send(store, manifest, model_file, wanted, found, written, progress, claim)
     except BaseException:  # Ctrl-C, SIGTERM, a failure: no version, so none of its files
-        unclaim(store, name, version, committed, sources)
+        unclaim(store, name, version, committed, sources, replaced)
+        # Over its own writes only, the bytes it replaced that a twin's manifest lists: the
+        # twin's card, replaced before its manifest came (rev15 4)
+        with contextlib.suppress(Exception):
+            put_back_replaced(store, name, version, replaced)
         raise
     return manifest
 
@@ -197,19 +206,19 @@ def _send(
     model_file: Path,
     wanted: Mapping[str, tuple[Path, str]],
     found: Mapping[str, str | None],
-    written: tuple[list[str], dict[str, Source]],
+    written: tuple[list[str], dict[str, Source], list[Replaced]],
     progress: Moved | None,
     claim: bool,
 ) -> ModelManifest:
     """The files, then the manifest (last: it makes the version exist); with `claim`, its
     number first, once every file is staged and checked and before any is visible. Fills
-    `written`: the keys this run wrote, and each file's source (publish_kept.py)."""
+    `written`: the keys this run wrote, each file's source, the other files as it wrote them
+    (publish_kept.py)."""
     name, version = manifest.name, manifest.version
-    committed, sources = written
+    committed, sources, replaced = written
     taken: list[str] = []  # files another run wrote with these bytes, which our manifest lists
     staged: dict[str, StagedUpload] = {}
     replacing: dict[str, _Replacing] = {}
-    replaced: list[_Replaced] = []
     with contextlib.ExitStack() as stack:
         try:
             staged[model_key(name, version)] = model = store.stage_file(
@@ -240,7 +249,7 @@ def _send(
             for key, item in staged.items():
                 _commit(store, manifest, key, item, (committed, taken))
             for key, other in replacing.items():
-                replaced += _replace(store, manifest, key, other, (committed, taken))
+                _replace(store, manifest, key, other, (committed, taken), replaced)
                 if progress is not None:  # sent only now (to S3: spooled until then)
                     progress(other.size)
         finally:
@@ -254,13 +263,13 @@ def _send(
             # Our own write (its publish_id is this publish's): it landed, its answer was lost,
             # and the SDK's retry met it (S3's 412). A twin publishing the same file in the same
             # second wrote another id, and loses: a numbered publish then takes the next number.
-            keep_taken(store, name, version, taken, sources)
+            keep_taken(store, name, version, taken, sources, replaced)
             return manifest
-        _put_back(store, name, version, replaced)
+        put_back_replaced(store, name, version, replaced)
         raise VersionExists(
             f"{name}:{version} was published concurrently; versions are immutable"
         ) from None
-    keep_taken(store, name, version, taken, sources)  # a stopped twin may have removed one
+    keep_taken(store, name, version, taken, sources, replaced)  # a stopped twin's doing
     return manifest
 
 
@@ -285,37 +294,33 @@ def _copy(local: Path, target: StagedObject) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-@dataclass(frozen=True)
-class _Replaced:
-    """A file this publish replaced: the version it wrote, and the bytes it replaced (None:
-    there were none, or more than KEPT_MAX)."""
-
-    key: str
-    sha256: str
-    version: str
-    previous: bytes | None
-
-
 def _replace(
     store: ObjectStore,
     manifest: ModelManifest,
     key: str,
     other: _Replacing,
     lists: tuple[list[str], list[str]],
-) -> list[_Replaced]:
-    """Publish `other` over what this publish found; what it replaced, to put back if a twin
-    wins the manifest (empty: nothing was replaced). A file it creates is in `committed`, as
-    the model: a SIGTERM after the card went up left it, and its folder took a number. One a
-    twin wrote with the same bytes is `taken`."""
+    replaced: list[Replaced],
+) -> None:
+    """Publish `other` over what this publish found; in `replaced` once written, with what it
+    replaced, to put back if a twin wins the manifest, and its version: a cleanup removes it
+    only while still so, and the winner checks it (publish_kept.py). A file it creates is in
+    `committed`, as the model: a SIGTERM after the card went up left it, and its folder took a
+    number. One a twin wrote with the same bytes is `taken`."""
     committed, taken = lists
-    previous = None if other.expect is None else _read_kept(store, key)
+    previous = None if other.expect is None else read_kept(store, key)
     created = other.expect is None
     if created:
         committed.append(key)
     landed: list[str] = []  # a stop waits for the answer: a twin's file is not ours to remove
+
+    def wrote(version: str) -> None:
+        landed.append(version)
+        replaced.append(Replaced(key, other.sha256, version, previous))
+
     try:
-        written = to_its_answer(lambda: other.target.publish(other.expect), landed.append)
-        return [_Replaced(key, other.sha256, written, previous)]
+        to_its_answer(lambda: other.target.publish(other.expect), wrote)
+        return
     except BaseException as exc:
         if created and not landed:
             committed.remove(key)  # not written by this run: another's, or none
@@ -324,40 +329,12 @@ def _replace(
         with contextlib.suppress(NotFound), store.open_read(key) as stored:
             if sha256_stream(stored) == other.sha256:
                 taken.append(key)
-                return []  # the same bytes: whoever wrote them, the manifests agree
+                return  # the same bytes: whoever wrote them, the manifests agree
         raise VersionExists(
             f"{manifest.name}:{manifest.version} is being published by another run (its "
             f"{key.rsplit('/', 1)[-1]} changed while this one sent its files); versions are "
             "immutable: publish another version"
         ) from None
-
-
-def _read_kept(store: ObjectStore, key: str) -> bytes | None:
-    with contextlib.suppress(NotFound), store.open_read(key) as stored:
-        data = stored.read(KEPT_MAX + 1)
-        return data if len(data) <= KEPT_MAX else None
-    return None
-
-
-def _put_back(store: ObjectStore, name: str, version: str, replaced: list[_Replaced]) -> None:
-    """A twin won the manifest after this publish replaced files the twin had sent: this one
-    found them (the twin's manifest not yet written) and replaced them, as if an interrupted
-    publish had left them. Put back each replaced file's bytes where the winner's manifest
-    lists exactly those and the file is still as this publish wrote it."""
-    try:
-        winner = ModelManifest.from_json(store.get_bytes(manifest_key(name, version)))
-    except AiaasError:  # unreadable: nothing to match the bytes against
-        return
-    listed = {f"{version_prefix(name, version)}/{f.path}": f.sha256 for f in winner.files}
-    for item in replaced:
-        want = listed.get(item.key)
-        if item.previous is None or want in (None, item.sha256):
-            continue
-        if hashlib.sha256(item.previous).hexdigest() != want:
-            continue  # not the winner's bytes either: nothing better to put there
-        with store.open_staged(item.key) as target, contextlib.suppress(ObjectChanged):
-            target.file.write(item.previous)
-            target.publish(item.version)  # only over our own bytes, never a later writer's
 
 
 def _commit(
