@@ -182,10 +182,13 @@ def publish(
     the manifest as published. A `numbered` version (not pinned by the user) that another run
     published while this one trained moves on to the next free number, as `aiaas publish`
     does: the card, which names the version, is written again. `on_published` is told once the
-    version exists, before the alias (the CLI then ignores stop signals, as publish does)."""
+    version exists (its manifest's write answered), before the alias (the CLI then ignores
+    stop signals, as publish does)."""
     for attempt in range(1, NUMBER_TRIES + 1):
         try:
-            manifest = registry.publish(manifest, model_path, extra_files=extra_files)
+            manifest = registry.publish(
+                manifest, model_path, extra_files=extra_files, on_written=on_published
+            )
             break  # as stored: with this publish's publish_id
         except VersionExists:
             if not numbered or attempt == NUMBER_TRIES:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -158,9 +158,12 @@ def publish_version(
     progress: Moved | None = None,
     *,
     copied: bool = False,
+    on_written: Callable[[], object] | None = None,
 ) -> ModelManifest:
     """Store `manifest`'s version; returns the manifest as stored, listing every file.
     `progress` hears the bytes of each chunk or part sent (parts from several threads).
+    `on_written` is told the moment the manifest's write is answered: the version exists, and
+    a stop (SIGTERM, Ctrl-C) that lands from then on is answered by finishing, not raised.
     The manifest gets this publish's own `publish_id`, unless `copied` (a pull: the version
     another store published, whose id it keeps, so two pulls of it write the same manifest)."""
     name, version = manifest.name, names.new_version_name(manifest.version)
@@ -189,7 +192,9 @@ def publish_version(
     claim = not copied  # a pull copies twins an older store holds as they are
     written = (committed, sources, replaced)
     try:
-        manifest = _send(store, manifest, model_file, wanted, found, written, progress, claim)
+        manifest = _send(
+            store, manifest, model_file, wanted, found, written, progress, claim, on_written
+        )
     except BaseException:  # Ctrl-C, SIGTERM, a failure: no version, so none of its files
         unclaim(store, name, version, committed, sources, replaced)
         # Over its own writes only, the bytes it replaced that a twin's manifest lists: the
@@ -209,6 +214,7 @@ def _send(
     written: tuple[list[str], dict[str, Source], list[Replaced]],
     progress: Moved | None,
     claim: bool,
+    on_written: Callable[[], object] | None = None,
 ) -> ModelManifest:
     """The files, then the manifest (last: it makes the version exist); with `claim`, its
     number first, once every file is staged and checked and before any is visible. Fills
@@ -256,8 +262,20 @@ def _send(
             for item in staged.values():
                 item.abort()  # nothing, for those committed
     data = manifest.to_json().encode()
+    told: list[bool] = []
+
+    def exists(_: object) -> None:  # published: a stop now must not say "interrupted" (rev15 3)
+        told.append(on_written is not None)
+        if on_written is not None:
+            on_written()
+
     try:
-        store.put_bytes(manifest_key(name, version), data, if_absent=True)
+        to_its_answer(
+            lambda: store.put_bytes(manifest_key(name, version), data, if_absent=True), exists
+        )
+    except KeyboardInterrupt:  # a stop that landed while the write was answered
+        if not any(told):
+            raise
     except ObjectExists:
         if holds(store, manifest_key(name, version), data):
             # Our own write (its publish_id is this publish's): it landed, its answer was lost,

@@ -86,11 +86,17 @@ class Registry:
         model_file: Path,
         extra_files: Mapping[str, Path] | None = None,
         progress: Moved | None = None,
+        *,
+        on_written: Callable[[], object] | None = None,
     ) -> ModelManifest:
-        """Store a new immutable version (`publishing.publish_version`): the manifest as stored."""
+        """Store a new immutable version (`publishing.publish_version`): the manifest as stored.
+        `on_written` is told as soon as the version exists (its manifest's write answered)."""
         from functions.runtime.publishing import publish_version  # serving never publishes
 
-        return publish_version(self.store, manifest, Path(model_file), extra_files or {}, progress)
+        files = extra_files or {}
+        return publish_version(
+            self.store, manifest, Path(model_file), files, progress, on_written=on_written
+        )
 
     def next_version(self, name: str) -> str:
         """One more than the largest number published, pruned, claimed, or cut off mid-publish."""

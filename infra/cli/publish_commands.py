@@ -303,7 +303,7 @@ def _publish_numbered(
             total = model.stat().st_size + sum(local.stat().st_size for local, _ in beside)
             what = f"{manifest.name}:{manifest.version}"
             with Progress(what, total, verb="sent", unit=BYTES, show=show) as sent:
-                reg.publish(manifest, model, files, sent.add)
+                reg.publish(manifest, model, files, sent.add, on_written=answered)
             return manifest
         except VersionExists:
             if not numbered or attempt == NUMBER_TRIES:
