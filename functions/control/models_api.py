@@ -246,10 +246,14 @@ def rollback(
                 f"rollback names two versions: ?to={to} and a body's to {names.shown(body.to)}"
             )
         to = body.to
+    name, written = names.model_name(name), Written()
     record = plane.registry.rollback(
-        names.model_name(name), names.alias_name(alias), to=to, actor=who, when=when
+        name, names.alias_name(alias), to=to, actor=who, when=when, written=written
     )
-    return _moved(name, alias, record, response)
+    # A whole move, as a PUT without a weight: said as the CLI's rollback says it (rev15 5)
+    said = _whole_move_warnings(plane, name, record) if written.written else []
+    moved = _moved(name, alias, record, response)
+    return moved.model_copy(update={"warnings": said}) if said else moved
 
 
 @router.delete(

@@ -159,6 +159,26 @@ def test_the_control_plane_says_a_whole_move_to_another_order(store: Path) -> No
     assert same.status_code == 200 and same.json()["warnings"] is None, same.text
 
 
+def test_the_control_plane_rollback_says_a_move_to_another_order(store: Path) -> None:
+    """`POST .../rollback` moves every caller at once, as a PUT without a weight and as `aiaas
+    rollback` (which warns): it answered `warnings: null` on a move between orders (rev15 5)."""
+    client = TestClient(create_app(LocalStore(store)))
+    url = "/control/models/m/aliases/production"
+    assert client.put(url, json={"version": "2"}).status_code == 200
+    back = client.post(f"{url}/rollback", json={})
+    assert back.status_code == 200 and back.json()["version"] == "1", back.text
+    warned = back.json()["warnings"]  # was None
+    assert warned is not None and warned[0].startswith(
+        "version 1 of m reads its features in another order than 2"
+    ), warned
+    assert client.put(url, json={"version": "2"}).status_code == 200
+    pinned = client.post(f"{url}/rollback", json={"to": "1"})
+    assert pinned.status_code == 200 and pinned.json()["warnings"] is not None, pinned.text
+    assert client.put(url, json={"version": "3"}).status_code == 200  # 2 -> 3
+    to_one = client.post(f"{url}/rollback", json={"to": "1"})  # 3 -> 1: the same order
+    assert to_one.status_code == 200 and to_one.json()["warnings"] is None, to_one.text
+
+
 def test_a_version_aiaas_trained_is_told_the_dataset_features_line(
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
