@@ -92,23 +92,33 @@ def spelled_apart(distinct: list[str]) -> list[list[str]]:
 
 # A rare class one typing slip away from a far larger one reads as its misspelling: `chrun` on 6
 # rows beside `churn` on 569 was warned as an imbalanced class to weigh up (class_weight:
-# balanced), and learned as a fourth class (hunt_journey8 4). A slip is one letter changed,
-# dropped, added or two swapped (Damerau distance 1) inside names of MISSPELT_LENGTH letters or
-# more, and not where classes are told apart on purpose: a letter or digit at the end
-# (`type_a`/`type_b`, `class_1`/`class_2`), a letter added in front or behind (`cat`/`cats`),
-# a one-letter word (`grade a low`) or any digit. Pairs two letters or more apart are never one
-# (`normal`/`abnormal`, `active`/`inactive`, `valid`/`invalid`: rev14 1). And the class is tiny:
-# at most MISSPELT_SHARE of the one it looks like, MISSPELT_FRACTION of the rows and
-# MISSPELT_ROWS rows (a slip is made on a few rows, not on a real class's hundreds).
+# balanced), and learned as a fourth class (hunt_journey8 4). A slip is what a typist's finger
+# does (rev15 6): two neighbouring letters swapped (`chrun`, `yse`), a letter doubled (`churrn`)
+# or dropped (`chun`, `approve` for `approved`), or one changed for its QWERTY neighbour
+# (`churm`), never the first letter (`imap`/`nmap`, `gambia`/`zambia`): a substitution of
+# unrelated letters names another word as often as not (`skirt`/`shirt`, `scam`/`spam`,
+# `moose`/`mouse`). Not where classes are told apart on purpose: a letter added in front or one
+# not doubled added behind (`cats`/`cat`), a one-letter word (`grade a low`) or any digit
+# (`class_1`/`class_2`). Pairs two slips or more apart never are (`normal`/`abnormal`,
+# `valid`/`invalid`: rev14 1). Names of MISSPELT_LENGTH letters or more (a swap: 3, `yse`). And
+# the class is tiny: at most MISSPELT_ROWS rows and MISSPELT_SHARE of the one it looks like (a
+# slip is made on a few rows, not on a real class's dozens); any class not flagged keeps the
+# imbalance advice.
 MISSPELT_LENGTH = 4
-MISSPELT_SHARE = 0.1
-MISSPELT_FRACTION = 0.02
-MISSPELT_ROWS = 100
+MISSPELT_SHARE = 0.02
+MISSPELT_ROWS = 20
+_KEYS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_NEIGHBOURS = {
+    row[i]: {row[j] for j in (i - 1, i + 1) if 0 <= j < len(row)}
+    for row in _KEYS
+    for i in range(len(row))
+}
 
 
 def _slip(a: str, b: str) -> tuple[int, str, str] | None:
-    """Where `a` and `b` differ by one typing slip: its place, the letters it touches and what
-    it did (changed, swapped, resized); None when they differ otherwise (or not at all)."""
+    """Where `a` and `b` differ by one edit: its place, the letters it touches and what it did
+    (changed, swapped, added: `a` has a letter more, dropped: `a` lacks one); None when they
+    differ otherwise (or not at all)."""
     if a == b or abs(len(a) - len(b)) > 1:
         return None
     at = 0
@@ -120,21 +130,27 @@ def _slip(a: str, b: str) -> tuple[int, str, str] | None:
         swapped = a[at + 1 : at + 2] + a[at] + a[at + 2 :]
         return (at, a[at : at + 2], "swapped") if swapped == b[at:] else None
     longer, shorter = (a, b) if len(a) > len(b) else (b, a)
-    return (at, longer[at], "resized") if longer[at + 1 :] == shorter[at:] else None
+    if longer[at + 1 :] != shorter[at:]:
+        return None
+    return at, longer[at], "added" if longer is a else "dropped"
 
 
 def _typo(rare: str, common: str) -> bool:
     """Whether `rare` reads as `common` mistyped (see MISSPELT_LENGTH)."""
     a, b = rare.casefold(), common.casefold()
-    if min(len(a), len(b)) < MISSPELT_LENGTH or (slip := _slip(a, b)) is None:
+    if (slip := _slip(a, b)) is None:
         return False
     at, letters, did = slip
-    if did == "resized" and at in (0, min(len(a), len(b))):
-        return False  # a letter added in front or behind: another word (`cats`, `acat`)
-    if did == "changed" and at == len(a) - 1:
-        return False  # the last letter tells them apart (`type_a`, `type_b`)
+    if min(len(a), len(b)) < (3 if did == "swapped" else MISSPELT_LENGTH):
+        return False
     if any(c.isdigit() for c in letters):
         return False  # numbered (`class_1`, `class_2`)
+    if did == "changed" and (at == 0 or letters[1] not in _NEIGHBOURS.get(letters[0], ())):
+        return False  # another word (`imap`/`nmap`, `skirt`/`shirt`), not a finger's slip
+    if did == "added" and letters not in (a[at - 1 : at] if at else "", a[at + 1 : at + 2]):
+        return False  # a letter added, not doubled: another word (`cats`, `acat`)
+    if did == "dropped" and at == 0:
+        return False  # a first letter dropped: another word (`rate` beside `irate`)
     for name in (a, b):  # a one-letter word tells them apart (`grade a low`, `grade b low`)
         if any(m.start() <= at < m.end() == m.start() + 1 for m in re.finditer(r"[^\W_]+", name)):
             return False
@@ -143,10 +159,9 @@ def _typo(rare: str, common: str) -> bool:
 
 def misspelt_labels(labels: tuple[str, ...], counts: list[int]) -> dict[str, str]:
     """Each tiny class that looks like a typing slip on a far larger one -> that class."""
-    total = sum(counts)
     found: dict[str, str] = {}
     for label, count in zip(labels, counts, strict=True):
-        if count > MISSPELT_ROWS or count > MISSPELT_FRACTION * total:
+        if count > MISSPELT_ROWS:
             continue
         likely = [
             other
