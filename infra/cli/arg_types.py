@@ -175,3 +175,23 @@ def store_uri(text: str) -> str:
             "is empty (an unset variable?): give a directory or s3://bucket/prefix"
         )
     return text
+
+
+def trusted_proxies(text: str) -> tuple[str, ...]:
+    """`serve --trusted-proxy`'s addresses (infra/local/forwarded.py)."""
+    from infra.local.forwarded import proxy_addresses
+
+    try:
+        return proxy_addresses(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def browser_origins(text: str) -> tuple[str, ...]:
+    """`serve --cors-origins`'s origins (infra/local/cors.py)."""
+    from infra.local.cors import cors_origins
+
+    try:
+        return cors_origins(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

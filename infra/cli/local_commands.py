@@ -23,7 +23,7 @@ from functions.runtime.settings import (
     env_number,
 )
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
-from infra.cli.arg_types import count, port, seconds, whole_days
+from infra.cli.arg_types import browser_origins, count, port, seconds, trusted_proxies, whole_days
 from infra.cli.serve_discovery import ModelDiscovery, template_functions
 from infra.cli.serve_start import (
     START_LIST_WAIT_S,
@@ -45,7 +45,6 @@ from infra.local.expiry import (
     ExpiryTurn,
     Retention,
 )
-from infra.local.forwarded import proxy_addresses
 from infra.local.functions import export_native_settings, function_instances
 from infra.local.gateway import Gateway
 from infra.local.resume_claim import ResumeClaim, resume_env
@@ -150,6 +149,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Behind a reverse proxy; default: none, the peer's address is the caller's)",
     )
     p.add_argument(
+        "--cors-origins",
+        type=browser_origins,
+        metavar="ORIGIN[,ORIGIN]",
+        help="origins whose pages may call it (e.g. http://localhost:5173), as the stack's "
+        "CorsAllowOrigins (docs/serve.md, Browser apps; default: none, no CORS headers)",
+    )
+    p.add_argument(
         "--capture-days",
         type=whole_days,
         help="a directory store: days captured requests are kept, as the stack's bucket keeps "
@@ -191,13 +197,6 @@ def _expire(store: ObjectStore, store_uri: str, args: argparse.Namespace) -> Dai
     return None
 
 
-def trusted_proxies(text: str) -> tuple[str, ...]:
-    try:
-        return proxy_addresses(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def selector(text: str) -> str:
     """An argparse type: '' (each model's default, refs.DEFAULT_VERSION), @alias or
     :version. 'staging' without its @ was glued to every model's name ('irisstaging')."""
@@ -234,6 +233,7 @@ class ServeConfig:
     listed: tuple[str, ...] | None = None
     listing: bool = False  # the start's walk outlasted its wait: each worker walks the store
     trusted_proxies: tuple[str, ...] = ()  # --trusted-proxy: infra/local/forwarded.py
+    cors_origins: tuple[str, ...] = ()  # --cors-origins: infra/local/cors.py
     token_file: Path | None = None  # `tokens` came from it; each worker watches it
     token_file_key: tuple[int, int, int, int, int] | None = None  # its stat when they were read
     loopback: bool = True  # it listens on loopback only: with no token, Host is checked too
@@ -291,6 +291,7 @@ def build_app(config: ServeConfig) -> GatewayApp:
         limits,
         trusted_proxies=frozenset(config.trusted_proxies),
         max_in_flight=config.limits.max_in_flight,
+        cors_origins=config.cors_origins,
     )
 
 
@@ -336,6 +337,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         listed=tuple(served),
         listing=start.slow,
         trusted_proxies=args.trusted_proxy or (),
+        cors_origins=args.cors_origins or (),
         token_file=token_file,
         token_file_key=token_file_key,
         loopback=ipaddress.ip_address(address).is_loopback,

@@ -40,6 +40,7 @@ from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defi
 
 from infra.local.chunked import CUT_MESSAGE, CutBody
 from infra.local.connection_limit import MAX_IN_FLIGHT
+from infra.local.cors import Cors
 from infra.local.fair_pool import FairPool
 from infra.local.forwarded import caller_address, forwarded
 from infra.local.gateway import Gateway
@@ -76,6 +77,7 @@ class GatewayApp(RequestBodies):
         warm_up: bool = True,
         trusted_proxies: frozenset[str] = frozenset(),
         max_in_flight: int = MAX_IN_FLIGHT,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         RequestBodies.__init__(self, limits)  # the body's reads and drains (request_body.py)
         self.gateway = gateway
@@ -84,6 +86,7 @@ class GatewayApp(RequestBodies):
         self.max_in_flight = max_in_flight
         self._in_flight = 0
         self.trusted_proxies = trusted_proxies  # peers whose X-Forwarded-For names the caller
+        self.cors = Cors(cors_origins) if cors_origins else None  # --cors-origins (cors.py)
         self.timing = Timing()
         # As many threads for one route as before the pool was fair, and one more that a route
         # never takes alone: kept for the others (fair_pool.py).
@@ -152,8 +155,11 @@ class GatewayApp(RequestBodies):
         # The event's requestId (so a captured line's and a log line's), sent back with every
         # answer as API Gateway does: a caller can then find its request in a capture export.
         rid = request_id()
+        cors = self.cors
+        # A browser's preflight carries no token: answered before one is asked for.
+        preflight = cors.preflight(scope.method, scope.headers.get) if cors else None
         try:
-            response = await self.answer(scope, protocol, rid)
+            response = preflight or await self.answer(scope, protocol, rid)
         except ProtocolClosed:  # the client stopped sending mid-body (it may still read)
             response = closing(error(400, "the request body ended before its declared length"))
         except ProtocolError:  # hyper could not frame the body
@@ -163,6 +169,8 @@ class GatewayApp(RequestBodies):
             # failure with a traceback per request.
             response = closing(error(503, "the server stopped before this request finished; retry"))
         response.headers.append((REQUEST_ID_HEADER, rid))
+        if cors is not None and preflight is None:  # every answer, errors too: a page reads them
+            cors.add_headers(scope.headers.get("origin"), response.headers)
         if response.route is not None:  # answered here, not by a function: counted and logged
             self.gateway.metrics.refused(response.status, response.route, rid, scope.headers.get)
         protocol.response_bytes(response.status, response.headers, response.body)

@@ -80,7 +80,8 @@ class OpenGuard:
                     return (
                         f"a request from a web page at {value} to a server with no token is "
                         "refused (a page could otherwise move aliases or read answers): serve "
-                        "with AIAAS_API_TOKEN set to call it from a browser"
+                        f"with AIAAS_API_TOKEN set and --cors-origins {value} to call it from "
+                        "that page (docs/serve.md, Browser apps)"
                     )
         return None
 
