@@ -30,6 +30,10 @@ GLOBAL_ENVIRONMENT = {
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_TIMEOUT_S = 30
 
+# The control plane's methods, one route each under /control/ (not ANY: an ANY route took a
+# browser's CORS preflight to the authorizer in AWS, hunt_journey10 2).
+CONTROL_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+
 # Per model, `{name}` is the model; `{version}` stays a path parameter, as in the template.
 PREDICT_ROUTES = (
     ("POST", "/models/{name}/predict"),
@@ -105,7 +109,8 @@ def shared_functions() -> dict[str, FunctionSpec]:
         _spec(
             "ControlPlane",
             "functions.control.handler.handler",
-            [("GET", "/docs"), ("GET", "/openapi.json"), ("ANY", "/control/{proxy+}")],
+            [("GET", "/docs"), ("GET", "/openapi.json")]
+            + [(method, "/control/{proxy+}") for method in CONTROL_METHODS],
             environment={"AIAAS_ALIAS_TTL": "60"},  # a rollout step's wait on an S3 store
             memory_mb=512,
         ),

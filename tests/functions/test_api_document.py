@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from functions.control.app import create_app
 from functions.runtime.dataplane.model import MAX_TOP_K
 from functions.runtime.store import LocalStore
-from infra.local.stack import PREDICT_ROUTES, shared_functions
+from infra.local.stack import CONTROL_METHODS, PREDICT_ROUTES, shared_functions
 from tests.functions.test_predict_events import (  # noqa: F401  (module-scoped fixtures)
     HEALTH_EVENTS,
     PREDICT_EVENTS,
@@ -30,7 +30,8 @@ from tests.functions.test_predict_events import (  # noqa: F401  (module-scoped 
     published,
 )
 
-OWN_ROUTES = {("GET", "/docs"), ("GET", "/openapi.json"), ("ANY", "/control/{proxy+}")}
+OWN_ROUTES = {("GET", "/docs"), ("GET", "/openapi.json")}
+OWN_ROUTES |= {(method, "/control/{proxy+}") for method in CONTROL_METHODS}
 
 
 @pytest.fixture(scope="module")

@@ -52,3 +52,20 @@ def test_cors_allows_the_headers_the_api_reads_and_exposes_those_it_answers(
     assert SENT - {h.lower() for h in cors["allowHeaders"]} == set()
     assert ANSWERED - {h.lower() for h in cors["exposeHeaders"]} == set()
     assert {"authorization", "content-type"} <= set(cors["allowHeaders"])  # and still these
+
+
+def test_no_route_takes_a_preflight_to_the_authorizer(packaged: Packaged) -> None:
+    """API Gateway answers a CORS preflight itself only where no route takes OPTIONS: an ANY
+    route does, and its authorizer refused the browser's preflight (no Authorization on it),
+    so no page could call the control plane (`ANY /control/{proxy+}`, hunt_journey10 2)."""
+    resources = sam_transform(packaged.template(), CorsAllowOrigins="https://app.example.com")
+    paths = resources["Resources"]["Api"]["Properties"]["Body"]["paths"]
+    taking = {
+        (path, method)
+        for path, route in paths.items()
+        for method in route
+        if method in ("x-amazon-apigateway-any-method", "options")
+    }
+    assert taking == set()
+    control = set(paths["/control/{proxy+}"])
+    assert {"get", "head", "post", "put", "delete"} <= control
