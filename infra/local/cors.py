@@ -23,7 +23,7 @@ from infra.local.payload import GatewayResponse
 ALLOW_METHODS = "GET,POST,PUT,DELETE"
 ALLOW_HEADERS = (
     "authorization,content-type,content-encoding,inference-header-content-length,if-match,"
-    "if-none-match,x-aiaas-routing-key,x-amz-date,x-amz-security-token,x-amz-content-sha256"
+    "if-none-match,x-aiaas-routing-key,traceparent,x-request-id,x-amz-date,x-amz-security-token,x-amz-content-sha256"
 )
 EXPOSE_HEADERS = (
     "apigw-requestid,etag,inference-header-content-length,location,retry-after,"

@@ -3,8 +3,12 @@ and the headers the API reads and answers beyond the CORS-safelisted ones."""
 
 from __future__ import annotations
 
+import re
+
+from functions.predict.caller_ids import REQUEST_ID_HEADER, TRACEPARENT_HEADER
 from functions.predict.http import ROUTING_HEADER, VERSION_HEADER
 from functions.runtime.codecs.oip import BINARY_HEADER
+from infra.template import load_template
 from tests.infra.conftest import Packaged
 from tests.infra.test_template_checks import sam_transform
 
@@ -29,6 +33,8 @@ SENT = {
     "if-match",  # an alias's compare-and-swap (docs/deploy.md, section 6), a rollout's abort
     "if-none-match",  # ... and a read that is a 304 while nothing changed
     ROUTING_HEADER,  # a caller stuck to one version of a split alias
+    TRACEPARENT_HEADER,  # a traced page's trace id, logged (docs/monitoring.md; hunt_journey10 3)
+    REQUEST_ID_HEADER,  # ... and its own request id
 }
 ANSWERED = {
     BINARY_HEADER,
@@ -69,3 +75,13 @@ def test_no_route_takes_a_preflight_to_the_authorizer(packaged: Packaged) -> Non
     assert taking == set()
     control = set(paths["/control/{proxy+}"])
     assert {"get", "head", "post", "put", "delete"} <= control
+
+
+def test_an_origin_with_a_path_is_refused_at_deploy() -> None:
+    """A browser's Origin has no path: `https://app.example.com/` deployed fine and matched no
+    request, every call a browser "network error" (hunt_journey10 3)."""
+    rule = re.compile(load_template()["Parameters"]["CorsAllowOrigins"]["AllowedPattern"])
+    for good in ("", "https://app.example.com", "https://a.example.com,http://localhost:5173"):
+        assert rule.fullmatch(good), good
+    for bad in ("https://app.example.com/", "https://app.example.com/app", "app.example.com"):
+        assert not rule.fullmatch(bad), bad
