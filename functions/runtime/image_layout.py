@@ -5,9 +5,8 @@ batch-scored a size at a time (batch/sizes.py), drift-monitored on statistics ev
 
 from __future__ import annotations
 
-from functions.runtime.input_columns import NUMERIC
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.tensor_spec import TensorSpec
+from functions.runtime.tensor_spec import NUMERIC, TensorSpec
 
 
 def any_size_layout(manifest: ModelManifest) -> str | None:

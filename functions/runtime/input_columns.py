@@ -22,8 +22,8 @@ import numpy as np
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.tensor_spec import NUMERIC
 
-NUMERIC = ("float", "int", "uint")
 SUPPORTED = (
     "one numeric input of fixed row shape ([-1, F], or an image's [-1, C, H, W]), or one "
     "numeric, bool or string input per column ([-1], [-1, 1] or [-1, k] each, as skl2onnx exports "

@@ -16,6 +16,8 @@ DTYPES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float16", "float32", "float64", "string",
 )  # fmt: skip
+# The prefixes of the numeric ones (`dtype.startswith(NUMERIC)`).
+NUMERIC = ("float", "int", "uint")
 
 
 @dataclass(frozen=True)
