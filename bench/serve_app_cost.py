@@ -68,7 +68,8 @@ class _Protocol:
 
 
 def serve_app(work: Path) -> Any:
-    from infra.cli.local_commands import ServeConfig, build_app, local_overrides
+    from infra.cli.local_commands import local_overrides
+    from infra.cli.serve_app import ServeConfig, build_app
     from infra.local.server import ServerLimits
 
     store = str(work / "store")

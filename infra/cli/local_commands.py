@@ -10,21 +10,18 @@ import ipaddress
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from functions.runtime.refs import DEFAULT_VERSION, selector_problem
 from functions.runtime.settings import (
     LOG_SETUP_ENV,
     RuntimeSettings,
     env_flag,
-    env_number,
 )
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import browser_origins, count, port, seconds, trusted_proxies, whole_days
-from infra.cli.serve_discovery import ModelDiscovery, template_functions
+from infra.cli.serve_app import ServeConfig, build_app
 from infra.cli.serve_start import (
     START_LIST_WAIT_S,
     check_function_settings,
@@ -45,16 +42,12 @@ from infra.local.expiry import (
     ExpiryTurn,
     Retention,
 )
-from infra.local.functions import export_native_settings, function_instances
-from infra.local.gateway import Gateway
-from infra.local.resume_claim import ResumeClaim, resume_env
+from infra.local.functions import export_native_settings
+from infra.local.resume_claim import ResumeClaim
 from infra.local.server import ServerLimits, end_process
 from infra.local.stack import GLOBAL_ENVIRONMENT
-from infra.local.token_file import TOKEN_FILE_ENV, TokenFile, stat_key, tokens_at_start
+from infra.local.token_file import TOKEN_FILE_ENV, stat_key, tokens_at_start
 from infra.template import load_template
-
-if TYPE_CHECKING:
-    from infra.local.app import GatewayApp
 
 # Variables a local run passes from the shell to every function (the rest come from the template).
 PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS_MAX_BATCH", "AIAAS_MAX_RUN_SECONDS",
@@ -213,86 +206,6 @@ def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> d
     env[LOG_SETUP_ENV] = f"{lambda_logs.__name__}:{lambda_logs.install.__name__}"
     env.update(extra or {})
     return env
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """Everything a worker process needs to build its gateway, read once from the command line."""
-
-    template: Path | None  # None: the built-in functions (infra/local/stack.py)
-    store_uri: str
-    env: dict[str, str]  # the functions' variables, applied only while each function inits
-    models: list[str] | None
-    selector: str
-    tokens: tuple[str, ...] | None  # None: no auth; else every one accepted
-    limits: ServerLimits
-    metrics_dir: Path | None = None  # several workers: they sum their metrics in its files
-    workers: int = 1  # --workers
-    # The models the start found (none while the store was unreachable): each worker builds
-    # these, not waiting on a store that is away; the rest come by discovery on first call.
-    listed: tuple[str, ...] | None = None
-    listing: bool = False  # the start's walk outlasted its wait: each worker walks the store
-    trusted_proxies: tuple[str, ...] = ()  # --trusted-proxy: infra/local/forwarded.py
-    cors_origins: tuple[str, ...] = ()  # --cors-origins: infra/local/cors.py
-    token_file: Path | None = None  # `tokens` came from it; each worker watches it
-    token_file_key: tuple[int, int, int, int, int] | None = None  # its stat when they were read
-    loopback: bool = True  # it listens on loopback only: with no token, Host is checked too
-    port: int = 0  # --port: a proxied request whose Host names it came to the port directly
-    resume: ResumeClaim | None = None  # one worker lines up the batch jobs the last stop left
-    expiry: DailyExpiry | None = None  # a directory store's: one worker at a time expires it
-
-
-def build_app(config: ServeConfig) -> GatewayApp:
-    """The gateway app of one worker: its own function instances, loaded after the fork."""
-    from infra.local.app import BodyLimits, GatewayApp
-    from infra.local.gone_series import GONE_AFTER_ENV, GONE_AFTER_S, PrunedVersions
-    from infra.local.metrics import GatewayMetrics
-    from infra.local.open_guard import OpenGuard
-
-    names = config.models if config.models is not None else config.listed
-    names = None if names is None else list(names)
-    specs = template_functions(config.template, config.store_uri, names, config.selector)
-    env = {**config.env, **resume_env(config.resume)}
-    discovery = ModelDiscovery(config)
-    metrics = GatewayMetrics(
-        config.metrics_dir,
-        log_requests=env_flag(config.env, "AIAAS_LOG_REQUESTS"),
-        workers=config.workers,
-        # the series of pruned versions go, once they stopped changing
-        gone=PrunedVersions(
-            config.store_uri, after_s=env_number(config.env, GONE_AFTER_ENV, GONE_AFTER_S)
-        ),
-    )
-    if config.metrics_dir is not None:
-        # Another worker may answer the scrape: samples must reach the shared files from the
-        # first request, not wait in this worker for the deferred start.
-        metrics.start()
-    gateway = Gateway(
-        function_instances(specs, env),
-        tokens=config.tokens or (),
-        on_miss=discovery,
-        metrics=metrics,
-        open_guard=OpenGuard(check_host=config.loopback, port=config.port),
-    )
-    if config.token_file is not None and config.tokens:
-        watch = TokenFile(
-            config.token_file, config.tokens, gateway.accept_tokens, config.token_file_key
-        )
-        watch.check()  # changed since the start read it (a worker started later, a respawn)?
-        watch.start()
-    discovery.gateway = gateway
-    if config.listing:  # finished in the background; a call meanwhile waits for it
-        discovery.start()
-    if config.expiry is not None:  # a thread of this worker's, started after the fork
-        config.expiry.start(open_store(config.store_uri))
-    limits = BodyLimits(gateway.max_body, config.limits.body_timeout_s)
-    return GatewayApp(
-        gateway,
-        limits,
-        trusted_proxies=frozenset(config.trusted_proxies),
-        max_in_flight=config.limits.max_in_flight,
-        cors_origins=config.cors_origins,
-    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

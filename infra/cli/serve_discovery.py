@@ -17,7 +17,7 @@ from infra.local.stack import DEFAULT_SELECTOR, stack_functions
 from infra.template import FunctionSpec, functions, load_template
 
 if TYPE_CHECKING:
-    from infra.cli.local_commands import ServeConfig
+    from infra.cli.serve_app import ServeConfig
     from infra.local.gateway import Gateway
 
 RESCAN_SECONDS = 2.0

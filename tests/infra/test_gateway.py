@@ -315,7 +315,7 @@ def test_a_request_the_gateway_refuses_is_in_the_request_log(
     """With AIAAS_LOG_REQUESTS=1 an operator's serve logged every predict but not one 401 or
     404: a caller with a stale token after a rotation was in no log (API Gateway's access log
     has them). The line is the functions' own, model and version '-'."""
-    from infra.cli.local_commands import ServeConfig, build_app
+    from infra.cli.serve_app import ServeConfig, build_app
     from infra.local.server import ServerLimits
 
     config = ServeConfig(

@@ -24,8 +24,8 @@ import pytest
 
 from functions.runtime.store import LocalStore
 from infra.cli import serve_discovery
-from infra.cli.local_commands import ServeConfig, build_app
 from infra.cli.main import main
+from infra.cli.serve_app import ServeConfig, build_app
 from infra.local.gateway import GatewayRequest
 from infra.local.server import ServerLimits
 from tests import onnx_factory

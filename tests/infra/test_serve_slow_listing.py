@@ -23,7 +23,7 @@ import pytest
 from functions.runtime.s3client import make_s3_client
 from functions.runtime.s3store import S3Store
 from infra.cli import serve_start
-from infra.cli.local_commands import ServeConfig, build_app
+from infra.cli.serve_app import ServeConfig, build_app
 from infra.local.gateway import GatewayRequest
 from infra.local.server import ServerLimits
 from tests.infra.test_serve_store_faults import S3Serve
