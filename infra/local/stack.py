@@ -31,8 +31,9 @@ DEFAULT_MEMORY_MB = 1024
 DEFAULT_TIMEOUT_S = 30
 
 # The control plane's methods, one route each under /control/ (not ANY: an ANY route took a
-# browser's CORS preflight to the authorizer in AWS, hunt_journey10 2).
-CONTROL_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+# browser's CORS preflight to the authorizer in AWS, hunt_journey10 2). Every method but
+# OPTIONS: PATCH, which no control route takes, reaches it for its 405 naming those it does.
+CONTROL_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 
 # Per model, `{name}` is the model; `{version}` stays a path parameter, as in the template.
 PREDICT_ROUTES = (

@@ -234,8 +234,8 @@ def test_the_api_routes_every_path_to_its_alias(deployed: Deployed) -> None:
     api_id = deployed.direct["Api"]
     routes = {r["RouteKey"] for r in v2.get_routes(ApiId=api_id)["Items"]}
     assert "POST /models/digits-mlp/predict" in routes
-    # one model: 12 routes; health 3; /docs, /openapi.json and control (one a method) 2 + 5
-    assert len(routes) == 12 + 3 + 2 + 5
+    # one model: 12 routes; health 3; /docs, /openapi.json and control (one a method) 2 + 6
+    assert len(routes) == 12 + 3 + 2 + 6
     stage = v2.get_stage(ApiId=api_id, StageName="$default")
     assert stage["AccessLogSettings"]["DestinationArn"].startswith("arn:aws:logs:")
     lam = deployed.api.client("lambda")

@@ -149,7 +149,7 @@ def api_operations(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_route_requires_iam_by_default(cloud: dict[str, Any]) -> None:
     operations = api_operations(cloud)
     # 12 routes per model (2 here), health, /docs and /openapi.json, control (one a method)
-    assert len(operations) == 2 * 12 + 3 + 2 + 5
+    assert len(operations) == 2 * 12 + 3 + 2 + 6
     assert {key: op["security"] for key, op in operations.items()} == {
         key: [{"AWS_IAM": []}] for key in operations
     }

@@ -74,7 +74,7 @@ def test_no_route_takes_a_preflight_to_the_authorizer(packaged: Packaged) -> Non
     }
     assert taking == set()
     control = set(paths["/control/{proxy+}"])
-    assert {"get", "head", "post", "put", "delete"} <= control
+    assert {"get", "head", "post", "put", "delete", "patch"} <= control
 
 
 def test_an_origin_with_a_path_is_refused_at_deploy() -> None:

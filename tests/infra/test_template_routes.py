@@ -56,10 +56,10 @@ def test_every_template_route_is_answered_by_its_function(tmp_path: Path) -> Non
     }
     gateway = Gateway(function_instances(specs, env))
     routes = [(s.logical_id, r) for s in specs.values() for r in s.routes]
-    assert len(routes) == 12 + 3 + 2 + 5  # the control plane: one route a method, not ANY
+    assert len(routes) == 12 + 3 + 2 + 6  # the control plane: one route a method, not ANY
     for logical_id, route in routes:
         response = gateway.handle(request_for(route.method, route.path))
-        if route.method in ("POST", "PUT", "DELETE") and route.path == "/control/{proxy+}":
+        if route.method in ("POST", "PUT", "DELETE", "PATCH") and route.path == "/control/{proxy+}":
             # reached the control plane, which says /control/models takes GET (not a 404)
             assert response.status == 405, (logical_id, route, response.body[:300])
             continue
