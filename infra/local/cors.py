@@ -9,7 +9,11 @@ error" (hunt_journey10 1). As API Gateway with a CorsConfiguration does:
 - a preflight from a listed origin is answered here, 204, before the token and every route;
 - every answer to a listed origin, errors included (401, 403, 404, 413, 503), carries the
   origin, `Vary: Origin` and the headers a page may read;
-- an origin not listed gets no CORS header (its browser refuses), its preflight a bare 204.
+- an origin not listed gets no CORS header (its browser refuses), its preflight a bare 204;
+- every answer carries `Vary: Origin`, to no Origin and an origin not listed too (the Fetch
+  standard's rule for an answer that depends on Origin): without it a browser's HTTP cache kept
+  a GET answered with no CORS header (the URL opened in a tab, or fetched from a page not
+  listed) and gave it to a listed page's fetch of the same URL, a network error there (rev16 1).
 The lists are the template's (tests/infra/test_serve_cors.py keeps them equal).
 """
 
@@ -63,7 +67,7 @@ class Cors:
         if origin is None:
             return None
         if origin.lower() not in self.origins:
-            return GatewayResponse(204, [], b"")
+            return GatewayResponse(204, [("vary", "origin")], b"")
         return GatewayResponse(
             204,
             [
@@ -77,9 +81,9 @@ class Cors:
         )
 
     def add_headers(self, origin: str | None, headers: list[tuple[str, str]]) -> None:
-        """Adds to an answer's `headers` what lets a page on a listed `origin` read it."""
-        if origin is None or origin.lower() not in self.origins:
-            return
-        headers.append(("access-control-allow-origin", origin))
-        headers.append(("access-control-expose-headers", EXPOSE_HEADERS))
+        """Adds to an answer's `headers` what lets a page on a listed `origin` read it, and
+        `Vary: Origin` whatever the origin: the answer depends on it."""
+        if origin is not None and origin.lower() in self.origins:
+            headers.append(("access-control-allow-origin", origin))
+            headers.append(("access-control-expose-headers", EXPOSE_HEADERS))
         headers.append(("vary", "origin"))

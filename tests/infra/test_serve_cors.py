@@ -140,6 +140,19 @@ def test_an_origin_not_listed_gets_no_cors_header(server: ServeProcess) -> None:
     assert answer.status_code == 204 and "access-control-allow-origin" not in answer.headers
     call = httpx.post(server.base + PREDICT, json={}, headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in call.headers
+    assert answer.headers["vary"] == call.headers["vary"] == "origin"
+
+
+def test_an_answer_to_no_origin_says_it_varies_by_origin(server: ServeProcess) -> None:
+    """A browser's HTTP cache keeps a GET answered with no CORS header (the URL opened in a tab)
+    and gives it to a listed page's fetch of the same URL unless it says `Vary: Origin`: the
+    page saw a network error (rev16 1). Errors too."""
+    listing = httpx.get(server.base + "/control/models", headers=AUTH)
+    assert listing.status_code == 200 and "access-control-allow-origin" not in listing.headers
+    refused = httpx.get(server.base + "/control/models")
+    assert refused.status_code == 401
+    for answer in (listing, refused):
+        assert answer.headers["vary"] == "origin", answer.headers
 
 
 def test_the_lists_are_the_templates() -> None:
