@@ -114,9 +114,12 @@ def not_smaller(method: str, sizes: tuple[int, int], variant: Path, max_share: f
     source_bytes, after = sizes
     head = f"--quantize {method} does not make this model smaller ({source_bytes} -> {after} bytes)"
     if after < source_bytes:  # smaller, but by less than a variant must save (MAX_SHARE)
-        saved = round(100 * (1 - after / source_bytes))
+        # To a tenth, rounded down: 9.6% rounded was "only 10% smaller (...; a variant must
+        # save at least 10%)".
+        saved = (source_bytes - after) * 1000 // source_bytes / 10  # whole numbers: exact
+        said = f"only {saved:g}%" if saved else "less than 0.1%"
         head = (
-            f"--quantize {method} makes this model only {saved}% smaller ({source_bytes} -> "
+            f"--quantize {method} makes this model {said} smaller ({source_bytes} -> "
             f"{after} bytes; a variant must save at least {round(100 * (1 - max_share))}%)"
         )
     total, held, copied = float_weights_left(variant)

@@ -15,6 +15,8 @@ from onnx import TensorProto, helper
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from infra.cli.publish_quantize import MAX_SHARE
+from infra.cli.quantize_reasons import not_smaller
 
 
 def _mostly_indices(path: Path) -> Path:
@@ -50,6 +52,20 @@ def test_a_variant_a_little_smaller_is_said_to_be_so(
     saved, sizes = error.removeprefix(head).split("% smaller (", 1)
     source, after = (int(n) for n in sizes.split(" bytes;")[0].split(" -> "))
     assert source == before and after < before
-    assert int(saved) == round(100 * (1 - after / before)) and 0 < int(saved) < 10
+    assert float(saved) == (before - after) * 1000 // before / 10 and 0 < float(saved) < 10
     assert "a variant must save at least 10%)" in error
     assert not Registry(store).models(), "a refused publish writes nothing"
+
+
+@pytest.mark.parametrize(
+    ("after", "said"),
+    [(904, "only 9.6% smaller"), (910, "only 9% smaller"), (9995, "less than 0.1% smaller")],
+)
+def test_the_saving_said_is_under_the_one_asked(tmp_path: Path, after: int, said: str) -> None:
+    """9.6% saved was rounded to "only 10% smaller (...; a variant must save at least 10%)",
+    a refusal that contradicted itself (rev16 2); 0.05% read "only 0% smaller"."""
+    variant = _mostly_indices(tmp_path / "v.onnx")
+    source = 10000 if after > 1000 else 1000
+    error = not_smaller("fp16", (source, after), variant, MAX_SHARE)
+    assert error.startswith(f"--quantize fp16 makes this model {said} ({source} -> {after} bytes;")
+    assert "a variant must save at least 10%)" in error
