@@ -166,7 +166,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.png:
         image = _first_image(body, manifest) if "patch" in doc["parameters"] else None
         with output_file(args.png) as written:  # a missing folder: one line, not a traceback
-            draw(doc, written, image)
+            draw(doc, written, image, manifest.inputs[0].shape[1:])
         if not args.json:  # --json: stdout is the document alone (`| jq`), as compare's
             print(f"wrote {args.png}")
     return 0

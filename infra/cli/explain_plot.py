@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.errors import BadRequest
-from functions.runtime.explain.patches import PATCH_NAME, image_layout
+from functions.runtime.explain.patches import PATCH_NAME, features_axis, image_layout
 from infra.cli.pyplot import pyplot
 from training.fonts import save
 
@@ -59,13 +59,17 @@ def patches_said(parameters: dict[str, Any]) -> str:
     return f"{size}-step runs,\none feature each"
 
 
-def window_axes(parameters: dict[str, Any]) -> str:
-    """What a sequence window's picture's rows and columns are; "" for an image."""
+def window_axes(parameters: dict[str, Any], declared: tuple[int, ...] = ()) -> str:
+    """What a sequence window's picture's rows and columns are; "" for an image. `declared`:
+    the model's row (-1 any), whose features axis the explainer cut by: a one-step run's
+    patch_shape is [1, 1] either way, and an [N, 3, -1] window's 9 steps were captioned
+    "rows: steps, columns: features" (rev16 3)."""
     if "patch_shape" not in parameters:
         return ""
-    if parameters["patch_shape"][1] == 1:
-        return "rows: steps, columns: features"
-    return "rows: features, columns: steps"
+    axis = features_axis(declared)
+    if axis is None:
+        axis = 1 if parameters["patch_shape"][1] == 1 else 0
+    return "rows: steps, columns: features" if axis == 1 else "rows: features, columns: steps"
 
 
 def grey_image(
@@ -117,15 +121,20 @@ def _grey_range(image: np.ndarray) -> np.ndarray:
     return (image - low) / ((high - low) or 1.0)
 
 
-def draw(doc: dict[str, Any], path: Path, image: np.ndarray | None = None) -> None:
+def draw(
+    doc: dict[str, Any],
+    path: Path,
+    image: np.ndarray | None = None,
+    declared: tuple[int, ...] = (),
+) -> None:
     """Write the first row's explanation to `path` (PNG): over `image` ([H, W] grey or
     [H, W, 3] RGB, as `picture` gives it) as a heat map when it is an image model's, else a bar
-    chart."""
+    chart. `declared`: the model's row, as window_axes reads it."""
     plt = pyplot()
     if image is not None and "patch" in doc["parameters"] and 1 in image.shape[:2]:
         figure = _sequence(plt, doc, image)
     elif image is not None and "patch" in doc["parameters"]:
-        figure = _heat_map(plt, doc, image)
+        figure = _heat_map(plt, doc, image, declared)
     else:
         figure = _bars(plt, doc)
     save(figure, path, dpi=110, format="png")  # not by the name's suffix: whatever it is
@@ -150,7 +159,7 @@ def headline(doc: dict[str, Any]) -> tuple[str, str]:
     return str(target), f"{value}, base {row['base_value'][column]:.3g}{shown_note(row)}"
 
 
-def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
+def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray, declared: tuple[int, ...]) -> Any:
     """The image (RGB in colour, else grey) beside the same image faint under its patches'
     attributions (as shap's image plot), red and blue centred at 0 so white is "no effect"."""
     heat = attribution_map(doc, (image.shape[0], image.shape[1]))
@@ -168,7 +177,7 @@ def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
     )
     right.set_title(f"attributions of {patches_said(doc['parameters'])}", fontsize=9)
     for axes in (left, right):
-        axes.set_xlabel(window_axes(doc["parameters"]), fontsize=8)
+        axes.set_xlabel(window_axes(doc["parameters"], declared), fontsize=8)
     for axes in (left, right):
         axes.set_xticks([])
         axes.set_yticks([])

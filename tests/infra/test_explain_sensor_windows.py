@@ -245,3 +245,44 @@ def test_the_card_of_a_window_of_any_length_says_why_it_has_no_importance(
     card = (tmp_path / "store" / version_prefix("w", "1") / "card" / "card.md").read_text()
     line = next(line for line in card.splitlines() if "feature importance" in line)
     assert "any image size or window length" in line and "fixed row shape" not in line, line
+
+
+def _features_first(path: Path) -> Path:
+    """A 1-D CNN's layout, [N, 3 features, any steps] -> [N, 1]: y = sum of x[f, t] * WEIGHTS[f]."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", FEATURES, "t"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1])
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [FEATURES, 1], WEIGHTS.tolist())
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [2])
+    nodes = [
+        helper.make_node("ReduceSum", ["x", "axes"], ["summed"], keepdims=0),
+        helper.make_node("MatMul", ["summed", "w"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "window", [x], [y], [weights, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_the_png_of_one_step_runs_of_features_first_says_rows_are_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A [3, 9] window of an [N, 3, -1] model is cut in one-step runs (patch_shape [1, 1], as a
+    [9, 3] one's): its PNG said "rows: steps, columns: features" of rows that are its three
+    features (rev16 3)."""
+    from infra.cli import explain_plot
+
+    store = LocalStore(tmp_path / "store")
+    path = _features_first(tmp_path / "m.onnx")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "cnn"]) == 0
+    captions: list[str] = []
+
+    def kept(figure: object, file: object, **_: object) -> None:
+        captions.extend(axes.get_xlabel() for axes in figure.axes)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(explain_plot, "save", kept)
+    window = np.random.default_rng(7).normal(size=(FEATURES, 9)).round(3)
+    argv = ["explain", "cnn", "--inputs", json.dumps([window.tolist()]), "--png"]
+    assert main(["--store", store.uri, *argv, str(tmp_path / "why.png")]) == 0
+    assert "rows: features, columns: steps" in captions, captions
+    assert "rows: steps, columns: features" not in captions, captions
