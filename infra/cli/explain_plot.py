@@ -132,7 +132,8 @@ def draw(
     chart. `declared`: the model's row, as window_axes reads it."""
     plt = pyplot()
     if image is not None and "patch" in doc["parameters"] and 1 in image.shape[:2]:
-        figure = _sequence(plt, doc, image)
+        axis = features_axis(declared)  # a window of one step ([1, F]): its features side by side
+        figure = _sequence(plt, doc, image, axis is not None and image.shape[axis] > 1)
     elif image is not None and "patch" in doc["parameters"]:
         figure = _heat_map(plt, doc, image, declared)
     else:
@@ -191,20 +192,27 @@ def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray, declared: tuple[
     return figure
 
 
-def _sequence(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
+def _sequence(plt: Any, doc: dict[str, Any], image: np.ndarray, features: bool = False) -> Any:
     """A [steps, 1] row (a sequence the explainer cuts as a one-pixel-wide image): its values
-    over the steps above each step's attribution; as an image it was a one-pixel strip."""
+    over the steps above each step's attribution; as an image it was a one-pixel strip.
+    `features`: a window of one step ([1, F]), its features' values as points, not a line over
+    "steps" (rev16 4)."""
     heat = attribution_map(doc, (image.shape[0], image.shape[1])).reshape(-1)
     values = np.asarray(image, dtype=np.float64).reshape(-1)
     target, numbers = headline(doc)
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
-    top.plot(np.arange(len(values)), values, color="black", linewidth=1)
+    line = {"marker": "o", "linestyle": "none"} if features else {"linewidth": 1}
+    top.plot(np.arange(len(values)), values, color="black", **line)
     top.set_ylabel("input value")
     bottom.bar(np.arange(len(heat)), heat, color=[TOWARD if v > 0 else AWAY for v in heat])
     bottom.axhline(0, color="black", linewidth=0.6)
     size = doc["parameters"]["patch"]
     bottom.set_ylabel(f"contribution to {target}")
-    bottom.set_xlabel(f"step (attributed {size} step{'s' if size > 1 else ''} at a time)")
+    if features:
+        bottom.set_xticks(range(len(heat)))
+        bottom.set_xlabel("feature (a window of one step)")
+    else:
+        bottom.set_xlabel(f"step (attributed {size} step{'s' if size > 1 else ''} at a time)")
     top.set_title(f"{doc['model']}:{doc['version']} - {question(doc)} (Kernel SHAP)\n{numbers}")
     bottom.legend(handles=_legend(doc), fontsize=7, loc="best", frameon=False)
     figure.tight_layout()

@@ -286,3 +286,25 @@ def test_the_png_of_one_step_runs_of_features_first_says_rows_are_features(
     assert main(["--store", store.uri, *argv, str(tmp_path / "why.png")]) == 0
     assert "rows: features, columns: steps" in captions, captions
     assert "rows: steps, columns: features" not in captions, captions
+
+
+def test_the_png_of_a_window_of_one_step_draws_its_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A [1, 3] window (T = 1) was drawn as a waveform of three "steps", a line joining three
+    sensors under "step (attributed 1 step at a time)" (rev16 4)."""
+    from infra.cli import explain_plot
+
+    store = LocalStore(tmp_path / "store")
+    path = _linear(tmp_path / "m.onnx", 1)
+    assert main(["--store", store.uri, "publish", str(path), "--name", "one"]) == 0
+    np.save(tmp_path / "train.npy", np.random.default_rng(8).normal(size=(40, 1, FEATURES)))
+    assert main(["--store", store.uri, "baseline", "one", str(tmp_path / "train.npy")]) == 0
+    figures: list[object] = []
+    monkeypatch.setattr(explain_plot, "save", lambda figure, *_, **__: figures.append(figure))
+    argv = ["explain", "one", "--inputs", "[[[0.5, 1.5, -2.0]]]", "--png"]
+    assert main(["--store", store.uri, *argv, str(tmp_path / "why.png")]) == 0
+    (figure,) = figures
+    top, bottom = figure.axes  # type: ignore[attr-defined]
+    assert bottom.get_xlabel() == "feature (a window of one step)"
+    assert [line.get_linestyle() for line in top.get_lines()] == ["None"]  # points, no line
