@@ -34,6 +34,7 @@ from infra.cli.serve_start import (
 from infra.cli.serve_workers import WORKERS_PER_CPU, serve_workers
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, listen_address
+from infra.local.cors import refused_without_token
 from infra.local.ending import stop_while_starting
 from infra.local.expiry import (
     CAPTURE_DAYS,
@@ -270,6 +271,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     say(f"aiaas serve: http://{host}:{args.port}  store {store_uri}  {auth}{workers}")
     for line in route_lines(served):
         say(line)
+    refused = refused_without_token(config.cors_origins) if not tokens else None
+    if refused:
+        say(refused)
     if missing:
         say(missing)
     elif start.slow:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
+from infra.local.open_guard import is_loopback_name
 from infra.local.payload import GatewayResponse
 
 ALLOW_METHODS = "GET,POST,PUT,DELETE"
@@ -50,6 +52,20 @@ def cors_origins(text: str) -> tuple[str, ...]:
     if not origins:
         raise ValueError("no origin given (e.g. --cors-origins http://localhost:5173)")
     return origins
+
+
+def refused_without_token(origins: Iterable[str]) -> str | None:
+    """serve's start line for listed origins that a server with no token refuses (its open
+    guard serves loopback pages only), else None: every call of such a page was a 403, and
+    nothing at the start said so (rev16 5)."""
+    foreign = [o for o in origins if not is_loopback_name(urlsplit(o).hostname or "")]
+    if not foreign:
+        return None
+    return (
+        f"  --cors-origins: pages on {', '.join(foreign)} are refused (403) while serve has no "
+        "token, as a page must not move aliases: set AIAAS_API_TOKEN (docs/serve.md, Browser "
+        "apps); pages on loopback origins are served"
+    )
 
 
 class Cors:
