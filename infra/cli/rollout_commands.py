@@ -86,7 +86,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="5m",
         help="time each step bakes, at least 1s: 30s, 5m, 1h (default 5m)",
     )
-    p.add_argument("--max-error-rate", type=float, default=0.01, help="5xx share (default 0.01)")
+    p.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.01,
+        help="share of 5xx, and of 4xx past the baseline's 4xx rate (default 0.01)",
+    )
     p.add_argument(
         "--max-p99-ms", type=float, help="p99 latency limit of the version, in ms (default: none)"
     )

@@ -49,6 +49,7 @@ class Scrape:
 
     requests: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
     errors: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
+    refused: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
     buckets: dict[tuple[str, str, str, float], float] = field(
         default_factory=lambda: defaultdict(float)
     )
@@ -86,6 +87,8 @@ class Scrape:
             self.requests[model, alias, version] += value
             if labels.get("status_class") == "5xx":
                 self.errors[model, alias, version] += value
+            elif labels.get("status_class") == "4xx":
+                self.refused[model, alias, version] += value
         elif name == _LATENCY_BUCKET:
             alias = labels.get("alias", NO_LABEL)
             self.buckets[model, alias, version, float(labels["le"])] += value
@@ -163,7 +166,8 @@ def _version(now: Scrape, zero: Scrape, key: tuple[str, str, str]) -> VersionSta
         for (m, a, v, le), count in now.buckets.items()
         if (m, a, v) == key
     )
-    return VersionStats(requests, errors, _quantile(0.99, counts))
+    refused = now.refused.get(key, 0.0) - zero.refused.get(key, 0.0)
+    return VersionStats(requests, errors, _quantile(0.99, counts), refused)
 
 
 def _quantile(q: float, cumulative: list[tuple[float, float]]) -> float | None:

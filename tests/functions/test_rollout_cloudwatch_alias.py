@@ -36,12 +36,12 @@ def cloudwatch(moto_server: Any) -> Any:
     return boto3.client("cloudwatch", endpoint_url=moto_server.endpoint)
 
 
-def send(cloudwatch: Any, service: PredictService, path: str, count: int) -> None:
+def send(cloudwatch: Any, service: PredictService, path: str, count: int, row: Any = ROW) -> None:
     out = io.StringIO()
     service.metrics = RequestMetrics(out=out)
     for _ in range(count):
-        answer = service.handle(http_event("POST", path, json.dumps({"inputs": ROW})))
-        assert answer["statusCode"] == 200, answer
+        answer = service.handle(http_event("POST", path, json.dumps({"inputs": row})))
+        assert answer["statusCode"] == (200 if row is ROW else 422), answer
     service.metrics.flush()
     put_emf(cloudwatch, out.getvalue().splitlines())
 
@@ -69,3 +69,26 @@ def test_only_the_alias_routed_requests_count(
     seen = source.measure(model, "1", "2", since, "staging")
     assert (seen.baseline.requests, seen.candidate.requests) == (0, 3)
     assert seen.candidate.errors == 0 and seen.candidate.p99_ms is not None
+
+
+def test_each_versions_4xx_are_read_for_the_error_rate(
+    s3_store: S3Store, tmp_path: Path, cloudwatch: Any
+) -> None:
+    """The 4xx per [model, alias, version, status_class] the EMF already carries: the rollout
+    compares the candidate's with the baseline's (decision.py `_refused_more`)."""
+    model = f"cr{uuid.uuid4().hex[:8]}"
+    registry = Registry(s3_store)
+    for version in ("1", "2"):
+        publish(registry, tmp_path, model, version, "healthy")
+    registry.set_alias_weights(model, "production", {"1": 0.5, "2": 0.5})
+    pool = ModelPool(registry, ArtifactCache(s3_store, tmp_path / "cache"))
+    production = PredictService(ServedModel(pool, model, ttl=3600))
+    since = time.time()
+    send(cloudwatch, production, f"/models/{model}/predict", 20)
+    send(cloudwatch, production, f"/models/{model}/predict", 10, row=[[1.0, 2.0, 3.0]])
+    seen = CloudWatchMetrics(cloudwatch, latency_stat="Maximum").measure(
+        model, "1", "2", since, "production"
+    )
+    assert seen.baseline.requests + seen.candidate.requests == 30
+    assert seen.baseline.client_errors + seen.candidate.client_errors == 10
+    assert seen.baseline.errors == seen.candidate.errors == 0

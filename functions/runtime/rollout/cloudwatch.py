@@ -1,8 +1,8 @@
 """A rollout's metrics from CloudWatch: the predict functions' EMF metrics, per version.
 
 The EMF documents (functions/predict/telemetry.py) carry `model`, `alias` and `version`
-dimensions: requests and latency per [model, alias, version], 5xx per [model, alias, version,
-status_class], and the shadow's comparisons per [model, version, shadow_version]. `alias` is
+dimensions: requests and latency per [model, alias, version], 5xx and 4xx per [model, alias,
+version, status_class], and the shadow's comparisons per [model, version, shadow_version]. `alias` is
 the alias whose split routed a request ('-' when pinned to a version), so a rollout reads only
 its own alias's routed requests: not pinned ones, nor another stack's serving the same version. One GetMetricData call reads a
 window's sums and the p99 of both versions. CloudWatch keeps these at one-minute resolution,
@@ -128,6 +128,9 @@ class CloudWatchMetrics:
                 f"{prefix}errors", REQUESTS, {**dims, "status_class": "5xx"}, "Sum", period
             ),
             self._query(f"{prefix}p99", LATENCY, dims, self.latency_stat, period),
+            self._query(  # judged against the other version's (decision.py `_refused_more`)
+                f"{prefix}refused", REQUESTS, {**dims, "status_class": "4xx"}, "Sum", period
+            ),
         ]
 
     def _shadow_queries(
@@ -145,4 +148,5 @@ def _version(values: Mapping[str, list[float]], prefix: str) -> VersionStats:
         requests=sum(values.get(f"{prefix}requests", [])),
         errors=sum(values.get(f"{prefix}errors", [])),
         p99_ms=max(p99) * 1000 if p99 else None,  # seconds in EMF
+        client_errors=sum(values.get(f"{prefix}refused", [])),
     )

@@ -1,14 +1,16 @@
 """The pure step of a rollout: given where it is, how long the step has baked and what the
 metrics say, advance, hold, roll back or finish. No clock, no store, no transport.
 
-The error rule judges a version before it has answered `min_requests`: errors are divided by
-max(requests, min_requests), so a breach is called as soon as the rate could no longer end
-under the limit at `min_requests` (one error in the first 20 requests is 5%), rather than
-waiting for a full sample while callers keep getting errors. Latency and agreement need the
-full sample (a p99 of 3 requests says little; agreement, which no caller pays for, mid-bake a
-sample where one row cannot decide it). A candidate that answers nothing while its
-share of the traffic would have been `min_requests` is not being served at all (it failed to
-load: the function keeps the previous versions serving and logs why): a breach too.
+The error rule counts the candidate's 5xx, and its 4xx past what the baseline's 4xx rate in
+the same window explains (`_refused_more`). It judges a version before it has answered
+`min_requests`: errors are divided by max(requests, min_requests), so a breach is called as
+soon as the rate could no longer end under the limit at `min_requests` (one error in the
+first 20 requests is 5%), rather than waiting for a full sample while callers keep getting
+errors. Latency and agreement need the full sample (a p99 of 3 requests says little;
+agreement, which no caller pays for, mid-bake a sample where one row cannot decide it). A
+candidate that answers nothing while its share of the traffic would have been `min_requests`
+is not being served at all (it failed to load: the function keeps the previous versions
+serving and logs why): a breach too.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ class Action(enum.StrEnum):
 
 @dataclass(frozen=True)
 class VersionStats:
-    """One version's answers in the window: requests, the 5xx among them, their p99."""
+    """One version's answers in the window: requests, the 5xx among them, their p99, and
+    the 4xx among them (`client_errors`: the caller's, unless the other version takes them)."""
 
     requests: float = 0
     errors: float = 0
     p99_ms: float | None = None
+    client_errors: float = 0
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,18 @@ def _rate(errors: float, requests: float, min_requests: int) -> float:
 
 def _breach(plan: RolloutPlan, metrics: StepMetrics) -> str | None:
     candidate = metrics.candidate
-    rate = _rate(candidate.errors, candidate.requests, plan.min_requests)
-    if candidate.errors and rate > plan.max_error_rate:
+    refused = _refused_more(plan, metrics)
+    errors = candidate.errors + refused
+    rate = _rate(errors, candidate.requests, plan.min_requests)
+    if errors and rate > plan.max_error_rate:
+        more = (
+            f" ({candidate.errors:.0f} 5xx, {refused:.0f} 4xx past the baseline's 4xx rate "
+            f"{metrics.baseline.client_errors / metrics.baseline.requests:.1%})"
+            if refused
+            else ""
+        )
         return (
-            f"error rate {candidate.errors:.0f}/{candidate.requests:.0f} requests is over the "
+            f"error rate {errors:.0f}/{candidate.requests:.0f} requests{more} is over the "
             f"limit {plan.max_error_rate:g}"
         )
     enough = candidate.requests >= max(plan.min_requests, 1)
@@ -117,6 +129,22 @@ def _breach(plan: RolloutPlan, metrics: StepMetrics) -> str | None:
     if plan.max_p99_ms is not None and p99 is not None and enough and p99 > plan.max_p99_ms:
         return f"p99 latency {p99:.1f} ms is over the limit {plan.max_p99_ms:g} ms"
     return None
+
+
+def _refused_more(plan: RolloutPlan, metrics: StepMetrics) -> float:
+    """The candidate's 4xx beyond what the baseline's 4xx rate in the same window explains
+    (with three standard deviations of room, at least 3), counted as errors: a candidate
+    answering 422 to requests the baseline took (a new vocabulary) was rolled out to 100%,
+    while callers' own bad requests, refused by both alike, stay theirs. Judged only once the
+    baseline answered `min_requests` in the window (at 100% it answers none: the earlier
+    steps judged it)."""
+    baseline, candidate = metrics.baseline, metrics.candidate
+    if not candidate.client_errors or baseline.requests < max(plan.min_requests, 1):
+        return 0.0
+    share = min(baseline.client_errors / baseline.requests, 1.0)
+    expected = candidate.requests * share
+    room = 3 * math.sqrt(max(expected, 1.0))  # Poisson's spread; 3 unexplained 4xx at least
+    return max(0.0, math.floor(candidate.client_errors - expected - room))
 
 
 def _shadow_breach(plan: RolloutPlan, metrics: StepMetrics, baked: bool) -> str | None:

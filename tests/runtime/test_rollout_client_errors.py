@@ -1,0 +1,74 @@
+"""A rollout's error rate counts the candidate's 4xx past what the baseline's 4xx rate explains.
+
+`--max-error-rate` counted 5xx only: a candidate answering 422 to requests its baseline took
+(a new vocabulary, a value it now refuses) baked "within every limit" and went to 100%. A 4xx
+is the caller's while both versions refuse alike (a bad request is bad for either), so only
+the candidate's 4xx beyond the baseline's rate in the same window, with room for chance,
+count; the decision is pure (decision.py), and the local gateway's metrics carry each
+version's 4xx (infra/local/rollout_metrics.py) as CloudWatch's EMF dimensions do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.rollout.decision import Action, StepMetrics, VersionStats, decide
+from functions.runtime.rollout.record import RolloutState
+from tests.runtime.test_rollout_engine import Setup, plan
+
+
+def judged(baseline: VersionStats, candidate: VersionStats) -> tuple[Action, str]:
+    """The first step's verdict once baked, at a 1% limit over 20 requests."""
+    found = decide(plan(min_requests=20), 0, 1.0, StepMetrics(baseline, candidate))
+    return found.action, found.reason
+
+
+def test_a_candidate_refusing_what_the_baseline_takes_is_rolled_back() -> None:
+    baseline = VersionStats(requests=900, client_errors=0)
+    assert judged(baseline, VersionStats(requests=100, client_errors=100)) == (
+        Action.ROLL_BACK,
+        "error rate 97/100 requests (0 5xx, 97 4xx past the baseline's 4xx rate 0.0%) is over "
+        "the limit 0.01",
+    )
+    # ... on its first refusals, as a 5xx would be (divided by --min-requests meanwhile)
+    action, _ = judged(baseline, VersionStats(requests=5, client_errors=5))
+    assert action is Action.ROLL_BACK
+
+
+@pytest.mark.parametrize(
+    ("baseline", "candidate"),
+    [
+        # the callers' own bad requests, refused by both at the same rate, stay theirs
+        (VersionStats(requests=900, client_errors=45), VersionStats(requests=100, client_errors=5)),
+        # chance: 8 where 5 were expected, and a few with a baseline that refused none
+        (VersionStats(requests=900, client_errors=45), VersionStats(requests=100, client_errors=8)),
+        (VersionStats(requests=900), VersionStats(requests=100, client_errors=3)),
+        # a baseline that answered under --min-requests (at 100% it answers none) sets no rate
+        (VersionStats(requests=10), VersionStats(requests=990, client_errors=990)),
+    ],
+)
+def test_4xx_the_baseline_explains_are_not_errors(
+    baseline: VersionStats, candidate: VersionStats
+) -> None:
+    assert judged(baseline, candidate) == (Action.ADVANCE, "the step baked within every limit")
+
+
+def test_bad_requests_both_versions_refuse_do_not_stop_a_rollout(tmp_path: Path) -> None:
+    """Real predict service and gateway metrics: a fifth of the requests have 3 values where
+    the model reads 4 (422 from either version); the healthy candidate still goes to 100%."""
+    setup = Setup(tmp_path, "healthy")
+    rows = [[0.5, -1.0, 2.0, 0.25]] * 4 + [[1.0, 2.0, 3.0]]
+    record = setup.engine.start("ro", "2", plan(), alias="production", actor="tester")
+    checks = []
+    for _ in range(200):
+        if not record.running:
+            break
+        setup.send(40, rows)
+        record = setup.engine.check("ro", "production", "tester")
+        checks.append((record.last_check or {})["metrics"])
+    assert record.state is RolloutState.SUCCEEDED, record.log
+    refused = {version for version, status in setup.answers if status == 422}
+    assert refused == {"1", "2"}  # both versions were sent, and refused, bad rows
+    first = checks[0]  # the first step's check: each version's 4xx counted
+    assert first["baseline"]["client_errors"] > 0 and first["candidate"]["client_errors"] > 0
