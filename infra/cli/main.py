@@ -22,6 +22,7 @@ from infra.cli.arg_types import store_uri
 from infra.cli.early_stop import early_stop, release_early_stop
 from infra.cli.fatal_lines import typed_command
 from infra.cli.help_examples import add_examples
+from infra.cli.json_stderr import json_stderr
 from infra.cli.misspelled import meant
 from infra.cli.stop_signals import answered
 from infra.extras import install_hint
@@ -177,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     command = chosen_command(words)
     try:
-        return run(argv)
+        with json_stderr(command):  # its printed notes and warnings as JSON lines too
+            return run(argv)
     except KeyboardInterrupt as exc:
         answered()  # before its line: a second signal during the exit changes nothing
         return fatal_lines.interrupted(command, exc)
