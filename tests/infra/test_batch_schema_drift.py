@@ -61,10 +61,35 @@ def test_a_renamed_column_fails_naming_what_it_became(
         "batch/wine/input/night3.csv: the header lacks column(s) malic (the header has "
         "'malic_acid' for 'malic': renamed? rename it back); model wine:1 reads "
     )
-    # A column the model reads is never offered as the renamed one, nor an unrelated one.
+    # A column the model reads is never offered as the renamed one, nor an unrelated one:
+    # the columns it does not read are listed, for the user to tell.
     night = region_frame(10).drop(columns=["ash"]).assign(id=1)
     code, summary = batch(published, night, tmp_path / "night4.csv")
     assert code == 1
     assert str(summary["error"]).startswith(
-        "batch/wine/input/night4.csv: the header lacks column(s) ash; model wine:1 reads "
+        "batch/wine/input/night4.csv: the header lacks column(s) ash (the header's other "
+        "columns, which it does not read: id); model wine:1 reads "
+    )
+
+
+def test_a_column_renamed_to_another_word_is_named_beside_the_missing_one(
+    published: ObjectStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`malic` exported as `acidity`: no spelling of one is near the other, and the error
+    named the missing column alone (the summary and the command's line alike)."""
+    night = region_frame(10).rename(columns={"malic": "acidity"})
+    capsys.readouterr()
+    code, summary = batch(published, night, tmp_path / "night5.csv")
+    assert (code, summary["status"], summary["rows"]) == (1, "failed", 0)
+    said = (
+        "batch/wine/input/night5.csv: the header lacks column(s) malic (the header's other "
+        "columns, which it does not read: acidity); model wine:1 reads "
+    )
+    assert str(summary["error"]).startswith(said)
+    assert said in capsys.readouterr().err
+    # A wide export's many other columns are not listed: they would bury the missing one.
+    wide = night.assign(**{f"extra{i}": i for i in range(7)})
+    code, summary = batch(published, wide, tmp_path / "night6.csv")
+    assert str(summary["error"]).startswith(
+        "batch/wine/input/night6.csv: the header lacks column(s) malic; model wine:1 reads "
     )

@@ -220,7 +220,8 @@ def test_npy_becomes_an_npz_with_one_row_per_input_row(store, tmp_path, x):
         (
             "header.csv",
             b"id,x_0,x_1,feature3\n1,2,3,4\n",
-            "batch/iris/input/header.csv: the header lacks column(s) x_2, x_3; model iris:1 reads x: x_0, x_1, x_2, x_3",
+            "batch/iris/input/header.csv: the header lacks column(s) x_2, x_3 (the header's other "
+            "columns, which it does not read: id, feature3); model iris:1 reads x: x_0, x_1, x_2, x_3",
         ),
         (
             "noheader.csv",

@@ -155,7 +155,10 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         read = {c for names in wanted.values() for c in names}
         hint = header_hint(columns) or _case_hint(missing, columns)
         hint = hint or (f" ({collided})" if collided else "")
-        hint = hint or _near_hint(missing, [c for c in columns if c and c not in read])
+        spare = [c for c in columns if c and c not in read]
+        hint = hint or _near_hint(missing, spare)
+        if len(missing) < len(read):  # some found: a rename, not another naming of them all
+            hint = hint or _spare_hint(spare)
         raise HeaderMismatch(
             f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
             f"{manifest.name}:{manifest.version} reads "
@@ -319,6 +322,15 @@ def _near_hint(missing: list[str], spare: list[str]) -> str:
         return ""
     said = ", ".join(f"{column!r} for {name!r}" for column, name in pairs)
     return f" (the header has {said}: renamed? rename it back)"
+
+
+def _spare_hint(spare: list[str]) -> str:
+    """The header's columns the model does not read, when none looks like a missing one: a
+    rename to another word (`income` to `salary`) was said as the missing name alone, and the
+    user searched the header for what it became."""
+    if not spare or len(spare) > SHOWN:  # a wide export's many others would bury it
+        return ""
+    return f" (the header's other columns, which it does not read: {_named(spare)})"
 
 
 def _looks_numeric(columns: list[str]) -> bool:
