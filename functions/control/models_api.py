@@ -36,6 +36,7 @@ from functions.runtime.errors import (
 from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.refs import alias_key, version_sort_key
 from functions.runtime.rollout.same_answers import reorder_warning
+from functions.runtime.token_ids import callers_moved_note
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 
@@ -175,19 +176,22 @@ def promote(
 
 def _whole_move_warnings(plane: ControlPlane, name: str, record: dict[str, Any]) -> list[str]:
     """What moving every caller of the alias's last version to its new one at once changes for
-    them, said as `aiaas promote` says it (rev14 2): a rollout or canary of it is refused."""
+    them, said as `aiaas promote` says it: a version reading the features in another order
+    (rev14 2: a rollout or canary of it is refused), or token ids as other tokens."""
     history = record.get("history") or []
     old = history[0].get("version") if history and isinstance(history[0], dict) else None
     if not isinstance(old, str) or old == record["version"]:
         return []
+    registry, new = plane.registry, record["version"]
     try:
-        registry = plane.registry
-        said = reorder_warning(
-            name, registry.manifest(name, old), registry.manifest(name, record["version"])
-        )
+        said = [reorder_warning(name, registry.manifest(name, old), registry.manifest(name, new))]
     except AiaasError:  # a note, never a reason to fail the move
         return []
-    return [] if said is None else [said]
+    # A text model whose new version reads token ids as other tokens: its tokenizers are
+    # read only when the manifests record different files (a retrain's new vocabulary).
+    ids = callers_moved_note(registry, name, old, new)
+    said.append(None if ids is None else ids.removeprefix("warning: "))
+    return [line for line in said if line is not None]
 
 
 @router.put(

@@ -188,7 +188,8 @@ class AliasRecord(BaseModel):
         default=None,
         description="what a promote moving every caller at once changes for them, said, not "
         "refused: a version reading the features in another order than the one the alias "
-        "served (null: nothing to say)",
+        "served, or a text model's reading token ids as other tokens (clients that tokenize "
+        "themselves get wrong answers) (null: nothing to say)",
     )
 
 

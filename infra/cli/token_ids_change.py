@@ -7,13 +7,12 @@ answers text callers right. A client that tokenizes itself (docs/text.md: `GET
 tokens in the new one. A BPE retrain of a WordPiece model was published, canaried, rolled out
 to 100% and promoted without a word, while 73 of 200 such rows got another label with a 200
 and 84 a 422 (hunt_journey6 1). Refusing would stop the raw-text retrain too, so publish,
-promote and rollout say it, naming a token whose id moved.
+promote and rollout say it, naming a token whose id moved (the comparison itself is
+functions/runtime/token_ids.py, which the control plane's alias moves share).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,48 +20,18 @@ from pathlib import Path
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import AiaasError
 from functions.runtime.file_hashes import sha256_file
-from functions.runtime.hf_tokenizer import HfTokenizerError, load_tokenizer
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.refs import DEFAULT_ALIAS, version_prefix
+from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.same_answers import reorder_warning
 from functions.runtime.text_input import text_input
-from functions.runtime.tokenizer import TokenizerError, Vocabulary
-
-SPECIAL = re.compile(r"\[[^\]]*\]|<[^>]*>")  # [PAD], <s>, <|endoftext|>: not a word to name
-
-
-def token_ids(manifest: ModelManifest, document: bytes) -> dict[str, int] | None:
-    """Token -> id of a text model's tokenizer document (tokenizer.json with its added tokens,
-    or our vocab.json); None when it cannot be read (a note is never a reason to fail)."""
-    try:
-        if manifest.preprocessing.get("tokenizer") == "huggingface":
-            vocab = load_tokenizer(document.decode()).get_vocab(with_added_tokens=True)
-            return {str(token): int(index) for token, index in vocab.items()}
-        return {token: i for i, token in enumerate(Vocabulary.from_json(document).tokens)}
-    except (HfTokenizerError, TokenizerError, UnicodeDecodeError, ValueError, TypeError):
-        return None
-
-
-def stored_ids(reg: Registry, manifest: ModelManifest) -> dict[str, int] | None:
-    """Token -> id of a published text version's tokenizer (its file in the store), else None."""
-    file = manifest.preprocessing.get("vocab_file")
-    if text_input(manifest) is None or not isinstance(file, str):
-        return None
-    try:
-        document = reg.store.get_bytes(f"{version_prefix(manifest.name, manifest.version)}/{file}")
-    except (AiaasError, OSError):
-        return None
-    return token_ids(manifest, document)
-
-
-def recorded_sha(manifest: ModelManifest) -> str | None:
-    """The sha256 a text version's manifest records for its tokenizer file, else None (a
-    version that takes no text, or a manifest from before versions listed their files)."""
-    file = manifest.preprocessing.get("vocab_file")
-    if text_input(manifest) is None or not isinstance(file, str):
-        return None
-    return next((f.sha256 for f in manifest.files if f.path == file), None)
+from functions.runtime.token_ids import (
+    callers_moved_note,
+    ids_warning,
+    recorded_sha,
+    stored_ids,
+    token_ids,
+)
 
 
 def _local_file(manifest: ModelManifest, extra_files: Mapping[str, Path]) -> Path | None:
@@ -105,61 +74,6 @@ def published_note(
     if after is None:
         return None
     return ids_warning(served, stored_ids(reg, served), after, "this version")
-
-
-def moved(before: Mapping[str, int], after: Mapping[str, int]) -> str | None:
-    """How `after` reads the ids `before` gives (a token whose id moved, a word rather than a
-    special token such as `[PAD]` where one moved), else None: the same ids, or more tokens
-    after the old ones (an extended vocabulary), read alike."""
-    apart = [
-        (t, i) for t, i in sorted(before.items(), key=lambda item: item[1]) if after.get(t) != i
-    ]
-    if not apart:
-        return None
-    words = [(t, i) for t, i in apart if not SPECIAL.fullmatch(t)]
-    token, index = (words or apart)[0]
-    now = after.get(token)
-    where = "not in this one" if now is None else f"{now} here"
-    return (
-        f"{json.dumps(token, ensure_ascii=False)} is {index} there, {where}; "
-        f"{len(before)} tokens there, {len(after)} here"
-    )
-
-
-def ids_warning(
-    base: ModelManifest, before: Mapping[str, int] | None, after: Mapping[str, int] | None, to: str
-) -> str | None:
-    """The warning for callers of `base` moved to `to` (a version, or "this version"), whose
-    tokenizer gives `after`; None when the ids read alike or either cannot be read."""
-    if before is None or after is None:
-        return None
-    how = moved(before, after)
-    if how is None:
-        return None
-    name = base.name
-    return (
-        f"warning: {to} of {name} reads token ids as other tokens than {name}:{base.version} "
-        f"({how}): raw text is tokenized by each version's own tokenizer, but a client that "
-        f"sends ids made with {base.version}'s (GET /models/{name}/tokenizer) gets wrong answers "
-        "with a 200, or a 422 for an id past the vocabulary: have such clients send raw text, "
-        f"or fetch GET /models/{name}/versions/VERSION/tokenizer and call that version's "
-        "/versions/VERSION/ routes, before a canary, rollout or promote moves them"
-    )
-
-
-def callers_moved_note(reg: Registry, name: str, base: str, to: str) -> str | None:
-    """The warning when callers of version `base` of `name` are moved to version `to`."""
-    try:
-        old, new = reg.manifest(name, base), reg.manifest(name, to)
-    except AiaasError:
-        return None
-    if text_input(old) is None or text_input(new) is None:
-        return None  # no tokenizer downloaded for a version that takes no text
-    recorded = recorded_sha(old)
-    if recorded is not None and recorded == recorded_sha(new):
-        return None  # the same tokenizer file, by the manifests' records: nothing read
-    after = stored_ids(reg, new)
-    return None if after is None else ids_warning(old, stored_ids(reg, old), after, f"version {to}")
 
 
 def callers_on(reg: Registry, name: str, alias: str, target: AliasTarget | None) -> list[str]:

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from tokenizers import Tokenizer
 
+from functions.control.app import create_app
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
@@ -215,3 +217,37 @@ def test_a_version_that_takes_no_text_reads_no_tokenizer(
     assert _tokenizers_read(reads) == [], reads
     code, _, err = _cli(built.store.uri, "promote", MODEL, "2")
     assert code == 0 and _tokenizers_read(reads) == [], reads
+
+
+def test_the_control_plane_says_it_in_the_moves_warnings(
+    tmp_path: Path, reads: collections.Counter[str]
+) -> None:
+    """`PUT /control/.../aliases/production` and its rollback moved every caller across the
+    new vocabulary without a word (`warnings` said only a feature order), where the CLI says
+    it. The same tokenizer file on both sides is not read to compare."""
+    store = _two_vocabularies(tmp_path, "1")
+    client = TestClient(create_app(store))
+    url = f"/control/models/{MODEL}/aliases/production"
+    reads.clear()
+    answer = client.put(url, json={"version": "2"})
+    assert answer.status_code == 200, answer.text
+    said = answer.json()["warnings"]
+    assert len(said) == 1 and said[0].startswith(
+        f"version 2 of {MODEL} reads token ids as other tokens than {MODEL}:1 ("
+    ), said
+    assert "send raw text" in said[0]
+    assert len(_tokenizers_read(reads)) == 2  # both versions' files differ: both read
+    back = client.post(f"{url}/rollback", json={})
+    assert back.status_code == 200, back.text
+    assert back.json()["warnings"][0].startswith(f"version 1 of {MODEL} reads token ids")
+    # Version 3: version 2's tokenizer file again; a move 2 -> 3 reads no tokenizer.
+    other = tmp_path / "reordered" / "tokenizer.json"
+    code, _, err = publish(
+        store, tmp_path / "model.onnx", "--labels", LABELS, "--tokenizer", str(other)
+    )
+    assert code == 0, err
+    assert client.put(url, json={"version": "2"}).status_code == 200
+    reads.clear()
+    answer = client.put(url, json={"version": "3"})
+    assert answer.status_code == 200 and answer.json()["warnings"] is None, answer.text
+    assert _tokenizers_read(reads) == []
