@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from functions.runtime.errors import AiaasError
 from training.command import add_arguments, run_train
+from training.stop_signals import published, stopped_by_signals
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,7 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # as the CLI: before onnxruntime loads
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return run_train(args)
+        # Stopped by AWS Batch (SIGTERM): unwind as Ctrl-C does, removing what the publish sent
+        with stopped_by_signals():
+            return run_train(args, on_published=published)
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"training: interrupted ({exc})" if str(exc) else "training: interrupted",
+              file=sys.stderr)  # fmt: skip
+        return 128 + int(signum)
     except AiaasError as exc:
         print(f"training: error: {exc.message}", file=sys.stderr)
         return 1
