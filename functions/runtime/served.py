@@ -5,7 +5,10 @@ when its alias changes.
 `ServedModel` re-resolves an alias after `AIAAS_ALIAS_TTL` seconds so a promotion takes effect
 without a redeploy, and keeps serving the loaded version when a refresh fails (store down,
 broken new version). The refresh runs on a background thread; the request that starts it waits
-at most `REFRESH_WAIT_S`, so a dead store never stalls serving. Where the store can tell cheaply
+at most `REFRESH_WAIT_S`, so a dead store never stalls serving. When the TTL had long passed
+(a copy nobody called for a while), requests arriving during that refresh wait for it too, as
+long: before, they were answered by what the alias said before the idle time (a version
+rolled back a minute earlier, at a TTL of 2 s). Where the store can tell cheaply
 that a key changed (the directory store: one stat), every request checks the keys its
 resolution read (`RegistryWatch`) and waits for the new version to load; on S3 the TTL rules.
 A new canary is loaded off the request path (functions/runtime/warming.py).
@@ -67,6 +70,9 @@ class ServedModel:
         self._next_check = 0.0
         self._refreshing = threading.Lock()
         self.refresh_wait = REFRESH_WAIT_S
+        # While a refresh runs that found the TTL long past (the copy idle): until when requests
+        # wait for it (that refresh's start + `refresh_wait`); None otherwise.
+        self._overdue_until: float | None = None
         self._restored = False
         # When `varies_next` last read the alias record unchanged, for the call it runs next
         # (0: not since the last call): a look older than LOOKED_FRESH_S is not taken.
@@ -93,9 +99,9 @@ class ServedModel:
         values than on others (a Loop, a size read from a value: functions/runtime/
         input_cost.py); asked by `aiaas serve` BEFORE the call, to run it off its event loop.
         True too where the call would resolve the alias again (its record changed, the TTL
-        passed, nothing loaded yet): it may load a new version, and answer with it."""
+        passed, a refresh after an idle time running, nothing loaded yet): it may load a new version, and answer with it."""
         current = self._current  # read on every request: no generator
-        if current is None or self._restored:
+        if current is None or self._restored or self._overdue_until is not None:
             return True
         canary = current.canary
         if current.main.cost.varies or (canary is not None and canary.cost.varies):
@@ -161,10 +167,20 @@ class ServedModel:
             fresh = time.monotonic() - looked[0] < LOOKED_FRESH_S
         if self._restored or (watch is not None and not fresh and watch.changed()):
             return self._refresh_now(current)
-        if time.monotonic() < self._next_check:
-            return current
-        if self._refreshing.acquire(blocking=False):  # warm: one refresher, others keep serving
-            self._next_check = time.monotonic() + self.ttl
+        checked = self._next_check
+        if time.monotonic() < checked:
+            overdue_until = self._overdue_until
+            if overdue_until is None:
+                return current
+            self._wait_for_refresh(overdue_until)
+        elif self._refreshing.acquire(blocking=False):  # warm: one refresher, others keep serving
+            started = time.monotonic()
+            if started > checked + self.refresh_wait:
+                # Idle past the TTL: what it serves may have been superseded long ago (an alias
+                # promoted, or rolled back, while nobody called). Requests arriving during this
+                # refresh wait for it as this one does; set before `_next_check` moves on.
+                self._overdue_until = started + self.refresh_wait
+            self._next_check = started + self.ttl
             refresher = threading.Thread(
                 target=self._refresh_and_release, args=(current,), daemon=True
             )
@@ -172,8 +188,16 @@ class ServedModel:
             # A healthy store answers well within this; a slow or dead one never holds a request
             # longer (its retries run on in the background while the loaded version serves).
             refresher.join(self.refresh_wait)
+        elif time.monotonic() > checked + self.refresh_wait:  # overdue, its refresh just begun
+            self._wait_for_refresh(time.monotonic() + self.refresh_wait)
         now = self._current
         return now if now is not None else self._load_cold()  # None: gone (`_gone`): its 404
+
+    def _wait_for_refresh(self, deadline: float) -> None:
+        """Wait, until `deadline` at most, for the refresh running now (it holds the lock)."""
+        remaining = deadline - time.monotonic()
+        if remaining > 0 and self._refreshing.acquire(timeout=remaining):
+            self._refreshing.release()
 
     def expire(self) -> None:
         """Resolve the reference again on the next request, which waits for it: a restored
@@ -295,6 +319,7 @@ class ServedModel:
         try:
             self._refresh(current)
         finally:
+            self._overdue_until = None
             self._refreshing.release()
 
     def _refresh(self, current: Routed) -> None:
