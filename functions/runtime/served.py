@@ -70,6 +70,11 @@ class ServedModel:
         self._next_check = 0.0
         self._refreshing = threading.Lock()
         self.refresh_wait = REFRESH_WAIT_S
+        # The 404 a cold load found (the model deleted, no such alias): (until when it holds,
+        # the watch over the keys it read, its message). Answered from memory for a TTL, or
+        # until the watch sees a change: a model deleted by hand that callers still call read
+        # the store twice a request (its alias, its versions), 30-80 ms each on moto.
+        self._missing: tuple[float, RegistryWatch | None, str] | None = None
         # While a refresh runs that found the TTL long past (the copy idle): until when requests
         # wait for it (that refresh's start + `refresh_wait`); None otherwise.
         self._overdue_until: float | None = None
@@ -206,13 +211,23 @@ class ServedModel:
         self._restored = True
 
     def _load_cold(self) -> Routed:
+        missing = self._missing
+        if missing is not None:
+            until, watch, message = missing
+            if time.monotonic() < until and (watch is None or not watch.changed()):
+                raise RememberedNotFound(message)
         with self._refreshing:  # cold: everyone waits for the one load
             if self._current is None:
                 try:
                     self._current, self._watch = self._resolve_and_load()
                 except (StoreUnreachable, StoreUnavailable) as away:
                     self._current = self._from_record(away)
+                except NotFound as exc:
+                    if not self.ref.version:  # a pinned version's 404: the pool remembers it
+                        self._missing = (time.monotonic() + self.ttl, self._watch, exc.message)
+                    raise
                 else:
+                    self._missing = None
                     self._record(self._current)
                 self._next_check = time.monotonic() + self.ttl
                 self._restored = False  # just resolved
