@@ -223,6 +223,7 @@ class ServedModel:
                 except (StoreUnreachable, StoreUnavailable) as away:
                     self._current = self._from_record(away)
                 except NotFound as exc:
+                    self.records.forget(self.ref)
                     if not self.ref.version:  # a pinned version's 404: the pool remembers it
                         self._missing = (time.monotonic() + self.ttl, self._watch, exc.message)
                     raise
@@ -382,6 +383,7 @@ class ServedModel:
         except AiaasError:  # cannot tell (the store failing): keep serving
             return False
         log.warning("%s is no longer in the store: not served from now on", self.ref)
+        self.records.forget(self.ref)
         with self._swapping:
             current, self._current = self._current, None
         for loaded in current.versions() if current is not None else ():

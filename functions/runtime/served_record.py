@@ -99,6 +99,17 @@ class ServedRecords:
         self._written[str(ref)] = written
         self._unwritable.worked(f"what {ref} serves is recorded in {self.folder} again")
 
+    def forget(self, ref: ModelRef) -> None:
+        """The store answered that `ref` names nothing now (the model deleted, the alias
+        removed, the version pruned): its record goes, so a worker started while the store is
+        away does not serve again what it named (a model deleted by hand was served from the
+        cache by a worker the OOM killer took, respawned during an outage)."""
+        self._written.pop(str(ref), None)
+        try:
+            self.path(ref).unlink(missing_ok=True)
+        except OSError as exc:  # a cache that cannot be written: said, as a write is
+            self._unwritable.failed(f"cannot remove the record of {ref} in {self.folder} ({exc})")
+
     def read(self, ref: ModelRef) -> ModelManifest | None:
         """The manifest `ref` last served here, or None: none recorded, or one that cannot be
         trusted (said in a line: not this store's, not this reference's, damaged)."""
