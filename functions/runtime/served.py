@@ -70,10 +70,9 @@ class ServedModel:
         self._next_check = 0.0
         self._refreshing = threading.Lock()
         self.refresh_wait = REFRESH_WAIT_S
-        # The 404 a cold load found (the model deleted, no such alias): (until when it holds,
-        # the watch over the keys it read, its message). Answered from memory for a TTL, or
-        # until the watch sees a change: a model deleted by hand that callers still call read
-        # the store twice a request (its alias, its versions), 30-80 ms each on moto.
+        # The 404 a cold load found (the model deleted, no such alias): (until when, the watch
+        # over the keys it read, its message), answered from memory until then or a change: a
+        # model deleted by hand read the store twice a call (its alias, its versions).
         self._missing: tuple[float, RegistryWatch | None, str] | None = None
         # While a refresh runs that found the TTL long past (the copy idle): until when requests
         # wait for it (that refresh's start + `refresh_wait`); None otherwise.
@@ -106,7 +105,10 @@ class ServedModel:
         True too where the call would resolve the alias again (its record changed, the TTL
         passed, a refresh after an idle time running, nothing loaded yet): it may load a new version, and answer with it."""
         current = self._current  # read on every request: no generator
-        if current is None or self._restored or self._overdue_until is not None:
+        if current is None or self._restored:
+            return True
+        overdue_until = self._overdue_until  # a call now would wait for the refresh: not inline
+        if overdue_until is not None and time.monotonic() < overdue_until:
             return True
         canary = current.canary
         if current.main.cost.varies or (canary is not None and canary.cost.varies):
