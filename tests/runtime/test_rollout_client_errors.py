@@ -70,5 +70,7 @@ def test_bad_requests_both_versions_refuse_do_not_stop_a_rollout(tmp_path: Path)
     assert record.state is RolloutState.SUCCEEDED, record.log
     refused = {version for version, status in setup.answers if status == 422}
     assert refused == {"1", "2"}  # both versions were sent, and refused, bad rows
-    first = checks[0]  # the first step's check: each version's 4xx counted
-    assert first["baseline"]["client_errors"] > 0 and first["candidate"]["client_errors"] > 0
+    # each version's 4xx were counted by some check (routing is random: at the first step's 10%
+    # the candidate drew none of its 8 bad rows in 43% of runs, so no one check is certain to)
+    assert any(c["baseline"]["client_errors"] > 0 for c in checks)
+    assert any(c["candidate"]["client_errors"] > 0 for c in checks)
