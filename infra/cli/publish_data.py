@@ -27,7 +27,7 @@ from functions.runtime import csv_fields
 from functions.runtime.batch.csv_header import expected_columns, header_hint
 from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.codecs import simple
-from functions.runtime.codecs.nulls import missing_marker
+from functions.runtime.codecs.nulls import category_gap, missing_marker
 from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest
@@ -161,7 +161,7 @@ def _cells(header: Sequence[str], manifest: ModelManifest, target: str | None) -
         if column in labels:
             return value
         if column in texts:
-            return missing[column] if column in missing and not value.strip() else value
+            return missing[column] if column in missing and category_gap(value) else value
         if column in bools:
             return _truth(value)
         if column in numeric and missing_marker(value):

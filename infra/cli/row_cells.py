@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.runtime.codecs.nulls import missing_marker, takes_missing
+from functions.runtime.codecs.nulls import category_gap, missing_marker, takes_missing
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.input_messages import missing_value
@@ -92,7 +92,7 @@ def complete_rows(rows: np.ndarray, strings: Sequence[int]) -> tuple[np.ndarray,
 
 
 def missing_categories(columns: InputColumns) -> dict[int, str]:
-    """The flat string columns whose empty cell is a missing category (scikit-learn's "nan",
+    """The flat string columns whose empty (or `NaN`, `NA`) cell is a missing category (scikit-learn's "nan",
     read from the graph at publish: `TensorSpec.missing`), as `aiaas batch` reads it."""
     found: dict[int, str] = {}
     start = 0
@@ -104,7 +104,7 @@ def missing_categories(columns: InputColumns) -> dict[int, str]:
 
 
 def _text(cell: Any, column: int, missing: Mapping[int, str]) -> str:
-    if column in missing and not str(cell).strip():
+    if column in missing and category_gap(str(cell)):
         return missing[column]
     return str(cell)
 
@@ -117,8 +117,8 @@ def row_values(
     missing: Mapping[int, str] | None = None,
     integers: frozenset[int] = frozenset(),
 ) -> list[Any]:
-    """A file row's values: strings in the `strings` columns (with `missing`, an empty cell is
-    its column's missing category), floats elsewhere (a ValueError for a cell that is not a
+    """A file row's values: strings in the `strings` columns (with `missing`, an empty cell or
+    one pandas reads as NaN is its column's missing category), floats elsewhere (a ValueError for a cell that is not a
     number; with `gaps`, see `number`), whole numbers as written in the `integers` columns."""
     if None in cells:  # a line shorter than the header
         raise ValueError(f"{cells.count(None)} cell(s) missing")

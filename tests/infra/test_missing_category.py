@@ -182,3 +182,54 @@ def test_publish_data_reads_an_empty_cell_as_the_missing_category_as_batch_does(
         assert main([*argv, str(tmp_path / "held.csv"), "--no-progress"]) == 0
     metrics = (Registry(store).manifest("held", "1").metrics or {})["held_out"]
     assert (metrics["accuracy"], metrics["rows"]) == (1.0, 4)
+
+
+@pytest.mark.parametrize("marker", ["NaN", "NA", "null"])
+def test_a_csv_gap_written_as_pandas_na_marker_is_the_missing_category(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path, marker: str
+) -> None:
+    """A CSV whose gaps are written `NaN` (`to_csv(na_rep="NaN")`), `NA` (R) or `null`: pandas
+    reads each as NaN, so `predict_proba` on that file encodes them as the missing category.
+    Before: batch and `publish --data` sent the string "NaN" (a category the model never saw:
+    zeros), while the same row's numeric `NaN` was a gap; batch scored such rows unlike the
+    model with success and the card's accuracy on them was 0.5 (hunt_journey13 1)."""
+    store, pipeline, rows = published
+    held = rows.assign(label=pipeline.predict(rows))
+    held.to_csv(tmp_path / "held.csv", index=False, na_rep=marker)
+    assert marker in (tmp_path / "held.csv").read_text().splitlines()[2].split(",")
+    read = pd.read_csv(tmp_path / "held.csv")  # as the data scientist reads the file back
+    want = pipeline.predict_proba(read.drop(columns=["label"]).astype({"size": np.float32}))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--store", store.uri, "batch", NAME, str(tmp_path / "held.csv")]) == 0
+    out = list(
+        csv.DictReader(io.StringIO(store.get_bytes(f"batch/{NAME}/output/held.csv").decode()))
+    )
+    got = np.array([[float(r[f"pred_output_probability_{k}"]) for k in range(3)] for r in out])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert [r["region"] for r in out] == ["north", marker] * 2  # passed through as written
+    model = Path(store.uri).parent / "shops.onnx"
+    name = f"held-{marker.lower()}"
+    argv = ["--store", store.uri, "publish", str(model), "--name", name, "--data"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main([*argv, str(tmp_path / "held.csv"), "--no-progress"]) == 0
+    metrics = (Registry(store).manifest(name, "1").metrics or {})["held_out"]
+    assert (metrics["accuracy"], metrics["rows"]) == (1.0, 4)
+
+
+def test_a_category_pandas_keeps_is_no_gap(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Only pandas' own NA spellings are gaps: `?` (a category pandas keeps as text, unknown to
+    this model) is still sent as "?", scored as `predict_proba` scores that frame."""
+    store, pipeline, rows = published
+    odd = rows.assign(region=["north", "?", "n.a.", "south"])
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    want = pipeline.predict_proba(odd)
+    assert not np.allclose(want[1], pipeline.predict_proba(rows)[1], atol=1e-3)  # "?" != gap
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--store", store.uri, "batch", NAME, str(tmp_path / "odd.csv")]) == 0
+    out = list(
+        csv.DictReader(io.StringIO(store.get_bytes(f"batch/{NAME}/output/odd.csv").decode()))
+    )
+    got = np.array([[float(r[f"pred_output_probability_{k}"]) for k in range(3)] for r in out])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)

@@ -31,6 +31,23 @@ def missing_marker(text: str) -> bool:
     return text.strip().lower() in MISSING_MARKERS
 
 
+# The cells pandas' read_csv reads as NaN by default (its na_values, case as written): a string
+# column's gap in the frame scikit-learn was fit on, which a OneHotEncoder fit on gaps encodes
+# as its missing category (skl2onnx's "nan"). Only those spellings: a category "?" or "n.a."
+# stays a category, as pandas keeps it.
+PANDAS_NA_CELLS = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
+    | {"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+
+
+def category_gap(text: str) -> bool:
+    """A string cell pandas reads as a missing value (empty, `NaN`, `NA`, ...; blanks around):
+    sent as the input's missing category where its encoder learnt one, as `predict_proba` on
+    the frame read from the same file encodes it."""
+    return text.strip() in PANDAS_NA_CELLS
+
+
 def is_number(item: object) -> bool:
     """A JSON number as Python reads it (true/false are not numbers)."""
     return type(item) is int or type(item) is float
