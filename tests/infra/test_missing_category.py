@@ -123,9 +123,7 @@ def test_a_number_sent_as_text_in_a_record_names_its_value(
     body = json.dumps({"instances": rows})
     response = service.handle(http_event("POST", f"/models/{NAME}/predict", body))
     assert response["statusCode"] == 422
-    assert body_of(response)["error"] == (
-        "input 'size' value [1] must be a number (float32); got '3.5'"
-    )
+    assert body_of(response)["error"] == ("instances[1].size must be a number (float32); got '3.5'")
 
 
 def test_a_jsonl_number_sent_as_text_names_its_value(

@@ -186,7 +186,40 @@ def _instances(
         # Other fields (a record's id) are left aside, as records by feature name leave them.
         for name, column in columns.items():
             column.append(row[name])
-    return {name: _array(column, specs[name], raw=raw) for name, column in columns.items()}
+    return {name: _record_column(column, specs[name], raw) for name, column in columns.items()}
+
+
+def _record_column(column: list[Any], spec: TensorSpec, raw: bytes | None) -> np.ndarray:
+    """One input's values from records, a refused one named by its record (`instances[3].age`):
+    a text among a float input's numbers and nulls, or a null for a string input without a
+    missing category, was `got mixed or null values` / `holds a null`, no record named, so a
+    caller (and `publish --data`, which names a record's line) could not tell which."""
+    if spec.dtype == "string" and spec.missing is None and None in column:
+        raise InvalidInput(
+            f"instances[{column.index(None)}].{spec.name} is null, which a string input cannot: "
+            'send "" for an empty value (an empty cell is the category "" to a model trained '
+            "on a table)"
+        )
+    numeric = spec.dtype.startswith(("float", "int", "uint"))
+    try:
+        array = _array(column, spec, raw=raw)
+    except InvalidInput as exc:
+        raise (_not_a_number(column, spec) if numeric else None) or exc from None
+    if numeric and array.dtype.kind in "OU" and (refused := _not_a_number(column, spec)):
+        raise refused  # validation said `input 'age' value [3]`: no record, nor file line
+    return array
+
+
+def _not_a_number(column: list[Any], spec: TensorSpec) -> InvalidInput | None:
+    """The 422 naming the first record whose value for a number input is text or true/false;
+    None where none is (a list, a row of several values: said as it was)."""
+    for index, sent in enumerate(column):
+        if sent is not None and not nulls.is_number(sent) and not isinstance(sent, list | dict):
+            return InvalidInput(
+                f"instances[{index}].{spec.name} must be a number ({spec.dtype}); "
+                f"got {json_text(sent):.40}"
+            )
+    return None
 
 
 def _is_text(value: object) -> bool:
