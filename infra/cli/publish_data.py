@@ -27,7 +27,7 @@ from functions.runtime import csv_fields
 from functions.runtime.batch.csv_header import expected_columns, header_hint
 from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.codecs import simple
-from functions.runtime.codecs.nulls import category_gap, missing_marker
+from functions.runtime.codecs.nulls import category_gap, missing_marker, nan_texts_as_null
 from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest
@@ -120,10 +120,12 @@ def _read_records(path: Path, manifest: ModelManifest, target: str | None) -> _R
     # As baseline reads it: Excel's byte order mark is not part of the first column's name,
     # and a file not UTF-8 (Excel's "CSV" in cp1252) names its line, not "'utf-8' codec ...".
     with utf8_text(path) as handle:
-        if jsonl:
+        if jsonl:  # a text's NaN (json.dumps of a pandas row) is its null, as batch reads it
+            texts = frozenset(s.name for s in manifest.inputs if s.dtype == "string")
             for number, text in enumerate(handle, 1):
                 if text.strip() and found.counted():
-                    found.keep(number, _record(path, number, text))
+                    record = nan_texts_as_null(_record(path, number, text), texts)
+                    found.keep(number, record)
             return found
         reader = csv_fields.dict_reader(handle)
         header = reader.fieldnames or []

@@ -231,3 +231,28 @@ def test_a_category_pandas_keeps_is_no_gap(
     )
     got = np.array([[float(r[f"pred_output_probability_{k}"]) for k in range(3)] for r in out])
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_a_jsonl_nan_in_a_text_column_is_the_missing_category(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """JSONL written with `json.dumps(row)` of a pandas row writes a missing text as NaN (its
+    numbers' gaps too, which batch took): batch refused each such row ("must hold strings; got
+    float64") and `publish --data` the whole file ("got a number where text goes"), where null
+    is this model's missing category, as `predict_proba` encodes the NaN (hunt_journey13 3)."""
+    store, pipeline, rows = published
+    held = rows.assign(label=pipeline.predict(rows))
+    path = tmp_path / "dumped.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in held.to_dict("records")))
+    assert '"region": NaN' in path.read_text()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--store", store.uri, "batch", NAME, str(path)]) == 0
+    lines = store.get_bytes(f"batch/{NAME}/output/dumped.jsonl").decode().splitlines()
+    got = np.array([json.loads(line)["pred_output_probability"] for line in lines])
+    np.testing.assert_allclose(got, pipeline.predict_proba(rows), rtol=0, atol=1e-5)
+    model = Path(store.uri).parent / "shops.onnx"
+    argv = ["--store", store.uri, "publish", str(model), "--name", "dumped", "--data", str(path)]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main([*argv, "--no-progress"]) == 0
+    metrics = (Registry(store).manifest("dumped", "1").metrics or {})["held_out"]
+    assert (metrics["accuracy"], metrics["rows"]) == (1.0, 4)

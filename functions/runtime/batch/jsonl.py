@@ -92,6 +92,7 @@ class JsonlDecoder:
         text = text_input(manifest)
         self.pair = PAIR_FIELD if text is not None and PAIR_FIELD not in self.shapes else None
         self.field = text.field if text is not None else ""
+        self._texts = frozenset(s.name for s in manifest.inputs if s.dtype == "string")
 
     def chunk(self, first: int, lines: list[bytes]) -> Chunk:
         _, texts, numbers, errors = decode_lines(first, lines)
@@ -132,6 +133,7 @@ class JsonlDecoder:
         except orjson.JSONDecodeError:
             try:  # json also reads NaN, Infinity and integers beyond 64 bits, and says what is
                 data = json.loads(text)  # wrong in words users know
+                data = nulls.nan_texts_as_null(data, self._texts)  # json.dumps' NaN: a gap
             except ValueError as exc:
                 raise RowRejected(f"not valid JSON: {getattr(exc, 'msg', exc)}") from None
             except RecursionError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from functions.runtime.column_names import exported_name
 from functions.runtime.errors import InvalidInput
 from functions.runtime.input_messages import missing_value
 from functions.runtime.manifest import TensorSpec
@@ -46,6 +47,23 @@ def category_gap(text: str) -> bool:
     sent as the input's missing category where its encoder learnt one, as `predict_proba` on
     the frame read from the same file encodes it."""
     return text.strip() in PANDAS_NA_CELLS
+
+
+def nan_texts_as_null(record: object, texts: frozenset[str]) -> object:
+    """`record` (a JSON line read by Python's json, which takes NaN) with a NaN under a string
+    input's field (`texts`: their names; a DataFrame column exported as one too) made the null
+    it stands for: `json.dumps` of a pandas row writes a missing text as NaN. It was refused as a
+    number among texts, where null is the model's missing category (or its "send \"\"")."""
+    if not isinstance(record, dict) or not texts:
+        return record
+    for key, value in record.items():
+        if (
+            type(value) is float
+            and value != value
+            and (key in texts or exported_name(key) in texts)
+        ):
+            record[key] = None
+    return record
 
 
 def is_number(item: object) -> bool:
