@@ -256,3 +256,22 @@ def test_a_jsonl_nan_in_a_text_column_is_the_missing_category(
         assert main([*argv, "--no-progress"]) == 0
     metrics = (Registry(store).manifest("dumped", "1").metrics or {})["held_out"]
     assert (metrics["accuracy"], metrics["rows"]) == (1.0, 4)
+
+
+def test_compare_reads_the_labels_of_jsonl_lines_with_a_nan(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """`aiaas compare --data` of JSONL written by `json.dumps` (a gap: NaN): each line with a NaN
+    had no label read (orjson refuses NaN), so the metrics left out every row with a gap ("on 2
+    labelled rows" of 4, here the rows the model calls `closed`), and a first line with a NaN
+    hid the label column altogether: no metrics (hunt_journey13 4)."""
+    store, pipeline, rows = published
+    held = rows.iloc[[1, 0, 3, 2]].assign(label=lambda f: pipeline.predict(f))
+    assert held["region"].isna().iloc[0]  # the first line has a NaN
+    path = tmp_path / "both.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in held.to_dict("records")))
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--store", store.uri, "compare", NAME, "1", "1", "--data", str(path)]) == 0
+    assert "metrics on 4 labelled rows (column 'label', by default)" in said.getvalue()
+    assert "accuracy  A 1  B 1" in said.getvalue()

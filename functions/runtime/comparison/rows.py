@@ -23,7 +23,7 @@ from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.scoring import Chunk, RowError
 from functions.runtime.batch.source import HEADER_LIMIT, ByteRange, line_batches, read_first_line
 from functions.runtime.codecs import oip, simple
-from functions.runtime.comparison.truth import TruthReader, truth_reader
+from functions.runtime.comparison.truth import TruthReader, json_line, truth_reader
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectStore
@@ -136,10 +136,7 @@ def _first_record(store: ObjectStore, key: str, compressed: bool) -> object:
             first = stream.readline(HEADER_LIMIT)
     else:
         first = read_first_line(store, key)
-    try:
-        return orjson.loads(first.strip())
-    except orjson.JSONDecodeError:
-        return None
+    return json_line(first.strip())
 
 
 def _first_fields(store: ObjectStore, key: str, compressed: bool) -> list[str]:
