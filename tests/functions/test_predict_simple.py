@@ -236,8 +236,10 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
     assert status == 400
     assert body["error"].startswith("request body is not valid JSON: "), body
     assert body["error"].endswith(
-        "(NaN and Infinity are not JSON: send null for a missing value, which a model "
-        "published with --allow-nonfinite reads as NaN; OIP binary tensors carry infinities)"
+        "(NaN and Infinity are not JSON: send null for a missing value, as pandas' to_json "
+        "writes it, which an input that takes missing values reads as NaN (one its graph "
+        "imputes, as aiaas show says, or of a model published with --allow-nonfinite); OIP "
+        "binary tensors carry infinities)"
     ), body
     status, body = predict(service, '{"inputs": [["NaN", "Infinity"]')  # text, cut short
     assert status == 400 and "NaN and Infinity" not in body["error"], body

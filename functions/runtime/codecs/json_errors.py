@@ -46,8 +46,10 @@ def not_json(exc: Exception, body: bytes | memoryview) -> BadRequest:
     hint = ""
     if _NON_FINITE.search(bytes(body)):
         hint = (
-            " (NaN and Infinity are not JSON: send null for a missing value, which a model "
-            "published with --allow-nonfinite reads as NaN; OIP binary tensors carry infinities)"
+            " (NaN and Infinity are not JSON: send null for a missing value, as pandas' "
+            "to_json writes it, which an input that takes missing values reads as NaN (one "
+            "its graph imputes, as aiaas show says, or of a model published with "
+            "--allow-nonfinite); OIP binary tensors carry infinities)"
         )
     return BadRequest(f"request body is not valid JSON: {exc}{hint}")
 
