@@ -275,6 +275,22 @@ def test_npy_of_the_wrong_shape_or_objects_fails(store, tmp_path):
     )
 
 
+def test_npy_of_one_row_without_its_batch_axis_says_so(store, tmp_path):
+    # np.save('row.npy', image) of one [3, 32, 32] image: "rows must have shape [3, 32, 32]"
+    # was all it said, of an array of exactly that shape
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(4, np.float32))
+    store.put_bytes("batch/iris/input/one.npy", buffer.getvalue())
+    summary = run(store, tmp_path, "batch/iris/input/one.npy")
+    assert summary["status"] == "failed"
+    assert summary["error"] == (
+        "batch/iris/input/one.npy: array shape [4] does not fit input 'x' [-1, 4]; rows must "
+        "have shape [4]; this array is one row without its batch axis: save it as an array of "
+        "rows, [1, 4] (numpy: np.save(path, row[None]))"
+    )
+    assert not store.exists(summary["output"])
+
+
 def test_header_only_scores_nothing_and_all_bad_rows_fail(store, tmp_path):
     store.put_bytes("batch/iris/input/h.csv", b"x_0,x_1,x_2,x_3\n")
     summary = run(store, tmp_path, "batch/iris/input/h.csv")

@@ -134,6 +134,7 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
         raise BadArrayFile(
             f"{where}: array shape {list(header.shape)} does not fit input '{spec.name}' "
             f"{list(spec.shape)}; rows must have shape {list(want)}"
+            + _one_row_hint(want, header.shape)
             + channels_hint((-1, *want), header.shape)
         )
     if header.dtype.kind not in "biuf" and not (
@@ -141,6 +142,17 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
     ):
         raise BadArrayFile(f"{where}: element type {header.dtype} cannot feed {spec.dtype}")
     _check_exact(header.dtype, spec.name, spec.dtype, where)
+
+
+def _one_row_hint(want: tuple[int, ...], got: tuple[int, ...]) -> str:
+    """A single row saved without its batch axis (`np.save('image.npy', image)` of one
+    [3, 32, 32] image) is refused for the shape the message then asks for: say so."""
+    if not fits(want, got):
+        return ""
+    return (
+        f"; this array is one row without its batch axis: save it as an array of rows, "
+        f"[1, {', '.join(map(str, got))}] (numpy: np.save(path, row[None]))"
+    )
 
 
 def _check_exact(dtype: np.dtype[np.generic], name: str, want: str, where: str) -> None:
