@@ -201,3 +201,38 @@ def test_a_baseline_of_channels_last_images_is_refused_as_batch_refuses_them(
     assert not store.exists("models/cnn-bl/versions/1/background.json")
     np.save(root / "train.npy", np.zeros((4, 3, SIDE, SIDE), np.float32))
     assert main(["--store", store.uri, "baseline", "cnn-bl", str(root / "train.npy")]) == 0
+
+
+def test_one_image_with_or_without_a_batch_axis_where_predict_takes_both(root: Path) -> None:
+    # Predict takes one image as [3, S, S] or [1, 3, S, S]; a batch file of one image saved
+    # alone (np.save of a [3, S, S]) was told "rows must have shape [3, S, S]", and a JSONL
+    # line of [image] "must have shape [3, S, S] per row; got [1, 3, S, S]": neither said why.
+    image = np.random.default_rng(0).uniform(size=(3, SIDE, SIDE)).astype(np.float32)
+    alone, batched = (
+        post(root, "/models/cnn/predict", {"inputs": x}) for x in (image.tolist(), [image.tolist()])
+    )
+    assert alone[0] == batched[0] == 200 and alone[1]["outputs"] == batched[1]["outputs"]
+    store = LocalStore(root / "store")
+    np.save(root / "one.npy", image)
+    assert main(["--store", store.uri, "batch", "cnn", str(root / "one.npy")]) == 1
+    summary = json.loads((root / "store/batch/cnn/output/one.npy.summary.json").read_text())
+    assert summary["error"].endswith(
+        f"rows must have shape [3, {SIDE}, {SIDE}]; this array is one row without its batch "
+        f"axis: save it as an array of rows, [1, 3, {SIDE}, {SIDE}] (numpy: np.save(path, "
+        "row[None]))"
+    ), summary
+    lines = [json.dumps({"x": image.tolist()}), json.dumps({"x": [image.tolist()]})]
+    (root / "one.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["--store", store.uri, "batch", "cnn", str(root / "one.jsonl")]) == 0
+    errors = (root / "store/batch/cnn/output/one.jsonl.errors.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in errors] == [
+        {
+            "line": 2,
+            "error": f"input 'x' must have shape [3, {SIDE}, {SIDE}] per row; got [1, 3, {SIDE}, "
+            f"{SIDE}]; a line holds one row: leave out its batch axis of 1 (send value[0])",
+        }
+    ]
+    scored = (root / "store/batch/cnn/output/one.jsonl").read_text().splitlines()
+    assert len(scored) == 1  # the line of one row is scored as predict answers it
+    ((name, answer),) = alone[1]["outputs"].items()
+    np.testing.assert_allclose(json.loads(scored[0])[f"pred_{name}"], answer[0], rtol=1e-6)

@@ -187,7 +187,8 @@ class JsonlDecoder:
                 )
             raise RowRejected(
                 f"input '{spec.name}' must have shape {shape_text(want)} per row; got "
-                f"{list(value.shape)}{channels_hint((-1, *want), (1, *value.shape), one=True)}"
+                f"{list(value.shape)}{_batch_axis_hint(want, value.shape)}"
+                f"{channels_hint((-1, *want), (1, *value.shape), one=True)}"
             )
         integer = allowed == "iuf" and BY_NAME[spec.dtype].numpy.kind in "iu"
         if integer and value.dtype == object and _only_integers(instance[spec.name]):
@@ -239,6 +240,14 @@ class JsonlDecoder:
         if rows:
             return stacked(rows)  # images of several sizes: ragged, scored a size at a time
         return np.zeros((0, *(max(0, d) for d in self.shapes[name])), dtype=np.float64)
+
+
+def _batch_axis_hint(want: tuple[int, ...], got: tuple[int, ...]) -> str:
+    """A line holding one row inside a batch of one (`[image]`, `[1, 3, 32, 32]`, as a predict
+    request may send it): a line is one row already."""
+    if len(got) != len(want) + 1 or got[0] != 1 or not fits(want, got[1:]):
+        return ""
+    return "; a line holds one row: leave out its batch axis of 1 (send value[0])"
 
 
 def _integers(spec: TensorSpec, value: np.ndarray, written: object, text: str) -> np.ndarray:
