@@ -61,6 +61,30 @@ def channels_hint(want: tuple[int, ...], got: tuple[int, ...], *, one: bool = Fa
     return ""
 
 
+def grey_axis_missing(want: tuple[int, ...], got: tuple[int, ...]) -> str:
+    """For a greyscale image model ([N, 1, H, W] or [N, H, W, 1]) sent images as numpy and PIL
+    hold them, [N, H, W] (or one [H, W]), without the channel axis of 1: the fix, else ""."""
+    if len(want) != 4 or len(got) not in (2, 3):
+        return ""
+    if want[1] == 1:
+        sides, fix = want[2:], ("image[None, None]", "images[:, None]")
+    elif want[3] == 1:
+        sides, fix = want[1:3], ("image[None, ..., None]", "images[..., None]")
+    else:
+        return ""
+    if not all(d in (-1, s) for d, s in zip(sides, got[-2:], strict=True)):
+        return ""
+    what = (
+        "greyscale images [N, H, W] without their"
+        if len(got) == 3
+        else "one greyscale image [H, W] without its batch axis and its"
+    )
+    return (
+        f"; these look like {what} channel axis of 1, which this model takes "
+        f"(numpy: {fix[len(got) - 2]})"
+    )
+
+
 def missing_value(where: str, sent: str) -> str:
     """The 422 for a missing value (`sent`: null, NaN, an empty cell) to a model that refuses
     it, saying how a model that takes them is published (whether it can is the model's call)."""

@@ -22,6 +22,7 @@ from functions.runtime.fixed_batch import dynamic_batch_advice, elsewhere_advice
 from functions.runtime.input_messages import (
     channels_hint,
     fixed_batch_hint,
+    grey_axis_missing,
     missing_value,
     scaled_pixels_hint,
 )
@@ -162,7 +163,7 @@ def _check_shape(
     if value.ndim != len(want):
         raise InvalidInput(
             f"input '{spec.name}' expects shape {list(want)} (rank {spec.rank}); "
-            f"got shape {list(value.shape)}"
+            f"got shape {list(value.shape)}{grey_axis_missing(spec.shape, value.shape)}"
         )
     for axis, size in enumerate(want):
         if size != -1 and size != value.shape[axis]:

@@ -31,7 +31,7 @@ from functions.runtime.batch.scoring import (
 )
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
-from functions.runtime.input_messages import channels_hint
+from functions.runtime.input_messages import channels_hint, grey_axis_missing
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectStore
 
@@ -136,6 +136,7 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
             f"{list(spec.shape)}; rows must have shape {list(want)}"
             + _one_row_hint(want, header.shape)
             + channels_hint((-1, *want), header.shape)
+            + grey_axis_missing((-1, *want), header.shape)
         )
     if header.dtype.kind not in "biuf" and not (
         spec.dtype == "string" and header.dtype.kind == "U"

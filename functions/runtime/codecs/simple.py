@@ -35,6 +35,7 @@ from functions.runtime.codecs.ties import own_labels
 from functions.runtime.codecs.wide_integers import WIDE_INTEGERS, exact_json_integers
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
+from functions.runtime.input_messages import grey_axis_missing
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
 
@@ -75,6 +76,8 @@ def _array(
     # A batch axis fixed at 1 (torch's export without dynamic axes) is one too: the only
     # reading of one rank less is one row.
     if spec.shape and spec.shape[0] in (-1, 1) and array.ndim == len(spec.shape) - 1:
+        if grey_axis_missing(spec.shape, array.shape) and not _is_row(spec, array):
+            return array  # grey [N, H, W], no channel axis: refused by rank, saying so
         if array.shape == (0,):  # `[]`: no rows (as one row it would be a row of width 0)
             raise InvalidInput(f"input '{spec.name}' has an empty batch; send at least one row")
         if len(spec.shape) == 2 and spec.shape[1] == 1:
@@ -83,6 +86,11 @@ def _array(
             return array[:, np.newaxis]
         array = array[np.newaxis, ...]  # one row sent without its batch axis: add it
     return array
+
+
+def _is_row(spec: TensorSpec, array: np.ndarray) -> bool:
+    """Whether `array` has the shape of one row of the input (a [1, H, W] grey image is)."""
+    return all(d in (-1, s) for d, s in zip(spec.shape[1:], array.shape, strict=True))
 
 
 BODY_FIELDS = frozenset({"inputs", "instances"})
