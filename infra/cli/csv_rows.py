@@ -15,7 +15,7 @@ import numpy as np
 
 from functions.runtime import csv_fields
 from functions.runtime.batch.csv_header import header_hint
-from functions.runtime.batch.layout import TABLES
+from functions.runtime.batch.layout import IMAGE_SUFFIXES, TABLES
 from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
@@ -65,7 +65,6 @@ def not_utf8_at(text: str) -> str | None:
 
 
 CSV_SUFFIXES = ("", ".csv", ".txt")  # what read_rows reads as CSV, .npy aside
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def refuse_binary(path: Path, arrays: str = ".npy") -> None:

@@ -190,8 +190,9 @@ def _inputs_value(text: str) -> Any:
         raw = Path(text[1:]).read_text(encoding="utf-8-sig") if text.startswith("@") else text
     except OSError as exc:  # @FILE missing, or a folder: was a traceback
         raise BadRequest(f"--inputs {text}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"--inputs {text}: not UTF-8 text (byte {exc.start + 1})") from None
+    except UnicodeDecodeError as exc:  # an image (@cat.png) was only "not UTF-8 text (byte 1)"
+        error = not_json(exc, Path(text[1:]).read_bytes())
+        raise BadRequest(error.message.replace("request body", f"--inputs {text}", 1)) from None
     try:  # the data plane's parser: json.loads took 1e400 and NaN, which the body sent on
         value = orjson.loads(raw)  # then carried as null ("a missing value"), HTTP refuses
     except orjson.JSONDecodeError as exc:

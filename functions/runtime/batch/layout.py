@@ -31,6 +31,8 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy"}
 COMPRESSED = ".gz"  # gzip, for the text formats
 ERRORS_SUFFIX = ".errors.jsonl"  # a run's rejected rows: output/<file>.errors.jsonl
 SUMMARY_SUFFIX = ".summary.json"  # a run's commit point: output/<file>.summary.json
+# Encoded images: no rows, whatever their name (a PNG renamed .npy is no array either).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 SUPPORTED = ", ".join([*sorted(FORMATS), ".csv.gz", ".jsonl.gz", ".ndjson.gz"])
 # Table files a data pipeline writes that batch does not read (pyarrow is no function's
 # dependency): renaming one does not convert it, so the refusal says how (pandas' reader).
@@ -114,6 +116,15 @@ class BatchObject:
                     f"so): for a model of one input save its array as .npy (numpy: np.save("
                     f"{npy!r}, np.load({name!r})['x'])); for one of several, or with labels, "
                     "write the rows as JSONL, one object a row, a field an input"
+                )
+            if shown in IMAGE_SUFFIXES:  # was told to rename it, which makes no rows of it
+                name = self.file.rsplit("/", 1)[-1]
+                npy = name[: -len(shown)] + ".npy"
+                raise UnsupportedFormat(
+                    f"{self.input_key}: unsupported input format {shown!r}; batch reads "
+                    f"{SUPPORTED}, and an image file is no rows: decode the images into an "
+                    "array as the model takes them and save that as .npy (numpy and Pillow: "
+                    f"np.save({npy!r}, np.stack([np.asarray(PIL.Image.open(f)) for f in files])))"
                 )
             raise UnsupportedFormat(
                 f"{self.input_key}: unsupported input format {shown or '(none)'!r}; "
