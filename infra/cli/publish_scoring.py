@@ -136,7 +136,7 @@ def _importance(
     Rows whose prediction is not finite (`finite` False) are no background and not explained:
     one made every attribution NaN, an empty plot and "largest x_0 nan"."""
     from functions.runtime.explain.background import summarize
-    from functions.runtime.explain.explainer import Explainer, explained_columns
+    from functions.runtime.explain.explainer import Explainer, OverBudget, explained_columns
     from functions.runtime.image_layout import any_size_layout
     from functions.runtime.validation import validate_inputs
 
@@ -159,6 +159,14 @@ def _importance(
         # The default coalitions, as /explain serves them: a fixed 1,024 fit a model of over
         # 512 features from fewer equations than unknowns, and ranked weightless features first.
         explained = Explainer(model, background, EXPLAIN_SECONDS).explain(shown, None)
+    except OverBudget as exc:  # was told to "send fewer rows or ask for fewer samples", and
+        # AIAAS_EXPLAIN_MAX_SECONDS, which is not this limit: publish takes neither
+        over = exc.reason.replace(" (AIAAS_EXPLAIN_MAX_SECONDS)", " the card allows")
+        return (
+            f"no feature importance: {over}explain rows once published instead, with `aiaas "
+            f"baseline {manifest.name}:{manifest.version} ROWS` then `aiaas explain "
+            f"{manifest.name}:{manifest.version} --file ROWS` (a lower --samples N is faster)",
+        )
     except AiaasError as exc:
         return (f"no feature importance: {exc.public_message}",)
     per_row = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained.rows]
