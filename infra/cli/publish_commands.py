@@ -39,7 +39,7 @@ from infra.cli.publish_label_indexes import checked_label_indexes
 from infra.cli.publish_lookalike import refuse_lookalike
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 from infra.cli.publish_probe_checks import checked_by_own_labels, checked_by_probe
-from infra.cli.publish_report import report, same_file
+from infra.cli.publish_report import report, same_file, weights_beside
 from infra.cli.publish_unlabelled import unlabelled_note
 from infra.cli.publish_variant_check import check_half_source_loads
 from infra.cli.row_progress import BYTES, Progress, add_flag
@@ -221,7 +221,9 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     stored = published_alike(reg, prepared) if args.version else None
     if stored is not None:  # a retried job: nothing to write, the alias still to set
         return _published_already(args, reg, stored, notes, alias)
-    same = same_file(earlier, prepared.manifest.file.sha256)  # before this version exists
+    same = same_file(  # before this version exists
+        earlier, prepared.manifest.file.sha256, lambda: weights_beside(prepared)
+    )
     numbered, show = not args.version, not args.no_progress
     try:
         manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)

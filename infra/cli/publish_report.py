@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 
+from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.errors import AiaasError
+from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.manifest_schema import requirements
 from functions.runtime.metric_text import metrics_text
 from infra.cli.output_change import outputs_only
 from infra.cli.publish_card import CARD, rows_read
 from infra.cli.publish_earlier import Earlier
+from infra.cli.publish_options import Prepared
 
 SAME_FILE_CHECKED = 20  # the newest versions a publish compares its model file with
 
@@ -78,18 +82,34 @@ def held_out_text(manifest: ModelManifest, *, again: bool = False) -> str:
     return f"{metrics_text(held_out)} on {rows} of {held_out['data']}{left_out}"
 
 
-def same_file(earlier: Earlier, sha256: str) -> list[str]:
+def same_file(
+    earlier: Earlier, sha256: str, weights: Callable[[], dict[str, str]] = dict
+) -> list[str]:
     """Of the newest `SAME_FILE_CHECKED` versions, those whose manifests vouch for a file with
-    this sha256. Publishing it again still makes a new version (that is what was asked), but
+    this sha256 and the same external weights (`weights`: path -> sha256 of the files beside
+    the model, hashed only once a version's model file matches: a torch export keeps its
+    weights in `model.onnx.data`, so a version of other weights beside the same graph was
+    "the same model file, published again"). Publishing it again still makes a new version (that is what was asked), but
     an unnoticed duplicate looks like a retrained model; only the manifests are read, never a
     model file, and only the newest: a GET a version made a CI's publish of version 1,501 read
     1,500 manifests (11 s on moto), the duplicate likeliest the last. The notes' reads (the
     newest manifest, what the bare name serves) are not made again."""
-    same = []
+    same: list[str] = []
+    ours: dict[str, str] | None = None
     for version in earlier.versions()[-SAME_FILE_CHECKED:]:
         try:
-            if earlier.manifest(version).file.sha256 == sha256:
+            manifest = earlier.manifest(version)
+            if manifest.file.sha256 != sha256:
+                continue
+            ours = weights() if ours is None else ours
+            if {f.path: f.sha256 for f in manifest.weight_files} == ours:
                 same.append(version)
         except AiaasError:  # a broken manifest is `aiaas show`'s to report, not publish's
             continue
     return same
+
+
+def weights_beside(prepared: Prepared) -> dict[str, str]:
+    """The sha256 of each external weights file the model loads, by its path in the version."""
+    wanted = files_to_publish(prepared.model, prepared.extra_files)
+    return {rel: sha256_file(path) for rel, (path, role) in wanted.items() if role == "weights"}
