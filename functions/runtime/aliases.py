@@ -288,12 +288,21 @@ def _shadow_back(record: Mapping[str, Any], found: AliasTarget) -> AliasTarget:
     # the canary of the version now served on the one the rollback goes back to).
     split = (now.version, now.canary) if now.canary is not None else (found.version, now.version)
     before = None
-    for entry in record.get("history") or []:
+    history = list(record.get("history") or [])
+    for index, entry in enumerate(history):
         try:
             before = AliasTarget.of(entry)
         except (KeyError, BadRequest, TypeError):  # an entry this release cannot read
             return found
         if before.shadow is not None or (before.version, before.canary) != split:
+            if before.shadow is not None and _rollout_stage(entry, record):
+                # that rollout's own shadow stage, not a shadow the alias had: what the alias
+                # had is the state the rollout started from (a plain rollback after a rollout
+                # with --min-agreement left a 100% shadow of the version rolled back from)
+                try:
+                    before = AliasTarget.of(history[index + 1])
+                except (IndexError, KeyError, BadRequest, TypeError):
+                    return found
             break
     shadow = None if before is None else before.shadow
     if shadow is None or not now.serves(shadow.version) or found.serves(shadow.version):
@@ -301,6 +310,14 @@ def _shadow_back(record: Mapping[str, Any], found: AliasTarget) -> AliasTarget:
     if before is None or replace(before, shadow=None) != found:  # not where that move started
         return found
     return replace(found, shadow=shadow)
+
+
+def _rollout_stage(entry: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+    """Whether `entry` was written by the rollout whose moves `record` holds now (its actor
+    `who (rollout ID)`, as the rollout engine writes it)."""
+    by = str(record.get("updated_by") or "")
+    mark = by[by.rfind(" (rollout ") :] if " (rollout " in by and by.endswith(")") else ""
+    return bool(mark) and str(entry.get("updated_by") or "").endswith(mark)
 
 
 def state_before(record: Mapping[str, Any]) -> AliasTarget | None:

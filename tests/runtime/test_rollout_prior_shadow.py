@@ -12,7 +12,7 @@ import pytest
 
 from functions.runtime.aliases import Shadow
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.decision import StepMetrics, VersionStats
+from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutRecord, RolloutState
@@ -117,3 +117,30 @@ def test_a_record_written_before_the_field_is_read(published: Path, tmp_path: Pa
     del doc["prior_shadow"]
     old = RolloutRecord.from_dict(doc)
     assert old.prior_shadow is None and old.to_dict()["prior_shadow"] is None
+
+
+SHADOW_PASSED = StepMetrics(
+    VersionStats(100), VersionStats(0), ShadowStats(copies=100, rows=100, agreed=100)
+)
+
+
+@pytest.mark.parametrize(
+    ("shadow", "after"), [(None, "1"), (("2", 0.2), "1, shadow 2 (20% sampled)")]
+)
+def test_a_rollback_by_hand_after_a_rollout_leaves_no_shadow_of_its_shadow_stage(
+    published: Path, tmp_path: Path, shadow: tuple[str, float] | None, after: str
+) -> None:
+    # A rollout with --min-agreement that succeeded, then `aiaas rollback`: the alias came back
+    # as "1, shadow 2 (100% sampled)", the rollout's shadow stage kept for good as a shadow of
+    # the version just rolled back from; the alias shadowed nothing (or 2 at 20%) before.
+    registry = registry_with(published, tmp_path, shadow)
+    engine = RolloutEngine(registry, Scripted(SHADOW_PASSED, PASSED, PASSED))
+    plan = RolloutPlan(steps=(0.5, 1.0), bake_s=0, max_error_rate=0.01, min_requests=5,
+                       min_agreement=0.9)  # fmt: skip
+    engine.start(MODEL, "2", plan, alias=ALIAS, actor="alice")
+    assert described(registry) == "1, shadow 2 (100% sampled)"
+    while (record := engine.check(MODEL, ALIAS, "alice")).running:
+        pass
+    assert record.state is RolloutState.SUCCEEDED and described(registry) == "2"
+    registry.rollback(MODEL, ALIAS, actor="bob")
+    assert described(registry) == after
