@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from functions.runtime.explain.patches import PATCH_NAME, SEQUENCE_MAX_FEATURES
+from functions.runtime.explain.patches import PATCH_NAME
 from functions.runtime.metric_text import metric_name, metrics_text
 from training.card_lines import change_lines, class_lines, quantization_line, settings_line
 from training.card_text import md_code, md_paragraphs, md_text
@@ -276,10 +276,10 @@ def patch_grid(names: list[str], values: np.ndarray) -> tuple[np.ndarray, int]:
     return grid, min(steps, default=1)
 
 
-def _patch_map(names: list[str], values: np.ndarray, path: Path) -> Path:
+def _patch_map(names: list[str], values: np.ndarray, path: Path, axis: int | None) -> Path:
     plt = _pyplot()
     grid, size = patch_grid(names, values)
-    runs = window_runs(names)
+    runs = window_runs(names, axis)
     if 1 in grid.shape:
         fig = _step_bars(grid, size)
     elif runs is not None:
@@ -306,18 +306,16 @@ def _step_bars(grid: np.ndarray, size: int) -> Any:
     return fig
 
 
-def window_runs(names: list[str]) -> tuple[int, int] | None:
+def window_runs(names: list[str], axis: int | None) -> tuple[int, int] | None:
     """(steps a patch runs, 1 where steps go down the rows else 0) of a sequence window's
-    patches (runs of steps of one feature: patches.features_axis), else None (an image's)."""
+    patches (runs of steps of one feature), else None (an image's). `axis`: the model's
+    features axis (patches.input_features_axis, the explainer's own rule): guessed from the
+    patches' names, a 12-sensor window's runs were drawn as an image's squares."""
+    if axis is None:
+        return None
     places = [PATCH_NAME.fullmatch(name) for name in names]
-    tops = sorted({int(m[1]) for m in places if m})
-    lefts = sorted({int(m[2]) for m in places if m})
-    # An image's patches are squares: a row of over SEQUENCE_MAX_FEATURES one-pixel columns.
-    if lefts == list(range(len(lefts))) and len(lefts) <= SEQUENCE_MAX_FEATURES:
-        return (tops[1] - tops[0] if len(tops) > 1 else 1), 1
-    if tops == list(range(len(tops))) and len(tops) <= SEQUENCE_MAX_FEATURES:
-        return (lefts[1] - lefts[0] if len(lefts) > 1 else 1), 0
-    return None
+    starts = sorted({int(m[2 - axis]) for m in places if m})  # each run's first step
+    return (starts[1] - starts[0] if len(starts) > 1 else 1), axis
 
 
 def _window_figure(grid: np.ndarray, steps: int, down: int) -> Any:
@@ -361,13 +359,18 @@ def importance_title(shown: int, total: int, rows: int | None = None) -> str:
 
 
 def importance_plot(
-    names: list[str], values: np.ndarray, path: Path, shown: int = 15, rows: int | None = None
+    names: list[str],
+    values: np.ndarray,
+    path: Path,
+    shown: int = 15,
+    rows: int | None = None,
+    axis: int | None = None,
 ) -> Path:
     """Mean |attribution| per feature over test rows, largest on top; an image model's patches
     as a map of the image instead (a bar named `patch_r8_c16` says little, and 15 bars leave
-    patches out)."""
+    patches out), a window's (`axis`: its features axis) as runs of each feature."""
     if names and all(PATCH_NAME.fullmatch(name) for name in names):
-        return _patch_map(names, values, path)
+        return _patch_map(names, values, path, axis)
     plt = _pyplot()
     order = np.argsort(values)[-shown:]
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(order) + 1.3))

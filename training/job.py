@@ -26,6 +26,7 @@ from functions.runtime.artifact_files import describe_files
 from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.drift.fit import fit as fit_drift_baseline
 from functions.runtime.explain.background import BACKGROUND_FILE, Background, summarize
+from functions.runtime.explain.patches import input_features_axis
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.publishing import check_no_twin, check_version_free
@@ -327,7 +328,7 @@ def _card_files(
     if importance is not None:
         names, values, rows = importance
         plots["Feature importance"] = card.importance_plot(
-            names, values, folder / "importance.png", rows=rows
+            names, values, folder / "importance.png", rows=rows, axis=input_features_axis(manifest)
         )
     facts = manifest.to_dict()
     facts.update(

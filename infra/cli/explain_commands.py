@@ -20,6 +20,7 @@ from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.explain.background import DEFAULT_CLUSTERS
 from functions.runtime.explain.background import MAX_ROWS as MAX_CLUSTERS
 from functions.runtime.explain.explainer import MAX_SAMPLES, Explainer, check_samples, grouping
+from functions.runtime.explain.patches import declared_window
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import DEFAULT_RULE
@@ -163,13 +164,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise
         raise InvalidInput(f"{exc.message}; {SEVERAL_ROWS}") from None
     print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
+    if doc["parameters"].get("read_as") == "image" and len(manifest.inputs[0].shape) == 3:
+        print(f"note: {IMAGE_READ_NOTE}", file=sys.stderr)  # a [100, 12] window's shape cannot tell
     if args.png:
         image = _first_image(body, manifest) if "patch" in doc["parameters"] else None
         with output_file(args.png) as written:  # a missing folder: one line, not a traceback
-            draw(doc, written, image, manifest.inputs[0].shape[1:])
+            draw(doc, written, image, manifest.inputs[0].shape[1:], declared_window(manifest))
         if not args.json:  # --json: stdout is the document alone (`| jq`), as compare's
             print(f"wrote {args.png}")
     return 0
+
+
+# Said under an explanation of a 2-D row cut into square patches: a sensor window read so has
+# patches mixing sensors (patch_r0_c0: steps 0-5 of sensors 0-5), and nothing said why.
+IMAGE_READ_NOTE = (
+    "read as a greyscale image (square patches of neighbouring rows and columns); a window of "
+    "features over time is published with `aiaas publish --window-features last` ([N, steps, "
+    "features]) or `first` ([N, features, steps]) to be explained in runs of one feature"
+)
 
 
 def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:

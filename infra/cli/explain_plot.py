@@ -59,14 +59,16 @@ def patches_said(parameters: dict[str, Any]) -> str:
     return f"{size}-step runs,\none feature each"
 
 
-def window_axes(parameters: dict[str, Any], declared: tuple[int, ...] = ()) -> str:
+def window_axes(
+    parameters: dict[str, Any], declared: tuple[int, ...] = (), window: str | None = None
+) -> str:
     """What a sequence window's picture's rows and columns are; "" for an image. `declared`:
     the model's row (-1 any), whose features axis the explainer cut by: a one-step run's
     patch_shape is [1, 1] either way, and an [N, 3, -1] window's 9 steps were captioned
     "rows: steps, columns: features" (rev16 3)."""
     if "patch_shape" not in parameters:
         return ""
-    axis = features_axis(declared)
+    axis = features_axis(declared, window)
     if axis is None:
         axis = 1 if parameters["patch_shape"][1] == 1 else 0
     return "rows: steps, columns: features" if axis == 1 else "rows: features, columns: steps"
@@ -126,16 +128,20 @@ def draw(
     path: Path,
     image: np.ndarray | None = None,
     declared: tuple[int, ...] = (),
+    window: str | None = None,
 ) -> None:
     """Write the first row's explanation to `path` (PNG): over `image` ([H, W] grey or
     [H, W, 3] RGB, as `picture` gives it) as a heat map when it is an image model's, else a bar
-    chart. `declared`: the model's row, as window_axes reads it."""
+    chart. `declared`: the model's row and `window` its publish's declaration
+    (patches.declared_window), as window_axes reads them."""
     plt = pyplot()
     if image is not None and "patch" in doc["parameters"] and 1 in image.shape[:2]:
-        axis = features_axis(declared)  # a window of one step ([1, F]): its features side by side
+        axis = features_axis(
+            declared, window
+        )  # a window of one step ([1, F]): its features side by side
         figure = _sequence(plt, doc, image, axis is not None and image.shape[axis] > 1)
     elif image is not None and "patch" in doc["parameters"]:
-        figure = _heat_map(plt, doc, image, declared)
+        figure = _heat_map(plt, doc, image, declared, window)
     else:
         figure = _bars(plt, doc)
     save(figure, path, dpi=110, format="png")  # not by the name's suffix: whatever it is
@@ -160,7 +166,13 @@ def headline(doc: dict[str, Any]) -> tuple[str, str]:
     return str(target), f"{value}, base {row['base_value'][column]:.3g}{shown_note(row)}"
 
 
-def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray, declared: tuple[int, ...]) -> Any:
+def _heat_map(
+    plt: Any,
+    doc: dict[str, Any],
+    image: np.ndarray,
+    declared: tuple[int, ...],
+    window: str | None = None,
+) -> Any:
     """The image (RGB in colour, else grey) beside the same image faint under its patches'
     attributions (as shap's image plot), red and blue centred at 0 so white is "no effect"."""
     heat = attribution_map(doc, (image.shape[0], image.shape[1]))
@@ -178,7 +190,7 @@ def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray, declared: tuple[
     )
     right.set_title(f"attributions of {patches_said(doc['parameters'])}", fontsize=9)
     for axes in (left, right):
-        axes.set_xlabel(window_axes(doc["parameters"], declared), fontsize=8)
+        axes.set_xlabel(window_axes(doc["parameters"], declared, window), fontsize=8)
     for axes in (left, right):
         axes.set_xticks([])
         axes.set_yticks([])

@@ -11,6 +11,7 @@ from pathlib import Path
 from functions.runtime import names
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.errors import AiaasError, BadRequest, VersionExists
+from functions.runtime.explain.patches import WINDOW_AXES, WINDOW_FIELD, window_problem
 from functions.runtime.fixed_batch import fixed_batch_note
 from functions.runtime.formula_cells import formula_label_warning
 from functions.runtime.graph_classes import GraphClasses
@@ -28,6 +29,7 @@ from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
+from functions.runtime.tensor_spec import NUMERIC
 from infra.cli.file_args import require_file
 from infra.cli.model_files import require_data_files, stage
 from infra.cli.output_change import outputs_only
@@ -75,6 +77,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--features",
         help="comma-separated feature (column) names of the model's one [N, F] input, in order: "
         "callers may then send records and CSV/JSONL columns by name",
+    )
+    p.add_argument(
+        "--window-features",
+        choices=tuple(WINDOW_AXES),
+        help="the model's one input [N, A, B] is a window of features over time, its features "
+        "the row's last side ([N, steps, features]: a GRU's) or first ([N, features, steps]: a "
+        "1-D CNN's): explanations cut it into runs of steps of one feature and drift is "
+        "watched per feature, not as a greyscale picture (needed where both sides are fixed "
+        "and 8 or more, as [N, 100, 12], or for over 64 features beside any length)",
     )
     p.add_argument(
         "--labels",
@@ -200,6 +211,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         labels=labels,
         features=features,
         postprocessing=post,
+        preprocessing=_window(args.window_features, signature.inputs),
         description=args.description,
     )
     # --tokenizer, --quantize, and the vocabulary a model trained here carries
@@ -312,6 +324,24 @@ def _publish_numbered(
                 raise
             manifest = replace(manifest, version=reg.next_version(manifest.name))
     raise AssertionError("unreachable")
+
+
+def _window(side: str | None, inputs: tuple[TensorSpec, ...]) -> dict[str, str]:
+    """The manifest's preprocessing recording `--window-features` (patches.declared_window
+    reads it back; older readers keep cutting the row as an image), refused where the model's
+    row cannot be a window."""
+    if side is None:
+        return {}
+    if len(inputs) != 1 or not inputs[0].dtype.startswith(NUMERIC):
+        shapes = ", ".join(f"{spec.name} {spec.dtype} {list(spec.shape)}" for spec in inputs)
+        raise BadRequest(
+            f"--window-features needs a model of one numeric input [N, steps, features]; it "
+            f"has {shapes}"
+        )
+    problem = window_problem(inputs[0].shape[1:], side)
+    if problem is not None:
+        raise BadRequest(f"--window-features {side}: {problem}")
+    return {WINDOW_FIELD: side}
 
 
 def _features(raw: str | None, inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:

@@ -137,6 +137,7 @@ def _importance(
     one made every attribution NaN, an empty plot and "largest x_0 nan"."""
     from functions.runtime.explain.background import summarize
     from functions.runtime.explain.explainer import Explainer, OverBudget, explained_columns
+    from functions.runtime.explain.patches import input_features_axis
     from functions.runtime.image_layout import any_size_layout
     from functions.runtime.validation import validate_inputs
 
@@ -174,8 +175,8 @@ def _importance(
     if not per_row:  # a background centre the model answers NaN for
         return ("no feature importance: the attributions are not finite",)
     importance = np.mean(per_row, axis=0)
-    plots.draw("Feature importance", card.importance_plot, explained.features,
-               importance, folder / "importance.png")  # fmt: skip
+    plots.draw("Feature importance", card.importance_plot, explained.features, importance,
+               folder / "importance.png", 15, None, input_features_axis(manifest))  # fmt: skip
     left = f" ({gappy} rows with missing values left out)" if gappy else ""
     top = ", ".join(
         f"{explained.features[i]} {importance[i]:.3g}" for i in np.argsort(-importance)[:TOP]

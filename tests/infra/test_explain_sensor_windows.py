@@ -21,6 +21,7 @@ from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.drift.baseline import BASELINE_FILE, build
 from functions.runtime.drift.images import image_feature_names, image_features
+from functions.runtime.explain.patches import features_axis
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
@@ -151,12 +152,14 @@ def test_the_png_and_the_card_draw_each_run_in_its_own_cell(root: Path, tmp_path
         == 0
     )
     assert path.read_bytes()[:4] == b"\x89PNG"
-    card = importance_plot(doc["features"], np.abs(list(got.values())), tmp_path / "i.png")
+    axis = features_axis((STEPS, FEATURES))
+    card = importance_plot(
+        doc["features"], np.abs(list(got.values())), tmp_path / "i.png", axis=axis
+    )
     assert card.read_bytes()[:4] == b"\x89PNG"
     from training.card import window_runs  # the card's map: a column a feature, 4 steps a cell
 
-    assert window_runs(doc["features"]) == (4, 1)
-    assert window_runs([f"patch_r{r}_c{c}" for r in (0, 4) for c in (0, 4)]) is None  # an image
+    assert window_runs(doc["features"], features_axis((STEPS, FEATURES))) == (4, 1)
 
 
 def test_a_window_of_any_length_drifts_per_feature(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from functions.runtime.explain.patches import features_axis
+from functions.runtime.explain.patches import declared_window, features_axis
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
 
 SIZE_FEATURES = ("height", "width")
-# A sensor window of any length, [T, F] ("tf") or [F, T] ("ft"), F a few (features_axis):
+# A sensor window of any length, [T, F] ("tf") or [F, T] ("ft"), by patches.features_axis
+# (F a few, up to 64 beside the any-length side, or as `aiaas publish --window-features` says):
 # each feature's mean and std over the window, and its length. Read as a greyscale image
 # ("hw") it was ONE mean and std of every sensor in their own units, and a width always F:
 # two sensors' columns swapped moved nothing (hunt_journey9 1).
@@ -32,7 +33,7 @@ def image_layout(
     if layout is None:
         return None
     row = manifest.inputs[0].shape[1:]
-    axis = features_axis(row) if layout == "hw" else None
+    axis = features_axis(row, declared_window(manifest)) if layout == "hw" else None
     if axis is not None and features != image_feature_names(1):
         return ("tf", row[1]) if axis == 1 else ("ft", row[0])
     return layout, {"chw": row[0], "hwc": row[-1], "hw": 1}[layout]

@@ -38,7 +38,13 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
-from functions.runtime.explain.patches import Grouping, features_axis, image_patches
+from functions.runtime.explain.patches import (
+    Grouping,
+    declared_window,
+    features_axis,
+    image_patches,
+    read_as,
+)
 from functions.runtime.explain.row_outputs import LearnedRate
 from functions.runtime.image_layout import image_size
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
@@ -57,12 +63,14 @@ def sized(manifest: ModelManifest, row: tuple[int, ...]) -> ModelManifest:
     return dataclasses.replace(manifest, inputs=(dataclasses.replace(spec, shape=shape),))
 
 
-def channel_means(image: np.ndarray, layout: str, declared: tuple[int, ...] = ()) -> np.ndarray:
+def channel_means(
+    image: np.ndarray, layout: str, declared: tuple[int, ...] = (), window: str | None = None
+) -> np.ndarray:
     """`image` with every pixel its channel's mean value (what a left-out patch becomes); a
     sequence's ([T, F] declared [-1, F], F a few: patches.features_axis) each feature's
     mean over its steps: one mean of six sensors of their own units is a value none reads."""
     axes: tuple[int, ...] = {"chw": (1, 2), "hwc": (0, 1), "hw": (0, 1)}[layout]
-    axis = features_axis(declared) if layout == "hw" else None
+    axis = features_axis(declared, window) if layout == "hw" else None
     if axis is not None:
         axes = (1 - axis,)
     return np.broadcast_to(image.mean(axis=axes, keepdims=True), image.shape)
@@ -91,7 +99,8 @@ class AnySizeImageExplainer:
             raise InvalidInput(f"an image must be at least 1x1 pixels; got {height}x{width}")
         columns = input_columns(sized(self.manifest, row))
         declared = self.manifest.inputs[0].shape[1:]
-        groups = image_patches(row, patch, self.layout, declared)
+        window = declared_window(self.manifest)
+        groups = image_patches(row, patch, self.layout, declared, window)
         check_samples(samples, len(groups.columns), "patch")
         target = self._sized_target(columns)
         coalitions = min(
@@ -112,7 +121,7 @@ class AnySizeImageExplainer:
                         image.reshape(1, -1).astype(target.dtype),
                         # Rounded for a uint8 image (as_type): a mean of 254.9 was cut to 254.
                         as_type(
-                            channel_means(image, self.layout, declared).reshape(1, -1),
+                            channel_means(image, self.layout, declared, window).reshape(1, -1),
                             target.dtype,
                         ),
                         np.ones(1),
@@ -171,6 +180,7 @@ class AnySizeImageExplainer:
             "background": BACKGROUND if groups.shape is None else SEQUENCE_BACKGROUND,
             "seed": 0,
             "patch": groups.patch,
+            "read_as": read_as(groups),
             "image_size": [height, width],
         }
         if groups.shape is not None:  # a sequence's runs of steps of one feature

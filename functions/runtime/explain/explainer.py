@@ -34,7 +34,7 @@ from functions.runtime.explain.kernel_shap import (
     minimum_samples,
     numpy_seconds,
 )
-from functions.runtime.explain.patches import Grouping, image_patches
+from functions.runtime.explain.patches import Grouping, declared_window, image_patches, read_as
 from functions.runtime.explain.row_outputs import MIN_TIMED_ROWS, LearnedRate, per_row, probe_rows
 from functions.runtime.explain.row_outputs import TimedModel as TimedModel
 from functions.runtime.fixed_batch import one_row_batch
@@ -100,7 +100,7 @@ def grouping(manifest: ModelManifest, patch: int | None = None) -> Grouping:
     row = columns.specs[0].shape[1:]
     if len(columns.specs) > 1 or len(row) <= 1:  # columns ([-1] alone: one)
         return Grouping(list(columns.names), [np.array([i]) for i in range(columns.width)], None)
-    return image_patches(row, patch)
+    return image_patches(row, patch, window=declared_window(manifest))
 
 
 class Explainer:
@@ -155,8 +155,8 @@ class Explainer:
             "background": self.background.source,
             "seed": 0,
         }
-        if groups.patch is not None:
-            parameters["patch"] = groups.patch
+        if groups.patch is not None:  # how the row was cut: patches.read_as
+            parameters.update(patch=groups.patch, read_as=read_as(groups))
         if groups.shape is not None:  # a sequence's runs of steps of one feature
             parameters["patch_shape"] = list(groups.shape)
         outputs = self.target.outputs(self.background.rows[:1])

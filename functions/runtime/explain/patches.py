@@ -1,9 +1,10 @@
 """How an image row is cut into the patches its explanation attributes to (each patch a group
 of pixels switched to the background together): the default patch side, the cap on patches.
 
-A 2-D row with a side under MIN_SIDE is no picture but a window of a few features over time
-(a sensor window [T, F] of a GRU, or [F, T] of a Conv1d): its patches are runs of steps of ONE
-feature, `patch` steps long. Cut into squares like an image, a [50, 6] window's patches held 4
+A 2-D row with a side under MIN_SIDE, or one of any length beside a side of up to
+WINDOW_MAX_FEATURES, or one its publish declared a window (`--window-features`), is no picture
+but a window of features over time (a sensor window [T, F] of a GRU, or [F, T] of a Conv1d):
+its patches are runs of steps of ONE feature, `patch` steps long (`features_axis`). Cut into squares like an image, a [50, 6] window's patches held 4
 steps of sensors 0-3 together, and no answer could say which sensor moved the prediction."""
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from functions.runtime.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from functions.runtime.manifest import ModelManifest
 
 PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # a patch's name: its top and left pixel
 PATCH_GROUPS = 16  # an image is cut into about this many patches unless a patch size is asked
@@ -22,6 +27,14 @@ MAX_PATCHES = 4096  # a 64 x 64 grid: finer, the coalitions needed outgrow any t
 
 
 SEQUENCE_MAX_FEATURES = 7  # a side of at most this many is features, not pixels (MIN_SIDE - 1)
+# A side of up to this many fixed beside one of any length ([-1, 12]) is a window's features: no
+# vision model exports an image of any height and a fixed width; a sequence of embeddings
+# ([-1, 128], [-1, 768]) stays a picture unless its publish says otherwise.
+WINDOW_MAX_FEATURES = 64
+# Where `aiaas publish --window-features` records a window's features axis, in the manifest's
+# `preprocessing` (older readers keep it and cut the row as an image, as they always did).
+WINDOW_FIELD = "window_features_axis"
+WINDOW_AXES = {"last": 1, "first": 0}  # the declaration: the row's features side
 
 
 @dataclass(frozen=True)
@@ -32,14 +45,60 @@ class Grouping:
     shape: tuple[int, int] | None = None  # a patch's [rows, columns] of the row: a sequence's
 
 
-def features_axis(row: tuple[int, ...]) -> int | None:
-    """The axis of a 2-D row (as the model declares it: -1 any) fixed at a few features, the
-    last where both are: a sequence's; else None (an image, a row of another rank)."""
+def declared_window(manifest: ModelManifest) -> str | None:
+    """The features side ("last", "first") its publish declared the model's row to be a
+    window of, else None (manifests before the declaration, and rows left to their shape)."""
+    found = manifest.preprocessing.get(WINDOW_FIELD)
+    return found if found in WINDOW_AXES else None
+
+
+def features_axis(row: tuple[int, ...], window: str | None = None) -> int | None:
+    """The features axis of a 2-D row (as the model declares it: -1 any) that is a window of
+    features over time, else None (an image, a row of another rank). The ONE rule that
+    explanations, drift, the card and the plots read: the side `window` names
+    (`declared_window`: a [100, 12] row's shape cannot tell window from picture); else a side
+    fixed at a few features, the last where both are; else a side fixed at up to
+    WINDOW_MAX_FEATURES beside one of any length ([-1, 12]: a GRU's 12 sensors)."""
     if len(row) != 2:
         return None
+    if window in WINDOW_AXES:
+        return WINDOW_AXES[window]
     if 0 < row[1] <= SEQUENCE_MAX_FEATURES:
         return 1
-    return 0 if 0 < row[0] <= SEQUENCE_MAX_FEATURES else None
+    if 0 < row[0] <= SEQUENCE_MAX_FEATURES:
+        return 0
+    if row[0] == -1 and 0 < row[1] <= WINDOW_MAX_FEATURES:
+        return 1
+    return 0 if row[1] == -1 and 0 < row[0] <= WINDOW_MAX_FEATURES else None
+
+
+def input_features_axis(manifest: ModelManifest) -> int | None:
+    """`features_axis` of the model's one input's row, by its shape and its declaration."""
+    if len(manifest.inputs) != 1:
+        return None
+    return features_axis(manifest.inputs[0].shape[1:], declared_window(manifest))
+
+
+def window_problem(row: tuple[int, ...], window: str) -> str | None:
+    """Why a model of input row `row` ([N] left off) cannot be declared a window of features
+    on its `window` side; None when it can."""
+    if window not in WINDOW_AXES:
+        return f"the features side is {' or '.join(WINDOW_AXES)}; got {window!r}"
+    if len(row) != 2:
+        return (
+            f"a window is a 2-D row [steps, features] or [features, steps]; its row is {list(row)}"
+        )
+    side = row[WINDOW_AXES[window]]
+    if side == -1:
+        return f"its row {list(row)} has no fixed number of features on its {window} side"
+    return None
+
+
+def read_as(groups: Grouping) -> str:
+    """What an explanation's `parameters.read_as` says its row was cut as: "window" (runs of
+    steps of one feature) or "image" (square patches). A [100, 12] sensor window read as an
+    image says so, where only its square patch_r0_c0 hinted it (`--window-features`)."""
+    return "window" if groups.shape is not None else "image"
 
 
 def sequence_patch(steps: int, features: int) -> int:
@@ -100,11 +159,13 @@ def image_patches(
     patch: int | None,
     layout: str | None = None,
     declared: tuple[int, ...] | None = None,
+    window: str | None = None,
 ) -> Grouping:
     """`row`'s patches; `layout` when the row's own shape cannot tell (a small image of a
-    model of any size: a 3 x 4 x 3 row is taken as channels first), and the row as `declared`
-    by a model of any size (a 6 x 7 image of an [N, -1, -1] model is no sequence)."""
-    axis = features_axis(declared or row)
+    model of any size: a 3 x 4 x 3 row is taken as channels first), the row as `declared`
+    by a model of any size (a 6 x 7 image of an [N, -1, -1] model is no sequence), and its
+    publish's `window` declaration (`declared_window`)."""
+    axis = features_axis(declared or row, window)
     if axis is not None and (layout or "hw") == "hw":
         return _sequence_patches(row, patch, axis)
     height, width, guessed = image_layout(row)
