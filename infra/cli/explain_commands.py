@@ -164,8 +164,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise
         raise InvalidInput(f"{exc.message}; {SEVERAL_ROWS}") from None
     print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
-    if doc["parameters"].get("read_as") == "image" and len(manifest.inputs[0].shape) == 3:
-        print(f"note: {IMAGE_READ_NOTE}", file=sys.stderr)  # a [100, 12] window's shape cannot tell
+    row = manifest.inputs[0].shape[1:]
+    if doc["parameters"].get("read_as") == "image" and len(row) == 2 and row[0] != row[1]:
+        # A [100, 12] window's shape cannot tell (a square [28, 28] is taken for a picture)
+        print(f"note: {IMAGE_READ_NOTE}", file=sys.stderr)
     if args.png:
         image = _first_image(body, manifest) if "patch" in doc["parameters"] else None
         with output_file(args.png) as written:  # a missing folder: one line, not a traceback

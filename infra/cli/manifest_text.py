@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.runtime.explain.patches import declared_window
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.metric_text import metrics_text
 from functions.runtime.parity_text import parity_summary
@@ -52,6 +53,9 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
     if manifest.features:
         lines.append(f"  features:  {', '.join(manifest.features)}")
     pre = manifest.preprocessing
+    window = declared_window(manifest)
+    if window is not None:  # explained in runs of one feature, drift watched per feature
+        lines.append(f"  window:    features on the row's {window} side (--window-features)")
     if "vocab_file" in pre and "max_length" in pre and carries_tokenizer(manifest):
         lines.append(  # a text model: raw text in
             f"  text:      {pre.get('tokenizer', 'token ids')} tokenizer ({pre['vocab_file']}), "

@@ -136,6 +136,8 @@ def test_a_declared_fixed_window_is_explained_per_feature(
     manifest = _publish(store, path, "declared", "--window-features", "last")
     assert manifest.preprocessing[WINDOW_FIELD] == "last"
     assert manifest.to_dict()["schema_version"] == 1  # older readers read it (as an image)
+    assert main(["--store", store.uri, "show", "declared"]) == 0
+    assert "window:    features on the row's last side" in capsys.readouterr().out
     train = np.random.default_rng(2).normal(size=(40, 50, SENSORS)).astype(np.float32)
     np.save(tmp_path / "train.npy", train)
     assert main(["--store", store.uri, "baseline", "declared", str(tmp_path / "train.npy")]) == 0
