@@ -9,6 +9,7 @@ import numpy as np
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.image_layout import is_grid, is_image
 from functions.runtime.manifest import TensorSpec
+from functions.runtime.window_axis import features_axis
 
 __all__ = ["encoded_image_hint", "sent_value", "string_null"]
 
@@ -19,8 +20,8 @@ def encoded_image_hint(spec: TensorSpec, value: np.ndarray) -> str:
     if value.dtype.kind not in "USO" or BY_NAME[spec.dtype].numpy.kind == "O":
         return ""
     # An image by its channel axis or its sides: a sensor window [N, 50, 6] was told to decode
-    # a PNG with PIL (hunt_journey9 4).
-    if not (is_image(spec) or is_grid(spec)):
+    # a PNG with PIL (hunt_journey9 4), and one of 12 sensors of any length [N, -1, 12] too.
+    if not (is_image(spec) or is_grid(spec)) or features_axis(spec.shape[1:]) is not None:
         return ""
     if not all(isinstance(v, str | bytes) for v in value.flat) or value.size == 0:
         return ""

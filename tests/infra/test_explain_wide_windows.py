@@ -282,3 +282,17 @@ def test_the_card_of_a_declared_window_ranks_its_sensors(tmp_path: Path) -> None
     line = next(line for line in card.splitlines() if "feature importance" in line)
     top = line.split("largest ", 1)[1].split(",")[0]
     assert top.startswith("patch_r") and top.split()[0].endswith("_c1"), line
+
+
+def test_text_sent_for_a_window_of_12_sensors_is_not_told_to_decode_an_image(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    _publish(store, _linear(tmp_path / "m.onnx", "t"), "gru")
+    service = _service(store, tmp_path, "gru")
+    body = json.dumps({"inputs": [[["a"] * SENSORS] * 5]})
+    response = service.handle(http_event("POST", "/models/gru/predict", body))
+    error = body_of(response)["error"]
+    assert response["statusCode"] == 422
+    assert "must be a number (float32)" in error, error
+    assert "PNG" not in error and "PIL" not in error, error
