@@ -83,9 +83,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=tuple(WINDOW_AXES),
         help="the model's one input [N, A, B] is a window of features over time, its features "
         "the row's last side ([N, steps, features]: a GRU's) or first ([N, features, steps]: a "
-        "1-D CNN's): explanations cut it into runs of steps of one feature and drift is "
-        "watched per feature, not as a greyscale picture (needed where both sides are fixed "
-        "and 8 or more, as [N, 100, 12], or for over 64 features beside any length)",
+        "1-D CNN's): explanations cut it into runs of steps of one feature, not square patches "
+        "of a greyscale picture, and one of any length drifts per feature (a fixed one is "
+        "binned value by value either way); needed where both sides are fixed and 8 or more, "
+        "as [N, 100, 12], or for over 64 features beside any length",
     )
     p.add_argument(
         "--labels",
