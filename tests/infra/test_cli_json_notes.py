@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from infra.cli.json_stderr import JsonLines
+from infra.cli.row_progress import Progress
 from tests import onnx_factory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +77,29 @@ def test_each_line_gets_its_level_and_json_lines_pass_as_they_are(
         ("INFO", "no newline at the end"),
     ]
     assert {line.get("logger") for line in said} == {"aiaas.promote", None}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_line_under_json_on_a_terminal_is_logged_not_redrawn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under json a terminal gets JSON lines, not a redrawn line: a progress line redrawn each
+    0.2 s was a JSON object each 0.2 s (300 in a minute of `aiaas batch`), as a log gets one
+    each 30 s."""
+    monkeypatch.setenv("AIAAS_LOG_FORMAT", "json")
+    terminal = _Terminal()
+    stream = JsonLines(terminal, "batch")  # type: ignore[arg-type]
+    assert not stream.isatty()
+    now = [0.0]
+    with Progress("scoring rows.csv", 6000, stream=stream, clock=lambda: now[0]) as progress:
+        for step in range(1, 301):  # a minute, told every 0.2 s
+            now[0] = step * 0.2
+            progress(step * 20)
+    stream.close_pending()
+    said = [json.loads(line)["message"] for line in terminal.getvalue().splitlines()]
+    assert len(said) == 3, said  # at 2.2 s, 32.2 s, and the last count
+    assert said[-1].startswith("scoring rows.csv: 6,000 of 6,000 rows done (100%)")
