@@ -36,13 +36,13 @@ from functions.runtime.errors import (
     StoreUnavailable,
     StoreUnreachable,
     VersionPruned,
-    public_answer,
 )
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, parse_ref
 from functions.runtime.routed import RegistryWatch, Routed
 from functions.runtime.said_once import SaidOnce
+from functions.runtime.served_offline import served_from_record
 from functions.runtime.served_record import ServedRecords
 from functions.runtime.unpublished import RememberedNotFound
 from functions.runtime.warming import CanaryWarmer
@@ -220,12 +220,13 @@ class ServedModel:
                 raise RememberedNotFound(message)
         with self._refreshing:  # cold: everyone waits for the one load
             if self._current is None:
+                seen = self.records.seen(self.ref)  # before the read that may find it gone
                 try:
                     self._current, self._watch = self._resolve_and_load()
                 except (StoreUnreachable, StoreUnavailable) as away:
                     self._current = self._from_record(away)
                 except NotFound as exc:
-                    self.records.forget(self.ref)
+                    self.records.forget(self.ref, seen)
                     if not self.ref.version:  # a pinned version's 404: the pool remembers it
                         self._missing = (time.monotonic() + self.ttl, self._watch, exc.message)
                     raise
@@ -244,28 +245,7 @@ class ServedModel:
 
     def _from_record(self, away: StoreUnreachable | StoreUnavailable) -> Routed:
         """The version recorded for the reference, from the cache (`away` when none serves)."""
-        manifest = self.records.read(self.ref)
-        if manifest is None:
-            raise away
-        try:
-            routed = self.pool.load_recorded(self.ref, manifest)
-        except AiaasError as exc:  # not in the cache (trimmed, memory-only), or not matching
-            log.warning(
-                "%s: the store is away and its recorded version %s cannot be served from the "
-                "cache either: %s",
-                self.ref,
-                manifest.version,
-                exc.message,
-            )
-            raise away from None
-        self.offline = public_answer(away)
-        log.warning(
-            "%s: the store is away (%s): serving %s, the version it last resolved to here, from "
-            "the local cache (sha256 checked) until the store answers",
-            self.ref,
-            away.message,
-            routed.main.ref,
-        )
+        routed, self.offline = served_from_record(self.pool, self.records, self.ref, away)
         return routed
 
     def _refresh_now(self, current: Routed) -> Routed:
@@ -379,13 +359,14 @@ class ServedModel:
         """Whether the model itself is no longer in the store (every version deleted by hand:
         there is no delete command), and if so, stop serving it: the next request resolves
         it again and answers the 404 a cold copy gives. A warm copy served it on and on."""
+        seen = self.records.seen(self.ref)  # before the read that finds it gone
         try:
             if self.pool.registry.versions(self.ref.name, missing_ok=True):
                 return False
         except AiaasError:  # cannot tell (the store failing): keep serving
             return False
         log.warning("%s is no longer in the store: not served from now on", self.ref)
-        self.records.forget(self.ref)
+        self.records.forget(self.ref, seen)
         with self._swapping:
             current, self._current = self._current, None
         for loaded in current.versions() if current is not None else ():

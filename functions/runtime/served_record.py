@@ -99,12 +99,25 @@ class ServedRecords:
         self._written[str(ref)] = written
         self._unwritable.worked(f"what {ref} serves is recorded in {self.folder} again")
 
-    def forget(self, ref: ModelRef) -> None:
+    def seen(self, ref: ModelRef) -> tuple[int, int] | None:
+        """The record of `ref` as it is now (its inode and mtime; None: none), taken before a
+        store read whose 404 may `forget` it."""
+        try:
+            stat = self.path(ref).stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def forget(self, ref: ModelRef, seen: tuple[int, int] | None) -> None:
         """The store answered that `ref` names nothing now (the model deleted, the alias
         removed, the version pruned): its record goes, so a worker started while the store is
         away does not serve again what it named (a model deleted by hand was served from the
-        cache by a worker the OOM killer took, respawned during an outage)."""
+        cache by a worker the OOM killer took, respawned during an outage). Only the record
+        `seen` before that read: one another worker wrote meanwhile records the model published
+        again, which exists (each write replaces the file: a new inode)."""
         self._written.pop(str(ref), None)
+        if seen is None or self.seen(ref) != seen:
+            return
         try:
             self.path(ref).unlink(missing_ok=True)
         except OSError as exc:  # a cache that cannot be written: said, as a write is

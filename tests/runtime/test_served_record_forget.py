@@ -6,10 +6,12 @@ away: serving teamd:1, the version it last resolved to here") until the store an
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -21,6 +23,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.served import ServedModel
+from functions.runtime.store import LocalStore
 from tests.publishing import publish_linear
 from tests.s3server import MotoServer
 
@@ -66,3 +69,83 @@ def test_a_deleted_model_is_not_served_from_its_record_while_the_store_is_away(
     own_moto.stop()  # the store goes away; a worker starts (respawned) meanwhile
     with pytest.raises((StoreUnreachable, StoreUnavailable)):
         copy().current()  # was m:1 from the cache, a model deleted
+
+
+def workers(tmp_path: Path) -> tuple[Registry, Callable[[], ServedModel]]:
+    """A directory store, and a maker of workers serving `m` (each its own pool, one cache)."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+
+    def copy() -> ServedModel:
+        pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"))
+        return ServedModel(pool, "m", ttl=3600)
+
+    return registry, copy
+
+
+def published_again_meanwhile(
+    registry: Registry, tmp_path: Path, other: ServedModel
+) -> Callable[[], None]:
+    """While a worker reads the store and finds `m` gone, `m` is published again and `other`
+    (another worker) serves it, writing its record."""
+
+    def meanwhile() -> None:
+        shutil.rmtree(tmp_path / "store" / "models" / "m", ignore_errors=True)
+        publish_linear(registry, tmp_path, "m", "1", seed=1)
+        assert other.current().manifest.version == "1"
+
+    return meanwhile
+
+
+def test_a_404_read_while_another_worker_records_the_model_published_again_keeps_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, copy = workers(tmp_path)
+    publish_linear(registry, tmp_path, "m", "1")
+    assert copy().current().manifest.version == "1"  # recorded
+    shutil.rmtree(tmp_path / "store" / "models" / "m")  # deleted by hand
+    cold, other = copy(), copy()
+    again = published_again_meanwhile(registry, tmp_path, other)
+    real = cold._resolve_and_load
+
+    def gone_then_published_again(defer: bool = False) -> Any:
+        try:
+            return real(defer)
+        finally:  # its 404 read; before it forgets the record, `other` records m:1 again
+            again()
+
+    monkeypatch.setattr(cold, "_resolve_and_load", gone_then_published_again)
+    with pytest.raises(ModelNotFound):
+        cold.current()
+    recorded = cold.records.read(cold.ref)
+    assert recorded is not None  # was removed: a worker started while the store is away had
+    assert recorded.publish_id == registry.manifest("m", "1").publish_id  # nothing to serve
+
+
+def test_a_refresh_finding_the_model_gone_keeps_a_record_written_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, copy = workers(tmp_path)
+    publish_linear(registry, tmp_path, "m", "1")
+    warm = copy()
+    assert warm.current().manifest.version == "1"
+    shutil.rmtree(tmp_path / "store" / "models" / "m")
+    other = copy()
+    again = published_again_meanwhile(registry, tmp_path, other)
+    real = registry.versions
+
+    def listed_then_published_again(name: str, **kwargs: Any) -> Any:
+        found = real(name, **kwargs)
+        if not found:  # `_gone`'s read found none; `other` records m:1 published again
+            again()
+        return found
+
+    monkeypatch.setattr(registry, "versions", listed_then_published_again)
+    assert warm._gone()
+    monkeypatch.setattr(registry, "versions", real)
+    recorded = warm.records.read(warm.ref)
+    assert recorded is not None
+    assert recorded.publish_id == registry.manifest("m", "1").publish_id
+    # and a record seen before the 404, no one else's, still goes (hunt_journey12 3)
+    seen = warm.records.seen(warm.ref)
+    warm.records.forget(warm.ref, seen)
+    assert warm.records.read(warm.ref) is None
