@@ -209,8 +209,11 @@ class ServedModel:
     def expire(self) -> None:
         """Resolve the reference again on the next request, which waits for it: a restored
         SnapStart snapshot's resolution may be hours old (a slow store must not let the first
-        request after a restore be answered by what the snapshot saw)."""
+        request after a restore be answered by what the snapshot saw): its 404s too, which a
+        restored clock may hold for a TTL more (a model published since the snapshot)."""
         self._restored = True
+        self._missing = None
+        self.pool.unpublished.clear()
 
     def _load_cold(self) -> Routed:
         missing = self._missing

@@ -67,3 +67,8 @@ class Unpublished:
         """`key` was loaded (or its 404 is stale): read it again."""
         with self._lock:
             self._missing.pop(key, None)
+
+    def clear(self) -> None:
+        """Every 404 is read again (a SnapStart restore: they are the snapshot's, hours old)."""
+        with self._lock:
+            self._missing.clear()

@@ -21,6 +21,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore, ObjectStore
+from functions.runtime.unpublished import RememberedNotFound
 from tests.publishing import publish_linear
 
 READS = ("get_bytes", "read_versioned", "head", "exists", "list_keys", "list_files", "list_dirs")
@@ -82,3 +83,26 @@ def test_a_deleted_model_published_again_is_served_at_once_on_a_directory_store(
         served.current()
     publish_linear(registry, tmp_path, "m", "2")
     assert served.current().manifest.version == "2"  # the store tells at once: no TTL
+
+
+def test_a_restored_snapshot_reads_again_a_404_it_remembered(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
+    """A SnapStart snapshot taken while the model was not there yet (the function deployed
+    before the model's first publish) holds the 404 its init found. The clock a restore resumes
+    says nothing of the hours since (`expire`'s reason), so each environment restored from it
+    answered that 404 from memory for its first AIAAS_ALIAS_TTL, the model published meanwhile;
+    a version asked for by its number too (the pool's memory)."""
+    registry = Registry(s3_store)
+    pool = ModelPool(registry, ArtifactCache(s3_store, tmp_path / "cache"))
+    served = ServedModel(pool, "m", ttl=3600)
+    asked = (served.current, lambda: served.version("1"))
+    for ask in asked:
+        with pytest.raises(ModelNotFound):
+            ask()  # before the snapshot
+    publish_linear(registry, tmp_path, "m", "1")
+    for ask in asked:
+        with pytest.raises(RememberedNotFound):  # no store read until the TTL
+            ask()
+    served.expire()  # after_restore
+    assert [ask().manifest.version for ask in asked] == ["1", "1"]
