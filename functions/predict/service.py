@@ -126,6 +126,10 @@ class PredictService:
         elapsed = time.perf_counter() - start
         status = response["statusCode"]
         alias = self._alias_of.get(route_key, NO_LABEL)
+        if routed is None and 400 <= status < 500:
+            # Refused before routing picked a version (a 413, an unknown query parameter): not
+            # routed by the alias's split, so not a 4xx of the version a rollout judges there
+            alias = NO_LABEL  # (the baseline's: its rate was the candidate's room, rev18 4)
         self.metrics.record(self.served.name, version, route_key, status, elapsed, alias)
         if status != 200:  # a refused request writes the lines held long enough too (docs say
             self.capture.buffer.tick()  # any request): only a 200 did, errors kept them held

@@ -9,13 +9,16 @@ version's 4xx (infra/local/rollout_metrics.py) as CloudWatch's EMF dimensions do
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from functions.runtime.rollout.decision import Action, StepMetrics, VersionStats, decide
 from functions.runtime.rollout.record import RolloutState
-from tests.runtime.test_rollout_engine import Setup, plan
+from infra.local.rollout_metrics import Scrape
+from tests.functions.test_predict_events import http_event
+from tests.runtime.test_rollout_engine import ROW, Setup, plan
 
 
 def judged(baseline: VersionStats, candidate: VersionStats) -> tuple[Action, str]:
@@ -74,3 +77,26 @@ def test_bad_requests_both_versions_refuse_do_not_stop_a_rollout(tmp_path: Path)
     # the candidate drew none of its 8 bad rows in 43% of runs, so no one check is certain to)
     assert any(c["baseline"]["client_errors"] > 0 for c in checks)
     assert any(c["candidate"]["client_errors"] > 0 for c in checks)
+
+
+def test_requests_refused_before_routing_are_not_the_baseline_s_4xx(tmp_path: Path) -> None:
+    """A request the function refuses before routing picks a version (an unknown query
+    parameter's 400; a body over AIAAS_MAX_PAYLOAD_BYTES, bad base64) was counted for the
+    version answering now, the baseline, under the rolled-out alias: the candidate, which never
+    gets those, had their rate as room for its own 4xx (with a fifth of the callers sending
+    `?bogus=1`, a candidate refusing a fifth of its requests baked 'within every limit'). They
+    are counted under alias '-', as the gateway's own refusals are: the split never routed them."""
+    setup = Setup(tmp_path, "healthy")
+    setup.engine.start("ro", "2", plan(), alias="production", actor="tester")
+    for _ in range(20):
+        setup.send(4)
+        body = json.dumps({"inputs": ROW})
+        answer = setup.service.handle(
+            http_event("POST", "/models/ro/predict", body, query={"bogus": "1"})
+        )
+        assert answer["statusCode"] == 400
+        assert answer["headers"]["x-aiaas-version"] == "1"  # still named, as before
+    scrape = Scrape.parse(setup.gateway.render()[0].decode())
+    routed = {k: v for k, v in scrape.refused.items() if k[1] == "production"}
+    assert routed == {}  # was {("ro", "production", "1"): 20.0}
+    assert scrape.refused[("ro", "-", "1")] == 20  # still counted, for the version answering
