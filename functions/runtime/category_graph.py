@@ -117,15 +117,16 @@ def encoders(buf: Buffer) -> dict[str, Encoder]:
     }
 
 
-def missing_categories(buf: Buffer) -> dict[str, str]:
+def missing_categories(buf: Buffer) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Graph input -> the missing-value category ("nan", else "None") of a OneHotEncoder that
-    every value of that input reaches (publish reads them; an input that several concatenated
-    feed is left out)."""
-    found: dict[str, str] = {}
+    every value of that input reaches, with all that encoder's (string) categories (publish
+    reads them; an input that several concatenated feed is left out)."""
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
     for encoder in encoders(buf).values():
         known = [c for c in MISSING_CATEGORIES if c in encoder.categories]
         if known and encoder.source is not None and len(encoder.source.inputs) == 1:
-            found.setdefault(encoder.source.inputs[0], known[0])
+            texts = tuple(c for c in encoder.categories if isinstance(c, str))
+            found.setdefault(encoder.source.inputs[0], (known[0], texts))
     return found
 
 

@@ -19,6 +19,7 @@ import onnxruntime as ort
 from functions.runtime import mapped_weights
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.category_graph import ENCODER, missing_categories
+from functions.runtime.codecs.nulls import na_categories
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.file_digests import DigestsAside
@@ -383,7 +384,7 @@ def _missing_categories(
         return inputs
     found = missing_categories(proto.SerializeToString())
     return tuple(
-        replace(spec, missing=found[spec.name])
+        replace(spec, missing=found[spec.name][0], na_categories=na_categories(*found[spec.name]))
         if spec.dtype == "string" and spec.name in found
         else spec
         for spec in inputs

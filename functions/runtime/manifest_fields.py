@@ -77,6 +77,16 @@ def string_fields(spec: Mapping[str, Any], where: str, dtype: str) -> tuple[str 
     return missing, strip
 
 
+def na_categories(spec: Mapping[str, Any], where: str, missing: str | None) -> tuple[str, ...]:
+    """A string input's `na_categories` (strings), for an input with a `missing` category only."""
+    found = get(spec, "na_categories", list, where, [])
+    if found and missing is None:
+        raise ManifestError(f"manifest field '{where}.na_categories' is for inputs with 'missing'")
+    if not all(isinstance(item, str) for item in found):
+        raise ManifestError(f"manifest field '{where}.na_categories' must list strings")
+    return tuple(found)
+
+
 def float_gaps(spec: Mapping[str, Any], where: str, dtype: str) -> bool:
     """A float input's `gaps` (it takes missing values, not infinity), else a ManifestError."""
     gaps = get(spec, "gaps", bool, where, False)

@@ -27,7 +27,7 @@ SCHEMA_VERSION = 1  # what every release reads; a manifest that requires nothing
 REQUIRES_VERSION = 2  # a manifest with `requires`: releases before the rule refuse it
 READS = (SCHEMA_VERSION, REQUIRES_VERSION)
 # The fields an older reader would ignore and so answer wrongly, that this release serves.
-READS_FIELDS = ("label_indexes", "missing", "strip")
+READS_FIELDS = ("label_indexes", "missing", "strip", "na_categories")
 
 _UPGRADE = (
     "it was published by a newer aiaas than this one: upgrade the functions and `aiaas serve` "
@@ -46,6 +46,7 @@ def requirements(manifest: ModelManifest) -> tuple[str, ...]:
         "label_indexes": post is not None and post.label_indexes,
         "missing": any(spec.missing is not None for spec in manifest.inputs),
         "strip": any(spec.strip for spec in manifest.inputs),
+        "na_categories": any(spec.na_categories for spec in manifest.inputs),
     }
     return tuple(name for name in READS_FIELDS if used[name])
 

@@ -44,6 +44,10 @@ class TensorSpec:
     # String inputs only: the category a missing value (JSON null, an empty CSV cell) is sent as,
     # read from the graph at publish: "nan" where skl2onnx exports a OneHotEncoder fit on NaN.
     missing: str | None = None
+    # String inputs with `missing` only: the spellings pandas reads as a gap (`NA`, `None`,
+    # `n/a`, ...) that the input's encoder learnt as categories of their own; a CSV cell so
+    # written is that category, not the missing one (codecs/nulls.py: `cell_text`).
+    na_categories: tuple[str, ...] = ()
     # String inputs only: blanks around a value are no part of it, and are stripped before the
     # graph sees it (" Nice" is "Nice"): a model `aiaas train` fitted on a table's text columns,
     # whose categories were read so (a CSV written `70, Lyon`).
@@ -70,6 +74,10 @@ def spec_dict(spec: TensorSpec) -> dict[str, Any]:
         del data["map_keys"]  # tensors' specs stay as they were
     if not spec.index_rows:
         del data["index_rows"]
+    if spec.na_categories:
+        data["na_categories"] = list(spec.na_categories)
+    else:
+        del data["na_categories"]
     for key, unset in (("missing", None), ("strip", False), ("gaps", False)):
         if data[key] == unset:
             del data[key]  # written only where set: older readers ignore them
@@ -101,6 +109,7 @@ def _spec(data: object, where: str) -> TensorSpec:
             )
     dtype = choice(get(spec, "dtype", str, where), DTYPES, f"{where}.dtype")
     missing, strip = manifest_fields.string_fields(spec, where, dtype)
+    na_categories = manifest_fields.na_categories(spec, where, missing)
     gaps = manifest_fields.float_gaps(spec, where, dtype)
     return TensorSpec(
         name=get(spec, "name", str, where),
@@ -111,6 +120,7 @@ def _spec(data: object, where: str) -> TensorSpec:
         map_keys=_map_keys(spec, where),
         index_rows=index_rows(spec, where),
         missing=missing,
+        na_categories=na_categories,
         strip=strip,
         gaps=gaps,
     )

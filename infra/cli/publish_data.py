@@ -27,7 +27,7 @@ from functions.runtime import csv_fields
 from functions.runtime.batch.csv_header import expected_columns, header_hint
 from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.codecs import simple
-from functions.runtime.codecs.nulls import category_gap, missing_marker, nan_texts_as_null
+from functions.runtime.codecs.nulls import cell_text, missing_marker, nan_texts_as_null
 from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest
@@ -163,7 +163,7 @@ def _cells(header: Sequence[str], manifest: ModelManifest, target: str | None) -
         if column in labels:
             return value
         if column in texts:
-            return missing[column] if column in missing and category_gap(value) else value
+            return cell_text(missing[column], value) if column in missing else value
         if column in bools:
             return _truth(value)
         if column in numeric and missing_marker(value):
@@ -206,12 +206,12 @@ def _text_columns(header: Sequence[str], manifest: ModelManifest) -> frozenset[s
     return frozenset(c for c in header if c in strings or exported_name(c) in strings)
 
 
-def _missing_categories(header: Sequence[str], manifest: ModelManifest) -> dict[str, str]:
+def _missing_categories(header: Sequence[str], manifest: ModelManifest) -> dict[str, TensorSpec]:
     """The string columns whose empty cell is their input's missing category (a OneHotEncoder
     fit on gaps: skl2onnx's "nan", `TensorSpec.missing`), as `aiaas batch` reads them: the cell
     was sent as "", a category the model never saw, and the card's metrics differed from
     batch's and compare's on such rows (hunt_ownmodels 1)."""
-    found = {s.name: s.missing for s in manifest.inputs if s.missing is not None}
+    found = {s.name: s for s in manifest.inputs if s.missing is not None}
     named = {c: found.get(c, found.get(exported_name(c))) for c in header}
     return {c: category for c, category in named.items() if category is not None}
 

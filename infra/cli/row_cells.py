@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from functions.runtime.codecs.nulls import category_gap, missing_marker, takes_missing
+from functions.runtime.codecs.nulls import cell_text, missing_marker, takes_missing
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.input_messages import missing_value
+from functions.runtime.manifest import TensorSpec
 
 
 def gap_columns(columns: InputColumns) -> frozenset[int]:
@@ -91,22 +92,21 @@ def complete_rows(rows: np.ndarray, strings: Sequence[int]) -> tuple[np.ndarray,
     return rows[~gaps], int(gaps.sum())
 
 
-def missing_categories(columns: InputColumns) -> dict[int, str]:
-    """The flat string columns whose empty (or `NaN`, `NA`) cell is a missing category (scikit-learn's "nan",
-    read from the graph at publish: `TensorSpec.missing`), as `aiaas batch` reads it."""
-    found: dict[int, str] = {}
+def missing_categories(columns: InputColumns) -> dict[int, TensorSpec]:
+    """The flat string columns whose empty (or `NaN`, `NA`) cell is a missing category
+    (scikit-learn's "nan", read from the graph at publish: `TensorSpec.missing`) -> their
+    input, as `aiaas batch` reads them (`cell_text`)."""
+    found: dict[int, TensorSpec] = {}
     start = 0
     for spec, width in zip(columns.specs, columns.widths, strict=True):
         if spec.missing is not None:
-            found.update(dict.fromkeys(range(start, start + width), spec.missing))
+            found.update(dict.fromkeys(range(start, start + width), spec))
         start += width
     return found
 
 
-def _text(cell: Any, column: int, missing: Mapping[int, str]) -> str:
-    if column in missing and category_gap(str(cell)):
-        return missing[column]
-    return str(cell)
+def _text(cell: Any, column: int, missing: Mapping[int, TensorSpec]) -> str:
+    return cell_text(missing[column], str(cell)) if column in missing else str(cell)
 
 
 def row_values(
@@ -114,7 +114,7 @@ def row_values(
     strings: Sequence[int],
     gaps: frozenset[int] | None = None,
     names: Sequence[str] = (),
-    missing: Mapping[int, str] | None = None,
+    missing: Mapping[int, TensorSpec] | None = None,
     integers: frozenset[int] = frozenset(),
 ) -> list[Any]:
     """A file row's values: strings in the `strings` columns (with `missing`, an empty cell or

@@ -91,7 +91,9 @@ def test_each_field_an_older_reader_ignores_is_required() -> None:
     plain = replace(base, inputs=(base.inputs[0], replace(city, missing=None, strip=False)))
     assert (requirements(plain), plain.to_dict()["schema_version"]) == ((), 1)
     assert "requires" not in plain.to_dict()
-    assert READS_FIELDS == ("label_indexes", "missing", "strip")
+    spelled = replace(base, inputs=(base.inputs[0], replace(city, na_categories=("n/a",))))
+    assert requirements(spelled) == ("missing", "strip", "na_categories")
+    assert READS_FIELDS == ("label_indexes", "missing", "strip", "na_categories")
 
 
 @pytest.mark.parametrize(

@@ -312,8 +312,7 @@ class CsvDecoder:
 
     def _value(self, name: str, text: str, slot: int) -> object:
         if self.specs[name].dtype == "string":
-            missing = self.specs[name].missing  # scikit-learn's "nan": pandas reads "", NaN, NA
-            return missing if missing is not None and nulls.category_gap(text) else text
+            return nulls.cell_text(self.specs[name], text)  # "", NaN, NA: scikit-learn's "nan"
         stripped = text.strip()
         spec = self.specs[name]
         # `NA` too is a gap to a model that takes them, as training read it in its own file.

@@ -49,6 +49,23 @@ def category_gap(text: str) -> bool:
     return text.strip() in PANDAS_NA_CELLS
 
 
+def na_categories(missing: str, categories: tuple[str, ...]) -> tuple[str, ...]:
+    """The spellings of a gap (PANDAS_NA_CELLS, empty aside) that an encoder with the missing
+    category `missing` learnt as `categories` of their own: a frame holding the text "n/a" or
+    "None" beside its NaN gaps (read from a database, or with keep_default_na=False)."""
+    return tuple(sorted(c for c in categories if c != missing and c and c in PANDAS_NA_CELLS))
+
+
+def cell_text(spec: TensorSpec, text: str) -> str:
+    """A CSV cell of the string input `spec` as its graph gets it: the input's missing category
+    where the cell is a gap as pandas reads one (`category_gap`), unless its encoder learnt
+    that spelling as a category of its own (`spec.na_categories`: the text "n/a" it was fit on
+    was sent as the gap, a wrong answer with success); else the text as written."""
+    if spec.missing is None or not category_gap(text) or text.strip() in spec.na_categories:
+        return text
+    return spec.missing
+
+
 def nan_texts_as_null(record: object, texts: frozenset[str]) -> object:
     """`record` (a JSON line read by Python's json, which takes NaN) with a NaN under a string
     input's field (`texts`: their names; a DataFrame column exported as one too) made the null
