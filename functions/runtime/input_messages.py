@@ -61,19 +61,25 @@ def channels_hint(want: tuple[int, ...], got: tuple[int, ...], *, one: bool = Fa
     return ""
 
 
-def grey_axis_missing(want: tuple[int, ...], got: tuple[int, ...]) -> str:
+def grey_axis_missing(want: tuple[int, ...], got: tuple[int, ...], *, one: bool = False) -> str:
     """For a greyscale image model ([N, 1, H, W] or [N, H, W, 1]) sent images as numpy and PIL
-    hold them, [N, H, W] (or one [H, W]), without the channel axis of 1: the fix, else ""."""
-    if len(want) != 4 or len(got) not in (2, 3):
+    hold them, [N, H, W] (or one [H, W]), without the channel axis of 1: the fix, else "".
+    `one`: `got` is one row (a JSONL line's image, [H, W]), whose fix adds the channel only."""
+    if len(want) != 4 or len(got) not in ((2,) if one else (2, 3)):
         return ""
     if want[1] == 1:
-        sides, fix = want[2:], ("image[None, None]", "images[:, None]")
+        sides, fix = want[2:], ("image[None, None]", "images[:, None]", "image[None]")
     elif want[3] == 1:
-        sides, fix = want[1:3], ("image[None, ..., None]", "images[..., None]")
+        sides, fix = want[1:3], ("image[None, ..., None]", "images[..., None]", "image[..., None]")
     else:
         return ""
     if not all(d in (-1, s) for d, s in zip(sides, got[-2:], strict=True)):
         return ""
+    if one:
+        return (
+            "; this looks like a greyscale image [H, W] without its channel axis of 1, which "
+            f"this model takes (numpy: {fix[2]}.tolist())"
+        )
     what = (
         "greyscale images [N, H, W] without their"
         if len(got) == 3

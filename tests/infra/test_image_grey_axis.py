@@ -136,3 +136,32 @@ def test_a_batch_file_of_grey_images_without_their_channel_axis_says_so(root: Pa
         "greyscale images [N, H, W] without their channel axis of 1, which this model takes "
         "(numpy: images[:, None])"
     )
+
+
+@pytest.mark.parametrize(("model", "one"), [("chw", "image[None]"), ("hwc", "image[..., None]")])
+def test_a_jsonl_line_of_a_grey_image_without_its_channel_axis_says_so(
+    root: Path, model: str, one: str
+) -> None:
+    """A JSONL line holding one grey image as numpy holds it ([H, W], image.tolist()) was a bad
+    row "must have shape [1, 12, 12] per row; got [12, 12]", nothing said of the channel axis
+    predict and a .npy file name (rev17 2); the fix it names is scored as onnxruntime does."""
+    store = LocalStore(root / "store")
+    fixed = IMAGES[0][None] if model == "chw" else IMAGES[0][..., None]
+    path = root / f"lines-{model}.jsonl"
+    path.write_text(
+        f'{{"x": {json.dumps(IMAGES[0].tolist())}}}\n{{"x": {json.dumps(fixed.tolist())}}}\n'
+    )
+    assert main(["--store", store.uri, "batch", model, str(path)]) == 0
+    out = f"batch/{model}/output/lines-{model}.jsonl"
+    row = "[1, 12, 12]" if model == "chw" else "[12, 12, 1]"
+    assert json.loads(store.get_bytes(f"{out}.errors.jsonl")) == {
+        "line": 1,
+        "error": f"input 'x' must have shape {row} per row; got [12, 12]; this looks like a "
+        "greyscale image [H, W] without its channel axis of 1, which this model takes "
+        f"(numpy: {one}.tolist())",
+    }
+    session = ort.InferenceSession(str(root / f"{model}.onnx"), providers=["CPUExecutionProvider"])
+    (scored,) = store.get_bytes(out).splitlines()
+    np.testing.assert_allclose(
+        json.loads(scored)["pred_logits"], session.run(None, {"x": fixed[None]})[0][0], rtol=1e-5
+    )

@@ -32,7 +32,7 @@ from functions.runtime.codecs.wide_integers import as_typed, written_as_integer
 from functions.runtime.column_names import by_input
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
-from functions.runtime.input_messages import channels_hint
+from functions.runtime.input_messages import channels_hint, grey_axis_missing
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.sent_values import string_null
 from functions.runtime.text_input import PAIR_FIELD, text_input
@@ -189,6 +189,7 @@ class JsonlDecoder:
                 f"input '{spec.name}' must have shape {shape_text(want)} per row; got "
                 f"{list(value.shape)}{_batch_axis_hint(want, value.shape)}"
                 f"{channels_hint((-1, *want), (1, *value.shape), one=True)}"
+                f"{grey_axis_missing((-1, *want), value.shape, one=True)}"
             )
         integer = allowed == "iuf" and BY_NAME[spec.dtype].numpy.kind in "iu"
         if integer and value.dtype == object and _only_integers(instance[spec.name]):
