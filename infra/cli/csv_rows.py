@@ -26,6 +26,7 @@ from functions.runtime.input_columns import (
     exact_floats,
     wide_float,
 )
+from functions.runtime.input_messages import grey_axis_missing
 from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import own_fields
 from infra.cli.file_args import file_suffix, require_file
@@ -245,7 +246,11 @@ def _wrong_width(
     if manifest.features or len(columns.specs) > 1:
         reads += f": {_some(columns.names)}"
     got = math.prod(shape[1:])
-    return f"{path}: array shape {list(shape)} holds rows of {got} value{'s' * (got != 1)}; {reads}"
+    grey = grey_axis_missing(columns.specs[0].shape, shape) if len(columns.specs) == 1 else ""
+    return (
+        f"{path}: array shape {list(shape)} holds rows of {got} value{'s' * (got != 1)}; "
+        f"{reads}{grey}"  # one grey image [H, W] (np.save of it): as batch says it
+    )
 
 
 def _missing_columns(

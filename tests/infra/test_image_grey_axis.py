@@ -165,3 +165,36 @@ def test_a_jsonl_line_of_a_grey_image_without_its_channel_axis_says_so(
     np.testing.assert_allclose(
         json.loads(scored)["pred_logits"], session.run(None, {"x": fixed[None]})[0][0], rtol=1e-5
     )
+
+
+def test_baseline_names_one_grey_image_saved_as_numpy_holds_it(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`np.save` of one grey image: [H, W] was told only "holds rows of 12 values; ... reads
+    144 a row" where batch names the channel axis; [1, H, W] (with its channel) got both the
+    one-row and the [N, H, W] hint, two fixes for one array (rev17 3)."""
+    store = LocalStore(root / "store")
+    np.save(root / "hw.npy", IMAGES[0])
+    np.save(root / "row.npy", IMAGES[0][None])
+    capsys.readouterr()
+    assert main(["--store", store.uri, "baseline", "chw:1", str(root / "hw.npy")]) == 1
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"array shape [{SIDE}, {SIDE}] holds rows of {SIDE} values; chw:1's input 'x' reads "
+            f"{SIDE * SIDE} a row ([N, 1, {SIDE}, {SIDE}]); these look like one greyscale image "
+            "[H, W] without its batch axis and its channel axis of 1, which this model takes "
+            "(numpy: image[None, None])"
+        )
+    )
+    assert main(["--store", store.uri, "baseline", "chw:1", str(root / "row.npy")]) == 1
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"rows must have shape [1, {SIDE}, {SIDE}]; this array is one row without its batch "
+            f"axis: save it as an array of rows, [1, 1, {SIDE}, {SIDE}] (numpy: "
+            "np.save(path, row[None]))"
+        )
+    )

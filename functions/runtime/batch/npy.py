@@ -134,9 +134,11 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
         raise BadArrayFile(
             f"{where}: array shape {list(header.shape)} does not fit input '{spec.name}' "
             f"{list(spec.shape)}; rows must have shape {list(want)}"
-            + _one_row_hint(want, header.shape)
-            + channels_hint((-1, *want), header.shape)
-            + grey_axis_missing((-1, *want), header.shape)
+            + (
+                _one_row_hint(want, header.shape)  # one [1, H, W] grey image: that alone
+                or channels_hint((-1, *want), header.shape)
+                + grey_axis_missing((-1, *want), header.shape)
+            )
         )
     if header.dtype.kind not in "biuf" and not (
         spec.dtype == "string" and header.dtype.kind == "U"
