@@ -122,6 +122,7 @@ def build_manifest(
             finite=finite and s.dtype.startswith("float"),
             description=description,
             missing=None,
+            na_categories=(),
             strip=data.table is not None and s.dtype == "string",
         )
         for s in graph.inputs

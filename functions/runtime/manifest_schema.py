@@ -46,7 +46,7 @@ def requirements(manifest: ModelManifest) -> tuple[str, ...]:
         "label_indexes": post is not None and post.label_indexes,
         "missing": any(spec.missing is not None for spec in manifest.inputs),
         "strip": any(spec.strip for spec in manifest.inputs),
-        "na_categories": any(spec.na_categories for spec in manifest.inputs),
+        "na_categories": any(s.na_categories and s.missing for s in manifest.inputs),
     }
     return tuple(name for name in READS_FIELDS if used[name])
 

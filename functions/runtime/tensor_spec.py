@@ -74,7 +74,7 @@ def spec_dict(spec: TensorSpec) -> dict[str, Any]:
         del data["map_keys"]  # tensors' specs stay as they were
     if not spec.index_rows:
         del data["index_rows"]
-    if spec.na_categories:
+    if spec.na_categories and spec.missing is not None:  # no missing category: no meaning
         data["na_categories"] = list(spec.na_categories)
     else:
         del data["na_categories"]

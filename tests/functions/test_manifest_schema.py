@@ -93,6 +93,10 @@ def test_each_field_an_older_reader_ignores_is_required() -> None:
     assert "requires" not in plain.to_dict()
     spelled = replace(base, inputs=(base.inputs[0], replace(city, na_categories=("n/a",))))
     assert requirements(spelled) == ("missing", "strip", "na_categories")
+    bare = replace(city, missing=None, strip=False, na_categories=("n/a",))
+    cleared = replace(spelled, inputs=(base.inputs[0], bare))
+    assert requirements(cleared) == ()  # aiaas train's: missing=None, its list no meaning
+    assert "na_categories" not in cleared.to_dict()["inputs"][1]
     assert READS_FIELDS == ("label_indexes", "missing", "strip", "na_categories")
 
 

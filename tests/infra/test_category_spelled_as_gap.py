@@ -80,6 +80,10 @@ def test_publish_records_the_categories_spelled_as_a_gap(
     region = next(s for s in manifest.inputs if s.name == "region")
     assert (region.missing, region.na_categories) == ("nan", ("NULL", "None", "n/a"))
     assert manifest.to_dict()["requires"] == ["missing", "na_categories"]
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        assert main(["--store", store.uri, "show", f"{NAME}:1"]) == 0
+    assert "null as 'nan' (NULL, None, n/a: categories)" in shown.getvalue()
 
 
 def test_batch_and_publish_data_score_a_spelled_category_as_that_category(
