@@ -22,6 +22,11 @@ from functions.runtime.capture.setting import (
 
 router = APIRouter(prefix="/control/models", tags=["capture"], responses=ERRORS)
 
+# A denied field as check_deny takes it: something besides blanks, and within its blanks no
+# control or formatting character (str.isprintable; its rarer ones are left to the server).
+_UNPRINTABLE = r"\x00-\x1f\x7f-\xa0\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+PRINTABLE_NAME = rf"^(?=[\s\S]*\S)\s*[^{_UNPRINTABLE}]*\s*$"
+
 
 class CaptureChange(Strict):
     """Capture `sample` of the answered requests; `deny` names fields never written."""
@@ -39,7 +44,12 @@ class CaptureChange(Strict):
         "removed before writing; omitted: keep the list set before",
         json_schema_extra={  # documented; check_deny checks it
             "maxItems": MAX_DENY,
-            "items": {"type": "string", "minLength": 1, "maxLength": MAX_FIELD, "pattern": "\\S"},
+            "items": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_FIELD,
+                "pattern": PRINTABLE_NAME,
+            },
         },
     )
 

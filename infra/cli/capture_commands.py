@@ -26,6 +26,7 @@ from infra.cli.arg_types import capture_sample
 from infra.cli.file_args import file_suffix
 from infra.cli.misspelled import meant
 from infra.cli.output_file import output_file
+from infra.cli.printable import printable
 
 FORMATS = (".csv", ".jsonl")
 
@@ -101,7 +102,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
         raise BadRequest("give --sample or --off, not both")
     if not args.off and args.sample is None and args.deny is None:
         registry.versions(name)  # an unknown model is an error, not "off"
-        print(f"{name}: capture {read_setting(registry.store, name).describe()}")
+        # A record another writer left may name fields with control characters: shown escaped.
+        print(f"{name}: capture {printable(read_setting(registry.store, name).describe())}")
         return 0
     sample: float | None = 0.0 if args.off else args.sample
     if sample is None:
@@ -109,7 +111,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     deny = None if args.deny is None else [f for f in args.deny.split(",") if f.strip()]
     actor = RuntimeSettings.from_env().actor
     setting = set_capture(registry, name, sample=sample, deny=deny, actor=actor)
-    print(f"{name}: capture {setting.describe()}")
+    print(f"{name}: capture {printable(setting.describe())}")
     # A burst sent right after `--sample` was lost, unsaid: the functions poll the setting.
     print(
         "running predict functions read the change within their AIAAS_ALIAS_TTL "

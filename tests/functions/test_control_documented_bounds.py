@@ -87,8 +87,14 @@ def test_an_inference_request_without_inputs_is_documented_as_invalid(client: Te
 
 
 @pytest.mark.parametrize(
-    "deny", [["email"], ["a" * 128], [""], ["  "], ["a" * 129], ["f"] * 257, ["f"] * 256]
-)
+    "deny",
+    [
+        ["email"], ["a" * 128], [""], ["  "], ["a" * 129], ["f"] * 257, ["f"] * 256,
+        # no control or formatting character (hunt_security2 1): one forged a log line
+        ["x\nERROR aiaas: forged"], ["\x1b]0;pwned\x07"], ["a\tb"], ["x\u202ey"], ["email\n"],
+        ["first name"], ["prénom"],
+    ],
+)  # fmt: skip
 def test_the_documented_deny_list_is_the_servers(client: TestClient, deny: list[str]) -> None:
     schema = client.get("/openapi.json").json()["components"]["schemas"]["CaptureChange"]
     documented = jsonschema.Draft202012Validator(schema).is_valid({"sample": 0.1, "deny": deny})

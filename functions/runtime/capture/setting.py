@@ -84,8 +84,11 @@ def check_sample(sample: object) -> float:
     return round(float(sample), 6)
 
 
-def check_deny(fields: object) -> frozenset[str]:
-    """A deny-list: at most MAX_DENY non-empty field names."""
+def check_deny(fields: object, *, stored: bool = False) -> frozenset[str]:
+    """A deny-list: at most MAX_DENY non-empty field names, each printable (a new one: a
+    `stored` record's are read as they are). A name with a newline or an escape sequence was
+    taken, and `aiaas capture MODEL` printed it as a line of its own (a forged `ERROR ...`) or
+    ran it on the reader's terminal; no request field a deny-list can name carries one."""
     if isinstance(fields, str) or not isinstance(fields, Iterable):
         raise BadRequest(f'deny must be a list of field names such as ["email"]; got {fields!r}')
     found = list(fields)
@@ -95,6 +98,12 @@ def check_deny(fields: object) -> frozenset[str]:
         if not isinstance(field, str) or not field.strip() or len(field) > MAX_FIELD:
             raise BadRequest(
                 f"each denied field must be a name of 1-{MAX_FIELD} characters; got {field!r:.60}"
+            )
+        if not stored and not field.strip().isprintable():
+            raise BadRequest(
+                f"denied field {field!r:.60} holds a control or formatting character (a line "
+                "break, a tab, an escape, a bidirectional mark): name the field as the "
+                "request's JSON names it, in printable characters"
             )
     return frozenset(f.strip() for f in found)
 
@@ -107,7 +116,7 @@ def parse_setting(name: str, raw: bytes) -> CaptureSetting:
             raise TypeError("not an object")
         return CaptureSetting(
             check_sample(doc.get("sample")),
-            check_deny(doc.get("deny", [])),
+            check_deny(doc.get("deny", []), stored=True),
             str(doc.get("updated_at", "")),
             str(doc.get("updated_by", "")),
         )
