@@ -9,6 +9,10 @@ Where a denied name is removed (a field is named, not searched for, at these pla
   OIP request's `parameters` and of each tensor's (where a caller's metadata goes);
 - a feature sent by position (`{"inputs": [[...]]}`, OIP `data` of the feature input): its
   value is replaced by null, so the other features keep their places.
+- a text model's texts sent without their field's name (`{"inputs": ["..."]}`, `instances` of
+  strings, its ids input given as text, an OIP BYTES tensor of that input) when the deny-list
+  names its text field or that input: each text becomes null. Only records were redacted, and
+  a model's own documented form captured every text whole under a deny-list of `text`.
 Values nested deeper are kept: a deny-list names fields, it does not scan free text.
 The answer is captured too: what it echoes of the request (an OIP `id`) is removed there by
 functions/predict/capture.py.
@@ -19,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.text_input import text_input
 
 
 class Redactor:
@@ -30,6 +35,12 @@ class Redactor:
         self.columns = [i for i, name in enumerate(features) if name in deny]
         self.width = len(features)
         self.feature_input = manifest.inputs[0].name if features else None
+        text = text_input(manifest)
+        # The input a text model reads text for, where its texts are denied (None: kept); its
+        # field and its input name the same texts, so denying one denies both.
+        self.text_input = text.input if text and {text.field, text.input} & deny else None
+        if text and self.text_input:
+            self.deny = deny | {text.field, text.input}
 
     def __call__(self, body: Any) -> Any:
         if not self.deny or not isinstance(body, dict):
@@ -43,10 +54,33 @@ class Redactor:
         if isinstance(inputs, dict):
             body["inputs"] = {k: self._rows(v) for k, v in inputs.items() if k not in self.deny}
         elif isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
-            body["inputs"] = [self._tensor(t) for t in inputs if _name(t) not in self.deny]
+            # The text input's tensor is kept, its data nulled (`_texts`): its rows keep their
+            # places, and the export has a row (an empty text) for each.
+            kept = {self.text_input}
+            body["inputs"] = [
+                self._tensor(t) for t in inputs if _name(t) not in self.deny or _name(t) in kept
+            ]
         elif isinstance(inputs, list):
             body["inputs"] = self._rows(inputs)
+        if self.text_input is not None:
+            self._texts(body)
         return body
+
+    def _texts(self, body: dict[str, Any]) -> None:
+        """A text model's texts (or their token ids), sent by position, as nulls: its field or
+        input is denied. Each row keeps its place; an OIP tensor of the input, its length."""
+        inputs = body.get("inputs")
+        if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
+            body["inputs"] = [
+                {**t, "data": _nulled(t["data"])}
+                if _name(t) == self.text_input and "data" in t
+                else t
+                for t in inputs
+            ]
+        elif inputs is not None and not isinstance(inputs, dict):
+            body["inputs"] = _nulled(inputs)  # records' and inputs' names: removed above
+        if isinstance(body.get("instances"), list):
+            body["instances"] = [r if isinstance(r, dict) else None for r in body["instances"]]
 
     def _rows(self, rows: Any) -> Any:
         """Records lose denied keys; positional rows of the features lose denied values."""
@@ -87,6 +121,14 @@ class Redactor:
                     data[start + column] = None
             return {**tensor, "data": data}
         return tensor
+
+
+def _nulled(value: Any) -> Any:
+    """`value` (a text, a list of texts or of token id rows, OIP data flat or nested) with each
+    row, or each value of a nested one, replaced by None."""
+    if not isinstance(value, list):
+        return None
+    return [[None] * len(v) if isinstance(v, list) else None for v in value]
 
 
 def _name(tensor: Any) -> Any:

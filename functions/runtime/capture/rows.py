@@ -198,14 +198,18 @@ def _columns(
 
 
 def _texts(values: list[Any]) -> list[Any] | None:
-    """A text model's texts as sent: a list of strings, or [N, 1] rows of one (OIP BYTES)."""
-    if values and isinstance(values[0], str):
+    """A text model's texts as sent: a list of strings, or [N, 1] rows of one (OIP BYTES). A
+    null is a text a deny-list removed (redact.py), never a token id: such lines were skipped
+    as "sent token ids"."""
+    if values and (isinstance(values[0], str) or all(v is None for v in values)):
         return values
-    if values and all(
-        isinstance(r, list) and len(r) == 1 and isinstance(r[0], str) for r in values
-    ):
+    if values and all(isinstance(r, list) and len(r) == 1 and _text(r[0]) for r in values):
         return [r[0] for r in values]
     return None
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) or value is None
 
 
 def _one_text(row: Any) -> Any:
