@@ -27,7 +27,6 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore, ObjectStore
-from infra.cli.main import main
 from tests import onnx_factory
 from tests.functions.test_predict_events import http_event
 
@@ -375,25 +374,6 @@ def test_an_unknown_model_or_a_bad_deny_list_is_refused(registry: Registry) -> N
     with pytest.raises(BadRequest, match="each denied field must be a name of 1-128 characters"):
         set_capture(registry, MODEL, sample=0.1, deny=["email", ""], actor="test")
     assert not registry.store.exists("models/nope/capture.json")
-
-
-@pytest.mark.parametrize("field", ["x\nERROR aiaas: forged", "\x1b[2J", "a\tb", "x\u202ey"])
-def test_a_denied_field_with_a_control_character_is_refused(
-    registry: Registry, field: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A deny name with a newline was stored, and `aiaas capture MODEL` printed it as a line of
-    its own (a forged `ERROR ...`) or ran its escape sequence on the reader's terminal."""
-    with pytest.raises(BadRequest, match="holds a control or formatting character"):
-        set_capture(registry, MODEL, sample=0.1, deny=["email", field], actor="test")
-    assert not registry.store.exists(f"models/{MODEL}/capture.json")
-    # One a store already holds (another writer's) still reads, and the CLI shows it escaped.
-    record = {"model": MODEL, "sample": 0.1, "deny": ["email", field]}
-    registry.store.put_bytes(f"models/{MODEL}/capture.json", json.dumps(record).encode())
-    assert read_setting(registry.store, MODEL).deny == {"email", field.strip()}
-    assert main(["--store", str(registry.store.uri), "capture", MODEL]) == 0
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1 and "\x1b" not in out and "\t" not in out, out
-    assert repr(field.strip())[1:-1] in out
 
 
 def test_turning_capture_off_keeps_the_deny_list(registry: Registry) -> None:

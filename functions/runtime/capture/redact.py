@@ -90,6 +90,12 @@ class Redactor:
         for row in rows:
             if isinstance(row, dict):
                 row = {k: v for k, v in row.items() if k not in self.deny}
+                if self.columns and self.feature_input in row:
+                    # A record of the feature input holds a positional row (`{"instances":
+                    # [{"x": [...]}]}`): its denied values were captured as sent.
+                    value = row[self.feature_input]
+                    if isinstance(value, list) and not any(isinstance(v, dict) for v in value):
+                        row[self.feature_input] = self._rows(value)  # no records: one level
             elif self.columns and isinstance(row, list) and len(row) == self.width:
                 row = list(row)
                 for column in self.columns:

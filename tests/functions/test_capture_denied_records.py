@@ -1,0 +1,46 @@
+"""A denied feature in a record of the feature input (hunt_security2 3).
+
+`{"instances": [{"x": [1, 81234, 3, 4]}]}` (a record naming the input, its row by position) is
+answered as `{"inputs": [[1, 81234, 3, 4]]}` is, but only records by feature name and rows by
+position lost the denied feature: this form was captured whole. The real predict handler and
+captured lines read back from a directory store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.capture.reader import capture_keys
+from functions.runtime.capture.rows import rows_of
+from functions.runtime.capture.setting import set_capture
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests.functions.test_predict_capture import MODEL, lines, predict, publish, service
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    publish(registry, tmp_path)
+    return registry
+
+
+def test_a_record_of_the_feature_input_loses_its_denied_values(
+    registry: Registry, tmp_path: Path
+) -> None:
+    set_capture(registry, MODEL, sample=1.0, deny=["income"], actor="test")
+    svc = service(registry, tmp_path)
+    predict(svc, {"instances": [{"x": [1, 81234, 3, 4]}, {"x": [5, 71234, 7, 8]}]})
+    predict(svc, {"instances": [{"x": [2, 61234, 3, 4], "id": "r-1"}]})  # other fields stay
+    svc.capture.flush()
+    raw = b"".join(registry.store.get_bytes(k) for k in capture_keys(registry.store, MODEL))
+    for value in (b"81234", b"71234", b"61234"):
+        assert value not in raw, value
+    requests = [d["request"] for d in lines(registry.store)]
+    assert requests[0] == {"instances": [{"x": [1, None, 3, 4]}, {"x": [5, None, 7, 8]}]}
+    assert requests[1] == {"instances": [{"x": [2, None, 3, 4], "id": "r-1"}]}
+    manifest = registry.manifest(MODEL, "1")
+    rows = [row for line in lines(registry.store) for row in rows_of(line, manifest)]
+    assert [(row["age"], row["income"]) for row in rows] == [(1, None), (5, None), (2, None)]
