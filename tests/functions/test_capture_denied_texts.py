@@ -40,6 +40,7 @@ BODIES = [
     (PREDICT, {"instances": [{"text": SECRET}]}),
     (PREDICT, {"inputs": {"input_ids": [SECRET]}}),
     (INFER, {"inputs": [{"name": "input_ids", "shape": [1], "datatype": "BYTES", "data": [SECRET]}]}),
+    (INFER, {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [SECRET]}]}),
     # token ids encode the text as well (the tokenizer reads them back)
     (INFER, {"inputs": [
         {"name": "input_ids", "shape": [1, 3], "datatype": "INT64", "data": IDS},
@@ -89,7 +90,7 @@ def test_no_text_is_captured_when_its_field_is_denied(
         == 0
     )
     exported = out.read_text()
-    assert SECRET not in exported and len(exported.splitlines()) == 1 + 7, exported
+    assert SECRET not in exported and len(exported.splitlines()) == 1 + 8, exported
 
 
 def test_texts_are_captured_when_no_field_of_theirs_is_denied(

@@ -39,8 +39,10 @@ class Redactor:
         # The input a text model reads text for, where its texts are denied (None: kept); its
         # field and its input name the same texts, so denying one denies both.
         self.text_input = text.input if text and {text.field, text.input} & deny else None
+        self.text_names: frozenset[str] = frozenset()  # OIP tensors of texts: kept, nulled
         if text and self.text_input:
-            self.deny = deny | {text.field, text.input}
+            self.text_names = frozenset({text.field, text.input})
+            self.deny = deny | self.text_names
 
     def __call__(self, body: Any) -> Any:
         if not self.deny or not isinstance(body, dict):
@@ -56,7 +58,7 @@ class Redactor:
         elif isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
             # The text input's tensor is kept, its data nulled (`_texts`): its rows keep their
             # places, and the export has a row (an empty text) for each.
-            kept = {self.text_input}
+            kept = self.text_names
             body["inputs"] = [
                 self._tensor(t) for t in inputs if _name(t) not in self.deny or _name(t) in kept
             ]
@@ -73,7 +75,7 @@ class Redactor:
         if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
             body["inputs"] = [
                 {**t, "data": _nulled(t["data"])}
-                if _name(t) == self.text_input and "data" in t
+                if _name(t) in self.text_names and "data" in t
                 else t
                 for t in inputs
             ]
