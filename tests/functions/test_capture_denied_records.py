@@ -64,6 +64,7 @@ def test_a_one_feature_models_column_sent_flat_loses_its_values(tmp_path: Path) 
         {"instances": [61234, 51234]},
         {"inputs": {"x": [41234, 31234]}},
         {"inputs": [[21234], [11234]]},
+        {"instances": [{"x": 91234}, {"x": 81234}]},
     ]
     for body in bodies:
         predict(svc, body)
@@ -78,4 +79,4 @@ def test_a_one_feature_models_column_sent_flat_loses_its_values(tmp_path: Path) 
     ]
     stored = registry.manifest(MODEL, "1")
     rows = [row for line in lines(registry.store) for row in rows_of(line, stored)]
-    assert [row["income"] for row in rows] == [None] * 8
+    assert [row["income"] for row in rows] == [None] * 10

@@ -98,6 +98,8 @@ class Redactor:
                     value = row[self.feature_input]
                     if isinstance(value, list) and not any(isinstance(v, dict) for v in value):
                         row[self.feature_input] = self._rows(value)  # no records: one level
+                    elif self.width == 1 and not isinstance(value, dict):
+                        row[self.feature_input] = None  # a one-feature row's one value
             elif self.columns and self.width == 1 and not isinstance(row, list):
                 # A one-feature model's column sent flat (`{"inputs": [v1, v2]}`, `instances`
                 # of values): each value is a row of that feature. Rows of two or more were
