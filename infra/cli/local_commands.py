@@ -27,6 +27,7 @@ from infra.cli.serve_start import (
     check_function_settings,
     listed_at_start,
     missing_store_line,
+    plain_http_line,
     recorded_at_start,
     route_lines,
     unreachable_line,
@@ -274,6 +275,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     refused = refused_without_token(config.cors_origins) if not tokens else None
     if refused:
         say(refused)
+    plain = plain_http_line(config.loopback, bool(tokens), bool(config.trusted_proxies))
+    if plain:
+        say(plain)
     if missing:
         say(missing)
     elif start.slow:

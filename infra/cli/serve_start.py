@@ -170,3 +170,17 @@ def missing_store_line(store: ObjectStore) -> str | None:
         "AIAAS_STORE?); the first `aiaas publish` to it makes it, and a model published there "
         "is picked up on first call"
     )
+
+
+def plain_http_line(loopback: bool, tokens: bool, proxied: bool) -> str | None:
+    """serve's start line for a token sent over plain HTTP between machines, else None: serve
+    speaks no TLS, so on an address other machines reach, with no proxy named to put TLS in
+    front, every caller's bearer token (and every request) crosses the network readable; the
+    README's "other machines" example did so and nothing at the start said it (hunt_security2)."""
+    if loopback or not tokens or proxied:
+        return None
+    return (
+        "  plain HTTP: the bearer token and every request cross the network unencrypted; "
+        "beyond a trusted network put a TLS proxy in front, serve on 127.0.0.1 and name it "
+        "with --trusted-proxy (docs/serve.md, Behind a reverse proxy)"
+    )

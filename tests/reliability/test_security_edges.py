@@ -153,6 +153,22 @@ def test_no_auth_serves_every_interface_open_on_purpose(
         assert (answer.status_code, answer.json()["name"]) == (200, MODEL)
 
 
+@pytest.mark.parametrize("proxy", [(), ("--trusted-proxy", "127.0.0.1")])
+def test_a_token_over_plain_http_to_other_machines_is_said_at_the_start(
+    tmp_path: Path, proxy: tuple[str, ...]
+) -> None:
+    """serve speaks no TLS: on an address other machines reach with no proxy named, every
+    bearer token crosses the network readable, and the start said nothing (hunt_security2).
+    Behind a named proxy (which puts TLS in front, docs/serve.md) it is not said."""
+    store, _ = publish_digits(tmp_path)
+    env = {**os.environ, "AIAAS_API_TOKEN": "t0ken"}
+    auth = {"Authorization": "Bearer t0ken"}
+    for server in start_serve(store, "--host", "0.0.0.0", *proxy, env=env, headers=auth):
+        said = "plain HTTP: the bearer token and every request cross the network unencrypted"
+        assert (said in server.output()) is not bool(proxy), server.output()
+        assert httpx.get(f"{server.base}/v2/models/{MODEL}", headers=auth).status_code == 200
+
+
 # ---- no pickle: objects in a .npy are refused, never unpickled ---------------------------------
 
 
