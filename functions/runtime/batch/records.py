@@ -81,6 +81,13 @@ class ShardPart(TypedDict):
 
     run_id: str
     index: int
+    # The plan it was scored for (a run id names the input's bytes, not one plan of them: a
+    # SIGKILLed run's parts stay, and its re-run, with another --shards or after a promote,
+    # plans again under the same id): a part is reused or merged only for the same shard.
+    start: int
+    end: int
+    version: str
+    chunk_rows: int
     rows: int
     scored: int
     failed: int

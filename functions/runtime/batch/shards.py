@@ -122,7 +122,7 @@ def score_shard(
     prefix = part_prefix(item)
     try:
         previous: ShardPart = json.loads(store.get_bytes(f"{prefix}.json"))
-        if previous.get("run_id") == item["run_id"]:
+        if scored_for(previous, item):  # a retried shard: its parts are this plan's
             return previous
     except (AiaasError, ValueError):
         pass
@@ -143,6 +143,10 @@ def score_shard(
     part = ShardPart(
         run_id=item["run_id"],
         index=item["index"],
+        start=int(item["start"]),
+        end=int(item["end"]),
+        version=str(item["version"]),
+        chunk_rows=chunk_rows,
         rows=result.rows,
         scored=result.scored,
         failed=result.failed,
@@ -151,6 +155,21 @@ def score_shard(
     )
     store.put_bytes(f"{prefix}.json", json.dumps(part).encode())
     return part
+
+
+def scored_for(part: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
+    """Whether `part` holds shard `item` of its plan: the same run (input bytes), rows (span),
+    version and chunk size. A part of another plan of that run (a killed run's, re-planned
+    with other --shards or after the alias moved) is not: it holds other rows, or other
+    answers, so it is scored again, never merged (it had duplicated rows, or mixed versions)."""
+    return (
+        part.get("run_id") == item["run_id"]
+        and part.get("index") == item["index"]
+        and part.get("start") == int(item["start"])
+        and part.get("end") == int(item["end"])
+        and part.get("version") == str(item["version"])
+        and part.get("chunk_rows") == int(item["chunk_rows"])
+    )
 
 
 def _pinned_manifest(pool: ModelPool, run: RunInput, version: str) -> ModelManifest:
@@ -202,6 +221,22 @@ def merge_run(
     parts: list[ShardPart] = [
         json.loads(store.get_bytes(f"{part_prefix(item)}.json")) for item in items
     ]
+    # The plan as its shards read it: re-planned since (a re-run of the same bytes), its
+    # parts may be another plan's; never merged, whatever their number.
+    planned: list[ShardTask] = json.loads(store.get_bytes(f"{plan['work']}/{PLAN_FILE}"))
+    ours = len(planned) == len(parts) and all(
+        str(item["version"]) == str(plan["version"])
+        and int(item["chunk_rows"]) == int(plan["chunk_rows"])
+        and item.get("started_unix") == plan.get("started_unix")
+        for item in planned
+    )
+    for index, part in enumerate(parts):
+        if not ours or not scored_for(part, planned[index]):
+            raise AiaasError(
+                f"shard {index} of run {run.run_id} holds the parts of another plan "
+                f"of that input (an earlier run of it, killed, still writing?); nothing was "
+                f"published: run it again"
+            )
     base = base_summary(run, None, plan["started_at"])
     base["version"] = plan["version"]
 
