@@ -21,7 +21,7 @@ from functions.runtime.batch.records import RunSummary, ShardPart, ShardTask
 from functions.runtime.batch.run import RunInput, is_input_error
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import fail_run, merge_run, plan_run, score_shard
-from functions.runtime.batch.worker_stops import quiet_on_ctrl_c
+from functions.runtime.batch.worker_stops import die_with, quiet_on_ctrl_c
 from functions.runtime.errors import AiaasError
 from functions.runtime.onnx_session import cpu_count
 from functions.runtime.pool import ModelPool
@@ -54,10 +54,11 @@ def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardT
         os._exit(stop.code if isinstance(stop.code, int) else 1)
 
 
-def _start_worker(scored: Any) -> None:
+def _start_worker(scored: Any, parent: int) -> None:
     global _SCORED
     _SCORED = scored
-    quiet_on_ctrl_c()
+    quiet_on_ctrl_c()  # its SIGTERM handler unwinds: the parent's death below removes temp files
+    die_with(parent)
 
 
 def run_sharded_locally(
@@ -103,7 +104,7 @@ def _score_shards(
     context = multiprocessing.get_context("spawn")
     scored = context.Array("q", 2)
     with ProcessPoolExecutor(
-        count, context, initializer=_start_worker, initargs=(scored,)
+        count, context, initializer=_start_worker, initargs=(scored, os.getpid())
     ) as executor:
         # Submitting every shard spawns the workers: they inherit the blocked
         # SIGINT. Here it is held only meanwhile, then delivered: a Ctrl-C is never lost.

@@ -5,8 +5,11 @@ parent says the run was interrupted."""
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import signal
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _ignore(signum: int, frame: object) -> None:
@@ -48,3 +51,20 @@ def quiet_on_ctrl_c() -> None:
 def _stopping_quietly() -> None:
     for name in (signal.SIGINT, signal.SIGTERM):
         signal.signal(name, _ignore)
+
+
+def die_with(parent: int) -> None:
+    """SIGTERM this worker when process `parent` (the `aiaas batch` that started the pool)
+    dies: SIGKILLed (an OOM kill, `timeout -s KILL`), it cannot stop its workers, which waited
+    for their next shard for ever, each holding its model (~130 MB), and one still scoring
+    wrote its part after the parent was gone. Linux's PR_SET_PDEATHSIG fires when the *thread*
+    that spawned the worker exits; the pool is created, used and shut down within one call of
+    one thread, so that is the parent's death. Nothing where there is no prctl (not Linux)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:  # it died before prctl: no signal will come
+        os._exit(128 + signal.SIGTERM)
