@@ -257,8 +257,10 @@ class JobStatus(BaseModel):
         default=None, description="with `stalled`: the dead-letter queue's messages"
     )
 
+    # No return annotation: pydantic documents a wrap serializer by the type it returns, and
+    # `-> Any` made JobStatus `{}` in /openapi.json (a generated client had no job fields).
     @model_serializer(mode="wrap")
-    def _left_out_when_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _left_out_when_unset(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         """The stall fields only on a job they describe (not `null` on every job)."""
         said = handler(self)
         for name in STALL_FIELDS:
