@@ -245,6 +245,15 @@ UNAUTHORIZED = {
     "content": {"application/json": {"schema": ERROR}},
 }
 
+# encoded_body.EncodedBody answers a body of these methods sent with a Content-Encoding other
+# than gzip or deflate a 415, on every control route: the ones without a JSON body (a job's
+# upload, a DELETE) did not list it, so a client generated from the document had no case for it.
+ENCODED_BODY_METHODS = ("delete", "patch", "post", "put")
+UNSUPPORTED_ENCODING = {
+    "description": "a Content-Encoding other than gzip or deflate",
+    "content": {"application/json": {"schema": ERROR}},
+}
+
 
 # A path parameter's rule (FastAPI's document said only "string", so a client or a fuzzer could
 # not tell that `/control/models/My Model` is a 400): the pattern, and the rule in words.
@@ -282,8 +291,10 @@ def with_data_plane(document: dict[str, Any]) -> dict[str, Any]:
     document["components"]["securitySchemes"] = {"bearer": BEARER}
     document["security"] = [{"bearer": []}, {}]
     for path, route in document["paths"].items():
-        for operation in route.values():
+        for method, operation in route.items():
             operation["responses"].setdefault("401", UNAUTHORIZED)
+            if path.startswith("/control/") and method in ENCODED_BODY_METHODS:
+                operation["responses"].setdefault("415", UNSUPPORTED_ENCODING)
             _name_rules(path, operation.get("parameters", ()))
             for parameter in operation.get("parameters", ()):
                 if parameter["name"] == "after":  # a page's `next`: an empty one is a 400

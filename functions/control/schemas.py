@@ -314,7 +314,11 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 # The routes that take a JSON body: any other Content-Type is a 415 (app._invalid_request).
 JSON_BODY: dict[int | str, dict[str, Any]] = {
-    415: {"model": ErrorBody, "description": "the body is not sent as `application/json`"}
+    415: {
+        "model": ErrorBody,
+        "description": "the body is not sent as `application/json`, or is sent with a "
+        "Content-Encoding other than gzip or deflate",
+    }
 }
 # A job submitted to `aiaas serve` on a directory store while its line of local runs is full.
 LINE_FULL: dict[int | str, dict[str, Any]] = {
