@@ -305,9 +305,14 @@ class ErrorBody(BaseModel):
     error: str
 
 
+# 503: what any route answers when the store cannot be reached or a record in it is corrupt
+# (runtime.errors.StoreError); undocumented before, a client generated from the document had no
+# case for it on a GET of a model's alias or capture (journey15 hunt).
+STORE_TROUBLE = "the store could not be reached, or a record the route read is corrupt in it"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 404, 409, 412, 413, 422)
 }
+ERRORS[503] = {"model": ErrorBody, "description": f"{STORE_TROUBLE} (the error names it)"}
 # A read that sends an ETag: `If-None-Match` naming it is a 304, `If-Match` naming another a 412.
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "If-None-Match names the current ETag: no body"}
@@ -325,7 +330,8 @@ LINE_FULL: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorBody,
         "description": "too many jobs wait to be scored here (`aiaas serve` on a directory "
-        "store, `AIAAS_BATCH_LOCAL_QUEUE`); nothing was placed: submit it again later",
+        "store, `AIAAS_BATCH_LOCAL_QUEUE`); nothing was placed: submit it again later; or, "
+        f"with no Retry-After, {STORE_TROUBLE}",
         "headers": {
             "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
         },

@@ -22,6 +22,7 @@ from functions.control.app import create_app
 from functions.runtime.dataplane.model import MAX_TOP_K
 from functions.runtime.store import LocalStore
 from infra.local.stack import CONTROL_METHODS, PREDICT_ROUTES, shared_functions
+from tests.functions.test_control_models import publish_versions
 from tests.functions.test_predict_events import (  # noqa: F401  (module-scoped fixtures)
     HEALTH_EVENTS,
     PREDICT_EVENTS,
@@ -159,3 +160,26 @@ def test_an_encoding_not_taken_is_a_documented_415_on_every_control_body_route(
         assert "415" in operation["responses"], (method, path)
         checked += 1
     assert checked == 13  # every DELETE, POST and PUT of the control plane
+
+
+def test_a_store_in_trouble_is_a_documented_503_on_every_control_route(
+    document: dict[str, Any], tmp_path: Path, classifier_onnx: Path
+) -> None:
+    """A corrupt alias record or capture setting (or a store that cannot be reached) is a 503
+    `{"error": ...}` on any control route; the document listed 503 only on a job's submit, so
+    a client generated from it met an undocumented status (journey15 hunt)."""
+    store = LocalStore(tmp_path / "store")
+    publish_versions(store, classifier_onnx, "1")  # of MODEL, iris
+    store.put_bytes("models/iris/aliases/production.json", b"{not json")
+    store.put_bytes("models/iris/capture.json", b'{"sample": "x"}')
+    client = TestClient(create_app(store))
+    for path in ("/control/models/iris/aliases/production", "/control/models/iris/capture"):
+        answer = client.get(path)
+        assert answer.status_code == 503, answer.text
+        assert "corrupt" in answer.json()["error"]
+    for (method, path), operation in operations(document).items():
+        if path.startswith("/control/"):
+            answer = operation["responses"]["503"]
+            assert answer["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorBody"
+            }, (method, path)
