@@ -24,13 +24,15 @@ CARD_FILE_RULE = "1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', not starting
 # A card is read, never run: a file a browser would render (HTML, SVG) runs no script and
 # reaches nothing from the API's origin.
 CARD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+TEXT = {"schema": {"type": "string"}}
+FILE = {"schema": {"type": "string", "format": "binary"}}
 
 
 @router.get(
     "/{name}/versions/{version}/card",
     summary="A version's model card (Markdown)",
     response_class=Response,
-    responses={200: {"content": {"text/markdown": {}}}},
+    responses={200: {"content": {"text/markdown": TEXT}}},
 )
 def card(name: str, version: str, plane: Plane) -> Response:
     return card_file(name, version, CARD, plane)
@@ -40,6 +42,9 @@ def card(name: str, version: str, plane: Plane) -> Response:
     "/{name}/versions/{version}/card/{file}",
     summary="A file of the model card: a plot it links to",
     response_class=Response,
+    # Its type is its name's (card_file): without content here a client generated from the
+    # document read the 200 as bodiless and handed its caller nothing (journey15 hunt).
+    responses={200: {"content": {"image/png": FILE, "text/markdown": TEXT, "*/*": FILE}}},
 )
 def card_file(name: str, version: str, file: str, plane: Plane) -> Response:
     name, version = names.model_name(name), names.version_name(version)

@@ -79,3 +79,16 @@ def test_a_missing_or_hostile_card_file_is_a_4xx_naming_it(
     answer = get(handler, path)
     assert answer[:2] == (status, "application/json")
     assert orjson.loads(answer[2]) == {"error": error}
+
+
+def test_the_document_says_what_each_card_answer_is(handler: Any) -> None:
+    """A plot's 200 had no content in /openapi.json, so a client generated from it read the
+    answer as bodiless and gave its caller nothing (journey15 hunt); each type now listed."""
+    status, _, raw = get(handler, "/openapi.json")
+    assert status == 200
+    routes = orjson.loads(raw)["paths"]
+    for path, file in (("/card", "card"), ("/card/{file}", "card/confusion.png")):
+        content = routes["/control/models/{name}/versions/{version}" + path]["get"]["responses"]
+        _, kind, _ = get(handler, f"{VERSION}/1/{file}")
+        assert kind.split(";")[0] in content["200"]["content"], (path, kind)
+    assert set(content["200"]["content"]) == {"image/png", "text/markdown", "*/*"}
