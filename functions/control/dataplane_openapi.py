@@ -188,9 +188,11 @@ def _operation(
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(answer)}}
     if body == "InferenceRequest":  # the binary tensor extension, when the request asks for it
-        responses["200"]["content"]["application/octet-stream"] = {
-            "schema": {"type": "string", "format": "binary"}
-        }
+        responses["200"]["content"]["application/octet-stream"] = BINARY
+        responses["200"]["headers"] = {BINARY_HEADER["name"]: BINARY_ANSWER_HEADER}
+    if body is not None:  # a model route that runs a version (pinned, or an alias's pick)
+        params = (*params, ROUTING_KEY) if VERSION not in params else params
+        responses["200"].setdefault("headers", {})[VERSION_HEADER] = ANSWERED_BY
     for status, why in _ERRORS.items():
         responses[status] = {"description": why, "content": {"application/json": {"schema": ERROR}}}
     operation: dict[str, Any] = {
@@ -202,7 +204,38 @@ def _operation(
     }
     if body is not None:
         operation["requestBody"] = {"required": True, "content": _json(body)}
+    if body == "InferenceRequest":  # binary tensors: JSON header, then the data, one body
+        operation["requestBody"]["content"]["application/octet-stream"] = BINARY
+        operation["parameters"].append(BINARY_HEADER)
     return operation
+
+
+# What a client needs to send and read that the document did not say (journey15 hunt: a client
+# generated from it could not send OIP's binary tensors, though it documented their answer,
+# nor keep a caller on one version of a split alias): functions/predict/http.py's headers.
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+BINARY_HEADER = {
+    "name": "Inference-Header-Content-Length",
+    "in": "header",
+    "required": False,
+    "description": "with an application/octet-stream body: the bytes of its JSON header, the "
+    "binary tensors following it (OIP's binary tensor extension, docs/oip.md)",
+    "schema": {"type": "integer", "minimum": 0},
+}
+BINARY_ANSWER_HEADER = {
+    "description": "on an application/octet-stream answer: the bytes of its JSON header",
+    "schema": {"type": "integer"},
+}
+ROUTING_KEY = {
+    "name": "x-aiaas-routing-key",
+    "in": "header",
+    "required": False,
+    "description": "keeps a caller on one version of an alias split between two "
+    "(docs/rollout.md); without it the caller's identity decides",
+    "schema": {"type": "string"},
+}
+VERSION_HEADER = "x-aiaas-version"
+ANSWERED_BY = {"description": "the version that answered", "schema": {"type": "string"}}
 
 
 def _model_routes() -> dict[str, Any]:

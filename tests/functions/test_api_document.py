@@ -183,3 +183,25 @@ def test_a_store_in_trouble_is_a_documented_503_on_every_control_route(
             assert answer["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ErrorBody"
             }, (method, path)
+
+
+def test_a_binary_infer_and_its_headers_are_what_the_document_says(
+    document: dict[str, Any],
+    predict_handler: Callable[..., Any],  # noqa: F811
+) -> None:
+    """The document answered OIP's binary tensors but took only JSON, and named none of the
+    headers: a client generated from it could not send binary tensors nor a routing key, and
+    read neither the JSON header's length nor the version that answered (journey15 hunt)."""
+    event = load_event("predict_v2_infer_binary")
+    operation = operations(document)[("POST", "/v2/models/{name}/infer")]
+    assert event["headers"]["content-type"] in operation["requestBody"]["content"]
+    headers = {p["name"].lower(): p for p in operation["parameters"] if p["in"] == "header"}
+    assert {"inference-header-content-length", "x-aiaas-routing-key"} <= set(headers)
+    response = predict_handler(event, None)
+    assert response["statusCode"] == 200
+    answer = operation["responses"]["200"]
+    assert response["headers"]["content-type"] in answer["content"]
+    for name in answer["headers"]:
+        assert name.lower() in response["headers"], name
+    predict = operations(document)[("POST", "/models/{name}/predict")]["parameters"]
+    assert "x-aiaas-routing-key" in {p["name"] for p in predict}
