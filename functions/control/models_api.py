@@ -10,8 +10,10 @@ from functions.control.context import SLASHED, Actor, ControlPlane, Plane, When,
 from functions.control.paging import MAX_LIMIT, After, limit_of, page
 from functions.control.schemas import (
     ERRORS,
+    ETAG,
     JSON_BODY,
     NOT_MODIFIED,
+    TAGGED,
     AliasChange,
     AliasRecord,
     Deleted,
@@ -120,7 +122,7 @@ def delete_version(
     "/{name}/aliases/{alias}",
     response_model=AliasRecord,
     summary="An alias and its history",
-    responses=NOT_MODIFIED,
+    responses={**NOT_MODIFIED, **TAGGED},
 )
 def get_alias(
     name: str, alias: str, plane: Plane, request: Request, response: Response
@@ -139,7 +141,18 @@ def get_alias(
     description="201 when this creates the alias, 200 when it moves it. With `If-Match` (the "
     "ETag a GET gave), a 412 instead when someone moved the alias since.",
     responses={
-        201: {"model": AliasRecord, "description": "Created"},
+        **TAGGED,
+        201: {
+            "model": AliasRecord,
+            "description": "Created",
+            "headers": {
+                **ETAG,
+                "Location": {
+                    "description": "the alias, relative to this URL",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
         412: ERRORS[409],
         **JSON_BODY,
     },
@@ -198,7 +211,7 @@ def _whole_move_warnings(plane: ControlPlane, name: str, record: dict[str, Any])
     "/{name}/aliases/{alias}/shadow",
     response_model=AliasRecord,
     summary="Replay a sample of the alias's requests to a shadow version, after answering them",
-    responses=JSON_BODY,
+    responses={**JSON_BODY, **TAGGED},
 )
 def set_shadow(
     name: str,
@@ -216,7 +229,10 @@ def set_shadow(
 
 
 @router.delete(
-    "/{name}/aliases/{alias}/shadow", response_model=AliasRecord, summary="Stop shadowing"
+    "/{name}/aliases/{alias}/shadow",
+    response_model=AliasRecord,
+    summary="Stop shadowing",
+    responses=TAGGED,
 )
 def remove_shadow(
     name: str, alias: str, plane: Plane, who: Actor, when: When, response: Response
@@ -230,7 +246,7 @@ def remove_shadow(
     "/{name}/aliases/{alias}/rollback",
     response_model=AliasRecord,
     summary="Roll back to the version the alias pointed at before (or `to`, an earlier one)",
-    responses=JSON_BODY,
+    responses={**JSON_BODY, **TAGGED},
 )
 def rollback(
     name: str,

@@ -315,8 +315,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 ERRORS[503] = {"model": ErrorBody, "description": f"{STORE_TROUBLE} (the error names it)"}
 # A read that sends an ETag: `If-None-Match` naming it is a 304, `If-Match` naming another a 412.
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "If-None-Match names the current ETag: no body"}
+    304: {"description": "If-None-Match names the current ETag: no body"},
 }
+# An alias's read and each move answer its ETag, the value a next `If-Match` names: undocumented,
+# a client generated from the document had the If-Match parameter and no way to its value.
+ETAG = {
+    "ETag": {"description": "the alias's ETag: what If-Match names", "schema": {"type": "string"}}
+}
+TAGGED: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG}}
 # The routes that take a JSON body: any other Content-Type is a 415 (app._invalid_request).
 JSON_BODY: dict[int | str, dict[str, Any]] = {
     415: {

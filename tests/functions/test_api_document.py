@@ -205,3 +205,30 @@ def test_a_binary_infer_and_its_headers_are_what_the_document_says(
         assert name.lower() in response["headers"], name
     predict = operations(document)[("POST", "/models/{name}/predict")]["parameters"]
     assert "x-aiaas-routing-key" in {p["name"] for p in predict}
+
+
+def test_every_header_an_alias_answer_documents_is_sent(
+    document: dict[str, Any], tmp_path: Path, classifier_onnx: Path
+) -> None:
+    """The document took `If-Match` but named no `ETag` on any answer (nor a create's
+    `Location`): a client generated from it had no way to the value (journey15 hunt)."""
+    store = LocalStore(tmp_path / "store")
+    publish_versions(store, classifier_onnx, "1", "2")
+    client = TestClient(create_app(store))
+    alias = "/control/models/iris/aliases/staging"
+    steps = [
+        ("PUT", alias, {"version": "1"}, "201"),
+        ("GET", alias, None, "200"),
+        ("PUT", alias, {"version": "2"}, "200"),
+        ("PUT", f"{alias}/shadow", {"version": "1"}, "200"),
+        ("DELETE", f"{alias}/shadow", None, "200"),
+        ("POST", f"{alias}/rollback", {}, "200"),
+    ]
+    for method, path, body, status in steps:
+        answer = client.request(method, path, json=body)
+        assert str(answer.status_code) == status, (method, path, answer.text)
+        route = path.replace("/iris/", "/{name}/").replace("/staging", "/{alias}")
+        said = operations(document)[(method, route)]["responses"][status]["headers"]
+        assert "ETag" in said, (method, path)
+        assert {h.lower() for h in said} <= set(answer.headers), (method, path, said)
+    assert client.get(alias).headers["etag"] == answer.headers["etag"]
