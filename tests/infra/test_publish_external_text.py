@@ -32,7 +32,7 @@ from functions.runtime.s3store import S3Store
 from functions.runtime.store import ObjectStore
 from infra.cli.main import main
 from infra.local.functions import load_handler
-from tests import hf_transformer
+from tests import hf_transformer, int8_cpu
 from tests.functions.test_predict_events import load_event
 from tests.infra.test_publish_tokenizer import own_encode
 
@@ -175,6 +175,8 @@ def test_quantized_variant_is_a_multi_file_version(
         "text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(TEXTS, labels, strict=True))
     )
     argv = ("--labels", LABELS, "--tokenizer", str(tokenizer), "--data", str(data))
+    if method == "int8" and int8_cpu.SATURATES:  # the gate refuses a 4-point drop here, rightly
+        argv = (*argv, "--max-drop", "100")
     code, out, err = publish(store, exported, *argv, "--quantize", method)
     assert code == 0, err
     manifest = Registry(store).manifest(MODEL, "1")
@@ -200,7 +202,7 @@ def test_quantized_variant_is_a_multi_file_version(
     assert agreement >= 0.9, (served, labels)
     evaluation = record["evaluation"]
     assert (evaluation["before"], evaluation["rows"]) == (1.0, len(TEXTS))
-    assert evaluation["after"] == pytest.approx(agreement, abs=1e-9)
+    assert evaluation["after"] == pytest.approx(agreement, abs=1e-6)  # kept to 6 decimals
     # Serving answers what the stored variant's own files answer in a bare session.
     session = ort.InferenceSession(str(stored), providers=["CPUExecutionProvider"])
     own = np.asarray(session.run(None, own_encode(tokenizer, TEXTS))[0]).argmax(axis=1)

@@ -22,6 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from tests import int8_cpu
 from tests.infra.test_publish_quantize import publish, stored_file
 
 
@@ -135,6 +136,8 @@ def test_a_sound_int8_embedding_is_compared_and_not_warned_of(
     encoders: dict[str, Path], tmp_path: Path
 ) -> None:
     """int8 moves this MLP's rows by about 1% (of their length): no warning, the figures kept."""
+    if int8_cpu.SATURATES:
+        pytest.skip(int8_cpu.REASON)
     store = LocalStore(tmp_path / "store")
     code, out, err = publish(store, encoders["mlp"], "emb", "--quantize", "int8")
     assert code == 0, err
@@ -172,7 +175,8 @@ def test_with_data_the_outputs_are_compared_and_the_card_has_no_metrics(
     )
     said = [line for line in out.splitlines() if "so the card has no metrics" in line]
     assert len(said) == 1 and "on 120 rows of rows.npz" in said[0], out
-    assert not [line for line in _warnings(out) if "rows of rows.npz otherwise" in line], out
+    warned = [line for line in _warnings(out) if "rows of rows.npz otherwise" in line]
+    assert int8_cpu.SATURATES or not warned, out  # where int8 saturates it is warned of, rightly
 
 
 def test_with_data_a_variant_far_off_is_warned_of(tmp_path: Path) -> None:
