@@ -32,13 +32,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     template.write_text(DEFAULT_TEMPLATE.read_text().replace("  Models:\n", models, 1))
     with contextlib.redirect_stdout(io.StringIO()):
         assert generate(["--write", "--template", str(template)]) == 0
-    # 40 products of 2,000 x 2,000: ~3.5 s of a core, stopped between two; a one-value call
-    # ~35 us in onnxruntime, under the 0.1 ms that keeps a route on a thread
-    # (timing.OFFLOAD_MODEL_S). 100 products took ~90 us a small call: under CI's load over it,
-    # the route stayed on a thread and the heavy call was the offloaded 504, not the inline 503.
+    # 20 products of 2,000 x 2,000: ~1.75 s of a core (more on a slower one), stopped between
+    # two past the 1 s Timeout; a one-value call ~18 us in onnxruntime, under the 0.1 ms that
+    # keeps a route on a thread (timing.OFFLOAD_MODEL_S). 100 products took ~90 us a small call,
+    # and 40 did on an AVX2 AMD EPYC under CI's load: over it, the route stayed on a thread and
+    # the heavy call was the offloaded 504, not the inline 503.
     models = {
         "looping": onnx_factory.looping(root / "looping.onnx"),
-        "squaring": onnx_factory.squaring(root / "squaring.onnx", products=40),
+        "squaring": onnx_factory.squaring(root / "squaring.onnx", products=20),
     }
     for name, path in models.items():
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
