@@ -49,13 +49,29 @@ def unstarved(pid: int) -> None:
                 os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
 
 
+def threads_of(pid: int) -> list[str]:
+    """Each thread of `pid`: its state, policy and where it waits (a failed drain says why)."""
+    seen = []
+    for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            wchan = Path(f"/proc/{pid}/task/{tid}/wchan").read_text()
+            policy = os.sched_getscheduler(int(tid))
+            seen.append(f"{tid} {stat.rsplit(')', 1)[1].split()[0]} policy {policy} {wchan}")
+    return seen
+
+
 def started(tmp_path: Path) -> tuple[PredictService, GatewayMetrics, int]:
     service, _, gateway = serve(registry_with(tmp_path, ("a", "b", "c")), tmp_path)
     assert service.handle(http_event("POST", PREDICT, BIG))["statusCode"] == 200
     process = process_of(service)
     assert process is not None
     unstarved(process.pid)
-    assert service.shadow.drain(60)  # the replay process is up and has answered once
+    # The replay process is up and has answered once. 120 s: on CI's 2 vCPUs both drains of
+    # these tests waited out 60 s in the same minute (2026-12-07, cause not seen: the message
+    # now names each thread's state and policy, and the load).
+    settled = service.shadow.drain(120)
+    assert settled, (os.getloadavg(), process.poll(), threads_of(process.pid))
     return service, gateway, process.pid
 
 

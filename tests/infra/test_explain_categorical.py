@@ -294,13 +294,20 @@ def test_cli_explains_a_jsonl_of_records_with_string_columns(
 def test_served_records_are_predicted_and_monitored(
     shop: Shop, baselined: Background, capsys: Any
 ) -> None:
-    for start in (0, 25):  # the second request flushes the first's counts, and its own
+    for start in (0, 25):
         body = {"instances": _records(shop.frame.iloc[start : start + 25])}
         answer = httpx.post(f"{shop.base}/models/shop/predict", json=body, timeout=30)
         assert answer.status_code == 200, answer.text
         time.sleep(0.01)
-    code, out = _cli(shop.store, capsys, "monitor", "shop", "--window", "10m", "--no-png")
-    assert code == 0, out
+    # The server's timer writes the counts (every 1 ms here), after the answers: under CI's
+    # load `monitor` ran before the write landed and found no rows (2026-12-07).
+    deadline = time.monotonic() + 30
+    while True:
+        code, out = _cli(shop.store, capsys, "monitor", "shop", "--window", "10m", "--no-png")
+        assert code == 0, out
+        if "50 rows served" in out or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     # Numbers binned, strings by category; then each label's share, under "predicted label".
     table = out[out.index("feature") :].split("predicted label")[0].splitlines()[1:-1]
     names = sorted(line.split()[0] for line in table if line.split())
