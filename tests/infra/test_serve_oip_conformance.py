@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -305,3 +306,26 @@ def test_compressed_bodies_that_are_wrong(client: httpx.Client, server: ServePro
         answer = client.post("/v2/models/two/infer", content=body, headers=headers)
         assert (answer.status_code, answer.json()) == (status, {"error": error}), headers
     assert "Traceback" not in server.output()
+
+
+# ---- gRPC: not served (docs/oip.md, "gRPC is not served") -----------------------------------
+
+# What a gRPC client sends first on a cleartext connection: HTTP/2's preface and SETTINGS frame.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+
+
+def test_a_grpc_clients_http2_connection_is_closed_and_http_goes_on(
+    server: ServeProcess, client: httpx.Client
+) -> None:
+    """docs/oip.md tells a `tritonclient.grpc` user what they see: the connection closed with
+    no answer (no HTTP/1.1 error they might parse as an answer), the server serving on."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as grpc_like:
+        grpc_like.sendall(HTTP2_PREFACE)
+        try:
+            received = grpc_like.recv(4096)
+        except ConnectionResetError:  # closed with bytes of ours unread: a reset, not a FIN
+            received = b""
+        assert received == b"", received  # closed, nothing written
+    answer = client.post("/v2/models/two/infer", json=infer_body())
+    assert answer.status_code == 200
+    np.testing.assert_array_equal(split(answer)[1]["a"], A)
