@@ -37,9 +37,12 @@ SAME_VALUES = frozenset({"Identity", "Cast"})  # element by element: a column st
 SAME_COLUMN = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})  # of one column only
 PICK_COLUMN = frozenset({"Gather", "ArrayFeatureExtractor"})
 MAX_STEPS = 32
-# The categories skl2onnx gives a scikit-learn OneHotEncoder's missing value (NaN as pandas
-# reads a gap, or None) seen in its fit: a null sent for its input means that category.
-MISSING_CATEGORIES = ("nan", "None")
+# The category skl2onnx gives a scikit-learn OneHotEncoder's missing value (NaN, as pandas
+# reads a gap; scikit-learn makes a pandas column's None NaN too) seen in its fit: a null sent
+# for its input means that category. Not "None": skl2onnx writes the text "None" (a real value,
+# a frame read with keep_default_na=False) and a numpy array's Python None alike, and taking
+# the text for a gap scored a null and an empty cell as that text, with success.
+MISSING_CATEGORY = "nan"
 
 
 @dataclass(frozen=True)
@@ -117,16 +120,19 @@ def encoders(buf: Buffer) -> dict[str, Encoder]:
     }
 
 
-def missing_categories(buf: Buffer) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Graph input -> the missing-value category ("nan", else "None") of a OneHotEncoder that
-    every value of that input reaches, with all that encoder's (string) categories (publish
-    reads them; an input that several concatenated feed is left out)."""
-    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+def missing_categories(buf: Buffer) -> dict[str, list[tuple[str, ...]]]:
+    """Graph input -> the (string) categories of each OneHotEncoder its values reach (all of
+    them, or one column each) that learnt the missing category ("nan"); publish reads them.
+    An input that several concatenated feed is left out."""
+    found: dict[str, list[tuple[str, ...]]] = {}
     for encoder in encoders(buf).values():
-        known = [c for c in MISSING_CATEGORIES if c in encoder.categories]
-        if known and encoder.source is not None and len(encoder.source.inputs) == 1:
+        if (
+            MISSING_CATEGORY in encoder.categories
+            and encoder.source is not None
+            and len(encoder.source.inputs) == 1
+        ):
             texts = tuple(c for c in encoder.categories if isinstance(c, str))
-            found.setdefault(encoder.source.inputs[0], (known[0], texts))
+            found.setdefault(encoder.source.inputs[0], []).append(texts)
     return found
 
 
@@ -184,7 +190,10 @@ class _Graph:
                 return None
             if node.op in SAME_VALUES or (node.op in SAME_COLUMN and column is None):
                 tensor = node.inputs[0]
-            elif node.op in PICK_COLUMN and column is None and len(node.inputs) == 2:
+            elif node.op in PICK_COLUMN and column in (None, 0) and len(node.inputs) == 2:
+                # Column 0 of one column picked before is that column: skl2onnx's
+                # ColumnTransformer on integer columns of one input (ArrayFeatureExtractor
+                # [k], then Gather [0]) feeds each encoder so.
                 axis = self._ints(node, "axis", ATTRIBUTE_I) if node.op == "Gather" else [1]
                 column = self._index(node.inputs[1])
                 if axis not in ([1], [-1]) or column is None:

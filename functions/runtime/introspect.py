@@ -18,8 +18,6 @@ import onnxruntime as ort
 
 from functions.runtime import mapped_weights
 from functions.runtime.artifact_files import files_to_publish
-from functions.runtime.category_graph import ENCODER, missing_categories
-from functions.runtime.codecs.nulls import na_categories
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.file_digests import DigestsAside
@@ -29,6 +27,7 @@ from functions.runtime.imputed_inputs import imputed_inputs
 from functions.runtime.index_inputs import index_rows
 from functions.runtime.load_errors import load_refusal
 from functions.runtime.manifest import ModelFile, TensorSpec
+from functions.runtime.missing_category_inputs import missing_category_inputs
 from functions.runtime.probe_outputs import (
     LENGTH,
     as_answered,
@@ -321,7 +320,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
             else spec
             for spec in inputs
         )
-        inputs = _missing_categories(proto, inputs)
+        inputs = missing_category_inputs(proto, inputs)
         found = imputed_inputs(proto.graph)
         imputed = tuple(s.name for s in inputs if s.finite and s.name in found)
         inputs = tuple(replace(s, gaps=True) if s.name in imputed else s for s in inputs)
@@ -370,22 +369,3 @@ def _refuse_unknown_rank(proto: onnx.ModelProto, inputs: tuple[TensorSpec, ...])
                 "shapes (a sample input of the right rank, dynamic axes named), or set them with "
                 "onnx.tools.update_model_dims.update_inputs_outputs_dims"
             )
-
-
-def _missing_categories(
-    proto: onnx.ModelProto, inputs: tuple[TensorSpec, ...]
-) -> tuple[TensorSpec, ...]:
-    """String inputs a scikit-learn OneHotEncoder fit on gaps reads (skl2onnx exports NaN's
-    category as "nan"): a missing value there is sent as that category, as scikit-learn
-    encodes it, where "" (an empty CSV cell) is a category it never saw."""
-    if not any(spec.dtype == "string" for spec in inputs) or not any(
-        node.op_type == ENCODER for node in proto.graph.node
-    ):
-        return inputs
-    found = missing_categories(proto.SerializeToString())
-    return tuple(
-        replace(spec, missing=found[spec.name][0], na_categories=na_categories(*found[spec.name]))
-        if spec.dtype == "string" and spec.name in found
-        else spec
-        for spec in inputs
-    )

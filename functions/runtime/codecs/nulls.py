@@ -43,10 +43,12 @@ PANDAS_NA_CELLS = frozenset(
 
 
 def category_gap(text: str) -> bool:
-    """A string cell pandas reads as a missing value (empty, `NaN`, `NA`, ...; blanks around):
+    """A string cell pandas reads as a missing value (empty, `NaN`, `NA`, ... as written):
     sent as the input's missing category where its encoder learnt one, as `predict_proba` on
-    the frame read from the same file encodes it."""
-    return text.strip() in PANDAS_NA_CELLS
+    the frame read from the same file encodes it. Blanks count: read_csv keeps `" NA"` (what
+    `a, NA` writes), `"NA "` and `"  "` as texts, so an encoder fit on such a file learnt each
+    as a category (stripped, `" NA"` was scored as the gap, with success)."""
+    return text in PANDAS_NA_CELLS
 
 
 def na_categories(missing: str, categories: tuple[str, ...]) -> tuple[str, ...]:
@@ -61,7 +63,7 @@ def cell_text(spec: TensorSpec, text: str) -> str:
     where the cell is a gap as pandas reads one (`category_gap`), unless its encoder learnt
     that spelling as a category of its own (`spec.na_categories`: the text "n/a" it was fit on
     was sent as the gap, a wrong answer with success); else the text as written."""
-    if spec.missing is None or not category_gap(text) or text.strip() in spec.na_categories:
+    if spec.missing is None or not category_gap(text) or text in spec.na_categories:
         return text
     return spec.missing
 

@@ -1,0 +1,179 @@
+"""Corners of a OneHotEncoder's missing category (leftovers2 1).
+
+- A CSV cell with blanks around a gap's spelling (`" NA"`, `"NA "`, `"  "`, what `a, NA` writes)
+  is a text to pandas' read_csv, so to `predict_proba` on the frame it reads: batch read it as
+  the gap (the spelling stripped), so a category the encoder learnt as `" NA"` was scored as
+  the missing one, with success.
+- skl2onnx writes a category "None" for the text "None" (a real value: no garage, no plan) and
+  for a Python None alike. An encoder that learnt "None" and no NaN took "None" as its missing
+  category: a `null` and an empty CSV cell were scored as the text "None", where
+  `predict_proba` finds them unknown (zeros with handle_unknown='ignore', a refusal with
+  'error'). "None" is now that text only: a null is refused, an empty cell is "".
+- Two encoders reading two columns of one string input: each column's gap is "nan", the only
+  missing spelling left, as `predict_proba` encodes NaN in either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import StringTensorType
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.functions.test_predict_events import body_of, http_event
+
+
+def _quiet(argv: list[str]) -> int:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return main(argv)
+
+
+def _publish(root: Path, pipeline: Pipeline, frame: pd.DataFrame, name: str) -> LocalStore:
+    model = root / f"{name}.onnx"
+    model.write_bytes(to_onnx(pipeline, frame[:1]).SerializeToString())
+    store = LocalStore(root / "store")
+    assert _quiet(["--store", store.uri, "publish", str(model), "--name", name]) == 0
+    return store
+
+
+def _batch_labels(store: LocalStore, name: str, path: Path) -> list[str]:
+    assert _quiet(["--store", store.uri, "batch", name, str(path)]) == 0
+    out = store.get_bytes(f"batch/{name}/output/{path.name}").decode()
+    return [row["pred_label"] for row in csv.DictReader(io.StringIO(out))]
+
+
+def _frame(region: np.ndarray) -> pd.DataFrame:
+    """`region` and a `size` of noise (two columns: pandas skips a CSV line of blanks alone)."""
+    size = np.random.default_rng(2).normal(0, 1, len(region)).astype(np.float32)
+    return pd.DataFrame({"size": size, "region": pd.Series(region, dtype=object)})
+
+
+def _fit(region: np.ndarray, named: dict[object, str], hu: str = "ignore") -> Pipeline:
+    """A classifier whose label is each category's name in `named` ('gap' for NaN)."""
+    target = np.array([named.get(r, "other") if r is not np.nan else "gap" for r in region])
+    encoder = ColumnTransformer(
+        [("num", StandardScaler(), ["size"]), ("cat", OneHotEncoder(handle_unknown=hu), ["region"])]
+    )
+    return Pipeline([("prep", encoder), ("clf", LogisticRegression(max_iter=2000))]).fit(
+        _frame(region), target
+    )
+
+
+def test_a_gap_spelled_with_blanks_around_is_the_text_pandas_reads(tmp_path: Path) -> None:
+    """`a, NA` in the training file: pandas read the category " NA" (and " north"), beside
+    empty cells it read as NaN. Batch scored the cell " NA" as the gap: label 'gap', where
+    `predict_proba` on the same file says 'spaced'."""
+    rng = np.random.default_rng(0)
+    region = rng.choice(np.array([" north", " NA", "GAP"], dtype=object), 240)
+    region[region == "GAP"] = np.nan
+    pipeline = _fit(region, {" NA": "spaced", " north": "north"})
+    store = _publish(tmp_path, pipeline, _frame(region), "spaced")
+    spec = Registry(store).manifest("spaced", "1").inputs[1]
+    assert (spec.missing, spec.na_categories) == ("nan", ())
+    path = tmp_path / "rows.csv"
+    path.write_text('size,region\n0, NA\n0,NA \n0," NA"\n0,  \n0, north\n0,\n')
+    read = pd.read_csv(path)  # as a user scores it in scikit-learn
+    assert read["region"].tolist()[:5] == [" NA", "NA ", " NA", "  ", " north"]
+    want = list(pipeline.predict(read))
+    assert want[0] == "spaced" and want[-1] == "gap", want
+    assert _batch_labels(store, "spaced", path) == want
+
+
+@pytest.mark.parametrize("hu", ["ignore", "error"])
+def test_an_encoder_that_learnt_the_text_none_keeps_it_a_category(tmp_path: Path, hu: str) -> None:
+    """No gaps in training, the text "None" a category (a frame read keep_default_na=False)."""
+    region = np.array(["None", "north", "south"] * 40, dtype=object)
+    pipeline = _fit(region, {"None": "none", "north": "north", "south": "south"}, hu)
+    store = _publish(tmp_path, pipeline, _frame(region), "plans")
+    spec = Registry(store).manifest("plans", "1").inputs[1]
+    assert spec.missing is None  # was "None": a null was sent as the text
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "plans"}, pool)
+    sent = {"instances": [{"size": 0, "region": "None"}, {"size": 0, "region": None}]}
+    response = service.handle(http_event("POST", "/models/plans/predict", json.dumps(sent)))
+    assert response["statusCode"] == 422, response["body"]  # was 200, both labelled 'none'
+    assert "region is null, which a string input cannot" in body_of(response)["error"]
+    sent = {"instances": [{"size": 0, "region": "None"}]}
+    response = service.handle(http_event("POST", "/models/plans/predict", json.dumps(sent)))
+    assert [p["label"] for p in body_of(response)["predictions"]] == ["none"]
+    path = tmp_path / "rows.csv"
+    path.write_text("size,region\n0,north\n0,\n")  # the gap: NaN to pandas, unknown here
+    labels = _batch_labels(store, "plans", path)
+    if hu == "ignore":  # the all-zero row, as predict_proba scores NaN
+        assert labels == list(pipeline.predict(pd.read_csv(path))), labels
+    else:  # predict_proba refuses NaN; batch refuses the row rather than answer 'none'
+        assert labels == ["north"], labels
+        (error,) = store.get_bytes("batch/plans/output/rows.csv.errors.jsonl").splitlines()
+        assert json.loads(error)["line"] == 3 and "'' is not a category" in error.decode()
+
+
+def test_two_encoders_on_one_string_input_read_a_gap_in_either_column(tmp_path: Path) -> None:
+    """One [N, 2] string input, one encoder a column (integer columns of a numpy array):
+    a null in either column is that column's "nan", as predict_proba encodes NaN there."""
+    rng = np.random.default_rng(1)
+    grid = rng.choice(np.array(["a", "b", "GAP"], dtype=object), (300, 2))
+    grid[grid == "GAP"] = np.nan
+    target = np.where(pd.isna(grid[:, 0]), "gap0", np.where(pd.isna(grid[:, 1]), "gap1", "both"))
+    encoders = ColumnTransformer(
+        [
+            ("c0", OneHotEncoder(handle_unknown="ignore"), [0]),
+            ("c1", OneHotEncoder(handle_unknown="ignore"), [1]),
+        ]
+    )
+    pipeline = Pipeline([("prep", encoders), ("clf", LogisticRegression(max_iter=2000))])
+    pipeline.fit(grid, target)
+    model = tmp_path / "pair.onnx"
+    onx = to_onnx(pipeline, initial_types=[("x", StringTensorType([None, 2]))])
+    model.write_bytes(onx.SerializeToString())
+    store = LocalStore(tmp_path / "store")
+    assert _quiet(["--store", store.uri, "publish", str(model), "--name", "pair"]) == 0
+    assert Registry(store).manifest("pair", "1").inputs[0].missing == "nan"
+    rows = np.array([["a", None], [None, "b"], ["b", "a"]], dtype=object)
+    want = list(pipeline.predict(np.where(pd.isna(rows), np.nan, rows)))
+    assert want == ["gap1", "gap0", "both"]
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "pair"}, pool)
+    sent = json.dumps({"instances": rows.tolist()})
+    response = service.handle(http_event("POST", "/models/pair/predict", sent))
+    assert response["statusCode"] == 200, response["body"]
+    assert [p["label"] for p in body_of(response)["predictions"]] == want
+
+
+def test_encoders_of_one_input_that_learnt_a_gap_spelling_differently_leave_it_without(
+    tmp_path: Path,
+) -> None:
+    """Column 0 learnt the text "n/a" beside its gaps, column 1 only gaps: one input's
+    na_categories cannot say both (a "n/a" cell in column 1 is NaN to pandas, "n/a" in
+    column 0), so the input takes no null rather than column 0's list for both."""
+    rng = np.random.default_rng(3)
+    grid = rng.choice(np.array(["a", "n/a", "GAP"], dtype=object), (300, 2))
+    grid[grid == "GAP"] = np.nan
+    grid[grid[:, 1] == "n/a", 1] = "a"
+    target = np.where(pd.isna(grid[:, 0]), "gap0", "other")
+    one_hot = OneHotEncoder(handle_unknown="ignore")
+    encoders = ColumnTransformer([("c0", one_hot, [0]), ("c1", OneHotEncoder(), [1])])
+    pipeline = Pipeline([("prep", encoders), ("clf", LogisticRegression(max_iter=2000))])
+    model = tmp_path / "pair.onnx"
+    onx = to_onnx(pipeline.fit(grid, target), initial_types=[("x", StringTensorType([None, 2]))])
+    model.write_bytes(onx.SerializeToString())
+    store = LocalStore(tmp_path / "store")
+    assert _quiet(["--store", store.uri, "publish", str(model), "--name", "pair"]) == 0
+    spec = Registry(store).manifest("pair", "1").inputs[0]
+    assert (spec.missing, spec.na_categories) == (None, ())
