@@ -4,9 +4,9 @@ Its log records and its error line were JSON (fatal_lines.py), but the lines com
 themselves (`note: a directory store sends no events ...`, `warning: ...` from publish, train,
 promote; a summary such as `nothing deleted`) stayed text among them, and a log shipper that
 reads one JSON object a line dropped or mangled them. They go through this stream instead:
-a line already JSON passes as it is, any other becomes `{"timestamp", "level", "message",
-"logger"}` as fatal_lines writes one, its level read from its prefix (`warning:` WARNING,
-`error:` ERROR, else INFO). Text output (the default) is untouched: the stream is only put in
+a line already JSON passes as it is, any other message (a print, a warning: its lines, newlines
+and all) becomes one `{"timestamp", "level", "message", "logger"}` as fatal_lines writes one,
+its level read from its prefix (`warning:` WARNING, `error:` ERROR, else INFO). Text output (the default) is untouched: the stream is only put in
 place under json.
 """
 
@@ -38,21 +38,28 @@ class JsonLines(io.TextIOBase):
         self._pending = ""
 
     def write(self, text: str) -> int:
-        # A carriage return ends a line too: a progress bar's redraw is one line each.
-        self._pending += text
-        *lines, self._pending = re.split(r"\r\n|\r|\n", self._pending)
-        for line in lines:
-            self._line(line)
+        # One message a print (its text, then "\n") or a warning (`warnings.showwarning`
+        # writes its lines at once): lines of one are one JSON object, its level the first
+        # line's. A line each was an object each: a warning's second line ("  note: ...", a
+        # Python warning's source line) an INFO record of its own, its warning cut off.
+        # A carriage return ends a message too: a progress bar's redraw is one object each.
+        self._pending = (self._pending + text).replace("\r\n", "\n")
+        *done, self._pending = self._pending.split("\r")
+        if self._pending.endswith("\n"):
+            done.append(self._pending)
+            self._pending = ""
+        for block in done:
+            self._block(block)
         return len(text)
 
     def flush(self) -> None:
         self.stream.flush()
 
     def close_pending(self) -> None:
-        """The last line, when the command ended without its newline."""
+        """The last message, when the command ended without its newline."""
         if self._pending:
-            line, self._pending = self._pending, ""
-            self._line(line)
+            block, self._pending = self._pending, ""
+            self._block(block)
         self.flush()
 
     def isatty(self) -> bool:
@@ -71,15 +78,27 @@ class JsonLines(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-    def _line(self, line: str) -> None:
-        said = line.strip()
-        if not said:
-            return  # a blank separator line says nothing a JSON reader keeps
-        if said.startswith("{") and said.endswith("}"):  # a log record or an error line
-            self.stream.write(said + "\n")
+    def _block(self, block: str) -> None:
+        """The lines of one write as messages: a blank line (a separator, saying nothing a
+        JSON reader keeps) or a line already JSON (a log record, an error line) ends one."""
+        said: list[str] = []
+        for line in block.split("\n"):
+            stripped = line.strip()
+            if not stripped or (stripped.startswith("{") and stripped.endswith("}")):
+                self._message(said)
+                said = []
+                if stripped:
+                    self.stream.write(stripped + "\n")
+            else:
+                said.append(line.rstrip())
+        self._message(said)
+
+    def _message(self, lines: list[str]) -> None:
+        if not lines:
             return
-        level = next((lvl for pattern, lvl in _LEVELS if pattern.match(said)), logging.INFO)
-        fatal_lines.write(said, command=self.command, level=level, stream=self.stream)
+        text = "\n".join(lines).strip()
+        level = next((lvl for pattern, lvl in _LEVELS if pattern.match(text)), logging.INFO)
+        fatal_lines.write(text, command=self.command, level=level, stream=self.stream)
 
 
 @contextlib.contextmanager
