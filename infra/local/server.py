@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 from infra.local import lambda_logs, signal_clock, worker_deaths
 from infra.local.connection_limit import MAX_IN_FLIGHT, connection_limit
 from infra.local.ending import EXIT_HANDLERS_S, end_process, insisting, run_exit_handlers
+from infra.local.worker_reload import reload_line
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -192,6 +193,12 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
             )
             worker.is_alive = partial(_alive, worker.inner)  # type: ignore[method-assign]
             return worker
+
+        def _reload(self, *args: Any, **kwargs: Any) -> Any:
+            # SIGHUP: granian says so at INFO, below the level serve gives it, so a reload
+            # left no line at all (new pids' "loaded" lines only).
+            lambda_logs.say(reload_line([w.inner.pid for w in self.wrks]))
+            return super()._reload(*args, **kwargs)  # type: ignore[no-untyped-call]
 
         def _stop_workers(self) -> None:
             # A worker whose exit handlers ran past their bound exits 1 (it said what was
