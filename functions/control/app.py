@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from functions.control import (
     batch_api,
@@ -27,6 +27,7 @@ from functions.control.context import SLASHED, ControlPlane
 from functions.control.dataplane_openapi import with_data_plane
 from functions.control.docs_page import CSP, docs_html
 from functions.control.encoded_body import MAX_INFLATED_BYTES, EncodedBody
+from functions.control.head_routes import HeadAsGet, with_head_operations
 from functions.runtime.errors import AiaasError, BadRequest, public_answer
 from functions.runtime.names import (
     SHOWN_CHARACTERS,
@@ -84,7 +85,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
 def _document(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document of the control plane and the data plane's routes: the whole API."""
     if app.openapi_schema is None:
-        app.openapi_schema = with_data_plane(FastAPI.openapi(app))
+        app.openapi_schema = with_head_operations(with_data_plane(FastAPI.openapi(app)))
     return app.openapi_schema
 
 
@@ -140,27 +141,6 @@ class TrailingSlashIgnored:
         if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/", SLASHED: True}
         await self.app(scope, receive, send)
-
-
-class HeadAsGet:
-    """HEAD answered as the GET of the same path, headers only (RFC 9110 9.3.2: a client or a
-    monitor checks a resource, or its ETag, without its body). FastAPI's routes take only the
-    methods they name, so HEAD was a 405 on every GET route."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-
-        async def headers_only(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
-
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def error_answer(
