@@ -25,8 +25,9 @@ from functions.control.schemas import (
 )
 from functions.runtime import names
 from functions.runtime.alias_deleted import deleted_note
+from functions.runtime.alias_move_notes import callers_on, moves_said, state_before
 from functions.runtime.alias_preconditions import record_bytes, record_etag
-from functions.runtime.aliases import Written
+from functions.runtime.aliases import AliasTarget, Written
 from functions.runtime.catalog import Listed, catalog
 from functions.runtime.errors import (
     AiaasError,
@@ -37,8 +38,6 @@ from functions.runtime.errors import (
 )
 from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.refs import alias_key, version_sort_key
-from functions.runtime.rollout.same_answers import reorder_warning
-from functions.runtime.token_ids import callers_moved_note
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 
@@ -168,43 +167,53 @@ def promote(
     response: Response,
 ) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
-    said: list[str] = []
+    before = _target_now(plane, name, alias)  # whose callers this moves, as the CLI reads it
     if change.weights is not None:
         record = plane.registry.set_alias_weights(name, alias, change.weights, actor=who, when=when)
+        moved = AliasTarget.of(record) != before  # the same split again: nothing moved
     else:
         version, written = names.version_name(change.version), Written()
         record = plane.registry.set_alias(
             name, alias, version, weight=change.weight, actor=who, when=when, written=written
         )
-        if change.weight is None and written.written:
-            said = _whole_move_warnings(plane, name, record)
+        moved = written.written
+    # A canary or a split moves a share of the callers: said as a whole move is (leftovers2 2)
+    said = _move_warnings(plane, name, alias, before, record) if moved else []
     if when.existed is False:  # nothing before it (a corrupt record is replaced: a 200)
         response.status_code = status.HTTP_201_CREATED
         # The alias is the request's own URL: said relative to it, as the client sent it (behind
         # a proxy's path prefix or a stage, `/control/...` named another URL, or none).
         response.headers["Location"] = "." if request.scope.get(SLASHED) else alias
-    moved = _moved(name, alias, record, response)
-    return moved.model_copy(update={"warnings": said}) if said else moved
+    answer = _moved(name, alias, record, response)
+    return answer.model_copy(update={"warnings": said}) if said else answer
 
 
-def _whole_move_warnings(plane: ControlPlane, name: str, record: dict[str, Any]) -> list[str]:
-    """What moving every caller of the alias's last version to its new one at once changes for
-    them, said as `aiaas promote` says it: a version reading the features in another order
-    (rev14 2: a rollout or canary of it is refused), or token ids as other tokens."""
-    history = record.get("history") or []
-    old = history[0].get("version") if history and isinstance(history[0], dict) else None
-    if not isinstance(old, str) or old == record["version"]:
-        return []
-    registry, new = plane.registry, record["version"]
+def _target_now(plane: ControlPlane, name: str, alias: str) -> AliasTarget | None:
+    """Where the alias points before a move (None: no record, or one the move replaces)."""
     try:
-        said = [reorder_warning(name, registry.manifest(name, old), registry.manifest(name, new))]
+        return plane.registry.alias_target(name, alias)
+    except AiaasError:  # a corrupt record (the move replaces it) or a store refusing the read
+        return None
+
+
+def _move_warnings(
+    plane: ControlPlane,
+    name: str,
+    alias: str,
+    before: AliasTarget | None,
+    record: dict[str, Any],
+) -> list[str]:
+    """What a move from `before` to `record` changes for the callers moved, said as `aiaas
+    promote` says it: a version reading the features in another order (rev14 2: a rollout or
+    canary of it is refused), or a text model's reading token ids as other tokens (its
+    tokenizers read only when the manifests record different files)."""
+    registry = plane.registry
+    try:
+        now = callers_on(registry, name, alias, AliasTarget.of(record))
     except AiaasError:  # a note, never a reason to fail the move
         return []
-    # A text model whose new version reads token ids as other tokens: its tokenizers are
-    # read only when the manifests record different files (a retrain's new vocabulary).
-    ids = callers_moved_note(registry, name, old, new)
-    said.append(None if ids is None else ids.removeprefix("warning: "))
-    return [line for line in said if line is not None]
+    was = callers_on(registry, name, alias, before)
+    return [line.removeprefix("warning: ") for line in moves_said(registry, name, was, now)]
 
 
 @router.put(
@@ -271,9 +280,10 @@ def rollback(
         name, names.alias_name(alias), to=to, actor=who, when=when, written=written
     )
     # A whole move, as a PUT without a weight: said as the CLI's rollback says it (rev15 5)
-    said = _whole_move_warnings(plane, name, record) if written.written else []
-    moved = _moved(name, alias, record, response)
-    return moved.model_copy(update={"warnings": said}) if said else moved
+    before = state_before(record)
+    said = _move_warnings(plane, name, alias, before, record) if written.written else []
+    answer = _moved(name, alias, record, response)
+    return answer.model_copy(update={"warnings": said}) if said else answer
 
 
 @router.delete(

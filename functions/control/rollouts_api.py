@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.control.context import Actor, Plane, conditional_get
 from functions.control.schemas import ERRORS, JSON_BODY, NOT_MODIFIED, VERSION_NAME
 from functions.runtime import names
+from functions.runtime.alias_move_notes import moves_said
 from functions.runtime.errors import Conflict, ServiceUnavailable
 from functions.runtime.rollout.attention import attention
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
@@ -111,7 +112,10 @@ def get_rollout(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a rollout (AWS: its state machine runs the steps)",
     description="With `If-Match` (a rollout's ETag), a 412 instead when another rollout "
-    "started or ended since; with `If-None-Match: *`, a 412 when one is running.",
+    "started or ended since; with `If-None-Match: *`, a 412 when one is running. `warnings` "
+    "(null: nothing to say) says what moving the baseline's callers to the candidate changes "
+    "for them, as `aiaas rollout` says it: a text model's candidate reading token ids as other "
+    "tokens (clients that tokenize themselves get wrong answers).",
     responses=JSON_BODY,
 )
 def start_rollout(
@@ -151,7 +155,11 @@ def start_rollout(
         raise ServiceUnavailable(
             f"{said}: {exc}", public_message=f"{said}; try again, or see the control plane's log"
         ) from exc
-    return tagged(record, response)
+    # Its first step moved a share of the baseline's callers to the candidate: what that
+    # changes for them, as `aiaas rollout` says it (it answered nothing of it, leftovers2 2).
+    warned = moves_said(plane.registry, name, [record.baseline], [record.candidate])
+    said_now = [line.removeprefix("warning: ") for line in warned]
+    return {**tagged(record, response), "warnings": said_now or None}
 
 
 def execution_name(model: str, alias: str, rollout_id: str) -> str:

@@ -186,10 +186,10 @@ class AliasRecord(BaseModel):
     history: list[AliasHistoryEntry] = []
     warnings: list[str] | None = Field(
         default=None,
-        description="what a promote moving every caller at once changes for them, said, not "
-        "refused: a version reading the features in another order than the one the alias "
-        "served, or a text model's reading token ids as other tokens (clients that tokenize "
-        "themselves get wrong answers) (null: nothing to say)",
+        description="what this move changes for the callers it moves (all of them, or a "
+        "canary's or split's share), said, not refused: a version reading the features in "
+        "another order than the one the alias served, or a text model's reading token ids as "
+        "other tokens (clients that tokenize themselves get wrong answers) (null: nothing to say)",
     )
 
 

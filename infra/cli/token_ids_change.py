@@ -17,16 +17,12 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from functions.runtime.aliases import AliasTarget
-from functions.runtime.errors import AiaasError
+from functions.runtime.alias_move_notes import callers_on, moves_said
 from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.same_answers import reorder_warning
 from functions.runtime.text_input import text_input
 from functions.runtime.token_ids import (
-    callers_moved_note,
     ids_warning,
     recorded_sha,
     stored_ids,
@@ -76,44 +72,13 @@ def published_note(
     return ids_warning(served, stored_ids(reg, served), after, "this version")
 
 
-def callers_on(reg: Registry, name: str, alias: str, target: AliasTarget | None) -> list[str]:
-    """The versions that answer `name@alias`'s callers: its version and canary; with no alias
-    record, the default alias's callers are the bare name's, on the newest version (a first
-    `promote` moves them off it), and a named alias has none."""
-    if target is not None:
-        return [v for v in (target.version, target.canary) if v is not None]
-    if alias != DEFAULT_ALIAS:
-        return []
-    try:
-        return [reg.listing(name).newest.version]
-    except AiaasError:  # none readable: a note, never a reason to fail the move
-        return []
-
-
 def say_callers_moved(reg: Registry, name: str, was: Iterable[str], now: Iterable[str]) -> None:
     """Every CLI alias move (promote, rollback, rollout) says on stderr, once per pair, when
     callers of a version in `was` are moved to one in `now` whose tokenizer reads their ids as
-    other tokens: back to the version a rollback restores too, whose ids the clients that
-    followed the first warning no longer send (rev12 2); or that reads the features in another
-    order (`order_note`). A warning, never a refusal."""
-    said: set[frozenset[str]] = set()  # a split's weights changed: once, not both ways
-    for old in dict.fromkeys(was):
-        for new in dict.fromkeys(now):
-            pair = frozenset((old, new))
-            if old == new or pair in said:
-                continue
-            said.add(pair)
-            for note in (callers_moved_note(reg, name, old, new), order_note(reg, name, old, new)):
-                if note is not None:
-                    print(note, file=sys.stderr)
+    other tokens, or that reads the features in another order (`alias_move_notes.moves_said`,
+    which the control plane's moves answer too). A warning, never a refusal."""
+    for note in moves_said(reg, name, was, now):
+        print(note, file=sys.stderr)
 
 
-def order_note(reg: Registry, name: str, old: str, new: str) -> str | None:
-    """The warning when callers of version `old` are moved to `new`, which reads the same
-    features in another order: a promote without --weight took it with no word, while a canary
-    or rollout of it is refused (rev14 2)."""
-    try:
-        said = reorder_warning(name, reg.manifest(name, old), reg.manifest(name, new))
-    except AiaasError:  # a note, never a reason to fail the move
-        return None
-    return None if said is None else f"warning: {said}"
+__all__ = ["callers_on", "local_ids", "published_note", "say_callers_moved"]
