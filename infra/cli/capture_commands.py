@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.arg_types import capture_sample
+from infra.cli.capture_gap_cells import GapCells
 from infra.cli.file_args import file_suffix
 from infra.cli.misspelled import meant
 from infra.cli.output_file import output_file
@@ -187,6 +189,8 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
             header_rows=header,
         )
         _say_pruned(read, name)
+        if (gaps := read.gaps.warning(name)) is not None:
+            print(gaps, file=sys.stderr)
         if not written_rows:  # an empty file would only fail later, in `aiaas batch`
             # raised in the block: the file already at --out stays as it was (it was renamed
             # over, then deleted: last week's export gone, "nothing written" said)
@@ -221,6 +225,7 @@ class _Lines:
         self.keys = capture_keys(registry.store, name, version, since)  # once, for both passes
         self.bad: list[str] = []  # lines no JSON object, skipped (`captured_lines`)
         self.ids = 0  # a text model's lines that sent token ids (no text), skipped
+        self.gaps = GapCells()  # a CSV's texts read back as a missing value
 
     @property
     def features(self) -> list[str]:
@@ -229,6 +234,7 @@ class _Lines:
     def rows(self) -> Iterator[Row]:
         self.pruned.clear()
         self.bad.clear()
+        self.gaps.clear()
         self.ids = 0
         for line in captured_lines(self.registry.store, self.name, keys=self.keys, bad=self.bad):
             version = str(line.get("version"))
@@ -243,6 +249,8 @@ class _Lines:
             except TokenIds:
                 self.ids += 1
                 continue
+            if not self.nested:
+                self.gaps.see(manifest, rows)
             yield from rows
 
     def _manifest(self, version: str) -> ModelManifest | None:
