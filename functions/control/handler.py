@@ -15,7 +15,7 @@ from mangum import Mangum
 from functions.control.app import create_app
 from functions.predict.api_path import api_path
 from functions.runtime.download_deadline import within
-from functions.runtime.snapstart import reconnect_after_restore
+from functions.runtime.snapstart import reconnect_after_restore, reseed_after_restore
 
 
 class _PathAsGiven(Mangum):
@@ -91,3 +91,4 @@ def _readable(host: str) -> bool:
 app = create_app()
 handler = _PathAsGiven(app, lifespan="off")
 reconnect_after_restore(app.state.control_plane.store)
+reseed_after_restore()  # retries' pauses after a lost race: each restored container its own

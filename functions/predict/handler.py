@@ -15,11 +15,18 @@ from functions.predict.service import service_from_env
 from functions.predict.telemetry import MetricsObserver, logger
 from functions.runtime.download_deadline import invoked, reset
 from functions.runtime.settings import env_flag
-from functions.runtime.snapstart import after_restore, reconnect_after_restore
+from functions.runtime.snapstart import (
+    after_restore,
+    reconnect_after_restore,
+    reseed_after_restore,
+)
 
 SERVICE = service_from_env()
 SERVICE.warm()
 reconnect_after_restore(SERVICE.served.pool.registry.store)
+# Each restored container its own draws: a split alias's anonymous callers, capture and shadow
+# samples (the snapshot holds the generator's state).
+reseed_after_restore()
 # The snapshot resolved the alias at deploy time, maybe hours ago: resolve it again on the
 # first request, so a restored container follows a promotion as a warm one does.
 after_restore(SERVICE.served.expire)

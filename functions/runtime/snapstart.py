@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 from functions.runtime.store import ObjectStore
@@ -27,3 +28,14 @@ def reconnect_after_restore(store: ObjectStore) -> bool:
     if reset is None:
         return after_restore(lambda: None)
     return after_restore(reset)
+
+
+def reseed_after_restore() -> bool:
+    """Reseed Python's `random` from the OS after each restore; False when SnapStart is absent.
+
+    The snapshot holds the generator's state, so every container restored from it would draw
+    the same numbers in the same order: its n-th request routed alike on a split alias (an
+    anonymous caller), captured and copied to a shadow alike, its retries paused alike. AWS asks
+    for fresh entropy after a restore ("Handling uniqueness with Lambda SnapStart").
+    """
+    return after_restore(random.seed)

@@ -58,7 +58,7 @@ def test_a_restored_predict_function_resolves_its_alias_again(
     # The alias moves while the snapshot waits; S3 has no stamp to see it, so the TTL would rule.
     registry.set_alias("m", "production", "2")
     assert served.current().manifest.version == "1"  # within the TTL
-    assert len(hooks) == 4  # S3 client, alias, capture setting and capture writer id renewed
+    assert len(hooks) == 5  # S3 client, random draws, alias, capture setting, capture writer id
     for hook in hooks:
         hook()
     assert served.current().manifest.version == "2"
