@@ -209,6 +209,7 @@ def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> Non
         "Status": "Enabled",
         "Prefix": "registry/capture/",
         "ExpirationInDays": {"Ref": "CaptureRetentionDays"},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
     }
     # Drift snapshots: one a minute per busy container, never read past a window: they expire.
     assert rules["expire-monitoring"] == {
@@ -216,6 +217,7 @@ def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> Non
         "Status": "Enabled",
         "Prefix": "registry/monitoring/",
         "ExpirationInDays": {"Ref": "MonitoringRetentionDays"},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
     }
     assert load_template()["Parameters"]["MonitoringRetentionDays"]["Default"] == 90
 
