@@ -183,3 +183,14 @@ def test_the_control_plane_answers_from_the_bundle(
     assert answer["statusCode"] == 200, answer
     listed = [model["name"] for model in json.loads(answer["body"])["models"]]
     assert sorted(listed) == sorted([TABULAR_MODEL, TEXT_MODEL])
+
+
+def test_the_bundle_ships_no_test_suites_nor_onnxruntime_s_offline_tools(x86_bundle: Path) -> None:
+    """numpy's test suites and onnxruntime's quantizer, transformers optimizer and ORT-format
+    tools (which import onnx, protobuf or flatbuffers: not in the bundle) were 17 MB of the
+    bundle that nothing on Lambda runs; the tests above run every handler without them."""
+    assert sorted(str(p.relative_to(x86_bundle)) for p in x86_bundle.glob("*/**/tests")) == []
+    for tool in ("transformers", "quantization", "tools"):
+        assert not (x86_bundle / "onnxruntime" / tool).exists(), tool
+    assert (x86_bundle / "onnxruntime" / "capi").is_dir()
+    assert (x86_bundle / "numpy" / "testing").is_dir()  # numpy's own import needs it
