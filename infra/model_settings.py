@@ -125,12 +125,27 @@ def model_problems(model: str, settings: Mapping[str, Any] | None) -> list[str]:
     problems += _range(where, settings, "ProvisionedConcurrency", (1, 1000))
     problems += _range(where, settings, "ReservedConcurrency", (1, 1000))
     problems += _range(where, settings, "AliasTtlSeconds", ALIAS_TTL_S)
+    problems += _warm_over_the_cap(where, settings)
     if "ModelSelector" in settings and not is_selector(settings["ModelSelector"]):
         problems.append(
             f"{where}.ModelSelector: {settings['ModelSelector']!r} is neither '@<alias>' "
             "(e.g. '@production') nor ':<version>' (e.g. ':3')"
         )
     return problems
+
+
+def _warm_over_the_cap(where: str, settings: Mapping[str, Any]) -> list[str]:
+    """Lambda refuses provisioned concurrency over the function's reserved concurrency: the
+    deploy failed at the `live` alias, after the function was built, and rolled back."""
+    warm, cap = settings.get("ProvisionedConcurrency"), settings.get("ReservedConcurrency")
+    if type(warm) is not int or type(cap) is not int or warm <= cap:
+        return []
+    return [
+        f"{where}: ProvisionedConcurrency {warm} is over ReservedConcurrency {cap}, and Lambda "
+        "keeps no more instances warm than the function may run at once (the deploy fails at its "
+        f"`live` alias); raise ReservedConcurrency to at least {warm}, or lower "
+        "ProvisionedConcurrency"
+    ]
 
 
 def _over_the_api(where: str, timeout: object) -> list[str]:

@@ -104,6 +104,12 @@ def test_models_whose_ids_collide_are_refused() -> None:
             {"ProvisionedConcurrency": 0},
             ".ProvisionedConcurrency: 0 is not a whole number in 1..1000",
         ),
+        (
+            {"ProvisionedConcurrency": 5, "ReservedConcurrency": 2},
+            ": ProvisionedConcurrency 5 is over ReservedConcurrency 2, and Lambda keeps no more "
+            "instances warm than the function may run at once (the deploy fails at its `live` "
+            "alias); raise ReservedConcurrency to at least 5, or lower ProvisionedConcurrency",
+        ),
         ({"SnapStart": "Yes"}, ".SnapStart: 'Yes' is neither 'PublishedVersions' nor 'None'"),
         ({"MemorySize": 64}, ".MemorySize: 64 is not a whole number in 128..10240"),
         ({"Timeout": "30"}, ".Timeout: '30' is not a whole number in 1..30"),
