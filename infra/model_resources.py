@@ -24,6 +24,7 @@ from infra import cfn_yaml
 from infra.model_settings import (
     ModelSettings,
     logical_name,
+    snapshot_storage_problems,
     template_models,
     template_problems,
 )
@@ -111,6 +112,9 @@ def generated_block(template: Mapping[str, Any]) -> str:
         raise OutOfDate("; ".join(problems))
     table = template_models(template)
     resources = resources_for(list(table), table)
+    problems = snapshot_storage_problems(resources, template)  # the shape's, as generated
+    if problems:
+        raise OutOfDate("; ".join(problems))
     texts = [cfn_yaml.dump({logical: body}) for logical, body in resources.items()]
     indented = "\n".join("".join(f"  {line}" for line in text.splitlines(True)) for text in texts)
     return f"{BANNER}{indented}{END}\n"

@@ -37,6 +37,7 @@ from infra.cfn_yaml import load_template, project_template, tool_failed
 
 SNAPSHOT = "PublishedVersions"
 NO_SNAPSHOT = "None"
+SNAPSHOT_STORAGE_MB = 512  # the most ephemeral storage Lambda takes with SnapStart
 MEMORY_MB = (128, 10240)
 # API Gateway's HTTP APIs end every integration at 30 s, a quota that cannot be raised: the
 # caller then gets a 503 while the function runs on, billed, to its own Timeout (Lambda's
@@ -180,6 +181,32 @@ def api_timeout_problems(template: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def snapshot_storage_problems(
+    resources: Mapping[str, Any], template: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Functions of `resources` (with `template`'s Globals) that snapshot (SnapStart) with more
+    than 512 MB of /tmp: Lambda refuses the pair, and the deploy failed on the function."""
+    functions = ((template or {}).get("Globals") or {}).get("Function") or {}
+    problems = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, Mapping) or resource.get("Type") != FUNCTION:
+            continue
+        properties = resource.get("Properties") or {}
+        snap, storage = (
+            properties.get(k, functions.get(k)) for k in ("SnapStart", "EphemeralStorage")
+        )
+        size = storage.get("Size") if isinstance(storage, Mapping) else None
+        snapshots = isinstance(snap, Mapping) and snap.get("ApplyOn") == SNAPSHOT
+        if snapshots and type(size) is int and size > SNAPSHOT_STORAGE_MB:
+            problems.append(
+                f"Resources.{logical_id}: EphemeralStorage {size} MB with SnapStart, which "
+                f"takes at most {SNAPSHOT_STORAGE_MB} MB of /tmp (Lambda refuses the pair); "
+                "keep /tmp at 512 MB, or turn SnapStart off (a model's SnapStart: None in "
+                "Metadata.Models, with ProvisionedConcurrency to keep instances warm)"
+            )
+    return problems
+
+
 def _range(where: str, settings: Mapping[str, Any], key: str, bounds: tuple[int, int]) -> list[str]:
     value = settings.get(key)
     if value is None or (type(value) is int and bounds[0] <= value <= bounds[1]):
@@ -212,7 +239,8 @@ def template_problems(
     problems = collisions(names)
     for model in names:
         problems += model_problems(model, table.get(model))
-    return problems + api_timeout_problems(template)
+    written = template.get("Resources") or {}
+    return problems + api_timeout_problems(template) + snapshot_storage_problems(written, template)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
