@@ -135,9 +135,15 @@ def _one_output_per_class(outputs: tuple[TensorSpec, ...], classes: int) -> None
     )
 
 
-def _one_score_for_many(spec: TensorSpec, classes: int, option: str) -> None:
-    """One score a row is a binary classifier's positive class: never one of 3+ classes."""
-    if classes > 2 and spec.rank == 1 and spec.shape[0] == classes:  # said one score a row
+def _one_score_for_many(
+    spec: TensorSpec, classes: int, option: str, inputs: tuple[TensorSpec, ...] = ()
+) -> None:
+    """One score a row is a binary classifier's positive class: never one of 3+ classes. An
+    output fixed at [2] beside no input whose batch is fixed at 2 is the two class scores of
+    one input with no batch axis too (a GRU exported on one window [steps, features]): read
+    as one score a row, one window was answered two sigmoid predictions of the wrong class."""
+    unbatched = classes > 2 or not any(s.shape[:1] == (classes,) for s in inputs)
+    if classes >= 2 and unbatched and spec.rank == 1 and spec.shape[0] == classes:
         raise BadRequest(
             f"{option} {spec.name!r} is [{classes}]: the {classes} class scores of one input "
             "with no batch axis; export the model with one (torch: the example input as "
@@ -152,7 +158,11 @@ def _one_score_for_many(spec: TensorSpec, classes: int, option: str) -> None:
 
 
 def _scores(
-    outputs: tuple[TensorSpec, ...], options: ClassifierOptions, classes: int, graph: GraphClasses
+    outputs: tuple[TensorSpec, ...],
+    options: ClassifierOptions,
+    classes: int,
+    graph: GraphClasses,
+    inputs: tuple[TensorSpec, ...] = (),
 ) -> TensorSpec:
     """The output of class scores."""
     # a label output as well: the classifiers of skl2onnx and onnxmltools have one
@@ -166,7 +176,7 @@ def _scores(
             )
         if labelled and not found.map_keys and _width(found) != classes:
             _one_output_per_class(outputs, classes)
-        _one_score_for_many(found, classes, "output")
+        _one_score_for_many(found, classes, "output", inputs)
         return _batch_first(_one_of_several(outputs, found, classes, graph))
     spec = _output(outputs, options.scores_output, "--scores-output")
     if not spec.dtype.startswith("float"):
@@ -174,7 +184,7 @@ def _scores(
         hint = f"this model's scores output is {default.name!r}" if default else "it has none"
         held = f"holds {spec.dtype} class labels" if _is_label_output(spec) else f"is {spec.dtype}"
         raise BadRequest(f"--scores-output {spec.name!r} {held}, not class scores; {hint}")
-    _one_score_for_many(spec, classes, "--scores-output")
+    _one_score_for_many(spec, classes, "--scores-output", inputs)
     return _batch_first(spec)
 
 
@@ -274,11 +284,12 @@ def classifier_setup(
     graph: GraphClasses,
     options: ClassifierOptions,
     probe: Mapping[str, np.ndarray] | None = None,
+    inputs: tuple[TensorSpec, ...] = (),
 ) -> ClassifierSetup:
     """Labels and postprocessing for a classifier, or a BadRequest saying what to fix. `probe`:
-    the outputs' answers to made-up rows (`OnnxSignature.probe`)."""
+    the outputs' answers to made-up rows (`OnnxSignature.probe`); `inputs`: the model's."""
     classes = len(graph.labels) or len(options.labels) or -1
-    scores = _scores(outputs, options, classes, graph)
+    scores = _scores(outputs, options, classes, graph, inputs)
     _not_lowest_first(scores, graph)
     labels = _labels(options.labels, graph, scores)
     activation = _activation(options, graph, scores, probe)

@@ -196,7 +196,9 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         notes = ("task regression (the graph's outputs come from a regressor operator)",)
     if task == "classification":
         options = ClassifierOptions(labels, args.scores_output, args.label_output, args.activation)
-        setup = classifier_setup(signature.outputs, signature.classes, options, signature.probe)
+        setup = classifier_setup(
+            signature.outputs, signature.classes, options, signature.probe, signature.inputs
+        )
         setup = checked_label_indexes(setup, signature.probe)
         setup = checked_by_own_labels(setup, signature.classes, signature.probe)
         setup = checked_by_probe(setup, signature.classes, signature.probe, options)

@@ -45,3 +45,61 @@ def test_labels_for_an_unbatched_classifier_say_to_export_a_batch_axis(
     assert "output 'y' is [5]: the 5 class scores of one input with no batch axis" in err, err
     assert "x.unsqueeze(0)" in err and "one score per row" not in err
     assert not Registry(store).models()
+
+
+def window_model(path: Path, rows: int | str) -> Path:
+    """logits [2] = the mean over the steps of x [rows, 12] @ W [12, 2]: a binary classifier of
+    one window [steps, 12] where `rows` is "steps" (torch.onnx.export of a GRU on one window);
+    of a batch fixed at 2 where it is 2 (one logit per row: `fc(x).squeeze(-1)`)."""
+    weights = np.linspace(-1, 1, 24, dtype=np.float32).reshape(12, 2)
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=[0], keepdims=0),
+        helper.make_node("MatMul", ["m", "w"], ["logits"]),
+    ]
+    if rows == 2:
+        weights = weights[:, :1]
+        nodes = [
+            helper.make_node("MatMul", ["x", "w"], ["z"]),
+            helper.make_node("Squeeze", ["z", "axis"], ["logits"]),
+        ]
+    graph = helper.make_graph(
+        nodes,
+        "window",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, 12])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2])],
+        initializer=[
+            numpy_helper.from_array(weights, "w"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_a_binary_classifier_of_one_window_is_refused_not_served_two_predictions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A GRU exported on one window ([steps, 12] -> logits [2]) and published with two labels
+    was read as one sigmoid score a row: a window was answered two predictions, both "ok",
+    where its softmax says "fault". Publish now refuses it, saying to export a batch axis."""
+    store = LocalStore(tmp_path / "store")
+    path = window_model(tmp_path / "window.onnx", "steps")
+    argv = ["--store", store.uri, "publish", str(path), "--name", "pump", "--no-progress"]
+    assert run([*argv, "--labels", "ok,fault"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "output 'logits' is [2]: the 2 class scores of one input with no batch axis" in err
+    assert "x.unsqueeze(0)" in err
+    assert not Registry(store).models()
+    assert run([*argv, "--task", "other"]) == 0  # its raw logits are served as they are
+
+
+def test_one_logit_a_row_of_a_batch_fixed_at_two_still_publishes(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    path = window_model(tmp_path / "pair.onnx", 2)
+    argv = ["--store", store.uri, "publish", str(path), "--name", "pair", "--no-progress"]
+    assert run([*argv, "--labels", "ok,fault"]) == 0
+    manifest = Registry(store).manifest("pair", "1")
+    assert manifest.postprocessing is not None
+    assert manifest.postprocessing.activation == "sigmoid"
