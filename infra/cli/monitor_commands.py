@@ -44,6 +44,7 @@ from infra.cli.monitor_figure import draw, drift_pyplot
 from infra.cli.monitor_others import Elsewhere, answered_by, served_elsewhere
 from infra.cli.monitor_period import DAY, Period, iso, moment, period
 from infra.cli.monitor_routes import Route, routes
+from infra.cli.monitor_window import window_features, window_line
 from infra.cli.output_file import output_file
 from infra.local.expiry import MONITORING_DAYS
 
@@ -175,6 +176,7 @@ def _judge(
     report = compare(baseline, window, args.threshold) if window.rows else []
     doc = _document(manifest, args, baseline, window, report, since, until)
     doc["share"] = 1.0 if route.share is None else route.share
+    doc["window_features"] = window_features(manifest, report)  # a fixed window's x_i by sensor
     # The PNG's title names a column left unwatched (free text), which it draws no row for.
     title = f"{name}:{version}" + "".join(
         f" (free text {c!r} unwatched)" for c in baseline.free_text
@@ -210,6 +212,8 @@ def _judge(
             f"({MIN_ROWS_PER_BIN} a bin); the PSI below is sampling noise (try a longer --window)"
         )
     print("\n".join(table(report, args.threshold, window.rows)))
+    if doc["window_features"]:
+        print(window_line(manifest, doc["window_features"]))
     if UNKNOWN in baseline.constant:  # a zero PSI there says nothing: say why
         print(NO_UNKNOWN.format(ref=f"{name}:{version}"))
     if baseline.free_text:  # no row in the table: say why

@@ -1,0 +1,80 @@
+"""A fixed-length sensor window ([N, 20, 12] declared `--window-features last`, [N, 12, 20]
+`first`) is drift-binned value by value, and `aiaas monitor` of one sensor shifted named only
+`x_235, x_43, ...`: the 20 steps of sensor 7, which the reader had to work out. It now says
+which feature of the window drifted, in the table's text and in --json. Real ONNX models, the
+CLI and the predict function's real handler."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.runtime.drift.report import FeatureDrift
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from infra.cli.monitor_window import window_features
+from tests.functions.test_predict_events import http_event
+from tests.infra.test_explain_wide_windows import SENSORS, _linear, _publish, _service
+
+STEPS = 20
+
+
+def _served_shifted(tmp_path: Path, first: bool) -> list[str]:
+    """Publish a declared window, baseline it, serve windows whose sensor 7 is shifted."""
+    store = LocalStore(tmp_path / "store")
+    model = _linear(tmp_path / "m.onnx", STEPS, first=first)
+    _publish(store, model, "pump", "--window-features", "first" if first else "last")
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(400, STEPS, SENSORS)).astype(np.float32)
+    served = rng.normal(size=(400, STEPS, SENSORS)).astype(np.float32)
+    served[:, :, 7] += 2.0
+    if first:
+        train, served = train.transpose(0, 2, 1), served.transpose(0, 2, 1)
+    np.save(tmp_path / "train.npy", train)
+    assert main(["--store", store.uri, "baseline", "pump", str(tmp_path / "train.npy")]) == 0
+    service = _service(store, tmp_path, "pump")
+    for start in range(0, 400, 100):
+        body = json.dumps({"inputs": served[start : start + 100].tolist()})
+        response = service.handle(http_event("POST", "/models/pump/predict", body))
+        assert response["statusCode"] == 200, response["body"]
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
+    return ["--store", store.uri, "monitor", "pump", "--no-png"]
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_a_fixed_window_with_one_sensor_shifted_names_that_sensor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], first: bool
+) -> None:
+    argv = _served_shifted(tmp_path, first)
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    sides = "(features, steps)" if first else "(steps, features)"
+    row = [SENSORS, STEPS] if first else [STEPS, SENSORS]
+    line = next(x for x in out.splitlines() if x.startswith("by feature of the window"))
+    assert line.startswith(f"by feature of the window {row} {sides}: feature_7 20 of 20 steps")
+    assert "feature_" not in line.split("feature_7", 1)[1], line  # no other sensor named
+    assert main([*argv, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(f["feature"], f["steps_drifted"], f["steps"]) for f in doc["window_features"]] == [
+        ("feature_7", 20, 20)
+    ]
+    drifted = {int(n[2:]) for n in doc["drifted"] if n.startswith("x_")}
+    assert len(drifted) == STEPS  # each drifted value is one of sensor 7's steps
+    assert {(i // STEPS if first else i % SENSORS) for i in drifted} == {7}
+
+
+def test_a_table_model_gets_no_window_line() -> None:
+    """A flat row of 240 values (a scikit-learn model on flattened windows) cannot be told
+    from a table: no window line, as before."""
+    manifest = ModelManifest(
+        name="flat", version="1", task="other", file="model.onnx",
+        inputs=(TensorSpec("X", "float32", (-1, 240)),), outputs=(TensorSpec("y", "float32", (-1, 1)),),
+    )  # fmt: skip
+    report = [FeatureDrift(f"x_{i}", 1.0, 0.5, 0, 0, True) for i in range(240)]
+    assert window_features(manifest, report) == []
