@@ -95,8 +95,11 @@ def test_pixels_a_uint8_model_refuses_are_refused_as_batch_refuses_them(
     err = _baseline(store, "px", tmp_path / f"{kind}.npy", capsys)
     # Integers read from an .npy for a fixed-size model's rows are floats there (31010.0).
     err = err.replace(".0; expected", "; expected") if kind != "scaled" else err
+    # A row of images of any size is an image, its value named by its place in it (a fixed
+    # size's are read flat, as a CSV's columns x_0, x_1, ...).
+    where = "value 0" if side == SIDE else "at index [0, 0, 0]"
     assert err.startswith(
-        f"aiaas baseline: error: {tmp_path / kind}.npy: row 0: input 'x' value 0 {reason}"
+        f"aiaas baseline: error: {tmp_path / kind}.npy: row 0: input 'x' {where} {reason}"
     ), err
     good = np.clip(images, 0, 255).astype(np.uint8)
     np.save(tmp_path / "good.npy", good)

@@ -83,7 +83,7 @@ def test_jsonl_lines_of_several_sizes_are_scored_in_order_and_bad_ones_reported(
         (5, "input 'x' must have shape [3, any, any] per row; got [4, 6, 6]"),
         (6, errors[1]["error"]),
     ]
-    assert errors[1]["error"].startswith("input 'x' value 0 is a missing value (NaN)")
+    assert errors[1]["error"].startswith("input 'x' at index [0, 0, 0] is a missing value (NaN)")
 
 
 def test_a_map_output_the_size_of_each_image_is_written_per_line(root: Path) -> None:

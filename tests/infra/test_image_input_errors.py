@@ -125,7 +125,7 @@ def test_a_batch_of_scaled_pixels_says_the_same(tmp_path: Path) -> None:
     errors = (tmp_path / "store/batch/px/output/scaled.npy.errors.jsonl").read_text().splitlines()
     assert json.loads(errors[1]) == {
         "row": 1,
-        "error": "input 'x' value 0 is 0.25; expected an integer in [0, 255]; these look like "
+        "error": "input 'x' at index [0, 0, 0] is 0.25; expected an integer in [0, 255]; these look like "
         "pixels scaled to [0, 1]: this model takes uint8 pixels 0-255 (its scaling is in the graph)",
     }
 

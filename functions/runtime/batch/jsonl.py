@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.batch.cells import PREFIX, json_cells, json_name
-from functions.runtime.batch.row_reasons import EXACT_FLOAT, bad_reason
+from functions.runtime.batch.row_reasons import EXACT_FLOAT, bad_reason, value_at
 from functions.runtime.batch.scoring import (
     Chunk,
     OutputField,
@@ -323,7 +323,7 @@ def _nulls(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
     if not nulls.takes_missing(spec):
         where = f"input '{spec.name}'"
         if value.size > 1:
-            where += f" value {int(np.ravel_multi_index(index, value.shape))}"
+            where += value_at(value.shape, int(np.ravel_multi_index(index, value.shape)))
         raise RowRejected(nulls.null_error(spec, where).message)
     return value.astype(np.float64)
 

@@ -26,11 +26,12 @@ def bad_reason(
     by its column where `columns` (the model's feature names) name the row's values, and as
     `written` (a CSV row's cells) has it where given: an integer past 2**53 reads as a float
     that is not the number in the file (9007199254740993 as ...992)."""
+    shape = np.shape(row)
     flat = np.asarray(row).reshape(-1)
     target = BY_NAME[spec.dtype].numpy
     named = len(columns) == flat.size
     for index, item in enumerate(flat.tolist()):
-        where = f"input '{spec.name}'" + (f" value {index}" if flat.size > 1 else "")
+        where = f"input '{spec.name}'" + (value_at(shape, index) if flat.size > 1 else "")
         if named:  # as an empty cell of the column is named: "column 'petal_length' ..."
             where = f"column '{columns[index]}'"
         # Past 2**53 the float read may not be the file's number: its cell is quoted instead.
@@ -85,3 +86,12 @@ def quotes_cells(row: np.ndarray) -> bool:
     2**53): only then are its cells worth parsing again (`coerce_rows`' `written`)."""
     values = np.asarray(row).reshape(-1).tolist()  # as bad_reason reads them: Python numbers
     return any(isinstance(v, float) and abs(v) >= EXACT_FLOAT for v in values)
+
+
+def value_at(shape: tuple[int, ...], index: int) -> str:
+    """Where value `index` (row-major) of a row of `shape` is, as a reason says it: `value 62`
+    of a flat row, `at index [5, 2]` of a window or an image (step 5 of sensor 2, as the
+    predict API's `at index [0, 5, 2]` says it); a [50, 12] window's NaN was `value 62`."""
+    if len(shape) < 2:
+        return f" value {index}"
+    return f" at index {[int(i) for i in np.unravel_index(index, shape)]}"

@@ -1,0 +1,47 @@
+"""A NaN (or JSONL null) inside a sensor window of a batch file was reported by its place in
+the flattened window (`input 'x' value 62 is a missing value`): the reader had to divide by 12
+to learn it was step 5 of sensor 2, where the predict API says `at index [0, 5, 2]`. Batch now
+names the place in the row (`at index [5, 2]`). Real ONNX model, the CLI, the local store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.infra.test_explain_wide_windows import SENSORS, _linear, _publish
+
+STEPS = 20
+
+
+def _errors(store: LocalStore, name: str) -> list[dict]:
+    path = Path(store.root) / "batch/pump/output" / f"{name}.errors.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_gap_in_a_window_is_named_by_its_step_and_sensor(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    _publish(store, _linear(tmp_path / "m.onnx", STEPS), "pump", "--window-features", "last")
+    windows = np.random.default_rng(2).normal(size=(4, STEPS, SENSORS))  # float64, as numpy makes
+    windows[1, 5, 2] = np.nan
+    windows[3, 0, 11] = np.inf
+    np.save(tmp_path / "w.npy", windows)
+    assert main(["--store", store.uri, "batch", "pump", str(tmp_path / "w.npy")]) == 0
+    errors = _errors(store, "w.npy")
+    assert [(e["row"], e["error"].split(" is ")[0]) for e in errors] == [
+        (1, "input 'x' at index [5, 2]"),
+        (3, "input 'x' at index [0, 11]"),
+    ], errors
+    lines = []
+    for i, window in enumerate(windows[:2].tolist()):
+        if i == 1:
+            window[5][2] = None  # pandas' to_json writes a gap so
+        lines.append(json.dumps({"id": i, "x": window}))
+    (tmp_path / "w.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["--store", store.uri, "batch", "pump", str(tmp_path / "w.jsonl")]) == 0
+    (error,) = _errors(store, "w.jsonl")
+    assert error["line"] == 2
+    assert error["error"].startswith("input 'x' at index [5, 2] is a missing value (null)"), error
