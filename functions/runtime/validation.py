@@ -83,8 +83,11 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     if (spec.dtype == "string" and source.kind == "O") or value.size == 0:  # what was sent
         raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got {sent_value(value)}")
     got = "text or null values" if source.kind in "USO" else str(source)
+    fix = ""
+    if source.kind in "iuf" and target.kind in "iuf":  # a typed tensor's type: say the one
+        fix = f": send {spec.dtype} (OIP {BY_NAME[spec.dtype].oip}; numpy .astype('{spec.dtype}'))"
     raise InvalidInput(
-        f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
+        f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely{fix}"
     )
 
 

@@ -162,13 +162,13 @@ def test_model_metadata_names_the_oip_datatype(services: dict[str, PredictServic
             "INT16",
             "INT32",
             [1, 2, 3],
-            "input 'x' expects int16; got int32, which does not convert safely",
+            "input 'x' expects int16; got int32, which does not convert safely: send int16 (OIP INT16; numpy .astype('int16'))",
         ),
         (
             "FP16",
             "FP32",
             [1.0, 2.0, 3.0],
-            "input 'x' expects float16; got float32, which does not convert safely",
+            "input 'x' expects float16; got float32, which does not convert safely: send float16 (OIP FP16; numpy .astype('float16'))",
         ),
         (
             "BOOL",

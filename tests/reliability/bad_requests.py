@@ -125,7 +125,7 @@ OIP_JSON = [
     Bad("oip-data-nulls", "POST", INFER, infer(tensor(data=[None] * 64)), 422, "input 'x' at index [0, 0] is a missing value (null or NaN); this model takes finite numbers only"),
     Bad("oip-fp32-overflow", "POST", INFER, infer(tensor(data=[1e300] * 64)), 422, "tensor 'x' has values out of range for FP32"),
     Bad("oip-int64-overflow", "POST", INFER, infer(tensor(datatype="INT64", data=[2**63] * 64)), 422, "tensor 'x' has values out of range for INT64"),
-    Bad("oip-wrong-datatype", "POST", INFER, infer(tensor(datatype="FP64")), 422, "input 'x' expects float32; got float64, which does not convert safely"),
+    Bad("oip-wrong-datatype", "POST", INFER, infer(tensor(datatype="FP64")), 422, "input 'x' expects float32; got float64, which does not convert safely: send float32 (OIP FP32; numpy .astype('float32'))"),
     Bad("oip-bytes-for-floats", "POST", INFER, infer(tensor(datatype="BYTES", data=["a"] * 64)), 422, "input 'x' value [0, 0] must be a number (float32); got 'a'"),
     Bad("oip-empty-batch", "POST", INFER, infer(tensor(shape=[0, 64], data=[])), 422, "input 'x' has an empty batch; send at least one row"),
     Bad("oip-parameters-not-object", "POST", INFER, infer(tensor(parameters=5)), error="input 'x' parameters must be a JSON object"),

@@ -99,15 +99,15 @@ def test_safe_casts_are_applied() -> None:
     [
         (
             {"x": np.zeros((2, 4), np.float64)},
-            "input 'x' expects float32; got float64, which does not convert safely",
+            "input 'x' expects float32; got float64, which does not convert safely: send float32 (OIP FP32; numpy .astype('float32'))",
         ),
         (
             {"ids": np.arange(2, dtype=np.int64)},
-            "input 'ids' expects int32; got int64, which does not convert safely",
+            "input 'ids' expects int32; got int64, which does not convert safely: send int32 (OIP INT32; numpy .astype('int32'))",
         ),
         (
             {"ids": np.arange(2, dtype=np.float32)},
-            "input 'ids' expects int32; got float32, which does not convert safely",
+            "input 'ids' expects int32; got float32, which does not convert safely: send int32 (OIP INT32; numpy .astype('int32'))",
         ),
         ({"x": np.zeros((2, 4), bool)}, "input 'x' expects float32; got true/false values"),
         (
@@ -163,7 +163,7 @@ def test_untyped_json_numbers_convert_when_values_fit() -> None:
     )
     assert check(feeds(ids=np.array([6.0, -2.0])), typed=False)["ids"].tolist() == [6, -2]
     refused(  # an OIP tensor says what it is: FP64 is no int32
-        "input 'ids' expects int32; got float64, which does not convert safely",
+        "input 'ids' expects int32; got float64, which does not convert safely: send int32 (OIP INT32; numpy .astype('int32'))",
         feeds(ids=np.array([6.0, 2.0])),
     )
 
