@@ -45,3 +45,23 @@ def test_a_gap_in_a_window_is_named_by_its_step_and_sensor(tmp_path: Path) -> No
     (error,) = _errors(store, "w.jsonl")
     assert error["line"] == 2
     assert error["error"].startswith("input 'x' at index [5, 2] is a missing value (null)"), error
+
+
+def test_a_csv_for_a_window_of_any_length_is_told_to_send_windows(tmp_path: Path) -> None:
+    """It was told to send "an .npy file (one image size a file)"; what it is told scores."""
+    store = LocalStore(tmp_path / "store")
+    _publish(store, _linear(tmp_path / "m.onnx", "t", first=True), "pump")  # [N, 12, any]
+    header = ",".join(f"x_{i}" for i in range(SENSORS * 3))
+    (tmp_path / "w.csv").write_text(header + "\n" + ",".join(["1.0"] * SENSORS * 3) + "\n")
+    assert main(["--store", store.uri, "batch", "pump", str(tmp_path / "w.csv")]) == 1
+    summary = Path(store.root) / "batch/pump/output/w.csv.summary.json"
+    assert json.loads(summary.read_text())["error"] == (
+        "input 'x' has shape [-1, 12, -1]: CSV columns give rows of one fixed shape, and "
+        "dimension 2 (the window's steps) is dynamic; send an .npy file of [N, 12, steps] "
+        "windows (one length a file) or JSONL (each line its own window, of any length)"
+    )
+    windows = np.random.default_rng(5).normal(size=(3, SENSORS, 9)).astype(np.float32)
+    np.save(tmp_path / "w.npy", windows)
+    assert main(["--store", store.uri, "batch", "pump", str(tmp_path / "w.npy")]) == 0
+    scored = np.load(Path(store.root) / "batch/pump/output/w.npz")["y"]
+    np.testing.assert_allclose(scored[:, 0], 2 * windows[:, 1, :].sum(axis=1), rtol=1e-5)

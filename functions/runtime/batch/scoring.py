@@ -42,6 +42,7 @@ from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.ort_errors import ModelRefused
 from functions.runtime.text_input import batch_view, is_blank, text_input
+from functions.runtime.window_axis import input_features_axis
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def row_shape(manifest: ModelManifest, spec: TensorSpec, sized: bool = True) -> 
     if spec.shape and spec.shape[0] in (-1, 1) and dynamic and sized:
         raise UnsupportedModel(
             f"input '{spec.name}' has shape {list(spec.shape)}: CSV columns give rows of one "
-            f"fixed shape, and {_dynamic_advice(spec, dynamic)}"
+            f"fixed shape, and {_dynamic_advice(spec, dynamic, input_features_axis(manifest))}"
         )
     if not spec.shape or spec.shape[0] not in (-1, 1):
         raise UnsupportedModel(
@@ -119,9 +120,18 @@ def row_shape(manifest: ModelManifest, spec: TensorSpec, sized: bool = True) -> 
     return spec.shape[1:]
 
 
-def _dynamic_advice(spec: TensorSpec, dynamic: list[str]) -> str:
+def _dynamic_advice(spec: TensorSpec, dynamic: list[str], window: int | None = None) -> str:
     """Which dimensions are dynamic and what to send instead, in the model's terms: a sequence's
-    length (a GRU's token ids) or an image's size."""
+    length (a GRU's token ids), a sensor window's steps (`window`: its features axis in the
+    row, window_axis.py; it was told of "one image size a file") or an image's size."""
+    if window is not None and len(spec.shape) == 3:
+        steps = 2 - window  # the row's other side, as an axis of the input
+        row = ["steps" if axis == steps else str(spec.shape[axis]) for axis in (1, 2)]
+        return (
+            f"dimension {steps} (the window's steps) is dynamic; send an .npy file of "
+            f"[N, {', '.join(row)}] windows (one length a file) or JSONL (each line its own "
+            "window, of any length)"
+        )
     if spec.sequence:
         what = "ids" if spec.dtype.startswith(("int", "uint")) else "values"
         return (
