@@ -15,7 +15,6 @@ line in the file, as batch's error files name them.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +30,12 @@ from functions.runtime.codecs.nulls import cell_text, missing_marker, nan_texts_
 from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 from infra.cli.csv_rows import first_line, refuse_binary, utf8_text
 from infra.cli.file_args import file_suffix
+from infra.cli.held_out_sizes import at_lines, each_size
 from infra.cli.jsonl_rows import JSONL_SUFFIXES
 
 MAX_ROWS = 100_000  # the card says this number too (publish_card._metrics)
@@ -298,18 +299,9 @@ def _decoded(
         return simple.decode({"instances": rows}, manifest)
     except AiaasError as exc:
         said = exc.public_message
-        raise BadRequest(f"--data {path}: {_at_lines(said, lines)}") from None
-
-
-def _at_lines(message: str, lines: list[int]) -> str:
-    """`message` with `instances[i].f` as `line N: f`, `instances[i]` as `line N`."""
-
-    def line(match: re.Match[str]) -> str:
-        index = int(match.group(1))
-        where = f"line {lines[index]}" if index < len(lines) else match.group(0)
-        return f"{where}: " if match.group(2) else where
-
-    return re.sub(r"\binstances\[(\d+)\](\.)?", line, message)
+        if " is ragged: " in said and len(manifest.inputs) == 1 and any_size_layout(manifest):
+            return each_size(rows, manifest, path, lines)
+        raise BadRequest(f"--data {path}: {at_lines(said, lines)}") from None
 
 
 def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.artifact_files import unlisted_external_data
+from functions.runtime.batch.sizes import by_size, is_ragged
 from functions.runtime.codecs import simple
 from functions.runtime.comparison.truth import bool_classes
 from functions.runtime.drift.watched import prediction_output, value_output
@@ -59,7 +60,7 @@ def served_answers(
     for start in range(0, rows, batch):
         chunk = {k: v[start : start + batch] for k, v in data.inputs.items()}
         try:
-            outputs = model.predict(chunk)
+            outputs = _predicted(model, chunk)
         except InvalidInput as exc:
             said = _rows_named(exc.public_message, data, start)
             raise BadRequest(f"--data {path}: {said}") from None
@@ -73,6 +74,15 @@ def served_answers(
         else:
             answers += firsts[-1][:, 0].tolist()
     return answers, np.concatenate(firsts)
+
+
+def _predicted(model: LoadedModel, chunk: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's outputs for `chunk`, one run a size where its rows are of several (windows
+    of several lengths for a model of any: `publish_data._each_size`)."""
+    if not any(is_ragged(value) for value in chunk.values()):
+        return model.predict(chunk)
+    rows = len(next(iter(chunk.values())))
+    return by_size(chunk, rows, lambda features, _: model.predict(features))
 
 
 SEVERAL = (
