@@ -63,6 +63,18 @@ def sized(manifest: ModelManifest, row: tuple[int, ...]) -> ModelManifest:
     return dataclasses.replace(manifest, inputs=(dataclasses.replace(spec, shape=shape),))
 
 
+def one_step(row: tuple[int, ...], axis: int | None) -> None:
+    """A 422 for a window of one step (`axis`: the row's features axis): each feature's own mean
+    over it is the window itself, so leaving any run out changed nothing, and every attribution
+    was 0 with the base value the prediction, answered as an explanation."""
+    if axis is not None and len(row) == 2 and row[1 - axis] == 1:
+        raise InvalidInput(
+            f"a window of one step ({list(row)}) cannot be explained: a model of any window "
+            "length is explained against each window's own mean per feature, which for one "
+            "step is the window itself (every attribution 0); send at least 2 steps"
+        )
+
+
 def channel_means(
     image: np.ndarray, layout: str, declared: tuple[int, ...] = (), window: str | None = None
 ) -> np.ndarray:
@@ -100,6 +112,7 @@ class AnySizeImageExplainer:
         columns = input_columns(sized(self.manifest, row))
         declared = self.manifest.inputs[0].shape[1:]
         window = declared_window(self.manifest)
+        one_step(row, features_axis(declared, window) if self.layout == "hw" else None)
         groups = image_patches(row, patch, self.layout, declared, window)
         check_samples(samples, len(groups.columns), "patch")
         target = self._sized_target(columns)
