@@ -76,6 +76,30 @@ def check_graph(manifest: ModelManifest, session: ort.InferenceSession) -> None:
 
     compare("input", manifest.inputs, session.get_inputs())
     compare("output", manifest.outputs, session.get_outputs())
+    _scores_of_one_input(manifest, ref)
+
+
+def _scores_of_one_input(manifest: ModelManifest, ref: str) -> None:
+    """A 503 for a classifier whose scores output is the [classes] scores of one input with no
+    batch axis (a GRU exported on one window, [steps, 12] -> [2]), which publish refuses since
+    2026-12-07: a version published before was answered as one score a row, two predictions
+    of the wrong class for one window. A batch fixed at that size (one logit a row) is not."""
+    post = manifest.postprocessing
+    spec = next((o for o in manifest.outputs if post and o.name == post.scores_output), None)
+    classes = len(manifest.labels)
+    if spec is None or classes < 2 or spec.shape != (classes,):
+        return
+    if any(s.shape[:1] == (classes,) for s in manifest.inputs):
+        return
+    raise ModelUnavailable(
+        f"{ref}: scores output {spec.name} {list(spec.shape)} has no batch axis",
+        public_message=(
+            f"model {ref} answers the {classes} class scores of one input with no batch axis "
+            f"(output '{spec.name}' {list(spec.shape)}), which would be read as one score a "
+            "row: publish the model exported with a batch axis (torch: the example input as "
+            "x.unsqueeze(0), with a dynamic batch axis)"
+        ),
+    )
 
 
 def open_session(

@@ -4,6 +4,7 @@ five scores of one image. It now says so, and how to export with a batch axis.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,30 @@ def test_one_logit_a_row_of_a_batch_fixed_at_two_still_publishes(tmp_path: Path)
     manifest = Registry(store).manifest("pair", "1")
     assert manifest.postprocessing is not None
     assert manifest.postprocessing.activation == "sigmoid"
+
+
+def test_such_a_version_published_before_is_not_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version an older release published (its publish let it through) is a 503 naming the
+    fix, not two sigmoid predictions for one window."""
+    from functions.predict.service import service_from_env
+    from functions.runtime.cache import ArtifactCache
+    from functions.runtime.pool import ModelPool
+    from infra.cli import publish_classifier
+    from tests.functions.test_predict_events import body_of, http_event
+
+    store = LocalStore(tmp_path / "store")
+    path = window_model(tmp_path / "window.onnx", "steps")
+    monkeypatch.setattr(publish_classifier, "_one_score_for_many", lambda *a, **k: None)
+    argv = ["--store", store.uri, "publish", str(path), "--name", "pump", "--no-progress"]
+    assert run([*argv, "--labels", "ok,fault"]) == 0
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "pump"}, pool)
+    window = np.random.default_rng(0).normal(size=(50, 12)).tolist()
+    body = json.dumps({"inputs": window})
+    response = service.handle(http_event("POST", "/models/pump/predict", body))
+    assert response["statusCode"] == 503, response
+    error = body_of(response)["error"]
+    assert "answers the 2 class scores of one input with no batch axis" in error, error
+    assert "x.unsqueeze(0)" in error
