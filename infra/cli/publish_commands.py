@@ -30,6 +30,7 @@ from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from functions.runtime.tensor_spec import NUMERIC
+from functions.runtime.window_axis import input_features_axis
 from infra.cli.file_args import require_file
 from infra.cli.model_files import require_data_files, stage
 from infra.cli.output_change import outputs_only
@@ -220,6 +221,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     # --tokenizer, --quantize, and the vocabulary a model trained here carries
     prepared = apply_publish_options(args, manifest, path, work, signature.metadata)
     notes = (*notes, *imputed_note(signature.imputed), *prepared.notes)
+    notes = (*notes, *_picture_note(prepared.manifest))
     fixed = fixed_batch_note(prepared.manifest)  # said now, not at the first refused request
     if fixed is not None:
         notes = (*notes, fixed)
@@ -345,6 +347,22 @@ def _window(side: str | None, inputs: tuple[TensorSpec, ...]) -> dict[str, str]:
     if problem is not None:
         raise BadRequest(f"--window-features {side}: {problem}")
     return {WINDOW_FIELD: side}
+
+
+def _picture_note(manifest: ModelManifest) -> tuple[str, ...]:
+    """Said where an undeclared [N, A, B] row, fixed and 8 or more on both sides and not square,
+    will be read as a greyscale picture: an LSTM over [N, 50, 12] published without
+    --window-features was explained in 6x6 squares lumping sensors, and publish said nothing
+    (only `aiaas explain`, afterwards, noted it)."""
+    row = manifest.inputs[0].shape[1:] if len(manifest.inputs) == 1 else ()
+    if len(row) != 2 or -1 in row or row[0] == row[1] or input_features_axis(manifest) is not None:
+        return ()
+    return (
+        f"input '{manifest.inputs[0].name}' {list(manifest.inputs[0].shape)} is read as a "
+        f"{row[0]}x{row[1]} greyscale picture (explained in square patches, drift binned value "
+        "by value); a window of features over time? publish it with --window-features last "
+        "([N, steps, features]) or first ([N, features, steps])",
+    )
 
 
 def _features(raw: str | None, inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:
