@@ -44,7 +44,7 @@ from infra.cli.monitor_figure import draw, drift_pyplot
 from infra.cli.monitor_others import Elsewhere, answered_by, served_elsewhere
 from infra.cli.monitor_period import DAY, Period, iso, moment, period
 from infra.cli.monitor_routes import Route, routes
-from infra.cli.monitor_window import window_features, window_line
+from infra.cli.monitor_window import window_features, window_line, window_names
 from infra.cli.output_file import output_file
 from infra.local.expiry import MONITORING_DAYS
 
@@ -357,6 +357,8 @@ def _most_drifted(doc: dict[str, Any]) -> list[str]:
     """A report's drifted names, past NAMED the most drifted first (as `drifted_line`): the gate's
     error line named x_3 .. x_13 in feature order, the least drifted of 27, where x_19 was 8.28."""
     drifted, psi = doc.get("drifted", []), {f["name"]: f["psi"] for f in doc.get("features", [])}
+    if doc.get("window_features"):  # a fixed window's x_i by sensor, as its table says
+        drifted = window_names(doc["window_features"], drifted)
     return drifted if len(drifted) <= NAMED else sorted(drifted, key=lambda n: -psi.get(n, 0.0))
 
 

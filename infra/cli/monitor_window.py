@@ -60,3 +60,11 @@ def window_line(manifest: ModelManifest, features: list[dict[str, Any]]) -> str:
         for f in features
     )
     return f"by feature of the window {row} {sides}: {said}"
+
+
+def window_names(features: list[dict[str, Any]], drifted: list[str]) -> list[str]:
+    """--fail-on-drift's names for a fixed window: its drifted features (`feature_7 (50 of 50
+    steps)`), then what else drifted (`(prediction)`), where the gate named `x_595, x_163,
+    ... and 40 more`."""
+    said = [f"{f['feature']} ({f['steps_drifted']} of {f['steps']} steps)" for f in features]
+    return said + [name for name in drifted if not _VALUE.match(name)]

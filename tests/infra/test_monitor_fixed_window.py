@@ -64,6 +64,9 @@ def test_a_fixed_window_with_one_sensor_shifted_names_that_sensor(
     assert [(f["feature"], f["steps_drifted"], f["steps"]) for f in doc["window_features"]] == [
         ("feature_7", 20, 20)
     ]
+    assert main([*argv, "--fail-on-drift"]) == 1  # a CI gate's error line names the sensor
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith(": feature_7 (20 of 20 steps)"), err
     drifted = {int(n[2:]) for n in doc["drifted"] if n.startswith("x_")}
     assert len(drifted) == STEPS  # each drifted value is one of sensor 7's steps
     assert {(i // STEPS if first else i % SENSORS) for i in drifted} == {7}
