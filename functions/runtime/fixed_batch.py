@@ -167,3 +167,26 @@ def elsewhere_advice(manifest: ModelManifest, spec: TensorSpec) -> str:
     """`rows_elsewhere_advice` for input `spec` where its rows look to be on a later axis."""
     axis = rows_elsewhere(manifest, spec)
     return "" if axis is None else rows_elsewhere_advice(manifest, spec, axis)
+
+
+def output_rows_elsewhere(manifest: ModelManifest, spec: TensorSpec) -> int | None:
+    """The axis output `spec`'s rows are on, where that is not its first: the first is a fixed
+    size and a later one dynamic, while the inputs' rows are dynamic. skl2onnx exports a
+    multi-label classifier's probabilities so, [labels, N, 2]: one [N, 2] table a label."""
+    if len(spec.shape) < 2 or spec.shape[0] == -1:
+        return None
+    if not manifest.inputs or any(other.shape[:1] != (-1,) for other in manifest.inputs):
+        return None
+    return next((axis for axis, size in enumerate(spec.shape) if axis and size == -1), None)
+
+
+def output_rows_elsewhere_advice(spec: TensorSpec, axis: int) -> str:
+    """What a caller can do with a model whose output `spec` answers its rows on `axis`."""
+    shape = ", ".join("N" if size == -1 else str(size) for size in spec.shape)
+    return (
+        f"output '{spec.name}' is [{shape}]: its rows are on axis {axis}, not the first "
+        f"(skl2onnx exports a multi-label classifier's probabilities so, one [N, 2] table a "
+        f"label), while batch scoring writes an output's first axis as the file's rows (a file "
+        f"of {spec.shape[0]} rows had each label's table written as one of its rows): send the "
+        "rows to the predict API, which answers such an output whole, or export one model a label"
+    )

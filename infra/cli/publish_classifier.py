@@ -196,6 +196,16 @@ def _batch_first(spec: TensorSpec) -> TensorSpec:
             f"output {spec.name!r} is [{spec.shape[0]}, N]: its batch axis comes last; a "
             f"classifier's scores are [N, classes]: export them untransposed"
         )
+    if spec.rank > 2 and spec.shape[0] > 1 and -1 in spec.shape[1:]:
+        # skl2onnx's multi-label forest: [labels, N, 2], its classes read from a tree's leaves
+        # (207 of them), so every request was a 500 and a batch of `labels` rows wrong answers
+        shape = ", ".join("N" if size == -1 else str(size) for size in spec.shape)
+        raise BadRequest(
+            f"output {spec.name!r} is [{shape}]: its rows are not on the first axis (skl2onnx "
+            "exports a multi-label classifier's probabilities so, one [N, 2] table a label); a "
+            "classifier's scores are [N, classes], one class a row: publish it with --task other "
+            "to serve its outputs as they are, or one model a label"
+        )
     return spec
 
 

@@ -35,6 +35,8 @@ from functions.runtime.exact_casts import inexact_rows
 from functions.runtime.fixed_batch import (
     dynamic_batch_advice,
     one_row_batch,
+    output_rows_elsewhere,
+    output_rows_elsewhere_advice,
     rows_elsewhere,
     rows_elsewhere_advice,
 )
@@ -281,6 +283,9 @@ class ChunkScorer:
                     f"output '{spec.name}' has shape []: one value for the whole request, not "
                     "one per row, so batch scoring cannot write it beside each row"
                 )
+            axis = output_rows_elsewhere(self.manifest, spec)
+            if axis is not None:  # a file of shape[0] rows was written each label's table
+                raise UnsupportedModel(output_rows_elsewhere_advice(spec, axis))
 
     def fields(self) -> list[OutputField]:
         """What is written per row, in order: each model output, then label and score."""
