@@ -24,6 +24,7 @@ from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
 from infra.cli.output_change import same_share
+from infra.cli.own_classes import own_classes
 from infra.cli.publish_data import LabelledData, read_data
 
 
@@ -120,18 +121,23 @@ def _listing_own_data(manifest: ModelManifest, path: Path) -> ModelManifest:
     return replace(manifest, files=(*manifest.files, *found)) if found else manifest
 
 
-def truth_labels(labels: list[Any], manifest: ModelManifest) -> list[str]:
+def truth_labels(
+    labels: list[Any], manifest: ModelManifest, own: tuple[str, ...] = ()
+) -> list[str]:
     """The labels as the API names classes: as given, or class indices turned into names. A CSV
     cell is its text: a class name as written (`01`, which as a number was `1`, no class:
     hunt_ownmodels 4), else read as a number (`1.0` for class `1`, or an index). A text that
     is no class as written is one less the blanks around it, as training and `aiaas compare`
     read it (` setosa` for class `setosa`); as written first (a model fit on `pd.read_csv` of
-    `5.1, 3.5, 1.4, 0.2, setosa` has the class ` setosa`: review_revinfra 4)."""
+    `5.1, 3.5, 1.4, 0.2, setosa` has the class ` setosa`: review_revinfra 4). `own`: the
+    graph's own classes where --labels renamed them (`own_classes`), read before indices."""
     classes = set(manifest.labels)
     texts = [y if isinstance(y, str) else _name(y) for y in labels]
     texts = [t if t in classes else t.strip() for t in texts]
     if set(texts) <= classes:
         return texts
+    if own and set(texts) <= set(own):  # the graph's own classes, renamed by --labels
+        return [manifest.labels[own.index(t)] for t in texts]
     named = bool_classes(texts, manifest.labels)  # `True`/`False`: hunt_ownmodels 4
     if named is not None:
         return [named[t] for t in texts]
@@ -199,9 +205,11 @@ def _targets_apart(manifest: ModelManifest, column: str, y: Any) -> str:
     return f"label {y!r} holds {given} values; {SEVERAL}"
 
 
-def _score(manifest: ModelManifest, answers: list[Any], labels: list[Any]) -> float:
+def _score(
+    manifest: ModelManifest, answers: list[Any], labels: list[Any], own: tuple[str, ...]
+) -> float:
     if manifest.postprocessing is not None:
-        truth = truth_labels(labels, manifest)
+        truth = truth_labels(labels, manifest, own)
         return float(np.mean([a == t for a, t in zip(answers, truth, strict=True)]))
     error = np.asarray(answers, dtype=np.float64) - np.asarray(labels, dtype=np.float64)
     return float(np.sqrt(np.mean(error**2)))
@@ -226,8 +234,9 @@ def evaluate(
     answers_after, raw_after = served_answers(variant, data, path)
     extra = {"alone": _alone(variant, data, path, answers_after, raw_after)} if alone else {}
     metric = "accuracy" if before[0].postprocessing is not None else "rmse"
-    score_before = _score(before[0], answers_before, data.labels)
-    score_after = _score(after[0], answers_after, data.labels)
+    own = own_classes(*before)  # the variant's graph names the same classes
+    score_before = _score(before[0], answers_before, data.labels, own)
+    score_after = _score(after[0], answers_after, data.labels, own)
     agree = same_share(answers_before, answers_after, classified=metric == "accuracy")
     return {
         "data": path.name,

@@ -21,6 +21,7 @@ from functions.runtime.drift.watched import value_output
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
+from infra.cli.own_classes import own_classes
 from infra.cli.publish_card import Scored
 from infra.cli.publish_data import LabelledData, read_data
 from infra.cli.publish_evaluation import check_numeric, load, served_answers, truth_labels
@@ -92,7 +93,7 @@ def _classifier(
             "infinite input value it cannot score, as the predict API refuses them): fill "
             "those values in"
         )
-    truth = truth_labels(data.labels, model.manifest)
+    truth = truth_labels(data.labels, model.manifest, own_classes(model.manifest, model.path))
     unknown = sorted(set(truth) - set(labels))
     if unknown:
         why = ""

@@ -34,7 +34,7 @@ from functions.runtime.comparison.classes import ClassMatch, class_scores, class
 from functions.runtime.comparison.inputs import check_inputs
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
-from functions.runtime.comparison.truth import LABEL_COLUMNS, number_truth
+from functions.runtime.comparison.truth import LABEL_COLUMNS, graph_named, number_truth
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import as_served
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -327,6 +327,8 @@ def _quality(
     """Metrics against the truth, and what a plot needs: the confusion matrix or points;
     for classifiers agreement and how their classes were matched too."""
     if plan.labels:
+        named = graph_named(tally.truth, a)  # the graph's own classes, renamed by --labels
+        tally.truth = graph_named(tally.truth, b) if named is tally.truth else named
         return classifier_quality(tally, ClassMatch.of(a, b), label)
     if plan.primary is None:  # said, or it read as "no labelled rows" beside a label column
         shapes = ", ".join(f"'{s.name}' {list(s.shape[1:])}" for s in a.outputs)

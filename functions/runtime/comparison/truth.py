@@ -18,6 +18,7 @@ import orjson
 
 from functions.runtime import csv_fields
 from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
 from functions.runtime.names import shown
 
 TruthReader = Callable[[Sequence[str] | Sequence[bytes]], list[object]]
@@ -169,3 +170,20 @@ def number_truth(values: Sequence[object]) -> list[float | None]:
                 number = float(value)
         found.append(number if number is not None and math.isfinite(number) else None)
     return found
+
+
+def graph_named(values: list[object], manifest: ModelManifest) -> list[object]:
+    """`values` as `manifest`'s labels where every one is a class its graph names itself (a
+    ZipMap's keys: scikit-learn's `y`, `1`, `2`, `3`) that `--labels` renamed (`low`, `mid`,
+    `high`); else as they are. Read as class indices, a file of 1s and 2s scored the second and
+    third classes (accuracy 0.02 for 0.94), and one holding a 3 scored 0."""
+    post, labels = manifest.postprocessing, tuple(manifest.labels)
+    spec = next((o for o in manifest.outputs if post and o.name == post.scores_output), None)
+    keys = tuple(str(key) for key in spec.map_keys) if spec is not None else ()
+    if not keys or len(keys) != len(labels) or keys == labels:
+        return values
+    texts = [None if v is None else _text(v).strip() for v in values]
+    given = {t for t in texts if t is not None}
+    if not given or given <= set(labels) or not given <= set(keys):
+        return values
+    return [None if t is None else labels[keys.index(t)] for t in texts]
