@@ -322,7 +322,31 @@ def classifier_setup(
         )
     if not graph.read and options.activation is None:
         notes.append(unread_note(scores, activation))
+    several = _several_labels(outputs, scores, len(labels))
+    if several is not None:
+        notes.append(several)
     return ClassifierSetup(labels, post, tuple(notes))
+
+
+def _several_labels(
+    outputs: tuple[TensorSpec, ...], scores: TensorSpec, classes: int
+) -> str | None:
+    """A warning for a multi-label model (skl2onnx's MLPClassifier or OneVsRestClassifier fitted
+    on a 0/1 label matrix): its own label output answers a 0/1 a class, several true at once,
+    where each answer's label is one class, which the user read as the model's `predict`."""
+    spec = next(
+        (o for o in outputs if o is not scores and o.dtype in LABEL_DTYPES and o.rank == 2), None
+    )
+    if spec is None or spec.shape[1] < 2 or spec.shape[1] != classes:
+        return None
+    name = spec.name
+    return (
+        f"warning: output {name!r} answers {spec.shape[1]} labels a row (a multi-label model: "
+        "several classes true at once), but each answer's label (predict's `predictions`, "
+        "batch's pred_label, compare, explain, drift) is one class, the highest score's: read "
+        f"{name!r} itself, which the outputs hold as the model answers it, or publish with "
+        "--task other"
+    )
 
 
 CLASSES_SHOWN = 10  # publish's note names this many classes; the card and `aiaas show` all

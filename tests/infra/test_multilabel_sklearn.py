@@ -22,6 +22,7 @@ from skl2onnx import to_onnx
 from sklearn.datasets import make_multilabel_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
 
 from functions.predict.service import service_from_env
 from functions.runtime.store import LocalStore
@@ -83,3 +84,34 @@ def test_batch_refuses_rows_on_a_later_axis_even_when_the_file_has_as_many_rows(
     assert "output 'probabilities' is [3, N, 2]: its rows are on axis 1" in summary["error"]
     assert "predict API" in summary["error"]
     assert not store.exists("batch/knn/output/rows.csv")
+
+
+def test_a_multilabel_classifier_is_published_with_a_warning_and_served_as_it_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An MLPClassifier on a label matrix (skl2onnx's default ZipMap export loads): its own
+    label output answers a 0/1 a class, which the single `predictions` label does not say."""
+    store = LocalStore(tmp_path / "store")
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0)
+    x, y = make_multilabel_classification(200, 6, n_classes=LABELS, random_state=0)
+    x = x.astype(np.float32)
+    mlp.fit(x[:150], y[:150])
+    path = tmp_path / "mlp.onnx"
+    path.write_bytes(to_onnx(mlp, x[:1]).SerializeToString())
+    assert publish(store, path, "tags") == 0
+    said = capsys.readouterr()
+    assert "warning: output 'output_label' answers 3 labels a row" in said.out + said.err
+    served = service_from_env({"AIAAS_MODEL": "tags"}, pool(store, tmp_path))
+    body = json.dumps({"inputs": x[150:].tolist()})
+    answer = served.handle(http_event("POST", "/models/tags/predict", body))
+    assert answer["statusCode"] == 200, answer["body"]
+    outputs = body_of(answer)["outputs"]
+    assert outputs["output_label"] == mlp.predict(x[150:]).tolist()
+    np.testing.assert_allclose(outputs["output_probability"], mlp.predict_proba(x[150:]), atol=1e-5)
+
+    single = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0)
+    single.fit(x[:150], y[:150].argmax(axis=1))
+    path.write_bytes(to_onnx(single, x[:1]).SerializeToString())
+    assert publish(store, path, "one") == 0
+    said = capsys.readouterr()
+    assert "labels a row" not in said.out + said.err
