@@ -18,13 +18,12 @@ import numpy as np
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.batch.sizes import by_size, is_ragged
 from functions.runtime.codecs import simple
-from functions.runtime.comparison.truth import bool_classes
+from functions.runtime.comparison.truth import bool_classes, graph_classes
 from functions.runtime.drift.watched import prediction_output, value_output
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
 from infra.cli.output_change import same_share
-from infra.cli.own_classes import own_classes
 from infra.cli.publish_data import LabelledData, read_data
 
 
@@ -130,7 +129,7 @@ def truth_labels(
     is no class as written is one less the blanks around it, as training and `aiaas compare`
     read it (` setosa` for class `setosa`); as written first (a model fit on `pd.read_csv` of
     `5.1, 3.5, 1.4, 0.2, setosa` has the class ` setosa`: review_revinfra 4). `own`: the
-    graph's own classes where --labels renamed them (`own_classes`), read before indices."""
+    graph's own classes where --labels renamed them (`graph_classes`), read before indices."""
     classes = set(manifest.labels)
     texts = [y if isinstance(y, str) else _name(y) for y in labels]
     texts = [t if t in classes else t.strip() for t in texts]
@@ -234,7 +233,7 @@ def evaluate(
     answers_after, raw_after = served_answers(variant, data, path)
     extra = {"alone": _alone(variant, data, path, answers_after, raw_after)} if alone else {}
     metric = "accuracy" if before[0].postprocessing is not None else "rmse"
-    own = own_classes(*before)  # the variant's graph names the same classes
+    own = graph_classes(before[0])  # the variant's graph names the same classes
     score_before = _score(before[0], answers_before, data.labels, own)
     score_after = _score(after[0], answers_after, data.labels, own)
     agree = same_share(answers_before, answers_after, classified=metric == "accuracy")

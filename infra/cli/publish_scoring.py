@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from functions.runtime.comparison.truth import is_bool_text
+from functions.runtime.comparison.truth import graph_classes, is_bool_text
 from functions.runtime.drift.watched import value_output
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
-from infra.cli.own_classes import own_classes
 from infra.cli.publish_card import Scored
 from infra.cli.publish_data import LabelledData, read_data
 from infra.cli.publish_evaluation import check_numeric, load, served_answers, truth_labels
@@ -93,7 +92,7 @@ def _classifier(
             "infinite input value it cannot score, as the predict API refuses them): fill "
             "those values in"
         )
-    truth = truth_labels(data.labels, model.manifest, own_classes(model.manifest, model.path))
+    truth = truth_labels(data.labels, model.manifest, graph_classes(model.manifest))
     unknown = sorted(set(truth) - set(labels))
     if unknown:
         why = ""

@@ -4,8 +4,9 @@ scored on a held-out file of scikit-learn's own y.
 `publish --data` read a file of 1s and 2s as class indices (the second and third classes): the
 card said accuracy 0.0185 where scikit-learn's own score on those rows was 0.944; a file holding
 a 3 as well was refused as holding no class of the model's. `aiaas compare` of such a version
-said accuracy 0 for the full file. The graph's own classes (skl2onnx writes them into it) are
-now read before indices, so both say scikit-learn's score.
+said accuracy 0 for the full file. The graph's own classes (skl2onnx writes them into it: a
+ZipMap's keys, else recorded at publish as `extras.graph_classes`) are now read before indices,
+so both say scikit-learn's score.
 """
 
 from __future__ import annotations
@@ -74,12 +75,13 @@ def test_publish_data_scores_sklearns_y_as_sklearn_does(
     assert manifest["metrics"]["held_out"]["accuracy"] == pytest.approx(accuracy, abs=1e-4)
 
 
+@pytest.mark.parametrize("export", ["zipmap", "tensor"])
 def test_compare_scores_sklearns_y_as_sklearn_does(
-    tmp_path: Path, fitted: tuple[Path, object, np.ndarray, np.ndarray]
+    tmp_path: Path, fitted: tuple[Path, object, np.ndarray, np.ndarray], export: str
 ) -> None:
     root, model, x, y = fitted
     store = LocalStore(tmp_path / "store")
-    code, _, err = run(store, "publish", str(root / "zipmap.onnx"), "--name", "w", "--labels",
+    code, _, err = run(store, "publish", str(root / f"{export}.onnx"), "--name", "w", "--labels",
                        LABELS)  # fmt: skip
     assert code == 0, err
     accuracy = model.score(x, y)  # type: ignore[attr-defined]

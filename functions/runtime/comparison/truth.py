@@ -172,15 +172,27 @@ def number_truth(values: Sequence[object]) -> list[float | None]:
     return found
 
 
-def graph_named(values: list[object], manifest: ModelManifest) -> list[object]:
-    """`values` as `manifest`'s labels where every one is a class its graph names itself (a
-    ZipMap's keys: scikit-learn's `y`, `1`, `2`, `3`) that `--labels` renamed (`low`, `mid`,
-    `high`); else as they are. Read as class indices, a file of 1s and 2s scored the second and
-    third classes (accuracy 0.02 for 0.94), and one holding a 3 scored 0."""
+def graph_classes(manifest: ModelManifest) -> tuple[str, ...]:
+    """The classes a classifier's graph names itself (scikit-learn's `y`: `1`, `2`, `3`), in
+    the order of its labels, where `--labels` renamed them (`low`, `mid`, `high`): a ZipMap's
+    keys, else what publish recorded (`extras.graph_classes`); () where there are none."""
     post, labels = manifest.postprocessing, tuple(manifest.labels)
-    spec = next((o for o in manifest.outputs if post and o.name == post.scores_output), None)
+    if post is None or not labels:
+        return ()
+    spec = next((o for o in manifest.outputs if o.name == post.scores_output), None)
     keys = tuple(str(key) for key in spec.map_keys) if spec is not None else ()
-    if not keys or len(keys) != len(labels) or keys == labels:
+    recorded = manifest.extras.get("graph_classes")
+    if not keys and isinstance(recorded, list):
+        keys = tuple(str(key) for key in recorded)
+    return () if len(keys) != len(labels) or keys == labels else keys
+
+
+def graph_named(values: list[object], manifest: ModelManifest) -> list[object]:
+    """`values` as `manifest`'s labels where every one is a class its graph names itself
+    (`graph_classes`); else as they are. Read as class indices, a file of 1s and 2s scored
+    the second and third classes (accuracy 0.02 for 0.94), and one holding a 3 scored 0."""
+    keys, labels = graph_classes(manifest), manifest.labels
+    if not keys:
         return values
     texts = [None if v is None else _text(v).strip() for v in values]
     given = {t for t in texts if t is not None}
