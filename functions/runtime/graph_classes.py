@@ -130,6 +130,8 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
             continue
         if node.op_type in REGRESSOR_OPS or _inverse_link(node, producers):
             regression.add(output.name)
+        elif node.op_type == "Concat" and _regressors(node, producers):
+            regression.add(output.name)  # a MultiOutputRegressor's targets side by side
         if _probability(output.name, producers, constants):
             probabilities.add(output.name)
         if node.op_type == "ZipMap" and _class_values(node):
@@ -164,6 +166,14 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
             if o.name in producers and producers[o.name].op_type == "ArgMin"
         ),
     )
+
+
+def _regressors(node: onnx.NodeProto, producers: Mapping[str, onnx.NodeProto]) -> bool:
+    """Whether every input of `node` is a regressor operator's values (through pass-through
+    nodes): skl2onnx's MultiOutputRegressor concatenates one TreeEnsembleRegressor a target,
+    published as task other with a note offering --labels for its "2 class scores"."""
+    sources = [_source(name, producers)[0] for name in node.input]
+    return bool(sources) and all(s is not None and s.op_type in REGRESSOR_OPS for s in sources)
 
 
 def _probability(

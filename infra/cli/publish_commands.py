@@ -206,7 +206,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         setup = checked_by_probe(setup, signature.classes, signature.probe, options)
         labels, post, notes = setup.labels, setup.postprocessing, setup.notes
     own = signature.classes.labels  # scikit-learn's y, which a held-out file holds: compare
-    renamed = {"graph_classes": list(own)} if post and labels and own != labels else {}
+    renamed = {"graph_classes": list(own)} if post and own and own != labels else {}
     version = names.new_version_name(args.version) if args.version else reg.next_version(name)
     manifest = ModelManifest(
         name=name,
