@@ -154,7 +154,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         collided = collision(inputs, columns, "name each column after its input")
         read = {c for names in wanted.values() for c in names}
         hint = header_hint(columns) or _case_hint(missing, columns)
-        hint = hint or (f" ({collided})" if collided else "")
+        hint = hint or (f" ({collided})" if collided else "") or _texts_hint(manifest, columns)
         spare = [c for c in columns if c and c not in read]
         hint = hint or _near_hint(missing, spare)
         if len(missing) < len(read):  # some found: a rename, not another naming of them all
@@ -163,7 +163,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
             f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
             f"{manifest.name}:{manifest.version} reads "
             + "; ".join(f"{name}: {_shown(cols)}" for name, cols in wanted.items())
-            + _unnamed_hint(columns, manifest, wanted)
+            + ("" if hint.startswith(_NO_HEADER) else _unnamed_hint(columns, manifest, wanted))
         )
     used = sorted(position[c] for names in wanted.values() for c in names)
     every = len(used) == len(columns)
@@ -242,6 +242,21 @@ def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> No
             f"{manifest.name}:{manifest.version} reads one text a row (column "
             f"{text.field!r}), not pairs of texts"
         )
+
+
+_NO_HEADER = " (is the header line missing?"
+
+
+def _texts_hint(manifest: ModelManifest, columns: list[str]) -> str:
+    """A model of text columns alone (a scikit-learn TF-IDF pipeline's `text` [N, 1]) given a
+    file of texts without a header: its first text was the header, and the error said to
+    publish a version with `--features refund please`."""
+    if not all(spec.dtype == "string" for spec in manifest.inputs) or len(columns) != len(
+        manifest.inputs
+    ):
+        return ""
+    first = ",".join(columns)
+    return f"{_NO_HEADER} its first line, {first!r}, was read as the header)"
 
 
 def _unnamed_hint(columns: list[str], manifest: ModelManifest, wanted: dict[str, list[str]]) -> str:
