@@ -250,10 +250,13 @@ _NO_HEADER = " (is the header line missing?"
 def _texts_hint(manifest: ModelManifest, columns: list[str]) -> str:
     """A model of text columns alone (a scikit-learn TF-IDF pipeline's `text` [N, 1]) given a
     file of texts without a header: its first text was the header, and the error said to
-    publish a version with `--features refund please`."""
+    publish a version with `--features refund please`. Asked where a cell reads as words
+    (`refund please`), not as a column's name (`body`, which a tokenizer's model names)."""
     if not all(spec.dtype == "string" for spec in manifest.inputs) or len(columns) != len(
         manifest.inputs
     ):
+        return ""
+    if text_input(manifest) is not None or not any(len(cell.split()) > 1 for cell in columns):
         return ""
     first = ",".join(columns)
     return f"{_NO_HEADER} its first line, {first!r}, was read as the header)"
