@@ -28,6 +28,7 @@ from functions.predict.service import service_from_env
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.batch_support import pool, run
+from tests.cli_run import run as cli
 from tests.functions.test_predict_events import body_of, http_event
 
 LABELS = 3
@@ -115,3 +116,22 @@ def test_a_multilabel_classifier_is_published_with_a_warning_and_served_as_it_an
     assert publish(store, path, "one") == 0
     said = capsys.readouterr()
     assert "labels a row" not in said.out + said.err
+
+
+def test_explain_refuses_rows_on_a_later_axis(tmp_path: Path) -> None:
+    """Explain checked only that the first axis was as long as the rows sent: a call of 3
+    masked rows to a 3-label model would have been read as [3, 6], each row's values the
+    labels' tables; it now refuses such an output whatever the rows."""
+    store = LocalStore(tmp_path / "store")
+    path, rows = multilabel(tmp_path / "knn.onnx", KNeighborsClassifier())
+    code, _, err = cli(store, "publish", str(path), "--name", "knn")
+    assert code == 0, err
+    data = tmp_path / "rows.csv"
+    x, _ = make_multilabel_classification(60, 6, n_classes=LABELS, random_state=1)
+    lines = [",".join(f"X_{i}" for i in range(6))] + [",".join(map(str, r)) for r in x.tolist()]
+    data.write_text("\n".join(lines) + "\n")
+    code, _, err = cli(store, "baseline", "knn", str(data))
+    assert code == 0, err
+    code, _, err = cli(store, "explain", "knn", "--inputs", json.dumps(rows[:1].tolist()))
+    assert code != 0
+    assert "its rows on a later axis than the first" in err, err

@@ -35,7 +35,13 @@ from functions.runtime.explain.kernel_shap import (
     numpy_seconds,
 )
 from functions.runtime.explain.patches import Grouping, declared_window, image_patches, read_as
-from functions.runtime.explain.row_outputs import MIN_TIMED_ROWS, LearnedRate, per_row, probe_rows
+from functions.runtime.explain.row_outputs import (
+    MIN_TIMED_ROWS,
+    LearnedRate,
+    elsewhere,
+    per_row,
+    probe_rows,
+)
 from functions.runtime.explain.row_outputs import TimedModel as TimedModel
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
@@ -350,7 +356,7 @@ class ModelTarget:
             raw = named[name]
         # The activation in the output's own precision (float32: half the work of float64);
         # averages over the background are taken in float64 by the caller.
-        value = per_row(raw, count, name)
+        value = per_row(raw, count, name, elsewhere(self.manifest, name))
         post = self.manifest.postprocessing
         if post is not None:  # labelled or not, as predict answers it (codecs/simple.py)
             value = probabilities(value, post.activation)

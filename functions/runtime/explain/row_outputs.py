@@ -18,6 +18,8 @@ from collections.abc import Callable
 import numpy as np
 
 from functions.runtime.errors import InvalidInput
+from functions.runtime.fixed_batch import output_rows_elsewhere
+from functions.runtime.manifest import ModelManifest
 
 MIN_TIMED_ROWS = 1000  # model rows an explanation scores before its time per row is kept
 RECENT_RATES = 8  # explanations' rates an estimate takes the fastest of
@@ -32,13 +34,24 @@ class NotPerRow(InvalidInput):
     """The explained output does not answer a row of a fixed size for each row sent."""
 
 
-def per_row(raw: object, count: int, name: str) -> np.ndarray:
-    """`raw`, the explained output `name` for `count` rows, as [count, D]; else NotPerRow."""
+def elsewhere(manifest: ModelManifest, name: str) -> bool:
+    """Whether output `name` has its rows on a later axis ([labels, N, 2]: fixed_batch.py)."""
+    spec = next((o for o in manifest.outputs if o.name == name), None)
+    return spec is not None and output_rows_elsewhere(manifest, spec) is not None
+
+
+def per_row(raw: object, count: int, name: str, rows_elsewhere: bool = False) -> np.ndarray:
+    """`raw`, the explained output `name` for `count` rows, as [count, D]; else NotPerRow.
+    `rows_elsewhere`: the output's rows are on a later axis, so even an answer whose first
+    axis is `count` long (3 masked rows of a 3-label [3, N, 2]) is no row a row."""
     value = np.asarray(raw)
-    if value.ndim == 0 or value.shape[0] != count:
+    if value.ndim == 0 or value.shape[0] != count or rows_elsewhere:
         whole = (
             "one value for the whole request"
             if value.ndim == 0
+            else "its rows on a later axis than the first (skl2onnx's multi-label "
+            "probabilities, [labels, N, 2])"
+            if rows_elsewhere
             else "not a row for each row (a result over the whole request, or a detector's "
             "boxes, found among the rows)"
         )
