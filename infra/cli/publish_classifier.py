@@ -301,6 +301,7 @@ def classifier_setup(
     classes = len(graph.labels) or len(options.labels) or -1
     scores = _scores(outputs, options, classes, graph, inputs)
     _not_lowest_first(scores, graph)
+    _binary_a_label(outputs, scores, graph)
     labels = _labels(options.labels, graph, scores)
     activation = _activation(options, graph, scores, probe)
     post = Postprocessing(scores.name, activation, _label_output(outputs, options, graph))
@@ -326,6 +327,24 @@ def classifier_setup(
     if several is not None:
         notes.append(several)
     return ClassifierSetup(labels, post, tuple(notes))
+
+
+def _binary_a_label(
+    outputs: tuple[TensorSpec, ...], scores: TensorSpec, graph: GraphClasses
+) -> None:
+    """Refuse, saying what it is, a multi-label model whose graph names the classes of one
+    label (0, 1): skl2onnx's OneVsRestClassifier on a label matrix with zipmap False, which was
+    told to pass --scores-output for its "2 classes" and "3 scores per row"."""
+    width = _width(scores)
+    several = _several_labels(outputs, scores, width)
+    if several is None or width == len(graph.labels) or len(graph.labels) != 2:
+        return
+    raise BadRequest(
+        f"output {scores.name!r} has {width} scores a row and a label output answers {width} "
+        f"labels a row, where the graph names the classes {', '.join(graph.labels)} of each: a "
+        "multi-label model (one 0/1 a label); publish it with --task other to serve its "
+        "outputs as they are, or one model a label"
+    )
 
 
 def _several_labels(

@@ -21,6 +21,8 @@ import pytest
 from skl2onnx import to_onnx
 from sklearn.datasets import make_multilabel_classification
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 
@@ -135,3 +137,24 @@ def test_explain_refuses_rows_on_a_later_axis(tmp_path: Path) -> None:
     code, _, err = cli(store, "explain", "knn", "--inputs", json.dumps(rows[:1].tolist()))
     assert code != 0
     assert "its rows on a later axis than the first" in err, err
+
+
+def test_one_vs_rest_on_a_label_matrix_is_told_it_is_multilabel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """skl2onnx names a multi-label OneVsRestClassifier's classes 0, 1 (each label's), beside
+    3 scores a row: publish said to pass --scores-output for its 2 classes."""
+    store = LocalStore(tmp_path / "store")
+    ovr = OneVsRestClassifier(LogisticRegression())
+    path, rows = multilabel(tmp_path / "ovr.onnx", ovr)
+    assert publish(store, path, "ovr") != 0
+    error = capsys.readouterr().err
+    assert "a multi-label model (one 0/1 a label)" in error and "--task other" in error
+    assert "--scores-output" not in error
+    assert publish(store, path, "ovr", "--task", "other") == 0
+    served = service_from_env({"AIAAS_MODEL": "ovr"}, pool(store, tmp_path))
+    body = json.dumps({"inputs": rows.tolist()})
+    answer = served.handle(http_event("POST", "/models/ovr/predict", body))
+    assert answer["statusCode"] == 200, answer["body"]
+    outputs = body_of(answer)["outputs"]
+    np.testing.assert_allclose(outputs["probabilities"], ovr.predict_proba(rows), atol=1e-5)
