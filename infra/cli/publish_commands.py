@@ -129,6 +129,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
     with temp_work_folder("aiaas-publish-") as work:
         given: Path = args.model
         require_file(given)
+        if given.stat().st_size == 0:  # onnxruntime: "No graph was found in the protobuf"
+            raise BadRequest(
+                f"{given} is empty (0 bytes): the export that wrote it failed or was cut short "
+                "(skl2onnx's to_onnx raising inside open(..., 'wb').write(...) leaves such a "
+                "file); export it again"
+            )
         require_data_files(given)  # named here: onnxruntime's own failure says less
         path = stage(given, Path(work) / "given")
         # SIGTERM and SIGHUP unwind as Ctrl-C does: the files sent so far are removed
