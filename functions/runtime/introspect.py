@@ -18,11 +18,11 @@ import onnxruntime as ort
 
 from functions.runtime import mapped_weights
 from functions.runtime.artifact_files import files_to_publish
-from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.file_digests import DigestsAside
 from functions.runtime.file_hashes import sha256_file
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
+from functions.runtime.graph_specs import input_free_outputs, input_specs, output_spec
 from functions.runtime.imputed_inputs import imputed_inputs
 from functions.runtime.index_inputs import index_rows
 from functions.runtime.load_errors import load_refusal
@@ -54,82 +54,6 @@ class OnnxSignature:
     probe: Mapping[str, np.ndarray] | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)  # the file's metadata_props
     imputed: tuple[str, ...] = ()  # float inputs taking missing values: the graph imputes them
-
-
-def _shape(arg: ort.NodeArg) -> tuple[int, ...]:
-    # Symbolic or unknown dims (None, "N", "batch") are dynamic.
-    return tuple(dim if isinstance(dim, int) and dim > 0 else -1 for dim in arg.shape)
-
-
-def _unserved(ort_type: str, also: str = "") -> str:
-    """Why a tensor of `ort_type` cannot be served: not a tensor, or an element type onnxruntime's
-    Python API and the Open Inference Protocol cannot carry (BF16, FLOAT8, INT4: a BF16 input
-    was told 'inputs must be tensors')."""
-    served = ", ".join(d.oip for d in BY_ORT.values())
-    if ort_type.startswith("tensor("):
-        return (
-            f"has type {ort_type}, which aiaas cannot serve: its element types are {served}; "
-            "export the model with one of them (a Cast at its edges)"
-        )
-    return f"has type {ort_type}, which aiaas cannot serve: it serves tensors of {served}{also}"
-
-
-def _sequence_fix(arg: ort.NodeArg) -> str:
-    """What to do with a sequence of tensors: skl2onnx exports a MultiOutputClassifier's
-    probabilities so, one tensor a target, and a refusal that stopped at the type left its
-    user nowhere to go."""
-    if not arg.type.startswith("seq(tensor("):
-        return ""
-    return (
-        "; skl2onnx exports a MultiOutputClassifier's probabilities so, one tensor a target: "
-        "export each target's estimator (model.estimators_[i]) as its own model and publish "
-        f"each, or keep only the tensor outputs (onnx.utils.extract_model(..., "
-        f"output_names=[...]) without '{arg.name}')"
-    )
-
-
-def _input_specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, ...]:
-    specs = []
-    for arg in args:
-        entry = BY_ORT.get(arg.type)
-        if entry is None:
-            raise BadRequest(f"input '{arg.name}' {_unserved(arg.type)}")
-        dtype = entry.name
-        specs.append(
-            TensorSpec(arg.name, dtype, _shape(arg), finite=finite and dtype.startswith("float"))
-        )
-    return tuple(specs)
-
-
-def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None, batched: bool) -> TensorSpec:
-    """`batched`: every input has a dynamic first (batch) dimension."""
-    entry = BY_ORT.get(arg.type)
-    if entry is not None:
-        shape = _shape(arg)
-        if classes is not None and arg.name in classes.label_outputs and shape == (1,):
-            # onnxmltools' LightGBM export declares its label output [1]; it holds one class a
-            # row, and a fixed [1] in OIP metadata tells clients the model takes one row.
-            shape = (-1,)
-        elif batched and len(shape) >= 2 and shape[0] == 1:
-            # torch.onnx.export(dynamo=False) with dynamic_axes naming the inputs only keeps
-            # the example's batch of 1 in each output's declared shape; it answers N rows.
-            shape = (-1, *shape[1:])
-        return TensorSpec(arg.name, entry.name, shape)
-    if arg.type not in ZIPMAP_TYPES:
-        also = " or a ZipMap's class -> probability maps (seq(map(...)))"
-        raise BadRequest(f"output '{arg.name}' {_unserved(arg.type, also)}{_sequence_fix(arg)}")
-    if classes is None:
-        raise BadRequest(
-            f"output '{arg.name}' is a ZipMap ({arg.type}); reading its classes from the graph "
-            "needs the onnx package: pip install onnx (or export without ZipMap: skl2onnx "
-            "options={id(model): {'zipmap': False}})"
-        )
-    keys = classes.zipmap_keys.get(arg.name)
-    if not keys:
-        raise BadRequest(
-            f"output '{arg.name}' has type {arg.type} but no ZipMap with class labels makes it"
-        )
-    return TensorSpec(arg.name, "float32", (-1, len(keys)), map_keys=keys)
 
 
 def _load_proto(path: Path, graph: Path) -> onnx.ModelProto | None:
@@ -310,7 +234,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         if version:  # CatBoost's is a 10-line git banner: its first line says the release
             producer = f"{producer} {version}"
         classes = read_classes(proto.graph)
-    inputs = _input_specs(session.get_inputs(), finite=finite_inputs)
+    inputs = input_specs(session.get_inputs(), finite=finite_inputs)
     if proto is not None:
         _refuse_unknown_rank(proto, inputs)
         tables = index_rows(proto.graph)
@@ -325,7 +249,11 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         imputed = tuple(s.name for s in inputs if s.finite and s.name in found)
         inputs = tuple(replace(s, gaps=True) if s.name in imputed else s for s in inputs)
     batched = all(spec.shape[:1] == (-1,) for spec in inputs)
-    outputs = tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs())
+    constant = input_free_outputs(proto.graph) if proto is not None else frozenset[str]()
+    outputs = tuple(
+        output_spec(arg, classes, batched=batched and arg.name not in constant)
+        for arg in session.get_outputs()
+    )
     probe = None
     if proto is not None and any(node.domain == "ai.onnx.ml" for node in proto.graph.node):
         probe = probe_run(session, inputs, outputs)

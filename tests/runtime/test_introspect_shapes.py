@@ -70,3 +70,36 @@ def test_an_input_without_a_shape_is_refused_not_read_as_a_scalar(tmp_path: Path
     model.graph.input[0].CopyFrom(scalar)
     onnx.save(model, tmp_path / "s.onnx")
     assert [i.shape for i in read_signature(tmp_path / "s.onnx").inputs] == [()]
+
+
+def test_an_output_no_input_reaches_keeps_the_batch_of_one_it_answers(tmp_path: Path) -> None:
+    """torch.onnx.export(dynamo=False), dynamic_axes on the input only, of a module returning an
+    nn.Parameter beside its Linear: the parameter is an initializer the graph outputs as it is
+    (and a constant scaled by a Constant node is one too). onnxruntime answers it [1, 2] for any
+    batch; OIP metadata said [-1, 2]."""
+    weight = numpy_helper.from_array(np.ones((4, 3), np.float32), "W")
+    prior = numpy_helper.from_array(np.array([[0.25, 0.75]], np.float32), "prior")
+    two = helper.make_node("Constant", [], ["two"], value=numpy_helper.from_array(np.float32(2)))
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gemm", ["x", "W"], ["y"]),
+            two,
+            helper.make_node("Mul", ["prior", "two"], ["scaled"]),
+        ],
+        "parameter_out",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3]),
+            helper.make_tensor_value_info("prior", TensorProto.FLOAT, [1, 2]),
+            helper.make_tensor_value_info("scaled", TensorProto.FLOAT, [1, 2]),
+        ],
+        initializer=[weight, prior],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    answered = session.run(None, {"x": np.ones((5, 4), np.float32)})
+    declared = [spec.shape for spec in read_signature(tmp_path / "m.onnx").outputs]
+    assert [a.shape for a in answered] == [(5, 3), (1, 2), (1, 2)]
+    assert declared == [(-1, 3), (1, 2), (1, 2)]  # as answered: the batch of 5, and one row
