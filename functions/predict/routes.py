@@ -1,5 +1,10 @@
 """Route matching: an ordered table of (method, path pattern) -> service method name, with the
-query parameters each route takes (any other is refused, never silently ignored).
+query parameters each route takes. A route that runs a model (POST) refuses any other, never
+silently ignoring it: a typo (`?topk=3`) would answer a question not asked. A read (GET:
+metadata, readiness, health, tokenizer) ignores the others, as Triton and KServe do: a gateway
+or client that adds its own (an API key in the query string, tritonclient's `query_params`)
+must not make every model "not ready"; `version=` on a read stays a 400 naming the route that
+pins a version (ignored, it would answer for another version than the one asked).
 
 Patterns are '/'-separated; `{name}` segments capture. The first match wins, as API Gateway
 picks the most specific route and our table has no overlaps.
@@ -54,6 +59,9 @@ PREDICT_ROUTES: tuple[Route, ...] = (
     route("GET", "/models/{name}/tokenizer", "tokenizer"),
     route("GET", "/models/{name}/versions/{version}/tokenizer", "tokenizer"),
 )
+
+# What a read (GET) still refuses, however many others it ignores: each would change its answer.
+REFUSED_ON_READS = frozenset({"version"})
 
 # The actions that run a model (the others read its metadata, readiness or tokenizer).
 MODEL_ACTIONS = frozenset({"predict", "infer", "explain", "explain_v2"})
@@ -112,8 +120,11 @@ def check_query(
     query: dict[str, str],
 ) -> None:
     """BadRequest naming each query parameter `found` does not take (`version=` points to the
-    route that pins a version): a parameter that is ignored answers a question not asked."""
+    route that pins a version): a parameter that is ignored answers a question not asked. A
+    read (GET) ignores them but those of REFUSED_ON_READS (the module's docstring says why)."""
     unknown = [name for name in query if name not in found.query]
+    if found.method == "GET":
+        unknown = [name for name in unknown if name in REFUSED_ON_READS]
     if not unknown:
         return
     listed = ", ".join(repr(name) for name in unknown)

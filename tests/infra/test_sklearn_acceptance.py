@@ -102,6 +102,33 @@ def test_oip_binary_with_tritonclient(published: Published, base_url: str) -> No
     )
 
 
+def test_reads_ignore_a_gateways_query_parameter_and_infer_still_refuses_it(
+    published: Published, base_url: str
+) -> None:
+    """tritonclient's `query_params` (a gateway's key in the query string) reach every route.
+    Model ready was a 400, which tritonclient reads as False: every model "not ready", while
+    server ready ignored them. Reads ignore them now; infer refuses them as before (a typo
+    there would answer a question not asked)."""
+    key = {"api-key": "abc"}
+    client = triton.InferenceServerClient(base_url.removeprefix("http://"), network_timeout=30)
+    try:
+        assert client.is_server_ready(query_params=key)
+        assert client.is_model_ready(MODEL, query_params=key)
+        assert client.is_model_ready(MODEL, "1", query_params=key)
+        metadata = client.get_model_metadata(MODEL, query_params=key)
+        assert metadata == client.get_model_metadata(MODEL)
+        tensor = triton.InferInput("X", list(published.model.x_test.shape), "FP32")
+        tensor.set_data_from_numpy(published.model.x_test, binary_data=True)
+        with pytest.raises(triton.InferenceServerException, match="unknown query parameter"):
+            client.infer(MODEL, [tensor], query_params=key)
+    finally:
+        client.close()
+    # `version=` on a read would answer for another version than asked: still refused
+    answer = httpx.get(f"{base_url}/v2/models/{MODEL}/ready", params={"version": "2"})
+    assert answer.status_code == 400
+    assert f"GET /v2/models/{MODEL}/versions/{{version}}/ready" in answer.json()["error"]
+
+
 def test_batch_csv(published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
     x = published.model.x_test
