@@ -52,6 +52,10 @@ log = logging.getLogger("aiaas.capture")
 ECHOED = frozenset({"id"})
 ECHOED_NONE: frozenset[str] = frozenset()
 
+# A request answered while the setting is read again, kept until that read makes its line:
+# (time stamp, route, model, request, JSON answer).
+Answered = tuple[str, str, LoadedModel, HttpRequest, str]
+
 
 class CaptureTap:
     """Samples the answered requests of the served model into a `CaptureBuffer`."""
@@ -80,11 +84,12 @@ class CaptureTap:
         self._clock, self._wall, self._draw = clock, wall, draw
         self._next_check = 0.0  # the first request reads the setting (unless `refresh` did)
         self._reading = threading.Lock()
-        # Lines of requests answered while the setting was being read again: kept or dropped
-        # by the setting read (`_settle`), so none is captured under a setting since turned off,
-        # and added in the order they were answered (the first one's line came after the
-        # others' on a slow store: S3's export was out of time order once a TTL).
-        self._held: list[tuple[tuple[str, str, str], bytes, CaptureSetting]] = []
+        # Requests answered while the setting was being read again: their lines are made by
+        # the setting read (`_settle`), so none is captured under a setting since turned off
+        # or with a field since denied, and added in the order they were answered (the first
+        # one's line came after the others' on a slow store: S3's export was out of time order
+        # once a TTL).
+        self._held: list[tuple[tuple[str, str, str], Answered]] = []
         self._held_bytes = 0
         self._held_lock = threading.Lock()
         self._rereading = False
@@ -129,18 +134,21 @@ class CaptureTap:
             self.refresh()
         finally:
             with self._held_lock:  # requests answered meanwhile wait, and add theirs after
-                for group, line, setting in self._held:
-                    self._settle(group, line, setting)
+                for group, answered in self._held:
+                    self._settle(group, answered)
                 self._held, self._held_bytes, self._rereading = [], 0, False
             self._reading.release()
 
-    def _settle(self, group: tuple[str, str, str], line: bytes, setting: CaptureSetting) -> None:
-        """A line made under `setting` while the setting was read again: kept when the setting
-        read still captures with the same denied fields, else dropped. A request answered past
-        the TTL was captured under the old setting, so `aiaas capture --off` still captured the
-        next request of each worker, however much later it came."""
-        if self.setting.on and self.setting.deny == setting.deny:
-            self.buffer.add(group, line)
+    def _settle(self, group: tuple[str, str, str], answered: Answered) -> None:
+        """A request answered while the setting was read again: its line is made under the
+        setting read, or none when that read turned capture off. A request answered past the
+        TTL was captured under the old setting, so `aiaas capture --off` still captured the
+        next request of each worker, however much later it came; and a line made under the old
+        deny-list was dropped when the list changed, counted nowhere: each worker lost the
+        request that found the setting stale (`capture_lines_total` one short of the requests
+        sampled, a worker)."""
+        if self.setting.on:
+            self.buffer.add(group, self._line(*answered))
 
     # ---- per request ---------------------------------------------------------------------
 
@@ -150,7 +158,7 @@ class CaptureTap:
         """After `model` answered `request` with the JSON `answer` (None: binary): maybe
         capture both."""
         rereading = self._clock() >= self._next_check and self._refresh_later()
-        setting, sample = self.setting, self._sample
+        sample = self._sample
         if sample == 0.0:
             return
         if sample < 1.0 and self._draw() >= sample:
@@ -163,18 +171,19 @@ class CaptureTap:
             self.buffer.tick()
             return
         stamp = self._stamp()
-        line = self._line(stamp, route, model, request, answer)
         group = (manifest.name, manifest.version, stamp[:10])
         if rereading or self._rereading:  # the setting is being read: the read decides
+            answered: Answered = (stamp, route, model, request, answer)
+            size = len(request.body) + len(answer)  # about the line's size
             with self._held_lock:
-                if self._rereading and self._held_bytes + len(line) <= self.buffer.max_bytes:
-                    self._held.append((group, line, setting))
-                    self._held_bytes += len(line)
+                if self._rereading and self._held_bytes + size <= self.buffer.max_bytes:
+                    self._held.append((group, answered))
+                    self._held_bytes += size
                     return
             if rereading:
-                self._settle(group, line, setting)
+                self._settle(group, answered)
                 return
-        self.buffer.add(group, line)
+        self.buffer.add(group, self._line(stamp, route, model, request, answer))
 
     def _stamp(self) -> str:
         """Now as ISO-8601 UTC to the millisecond; the seconds formatted once a second

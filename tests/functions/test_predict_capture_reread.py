@@ -66,13 +66,16 @@ def test_a_denied_field_added_meanwhile_is_not_captured_either(
     svc, clock = capturing(registry, tmp_path)
     set_capture(registry, MODEL, sample=1.0, deny=["inputs"], actor="test")
     clock.now += svc.served.ttl
-    predict(svc, {"inputs": [[5, 2, 3, 4]]})  # made under the old deny-list: dropped
+    predict(svc, {"inputs": [[5, 2, 3, 4]]})  # its line is made by the read: without it
     _read_done(svc)
     predict(svc, {"inputs": [[7, 2, 3, 4]]})
     svc.capture.flush()
     # The read runs beside the request that started it: that request's line is made under the
-    # new deny-list (the read was first) or dropped; never with the field.
-    assert [d["request"] for d in lines(registry.store)] in ([{}], [{}, {}])
+    # new deny-list, never with the field. It was dropped when the read came second, counted
+    # nowhere: each worker lost the request that found the setting stale (journey20: 2 of 200
+    # with 2 workers, capture_lines_total 2 short of the 2xx).
+    assert [d["request"] for d in lines(registry.store)] == [{}, {}]
+    assert svc.capture.buffer.counts.written == 2
 
 
 def test_while_capture_stays_on_the_request_that_starts_the_read_is_kept(
