@@ -37,12 +37,15 @@ SAME_VALUES = frozenset({"Identity", "Cast"})  # element by element: a column st
 SAME_COLUMN = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})  # of one column only
 PICK_COLUMN = frozenset({"Gather", "ArrayFeatureExtractor"})
 MAX_STEPS = 32
-# The category skl2onnx gives a scikit-learn OneHotEncoder's missing value (NaN, as pandas
-# reads a gap; scikit-learn makes a pandas column's None NaN too) seen in its fit: a null sent
-# for its input means that category. Not "None": skl2onnx writes the text "None" (a real value,
-# a frame read with keep_default_na=False) and a numpy array's Python None alike, and taking
-# the text for a gap scored a null and an empty cell as that text, with success.
+# The category skl2onnx gives a scikit-learn OneHotEncoder's missing value NaN (as pandas
+# reads a gap) seen in its fit: a null sent for its input means that category. Not "None":
+# skl2onnx writes the text "None" (a real value, a frame read with keep_default_na=False) and
+# a Python None alike (scikit-learn keeps a None of an object column, numpy's or pandas', as a
+# category of its own, and encodes None so at predict, NaN as unknown), and taking the text
+# for a gap scored a null and an empty cell as that text, with success. A null for an input
+# whose encoder learnt "None" is refused, saying to send "None" (`none_category_inputs`).
 MISSING_CATEGORY = "nan"
+NONE_CATEGORY = "None"
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,20 @@ def missing_categories(buf: Buffer) -> dict[str, list[tuple[str, ...]]]:
             texts = tuple(c for c in encoder.categories if isinstance(c, str))
             found.setdefault(encoder.source.inputs[0], []).append(texts)
     return found
+
+
+def none_category_inputs(buf: Buffer) -> set[str]:
+    """Graph inputs read by a OneHotEncoder that learnt "None" and no "nan" (a frame fit with
+    Python None for its gaps, or holding the text): a null there is refused, and its 422 says
+    to send "None", which `predict_proba` gives a None (where "" is a category never seen)."""
+    return {
+        encoder.source.inputs[0]
+        for encoder in encoders(buf).values()
+        if NONE_CATEGORY in encoder.categories
+        and MISSING_CATEGORY not in encoder.categories
+        and encoder.source is not None
+        and len(encoder.source.inputs) == 1
+    }
 
 
 def _node(buf: Buffer, start: int, end: int) -> _Node:

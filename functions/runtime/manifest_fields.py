@@ -77,6 +77,16 @@ def string_fields(spec: Mapping[str, Any], where: str, dtype: str) -> tuple[str 
     return missing, strip
 
 
+def none_category(spec: Mapping[str, Any], where: str, dtype: str, missing: str | None) -> bool:
+    """A string input's `none_category` (an input without `missing`), else a ManifestError."""
+    found = get(spec, "none_category", bool, where, False)
+    if found and (dtype != "string" or missing is not None):
+        raise ManifestError(
+            f"manifest field '{where}.none_category' is for string inputs without 'missing'"
+        )
+    return found
+
+
 def na_categories(spec: Mapping[str, Any], where: str, missing: str | None) -> tuple[str, ...]:
     """A string input's `na_categories` (strings), for an input with a `missing` category only."""
     found = get(spec, "na_categories", list, where, [])

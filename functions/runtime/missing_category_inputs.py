@@ -8,7 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from functions.runtime.category_graph import ENCODER, MISSING_CATEGORY, missing_categories
+from functions.runtime.category_graph import (
+    ENCODER,
+    MISSING_CATEGORY,
+    missing_categories,
+    none_category_inputs,
+)
 from functions.runtime.codecs.nulls import na_categories
 from functions.runtime.manifest import TensorSpec
 
@@ -26,10 +31,16 @@ def missing_category_inputs(
         node.op_type == ENCODER for node in proto.graph.node
     ):
         return inputs
+    buf = proto.SerializeToString()
     found = {
         name: {na_categories(MISSING_CATEGORY, texts) for texts in learnt}
-        for name, learnt in missing_categories(proto.SerializeToString()).items()
+        for name, learnt in missing_categories(buf).items()
     }
+    nones = none_category_inputs(buf)
+    inputs = tuple(
+        replace(spec, none_category=True) if spec.dtype == "string" and spec.name in nones else spec
+        for spec in inputs
+    )
     # One list an input: encoders of its columns that learnt a gap's spelling ("n/a") as a
     # category in one column and not in another leave it without (the first one's list was
     # the input's, so the other column's "n/a" cell was scored as that category).

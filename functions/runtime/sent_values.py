@@ -11,7 +11,7 @@ from functions.runtime.image_layout import is_grid, is_image
 from functions.runtime.manifest import TensorSpec
 from functions.runtime.window_axis import features_axis
 
-__all__ = ["encoded_image_hint", "sent_value", "string_null"]
+__all__ = ["encoded_image_hint", "send_for_null", "sent_value", "string_null"]
 
 
 def encoded_image_hint(spec: TensorSpec, value: np.ndarray) -> str:
@@ -39,10 +39,20 @@ def string_null(spec: TensorSpec, value: np.ndarray) -> str | None:
     flat = value.reshape(-1).tolist()
     if None not in flat or not all(v is None or isinstance(v, str | bytes) for v in flat):
         return None
-    return (
-        f"input '{spec.name}' holds a null, which a string input cannot: send \"\" for an "
-        'empty value (an empty cell is the category "" to a model trained on a table)'
-    )
+    return f"input '{spec.name}' holds a null, which a string input cannot: {send_for_null(spec)}"
+
+
+def send_for_null(spec: TensorSpec) -> str:
+    """What to send for a missing text of the string input `spec`, which takes no null: "None"
+    where its encoder learnt that category (a frame fit with Python None for its gaps, which
+    `predict_proba` encodes so; "" it never saw: zeros or a refusal), else ""."""
+    if spec.none_category:
+        return (
+            'send "None" for a value missing as Python None in the frame the model was fit on '
+            '(its encoder learnt the category "None", as skl2onnx writes a None and the text '
+            '"None" alike; "" is a category it never saw)'
+        )
+    return 'send "" for an empty value (an empty cell is the category "" to a model trained on a table)'
 
 
 def sent_value(value: np.ndarray) -> str:

@@ -52,6 +52,11 @@ class TensorSpec:
     # graph sees it (" Nice" is "Nice"): a model `aiaas train` fitted on a table's text columns,
     # whose categories were read so (a CSV written `70, Lyon`).
     strip: bool = False
+    # String inputs without `missing` only: an encoder of the input learnt the category "None"
+    # (skl2onnx's spelling of a Python None in the frame it was fit on, and of the text "None"):
+    # a null is still refused, its 422 saying to send "None" rather than "" (a hint, no answer
+    # depends on it, so older readers that ignore it serve the version alike).
+    none_category: bool = False
 
     @property
     def rank(self) -> int:
@@ -78,7 +83,12 @@ def spec_dict(spec: TensorSpec) -> dict[str, Any]:
         data["na_categories"] = list(spec.na_categories)
     else:
         del data["na_categories"]
-    for key, unset in (("missing", None), ("strip", False), ("gaps", False)):
+    for key, unset in (
+        ("missing", None),
+        ("strip", False),
+        ("gaps", False),
+        ("none_category", False),
+    ):
         if data[key] == unset:
             del data[key]  # written only where set: older readers ignore them
     return data
@@ -123,6 +133,7 @@ def _spec(data: object, where: str) -> TensorSpec:
         na_categories=na_categories,
         strip=strip,
         gaps=gaps,
+        none_category=manifest_fields.none_category(spec, where, dtype, missing),
     )
 
 

@@ -45,6 +45,7 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
         + ("  (missing values taken: imputed)" if s.gaps else "")
         + (f"  null as {s.missing!r}" if s.missing is not None else "")
         + (f" ({', '.join(s.na_categories)}: categories)" if s.missing and s.na_categories else "")
+        + ("  null refused: send 'None'" if s.none_category else "")
         for s in manifest.inputs
     ]
     lines.append("  outputs:")

@@ -213,3 +213,48 @@ def _batch_labels_jsonl(store: LocalStore, name: str, path: Path) -> list[str]:
     assert _quiet(["--store", store.uri, "batch", name, str(path)]) == 0
     out = store.get_bytes(f"batch/{name}/output/{path.name}").decode().splitlines()
     return [json.loads(line)["pred_label"] for line in out]
+
+
+def test_a_frame_fit_with_python_none_is_told_to_send_none(tmp_path: Path) -> None:
+    """A pandas frame holding Python None for its gaps (built from records, read from a
+    database): scikit-learn keeps None a category of its own ("None" to skl2onnx) and encodes a
+    None so at predict. A null is refused (the text "None" is spelt alike), and the 422 said to
+    send "", a category the model never saw (zeros, not predict_proba's answer for None): it now
+    says to send "None", in records, OIP and a batch JSONL line, and `aiaas show` says so."""
+    rng = np.random.default_rng(4)
+    region = rng.choice(np.array(["north", "south", "GAP"], dtype=object), 240)
+    region[region == "GAP"] = None
+    pipeline = _fit(region, {None: "gap", "north": "north", "south": "south"})
+    store = _publish(tmp_path, pipeline, _frame(region), "plans")
+    spec = Registry(store).manifest("plans", "1").inputs[1]
+    assert (spec.missing, spec.none_category) == (None, True)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        assert main(["--store", store.uri, "show", "plans:1"]) == 0
+    assert "null refused: send 'None'" in shown.getvalue()
+    want = pipeline.predict_proba(pd.DataFrame({"size": [0.0], "region": [None]}))[0]
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "plans"}, pool)
+    told = 'send "None" for a value missing as Python None'
+    sent = {"instances": [{"size": 0, "region": None}]}
+    response = service.handle(http_event("POST", "/models/plans/predict", json.dumps(sent)))
+    assert response["statusCode"] == 422 and told in body_of(response)["error"], response
+    tensors = [
+        {"name": "size", "shape": [1, 1], "datatype": "FP32", "data": [0]},
+        {"name": "region", "shape": [1, 1], "datatype": "BYTES", "data": [None]},
+    ]
+    response = service.handle(
+        http_event("POST", "/v2/models/plans/infer", json.dumps({"inputs": tensors}))
+    )
+    assert response["statusCode"] == 422 and told in body_of(response)["error"], response
+    sent = {"instances": [{"size": 0, "region": "None"}]}  # what the 422 says to send
+    response = service.handle(http_event("POST", "/models/plans/predict", json.dumps(sent)))
+    (answer,) = body_of(response)["outputs"]["output_probability"]
+    assert np.allclose(answer, want, atol=1e-4), (answer, want)
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"size": 0, "region": "north"}\n{"size": 0, "region": null}\n')
+    assert _quiet(["--store", store.uri, "batch", "plans", str(path)]) == 0
+    (line,) = store.get_bytes("batch/plans/output/rows.jsonl").splitlines()
+    assert json.loads(line)["pred_label"] == "north"
+    (error,) = store.get_bytes("batch/plans/output/rows.jsonl.errors.jsonl").splitlines()
+    assert told in json.loads(error)["error"], error

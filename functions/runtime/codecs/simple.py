@@ -37,6 +37,7 @@ from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.input_messages import grey_axis_missing
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.sent_values import send_for_null
 from functions.runtime.text_input import PAIR_FIELD, text_input
 
 
@@ -205,8 +206,7 @@ def _record_column(column: list[Any], spec: TensorSpec, raw: bytes | None) -> np
     if spec.dtype == "string" and spec.missing is None and None in column:
         raise InvalidInput(
             f"instances[{column.index(None)}].{spec.name} is null, which a string input cannot: "
-            'send "" for an empty value (an empty cell is the category "" to a model trained '
-            "on a table)"
+            + send_for_null(spec)
         )
     numeric = spec.dtype.startswith(("float", "int", "uint"))
     try:
