@@ -18,27 +18,30 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 
 
-def gap_columns(manifest: ModelManifest) -> frozenset[str]:
-    """The CSV columns (as `rows_of` names them) of string inputs with a missing category."""
-    found: set[str] = set()
+def gap_columns(manifest: ModelManifest) -> dict[str, frozenset[str]]:
+    """The CSV columns (as `rows_of` names them) of string inputs with a missing category, each
+    with the gap spellings its encoder learnt as categories of their own (`na_categories`: a
+    cell so written reads back as that category, as it was served)."""
+    found: dict[str, frozenset[str]] = {}
     for spec in manifest.inputs:
         if spec.missing is None:
             continue
+        kept = frozenset(spec.na_categories)
         if manifest.features and len(manifest.inputs) == 1:
-            found.update(manifest.features)
+            found.update(dict.fromkeys(manifest.features, kept))
             continue
         try:
-            found.update(columns_of(spec))
+            found.update(dict.fromkeys(columns_of(spec), kept))
         except BadRequest:  # rows of dynamic shape: no CSV export
             continue
-    return frozenset(found)
+    return found
 
 
 class GapCells:
     """Counts, by column, the captured texts a CSV cell would read back as a missing value."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, frozenset[str]] = {}  # by version
+        self.columns: dict[str, dict[str, frozenset[str]]] = {}  # by version
         self.counts: dict[str, int] = {}
 
     def clear(self) -> None:
@@ -51,9 +54,9 @@ class GapCells:
         if not columns:
             return
         for row in rows:
-            for column in columns:
+            for column, kept in columns.items():
                 value = row.get(column)
-                if type(value) is str and category_gap(value):
+                if type(value) is str and category_gap(value) and value not in kept:
                     self.counts[column] = self.counts.get(column, 0) + 1
 
     def warning(self, name: str) -> str | None:

@@ -209,6 +209,31 @@ def test_a_captured_text_spelled_as_a_gap_is_exported_as_served(tmp_path: Path) 
     assert kept == served  # texts kept as texts, the null a gap
 
 
+def test_a_captured_gap_spelling_the_encoder_learnt_is_no_warning(tmp_path: Path) -> None:
+    """An encoder that learnt the text "n/a" beside its gaps (`na_categories`): a request's
+    "n/a" was served as that category, and a CSV cell "n/a" reads back so too (batch keeps the
+    learnt spelling), yet the export counted it among the texts read back as the gap, saying it
+    was "a category the model never saw". Only "NA" is such a text here."""
+    from tests.infra.test_capture_export_cells import capture
+
+    rng = np.random.default_rng(5)
+    region = rng.choice(np.array(["north", "n/a", "GAP"], dtype=object), 240)
+    region[region == "GAP"] = np.nan
+    pipeline = _fit(region, {"north": "north", "n/a": "na"})
+    store = _publish(tmp_path, pipeline, _frame(region), "shops")
+    assert Registry(store).manifest("shops", "1").inputs[1].na_categories == ("n/a",)
+    sent = [{"size": 0.0, "region": r} for r in ("north", "n/a", "NA")]
+    answers = capture(Registry(store), tmp_path, "shops", [{"instances": sent}])
+    served = [p["label"] for p in answers[0]["predictions"]]
+    assert served[:2] == ["north", "na"], served
+    out, err = tmp_path / "captured.csv", io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        assert main(["--store", store.uri, "capture", "export", "shops", "--out", str(out)]) == 0
+    assert "warning: 1 captured texts are spelled as a missing value" in err.getvalue(), err
+    assert "region (1)" in err.getvalue()  # was 2: the "n/a" counted too
+    assert _batch_labels(store, "shops", out)[:2] == served[:2]  # "n/a" read back as served
+
+
 def _batch_labels_jsonl(store: LocalStore, name: str, path: Path) -> list[str]:
     assert _quiet(["--store", store.uri, "batch", name, str(path)]) == 0
     out = store.get_bytes(f"batch/{name}/output/{path.name}").decode().splitlines()
