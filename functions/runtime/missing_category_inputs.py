@@ -37,16 +37,21 @@ def missing_category_inputs(
         for name, learnt in missing_categories(buf).items()
     }
     nones = none_category_inputs(buf)
-    inputs = tuple(
-        replace(spec, none_category=True) if spec.dtype == "string" and spec.name in nones else spec
-        for spec in inputs
-    )
+    return tuple(_read(spec, found, nones) for spec in inputs)
+
+
+def _read(spec: TensorSpec, found: dict[str, set[tuple[str, ...]]], nones: set[str]) -> TensorSpec:
+    if spec.dtype != "string":
+        return spec
+    if spec.name in nones:
+        # A column's encoder learnt Python None (as "None") and no NaN: a null there is that
+        # None to scikit-learn, while another column's "nan" is NaN; no one category says both
+        # (a null as "nan" was scored unknown in that column, with success): no null is taken,
+        # and its refusal says to send "None".
+        return replace(spec, none_category=True)
     # One list an input: encoders of its columns that learnt a gap's spelling ("n/a") as a
     # category in one column and not in another leave it without (the first one's list was
     # the input's, so the other column's "n/a" cell was scored as that category).
-    return tuple(
-        replace(spec, missing=MISSING_CATEGORY, na_categories=next(iter(found[spec.name])))
-        if spec.dtype == "string" and len(found.get(spec.name, ())) == 1
-        else spec
-        for spec in inputs
-    )
+    if len(found.get(spec.name, ())) == 1:
+        return replace(spec, missing=MISSING_CATEGORY, na_categories=next(iter(found[spec.name])))
+    return spec

@@ -283,3 +283,42 @@ def test_a_frame_fit_with_python_none_is_told_to_send_none(tmp_path: Path) -> No
     assert json.loads(line)["pred_label"] == "north"
     (error,) = store.get_bytes("batch/plans/output/rows.jsonl.errors.jsonl").splitlines()
     assert told in json.loads(error)["error"], error
+
+
+def test_columns_of_one_input_fit_one_on_none_one_on_nan_take_no_null(tmp_path: Path) -> None:
+    """Column 0 of a numpy object array fit with Python None for its gaps ("None" to skl2onnx),
+    column 1 with NaN ("nan"): the input took null as "nan" in both, so a null in column 0 was
+    an unknown category (label 'other'), where predict_proba encodes that None as the category
+    it learnt ('none0'), with success. No one category says both: the null is refused, saying
+    to send "None", which gets predict_proba's answer."""
+    rng = np.random.default_rng(6)
+    grid = rng.choice(np.array(["a", "b", "GAP"], dtype=object), (300, 2))
+    nones = grid[:, 0] == "GAP"
+    grid[nones, 0] = None
+    grid[grid[:, 1] == "GAP", 1] = np.nan
+    target = np.where(nones, "none0", np.where(pd.isna(grid[:, 1]), "gap1", "other"))
+    encoders = ColumnTransformer(
+        [
+            ("c0", OneHotEncoder(handle_unknown="ignore"), [0]),
+            ("c1", OneHotEncoder(handle_unknown="ignore"), [1]),
+        ]
+    )
+    pipeline = Pipeline([("prep", encoders), ("clf", LogisticRegression(max_iter=2000))])
+    pipeline.fit(grid, target)
+    model = tmp_path / "mix.onnx"
+    onx = to_onnx(pipeline, initial_types=[("x", StringTensorType([None, 2]))])
+    model.write_bytes(onx.SerializeToString())
+    store = LocalStore(tmp_path / "store")
+    assert _quiet(["--store", store.uri, "publish", str(model), "--name", "mix"]) == 0
+    spec = Registry(store).manifest("mix", "1").inputs[0]
+    assert (spec.missing, spec.none_category) == (None, True)  # was "nan", and no word
+    assert list(pipeline.predict(np.array([[None, "a"]], dtype=object))) == ["none0"]
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "mix"}, pool)
+    sent = json.dumps({"instances": [[None, "a"]]})
+    response = service.handle(http_event("POST", "/models/mix/predict", sent))
+    assert response["statusCode"] == 422, response["body"]  # was 200, label 'other'
+    assert 'send "None"' in body_of(response)["error"]
+    sent = json.dumps({"instances": [["None", "a"]]})
+    response = service.handle(http_event("POST", "/models/mix/predict", sent))
+    assert [p["label"] for p in body_of(response)["predictions"]] == ["none0"]
