@@ -25,6 +25,9 @@ from infra.cli import fatal_lines
 # `warning: ...`, `aiaas batch: error: ...`, `python -m x: error: ...`
 _LEVELS = (
     (re.compile(r"^warning:", re.IGNORECASE), logging.WARNING),
+    # A Python warning as warnings.showwarning writes it (`file.py:12: UserWarning: ...`, a
+    # library's FutureWarning or ConvergenceWarning): INFO, so a reader filtering WARNING lost it.
+    (re.compile(r"^[^\n]*:\d+: \w*Warning: "), logging.WARNING),
     (re.compile(r"^(?:[\w .-]+: )?error:", re.IGNORECASE), logging.ERROR),
 )
 

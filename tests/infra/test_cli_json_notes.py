@@ -131,5 +131,6 @@ def test_a_warning_of_several_lines_is_one_json_object(monkeypatch: pytest.Monke
             ["warning: the int8 variant answers 3 of 40 rows otherwise:", "row 7: 'a' -> 'b'"],
         ),
         ("INFO", ["published m:2"]),
-        ("INFO", ["m.py:3: UserWarning: onnx says:", "opset 9 is old"]),  # no source line here
+        # a Python warning: WARNING too (was INFO); no source line here
+        ("WARNING", ["m.py:3: UserWarning: onnx says:", "opset 9 is old"]),
     ]
