@@ -16,7 +16,8 @@ LISTS = {name for name, p in TEMPLATE["Parameters"].items() if p["Type"] == "Com
 
 
 def value(expression: Any, parameters: Mapping[str, str]) -> Any:
-    """The rule functions this template uses: Ref, Fn::Equals, Fn::Not, Fn::Contains."""
+    """The rule functions this template uses: Ref, Fn::Equals, Fn::Not, Fn::Contains,
+    Fn::EachMemberEquals."""
     if not isinstance(expression, dict):
         return expression
     ((function, argument),) = expression.items()
@@ -30,6 +31,8 @@ def value(expression: Any, parameters: Mapping[str, str]) -> Any:
         return not args[0]
     if function == "Fn::Contains":
         return args[1] in args[0]
+    if function == "Fn::EachMemberEquals":
+        return all(member == args[1] for member in args[0])
     raise AssertionError(f"a rule function this evaluator does not know: {function}")
 
 
@@ -70,8 +73,22 @@ def test_a_user_pool_beside_an_issuer_is_refused_not_ignored() -> None:
     too was dropped without a word, and each of its tokens answered 401."""
     assert refusals(UserPool="Create", JwtIssuer=ISSUER, JwtAudience="client-1") == [
         "UserPool Create makes the stack's pool the JWT issuer; leave JwtIssuer (and JwtAudience)"
-        " empty, or set UserPool None to accept your issuer's tokens."
+        " empty, or set UserPool None to accept your issuer's tokens.",
+        AUDIENCE_REFUSED,
     ]
+
+
+AUDIENCE_REFUSED = (
+    "UserPool Create makes the stack's app client the JWT audience; leave JwtAudience empty, or"
+    " set UserPool None with JwtIssuer and JwtAudience to accept other audiences."
+)
+
+
+def test_a_user_pool_beside_an_audience_is_refused_not_ignored() -> None:
+    """(rev19 5) With UserPool Create the authorizer took the stack's app client alone as the
+    audience: a JwtAudience given without an issuer passed every rule and was dropped without a
+    word (a token for another app client of the pool: 401)."""
+    assert refusals(UserPool="Create", JwtAudience="client-1,client-2") == [AUDIENCE_REFUSED]
 
 
 def test_the_other_rules_still_refuse_what_they_did() -> None:
