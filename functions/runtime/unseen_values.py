@@ -86,7 +86,7 @@ def _read_file(path: Path) -> dict[str, Encoder]:
 
 def unseen_reason(encoder: Encoder, feeds: Mapping[str, np.ndarray]) -> str:
     """Which input's values are not among the encoder's categories, or its categories alone."""
-    from functions.runtime.category_graph import ENCODER
+    from functions.runtime.category_graph import ENCODER, MISSING_CATEGORY
 
     knows = _listed(encoder.categories, SHOWN_CATEGORIES)
     known = f"(it knows {len(encoder.categories)}: {knows})"
@@ -99,7 +99,15 @@ def unseen_reason(encoder: Encoder, feeds: Mapping[str, np.ndarray]) -> str:
         )
     what = _listed(unseen, SHOWN_VALUES)
     verb = "is not a category" if len(unseen) == 1 else "are not categories"
-    return f"{found[0]}: {what} {verb} the model was trained on {known}; {HINT}"
+    # A null (or an empty CSV cell) for an input whose other column learnt gaps is sent as "nan":
+    # the refusal named "nan", a value the caller never sent (rev19 6).
+    gap = (
+        f" ({MISSING_CATEGORY!r} is how a null or an empty cell is sent: this column was trained "
+        "on none; send one of its categories)"
+        if MISSING_CATEGORY in unseen
+        else ""
+    )
+    return f"{found[0]}: {what} {verb} the model was trained on {known}{gap}; {HINT}"
 
 
 def _values(source: Source, feeds: Mapping[str, np.ndarray]) -> tuple[str, np.ndarray] | None:

@@ -322,3 +322,31 @@ def test_columns_of_one_input_fit_one_on_none_one_on_nan_take_no_null(tmp_path: 
     sent = json.dumps({"instances": [["None", "a"]]})
     response = service.handle(http_event("POST", "/models/mix/predict", sent))
     assert [p["label"] for p in body_of(response)["predictions"]] == ["none0"]
+
+
+def test_a_null_refused_in_a_column_that_saw_no_gap_says_it_was_the_null(tmp_path: Path) -> None:
+    """Column 0 learnt gaps ("nan"), column 1 none and refuses unknowns: a null in column 1 is
+    sent as "nan" (NaN, as predict_proba reads it, refuses too), and the 422 named 'nan', a
+    value the caller never sent; it now says that is their null."""
+    rng = np.random.default_rng(7)
+    grid = rng.choice(np.array(["a", "b", "GAP"], dtype=object), (300, 2))
+    grid[grid[:, 1] == "GAP", 1] = "a"
+    grid[grid == "GAP"] = np.nan
+    target = np.where(pd.isna(grid[:, 0]), "gap0", "other")
+    encoders = ColumnTransformer(
+        [("c0", OneHotEncoder(handle_unknown="ignore"), [0]), ("c1", OneHotEncoder(), [1])]
+    )
+    pipeline = Pipeline([("prep", encoders), ("clf", LogisticRegression(max_iter=2000))])
+    model = tmp_path / "pair.onnx"
+    onx = to_onnx(pipeline.fit(grid, target), initial_types=[("x", StringTensorType([None, 2]))])
+    model.write_bytes(onx.SerializeToString())
+    store = LocalStore(tmp_path / "store")
+    assert _quiet(["--store", store.uri, "publish", str(model), "--name", "pair"]) == 0
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "pair"}, pool)
+    sent = json.dumps({"instances": [["a", None]]})
+    response = service.handle(http_event("POST", "/models/pair/predict", sent))
+    assert response["statusCode"] == 422, response["body"]
+    error = body_of(response)["error"]
+    assert "input 'x', column 1: 'nan' is not a category" in error
+    assert "'nan' is how a null or an empty cell is sent: this column was trained on none" in error
