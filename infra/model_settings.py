@@ -196,6 +196,8 @@ def snapshot_storage_problems(
             properties.get(k, functions.get(k)) for k in ("SnapStart", "EphemeralStorage")
         )
         size = storage.get("Size") if isinstance(storage, Mapping) else None
+        if isinstance(size, str) and size.strip().isdigit():
+            size = int(size)  # `Size: "1024"`, which CloudFormation takes as the number
         snapshots = isinstance(snap, Mapping) and snap.get("ApplyOn") == SNAPSHOT
         if snapshots and type(size) is int and size > SNAPSHOT_STORAGE_MB:
             problems.append(

@@ -73,3 +73,14 @@ def test_a_written_snapshotting_function_with_more_tmp_is_refused(tmp_path: Path
         "instances warm)"
     ]
     assert template_problems(load_template(DEFAULT_TEMPLATE)) == []
+
+
+def test_a_size_written_as_a_string_is_refused_too(tmp_path: Path) -> None:
+    """(rev19 7) CloudFormation takes `Size: "1024"` as the number; the check read only ints,
+    so the pair passed it and Lambda refused it at deploy."""
+    text = DEFAULT_TEMPLATE.read_text()
+    at = text.index("      SnapStart:\n", text.index("  ControlPlane:\n"))
+    path = tmp_path / "template.yaml"
+    path.write_text(text[:at] + '      EphemeralStorage:\n        Size: "1024"\n' + text[at:])
+    (said,) = template_problems(load_template(path))
+    assert said.startswith("Resources.ControlPlane: EphemeralStorage 1024 MB with SnapStart")
