@@ -65,7 +65,8 @@ class GapCells:
         total = sum(self.counts.values())
         where = ", ".join(f"{c} ({n})" for c, n in sorted(self.counts.items()))
         return (
-            f'warning: {total} captured texts are spelled as a missing value ("", NA, null, '
+            f"warning: {total} captured {'text is' if total == 1 else 'texts are'} spelled as "
+            'a missing value ("", NA, null, '
             f"... as pandas reads one) in inputs whose encoder learnt a missing category: {where}; "
             "they were served as those texts (a category the model never saw), but aiaas batch, "
             "compare and pandas read such a CSV cell as the missing value, another answer: "

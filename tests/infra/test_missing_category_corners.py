@@ -229,7 +229,7 @@ def test_a_captured_gap_spelling_the_encoder_learnt_is_no_warning(tmp_path: Path
     out, err = tmp_path / "captured.csv", io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         assert main(["--store", store.uri, "capture", "export", "shops", "--out", str(out)]) == 0
-    assert "warning: 1 captured texts are spelled as a missing value" in err.getvalue(), err
+    assert "warning: 1 captured text is spelled as a missing value" in err.getvalue(), err
     assert "region (1)" in err.getvalue()  # was 2: the "n/a" counted too
     assert _batch_labels(store, "shops", out)[:2] == served[:2]  # "n/a" read back as served
 
