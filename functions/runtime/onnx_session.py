@@ -17,6 +17,7 @@ from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, ModelUnavailable
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model_in_memory import ModelInMemory, ModelSource
+from functions.runtime.tensor_spec import batch_fixed_at
 
 
 def cpu_count() -> int:
@@ -89,7 +90,7 @@ def _scores_of_one_input(manifest: ModelManifest, ref: str) -> None:
     classes = len(manifest.labels)
     if spec is None or classes < 2 or spec.shape != (classes,):
         return
-    if any(s.shape[:1] == (classes,) for s in manifest.inputs):
+    if batch_fixed_at(manifest.inputs, classes):
         return
     raise ModelUnavailable(
         f"{ref}: scores output {spec.name} {list(spec.shape)} has no batch axis",

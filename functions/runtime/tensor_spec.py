@@ -70,6 +70,14 @@ class TensorSpec:
         return self.rank == 2 and self.shape[1] == -1
 
 
+def batch_fixed_at(inputs: tuple[TensorSpec, ...], size: int) -> bool:
+    """Whether every input of an axis fixes its first at `size`: a batch of `size` rows, where a
+    [size] output is one score a row. One input of another first axis (a window [steps, 12]
+    beside a GRU's h0 [2, 64]) says the [size] output answers one input with no batch axis."""
+    firsts = [spec.shape[0] for spec in inputs if spec.rank]
+    return bool(firsts) and all(first == size for first in firsts)
+
+
 def spec_dict(spec: TensorSpec) -> dict[str, Any]:
     data = asdict(spec)
     data["shape"] = list(spec.shape)

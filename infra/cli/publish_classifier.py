@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import GraphClasses
 from functions.runtime.manifest import Postprocessing, TensorSpec
+from functions.runtime.tensor_spec import batch_fixed_at
 from infra.cli.unread_activation import unread_activation, unread_note
 
 if TYPE_CHECKING:
@@ -139,10 +140,10 @@ def _one_score_for_many(
     spec: TensorSpec, classes: int, option: str, inputs: tuple[TensorSpec, ...] = ()
 ) -> None:
     """One score a row is a binary classifier's positive class: never one of 3+ classes. An
-    output fixed at [2] beside no input whose batch is fixed at 2 is the two class scores of
+    output fixed at [2] unless every input's batch is fixed at 2 is the two class scores of
     one input with no batch axis too (a GRU exported on one window [steps, features]): read
     as one score a row, one window was answered two sigmoid predictions of the wrong class."""
-    unbatched = classes > 2 or not any(s.shape[:1] == (classes,) for s in inputs)
+    unbatched = classes > 2 or not batch_fixed_at(inputs, classes)
     if classes >= 2 and unbatched and spec.rank == 1 and spec.shape[0] == classes:
         raise BadRequest(
             f"{option} {spec.name!r} is [{classes}]: the {classes} class scores of one input "

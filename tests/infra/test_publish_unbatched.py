@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -131,3 +133,52 @@ def test_such_a_version_published_before_is_not_served(
     error = body_of(response)["error"]
     assert "answers the 2 class scores of one input with no batch axis" in error, error
     assert "x.unsqueeze(0)" in error
+
+
+def with_hidden_state(path: Path) -> Path:
+    """`window_model` of one window [steps, 12] beside a two-layer GRU's initial state h0 [2, 8]
+    (torch's unbatched h0 is [layers, hidden]): a batch fixed at 2 is every input's, not one's."""
+    model = onnx.load(window_model(path, "steps"))
+    model.graph.input.append(helper.make_tensor_value_info("h0", TensorProto.FLOAT, [2, 8]))
+    model.graph.node[-1].output[0] = "z"
+    model.graph.node.extend(
+        [
+            helper.make_node("ReduceSum", ["h0"], ["h"], keepdims=0),
+            helper.make_node("Add", ["z", "h"], ["logits"]),
+        ]
+    )
+    onnx.save(model, path)
+    return path
+
+
+def test_an_input_fixed_at_two_beside_a_window_does_not_let_its_scores_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window [steps, 12] with h0 [2, 8] answering logits [2] was published (h0's first axis
+    read as a batch fixed at 2) and one window was answered two predictions, where
+    onnxruntime's logits are one window's two class scores. Publish refuses it; a version
+    published before is a 503."""
+    from functions.predict.service import service_from_env
+    from functions.runtime.cache import ArtifactCache
+    from functions.runtime.pool import ModelPool
+    from infra.cli import publish_classifier
+    from tests.functions.test_predict_events import body_of, http_event
+
+    store = LocalStore(tmp_path / "store")
+    path = with_hidden_state(tmp_path / "gru.onnx")
+    window = np.random.default_rng(0).normal(size=(50, 12)).astype(np.float32)
+    feeds = {"x": window, "h0": np.zeros((2, 8), np.float32)}
+    assert ort.InferenceSession(str(path)).run(None, feeds)[0].shape == (2,)  # one window's
+    argv = ["--store", store.uri, "publish", str(path), "--name", "pump", "--no-progress"]
+    assert run([*argv, "--labels", "ok,fault"]) == EXIT_ERROR
+    assert "the 2 class scores of one input with no batch axis" in capsys.readouterr().err
+    assert not Registry(store).models()
+
+    monkeypatch.setattr(publish_classifier, "_one_score_for_many", lambda *a, **k: None)
+    assert run([*argv, "--labels", "ok,fault"]) == 0
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "pump"}, pool)
+    body = json.dumps({"inputs": {"x": window.tolist(), "h0": feeds["h0"].tolist()}})
+    response = service.handle(http_event("POST", "/models/pump/predict", body))
+    assert response["statusCode"] == 503, response
+    assert "one input with no batch axis" in body_of(response)["error"]
