@@ -30,6 +30,7 @@ def each_size(
             decoded.append(simple.decode({"instances": [row]}, manifest)[spec.name][0])
         except AiaasError as exc:
             said = at_lines(exc.public_message, [line])
+            said = said if said.startswith(f"line {line}") else f"line {line}: {said}"
             raise BadRequest(f"--data {path}: {said}") from None
         if not fits(spec.shape[1:], decoded[-1].shape):  # as batch says it of a JSONL line
             raise BadRequest(
@@ -39,12 +40,22 @@ def each_size(
     return {spec.name: stacked(decoded)}
 
 
+# A value's place in the rows sent: `input 'x' at index [2, 4, 11]`, `input 'x' value [0, 1, 11]`.
+_PLACE = re.compile(r"\A(input '[^']*'(?: has [^\[]*?)? (?:at index|value) )\[(\d+), ")
+
+
 def at_lines(message: str, lines: list[int]) -> str:
-    """`message` with `instances[i].f` as `line N: f`, `instances[i]` as `line N`."""
+    """`message` with `instances[i].f` as `line N: f`, `instances[i]` as `line N`; a value of
+    row i at `[i, 4, 11]` as `line N: ... [4, 11]`. A window's null said `at index [2, 4, 11]`,
+    and one among windows of several lengths (decoded alone) `[0, 4, 11]`: the first line's."""
 
     def line(match: re.Match[str]) -> str:
         index = int(match.group(1))
         where = f"line {lines[index]}" if index < len(lines) else match.group(0)
         return f"{where}: " if match.group(2) else where
 
-    return re.sub(r"\binstances\[(\d+)\](\.)?", line, message)
+    said = re.sub(r"\binstances\[(\d+)\](\.)?", line, message)
+    place = _PLACE.match(said)
+    if place is None or int(place.group(2)) >= len(lines):
+        return said
+    return f"line {lines[int(place.group(2))]}: {place.group(1)}[{said[place.end() :]}"

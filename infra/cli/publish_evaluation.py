@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.artifact_files import unlisted_external_data
-from functions.runtime.batch.sizes import by_size, is_ragged
+from functions.runtime.batch.sizes import in_order, is_ragged, picked, size_groups
 from functions.runtime.codecs import simple
 from functions.runtime.comparison.truth import bool_classes, graph_classes
 from functions.runtime.drift.watched import prediction_output, value_output
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
+from infra.cli.held_out_sizes import at_lines
 from infra.cli.output_change import same_share
 from infra.cli.publish_data import LabelledData, read_data
 
@@ -62,7 +63,7 @@ def served_answers(
         try:
             outputs = _predicted(model, chunk)
         except InvalidInput as exc:
-            said = _rows_named(exc.public_message, data, start)
+            said = at_lines(_rows_named(exc.public_message, data, start), [*data.lines[start:]])
             raise BadRequest(f"--data {path}: {said}") from None
         doc = simple.encode(manifest, outputs)
         first = np.asarray(outputs[raw], dtype=np.float64)
@@ -82,7 +83,27 @@ def _predicted(model: LoadedModel, chunk: dict[str, np.ndarray]) -> dict[str, np
     if not any(is_ragged(value) for value in chunk.values()):
         return model.predict(chunk)
     rows = len(next(iter(chunk.values())))
-    return by_size(chunk, rows, lambda features, _: model.predict(features))
+    parts = [
+        (indices, _each_size_predicted(model, picked(chunk, indices), indices))
+        for indices in size_groups(chunk, rows)
+    ]  # as by_size, the rows of a value refused named as the chunk's
+    return {name: in_order([(i, out[name]) for i, out in parts], rows) for name in parts[0][1]}
+
+
+def _each_size_predicted(
+    model: LoadedModel, features: dict[str, np.ndarray], indices: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The outputs of one size's rows (`indices` of the chunk); a value refused at `[k, 1, 11]`
+    of them as `[row, 1, 11]` of the chunk: the string on line 3 was said at `[0, 1, 11]`."""
+    try:
+        return model.predict(features)
+    except InvalidInput as exc:
+        said = exc.public_message
+        place = re.search(r"(?:at index|value) \[(\d+), ", said)
+        if place is None or int(place.group(1)) >= len(indices):
+            raise
+        row = int(indices[int(place.group(1))])
+        raise InvalidInput(f"{said[: place.start(1)]}{row}{said[place.end(1) :]}") from None
 
 
 SEVERAL = (

@@ -57,3 +57,34 @@ def test_a_bad_window_among_them_is_named_by_its_line(
     err = capsys.readouterr().err
     assert "line 3" in err and "12" in err, err
     assert not Registry(store).models()
+
+
+@pytest.mark.parametrize(
+    ("lengths", "bad", "said"),
+    [
+        ([5, 9], None, "line 3: input 'x' at index [1, 11] is a missing value"),
+        ([5, 9], "a", "line 3: input 'x' value [1, 11] must be a number"),
+        ([2, 2], None, "line 3: input 'x' at index [1, 11] is a missing value"),  # one length
+    ],
+)
+def test_a_bad_value_in_a_window_is_named_by_its_line_and_place(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    lengths: list[int],
+    bad: str | None,
+    said: str,
+) -> None:
+    """A null at step 1 of sensor 11 of the third window was said `at index [0, 1, 11]`
+    (windows of several lengths, each decoded alone: the first window's place) or `[2, 1,
+    11]` (one length), and a string `value [0, 1, 11]` (its length's run): no line."""
+    store = LocalStore(tmp_path / "store")
+    model = _linear(tmp_path / "m.onnx", "t")
+    _file(tmp_path / "held.jsonl", lengths)
+    window: list[list[object]] = [[1.0] * SENSORS, [1.0] * (SENSORS - 1) + [bad]]
+    with (tmp_path / "held.jsonl").open("a") as lines:
+        lines.write(json.dumps({"x": window, "y": 1.0}) + "\n")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "pump", "--task", "regression"]
+    assert main([*argv, "--data", str(tmp_path / "held.jsonl"), "--target", "y"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert said in err, err
+    assert not Registry(store).models()
