@@ -44,7 +44,7 @@ from infra.cli.monitor_figure import draw, drift_pyplot
 from infra.cli.monitor_others import Elsewhere, answered_by, served_elsewhere
 from infra.cli.monitor_period import DAY, Period, iso, moment, period
 from infra.cli.monitor_routes import Route, routes
-from infra.cli.monitor_window import window_features, window_line, window_names
+from infra.cli.monitor_window import window_features, window_labels, window_line, window_names
 from infra.cli.output_file import output_file
 from infra.local.expiry import MONITORING_DAYS
 
@@ -185,6 +185,7 @@ def _judge(
     if args.json:
         if png is not None:
             ends, names, psi, served = timeline(baseline, docs, since, until, STEPS)
+            names = window_labels(manifest, names)  # x_595 as feature_7 step 49
             with output_file(png) as written:
                 draw(title, names, ends, psi, args.threshold, written, served, needs)
             doc["png"] = str(png)
@@ -223,6 +224,7 @@ def _judge(
         print("\n".join(share_table(shares)))
     if png is not None:
         ends, names, psi, served = timeline(baseline, docs, since, until, STEPS)
+        names = window_labels(manifest, names)
         with output_file(png) as written:
             draw(title, names, ends, psi, args.threshold, written, served, needs)
         print(f"wrote {png}")

@@ -23,13 +23,10 @@ def window_features(
     """Per feature of the window with a drifted value: how many of its steps drifted, of how
     many, and the largest PSI; the most drifted steps first. Empty for any other model, and for
     a baseline not binned value by value (a window of any length: `feature_7_mean` already)."""
-    axis = input_features_axis(manifest)
-    row = manifest.inputs[0].shape[1:] if axis is not None else ()
-    if axis is None or len(row) != 2 or min(row) < 1:
+    row, axis = _window(manifest, [r.name for r in report])
+    if axis is None:
         return []
     values = {int(m.group(1)): r for r in report if (m := _VALUE.match(r.name))}
-    if len(values) != row[0] * row[1]:  # not this window's values (another baseline's names)
-        return []
     found: dict[int, list[FeatureDrift]] = {}
     for index, drift in values.items():
         if drift.drifted:
@@ -68,3 +65,33 @@ def window_names(features: list[dict[str, Any]], drifted: list[str]) -> list[str
     ... and 40 more`."""
     said = [f"{f['feature']} ({f['steps_drifted']} of {f['steps']} steps)" for f in features]
     return said + [name for name in drifted if not _VALUE.match(name)]
+
+
+def window_labels(manifest: ModelManifest, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The PNG's rows of a fixed window's values as `feature_7 step 49` (x_595 of [50, 12]):
+    its most drifted rows were drawn `x_595, x_163, ...`, where the table's line names the
+    sensor. Any other model's names as they are."""
+    row, axis = _window(manifest, list(names))
+    if axis is None:
+        return names
+    labels = []
+    for name in names:
+        value = _VALUE.match(name)
+        if value is None:
+            labels.append(name)
+            continue
+        place = divmod(int(value.group(1)), row[1])
+        labels.append(f"feature_{place[axis]} step {place[1 - axis]}")
+    return tuple(labels)
+
+
+def _window(manifest: ModelManifest, names: list[str]) -> tuple[tuple[int, ...], int | None]:
+    """The fixed window's row and its features axis where `names` are its values binned one by
+    one (`x_0` .. `x_599` of [50, 12]); else an axis of None."""
+    axis = input_features_axis(manifest)
+    row = manifest.inputs[0].shape[1:] if axis is not None else ()
+    if axis is None or len(row) != 2 or min(row) < 1:
+        return row, None
+    if sum(1 for name in names if _VALUE.match(name)) != row[0] * row[1]:
+        return row, None  # not this window's values (another baseline's names)
+    return row, axis

@@ -81,3 +81,31 @@ def test_a_table_model_gets_no_window_line() -> None:
     )  # fmt: skip
     report = [FeatureDrift(f"x_{i}", 1.0, 0.5, 0, 0, True) for i in range(240)]
     assert window_features(manifest, report) == []
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_the_png_draws_a_fixed_window_value_as_its_feature_and_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: bool
+) -> None:
+    """The PNG's rows, the most drifted values, were labelled `x_235, x_43, ...`: the reader
+    divided by 12 (by 20 features first) to find sensor 7. They are `feature_7 step 19`."""
+    from infra.cli import monitor_commands
+
+    argv = _served_shifted(tmp_path, first)
+    drawn: list[tuple[str, ...]] = []
+    real = monitor_commands.draw
+
+    def draw(title: str, features: tuple[str, ...], *rest: object) -> None:
+        drawn.append(features)
+        real(title, features, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(monitor_commands, "draw", draw)
+    png = tmp_path / "drift.png"
+    assert main([a for a in argv if a != "--no-png"] + ["--png", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    (names,) = drawn
+    assert len(names) == STEPS * SENSORS + 1 and "(prediction)" in names
+    assert not [n for n in names if n.startswith("x_")]
+    # x_i of the row [steps, features] (or [features, steps]) flattened row-major
+    index = 7 * STEPS + 19 if first else 19 * SENSORS + 7
+    assert names[index] == "feature_7 step 19", names[index - 2 : index + 2]
