@@ -86,9 +86,23 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     fix = ""
     if source.kind in "iuf" and target.kind in "iuf":  # a typed tensor's type: say the one
         fix = f": send {spec.dtype} (OIP {BY_NAME[spec.dtype].oip}; numpy .astype('{spec.dtype}'))"
+        fix = _changed_by_cast(spec, value, target) or fix
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely{fix}"
     )
+
+
+def _changed_by_cast(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> str:
+    """Why .astype to an integer `target` would change the values sent (`: 1.5 is not a whole
+    number`, `: values are outside [0, 255]`), else "": a typed FP64 1.5 for an INT64 input, or
+    INT64 300 for a UINT8 image, was told to send .astype('int64') (1), .astype('uint8') (44)."""
+    if target.kind not in "iu":
+        return ""
+    try:
+        _whole_numbers(spec, value, target)
+    except InvalidInput as exc:
+        return ": " + exc.public_message.split("; ", 1)[1]
+    return ""
 
 
 def _stripped(spec: TensorSpec, value: np.ndarray) -> np.ndarray:

@@ -109,6 +109,16 @@ def test_safe_casts_are_applied() -> None:
             {"ids": np.arange(2, dtype=np.float32)},
             "input 'ids' expects int32; got float32, which does not convert safely: send int32 (OIP INT32; numpy .astype('int32'))",
         ),
+        (
+            # .astype('int32') would send 1 (was told to, as for whole numbers)
+            {"ids": np.array([1.5, 2.0], dtype=np.float32)},
+            "input 'ids' expects int32; got float32, which does not convert safely: 1.5 is not a whole number",
+        ),
+        (
+            # .astype('int32') would wrap 2**40 to 0
+            {"ids": np.array([1, 2**40], dtype=np.int64)},
+            "input 'ids' expects int32; got int64, which does not convert safely: values are outside [-2147483648, 2147483647]",
+        ),
         ({"x": np.zeros((2, 4), bool)}, "input 'x' expects float32; got true/false values"),
         (
             # the value, as a record by feature name is told (before: "got text or null
