@@ -16,6 +16,7 @@ import numpy as np
 from functions.runtime.errors import BadRequest
 from functions.runtime.image_layout import image_size
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.window_axis import input_features_axis
 from infra.cli.explain_file import FileRows
 from infra.cli.file_args import file_suffix, require_file
 from infra.cli.jsonl_rows import read_jsonl
@@ -25,6 +26,7 @@ def read_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
     """The images of an .npy or .jsonl file (any other: a BadRequest saying what to give)."""
     require_file(path)
     if file_suffix(path) not in (".npy", ".jsonl"):
+        _not_windows(path, manifest)
         raise BadRequest(
             f"{path}: {manifest.name}:{manifest.version} takes images of any size; give an "
             ".npy file of them ([N, C, H, W] or [N, H, W, C], one size a file) or a .jsonl "
@@ -37,6 +39,22 @@ def read_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
         return FileRows(np.asarray(np.load(path, allow_pickle=False)))
     except ValueError as exc:
         raise BadRequest(f"{path}: {exc}; save the images as a numeric array") from None
+
+
+def _not_windows(path: Path, manifest: ModelManifest) -> None:
+    """A BadRequest for another file to a model of sensor windows of any length (a GRU over
+    [N, -1, 12]): it was told the model "takes images of any size" and to give an .npy of
+    [N, C, H, W] images, as batch told a CSV before hunt_journey16."""
+    axis = input_features_axis(manifest)
+    if axis is None:
+        return
+    spec = manifest.inputs[0]
+    row = ["steps" if side == 1 - axis else str(spec.shape[side + 1]) for side in (0, 1)]
+    raise BadRequest(
+        f"{path}: {manifest.name}:{manifest.version} takes windows of any length; give an .npy "
+        f"file of [N, {', '.join(row)}] windows (one length a file) or a .jsonl file, one window "
+        f'a line ({{"{spec.name}": [...]}} or the bare array), each line its own length'
+    )
 
 
 def _jsonl_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:

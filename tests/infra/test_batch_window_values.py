@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
@@ -65,3 +66,27 @@ def test_a_csv_for_a_window_of_any_length_is_told_to_send_windows(tmp_path: Path
     assert main(["--store", store.uri, "batch", "pump", str(tmp_path / "w.npy")]) == 0
     scored = np.load(Path(store.root) / "batch/pump/output/w.npz")["y"]
     np.testing.assert_allclose(scored[:, 0], 2 * windows[:, 1, :].sum(axis=1), rtol=1e-5)
+
+
+def test_baseline_and_explain_of_a_csv_for_a_window_of_any_length_say_windows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They said the model 'takes images of any size' and to give an .npy of [N, C, H, W]
+    images; what they are told is read."""
+    store = LocalStore(tmp_path / "store")
+    _publish(store, _linear(tmp_path / "m.onnx", "t", first=True), "pump")  # [N, 12, any]
+    header = ",".join(f"x_{i}" for i in range(SENSORS * 3))
+    (tmp_path / "w.csv").write_text(header + "\n" + ",".join(["1.0"] * SENSORS * 3) + "\n")
+    said = (
+        f"{tmp_path / 'w.csv'}: pump:1 takes windows of any length; give an .npy file of "
+        "[N, 12, steps] windows (one length a file) or a .jsonl file, one window a line"
+    )
+    for command in (["baseline", "pump", str(tmp_path / "w.csv")],
+                    ["explain", "pump", "--file", str(tmp_path / "w.csv")]):  # fmt: skip
+        capsys.readouterr()
+        assert main(["--store", store.uri, *command]) == 1
+        err = capsys.readouterr().err
+        assert said in err and "image" not in err, err
+    windows = np.random.default_rng(5).normal(size=(40, SENSORS, 9)).astype(np.float32)
+    np.save(tmp_path / "w.npy", windows)
+    assert main(["--store", store.uri, "baseline", "pump", str(tmp_path / "w.npy")]) == 0
