@@ -23,8 +23,9 @@ from functions.runtime.drift.report import (
     total,
 )
 from functions.runtime.drift.snapshots import PREFIX
+from functions.runtime.drift.window_features import window_features
 from functions.runtime.errors import AiaasError, NotFound
-from functions.runtime.registry import version_prefix
+from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.drift")
@@ -74,7 +75,9 @@ def run(store: ObjectStore, settings: DriftSettings, now: float) -> list[dict[st
             baseline, read_window(store, model, version, now - settings.window_seconds, now)
         )
         if window.rows:
-            docs.append(_document(model, version, baseline, window, settings, now))
+            report = compare(baseline, window, settings.threshold)
+            doc = _document(model, version, baseline, window, settings, now, report)
+            docs.append(doc | _by_window_feature(store, model, version, report))
     return docs
 
 
@@ -85,8 +88,8 @@ def _document(
     window: Window,
     settings: DriftSettings,
     now: float,
+    report: list[FeatureDrift],
 ) -> dict[str, object]:
-    report = compare(baseline, window, settings.threshold)
     needed = rows_needed(baseline)
     # String columns of free text, which no PSI is computed for (categories.free_text).
     unwatched = {"free_text": list(baseline.free_text)} if baseline.free_text else {}
@@ -109,6 +112,23 @@ def _document(
         **_fields(report, settings),
         **unwatched,
     }
+
+
+def _by_window_feature(
+    store: ObjectStore, model: str, version: str, report: list[FeatureDrift]
+) -> dict[str, object]:
+    """`window_features` of a fixed-length sensor window (window_features.py), as `aiaas
+    monitor --json` gives it: the log line named one shifted sensor of a [N, 50, 12] window
+    only as `drifted: x_595, x_163, ...` (50 values for the reader to divide by 12). Nothing
+    where no value drifted, or the version's manifest does not read (its drift is still said)."""
+    if not any(r.drifted for r in report):
+        return {}
+    try:
+        manifest = Registry(store).manifest(model, version)
+    except (AiaasError, ValueError, KeyError, TypeError):
+        return {}
+    found = window_features(manifest, report)
+    return {"window_features": found} if found else {}
 
 
 def _emf(

@@ -109,3 +109,21 @@ def test_the_png_draws_a_fixed_window_value_as_its_feature_and_step(
     # x_i of the row [steps, features] (or [features, steps]) flattened row-major
     index = 7 * STEPS + 19 if first else 19 * SENSORS + 7
     assert names[index] == "feature_7 step 19", names[index - 2 : index + 2]
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_the_drift_job_log_line_names_the_sensor_as_monitor_does(
+    tmp_path: Path, first: bool
+) -> None:
+    """The scheduled drift job's log line (Logs Insights) said only `drifted: x_235, x_43, ...`
+    for sensor 7 of the window; it carries `window_features`, as `aiaas monitor --json`."""
+    import time
+
+    from functions.drift.job import DriftSettings, run
+
+    _served_shifted(tmp_path, first)
+    (doc,) = run(LocalStore(tmp_path / "store"), DriftSettings(window_seconds=600), time.time())
+    assert [(f["feature"], f["steps_drifted"], f["steps"]) for f in doc["window_features"]] == [
+        ("feature_7", STEPS, STEPS)
+    ]
+    assert len([n for n in doc["drifted"] if n.startswith("x_")]) == STEPS  # as they were
