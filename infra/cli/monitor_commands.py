@@ -44,7 +44,13 @@ from infra.cli.monitor_figure import draw, drift_pyplot
 from infra.cli.monitor_others import Elsewhere, answered_by, served_elsewhere
 from infra.cli.monitor_period import DAY, Period, iso, moment, period
 from infra.cli.monitor_routes import Route, routes
-from infra.cli.monitor_window import window_features, window_labels, window_line, window_names
+from infra.cli.monitor_window import (
+    window_features,
+    window_labels,
+    window_line,
+    window_names,
+    window_psi,
+)
 from infra.cli.output_file import output_file
 from infra.local.expiry import MONITORING_DAYS
 
@@ -361,6 +367,7 @@ def _most_drifted(doc: dict[str, Any]) -> list[str]:
     drifted, psi = doc.get("drifted", []), {f["name"]: f["psi"] for f in doc.get("features", [])}
     if doc.get("window_features"):  # a fixed window's x_i by sensor, as its table says
         drifted = window_names(doc["window_features"], drifted)
+        psi |= window_psi(doc["window_features"])
     return drifted if len(drifted) <= NAMED else sorted(drifted, key=lambda n: -psi.get(n, 0.0))
 
 

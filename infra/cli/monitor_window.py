@@ -29,8 +29,16 @@ def window_names(features: list[dict[str, Any]], drifted: list[str]) -> list[str
     """--fail-on-drift's names for a fixed window: its drifted features (`feature_7 (50 of 50
     steps)`), then what else drifted (`(prediction)`), where the gate named `x_595, x_163,
     ... and 40 more`."""
-    said = [f"{f['feature']} ({f['steps_drifted']} of {f['steps']} steps)" for f in features]
-    return said + [name for name in drifted if not VALUE.match(name)]
+    return [*window_psi(features), *(name for name in drifted if not VALUE.match(name))]
+
+
+def window_psi(features: list[dict[str, Any]]) -> dict[str, float]:
+    """`window_names`' names of the window's features, each with its largest PSI: the gate
+    sorts more than 10 names by PSI, and these (in no PSI table) went after `(prediction)`."""
+    return {
+        f"{f['feature']} ({f['steps_drifted']} of {f['steps']} steps)": f["max_psi"]
+        for f in features
+    }
 
 
 def window_labels(manifest: ModelManifest, names: tuple[str, ...]) -> tuple[str, ...]:

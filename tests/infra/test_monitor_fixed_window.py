@@ -127,3 +127,21 @@ def test_the_drift_job_log_line_names_the_sensor_as_monitor_does(
         ("feature_7", STEPS, STEPS)
     ]
     assert len([n for n in doc["drifted"] if n.startswith("x_")]) == STEPS  # as they were
+
+
+def test_the_gate_names_the_most_drifted_sensors_first_past_ten() -> None:
+    """Past 10 names the gate sorts by PSI; the window's feature names were in no PSI table,
+    so `(prediction)` (PSI 0.3) led eleven sensors of PSI 2 and more."""
+    from infra.cli.monitor_commands import _most_drifted
+
+    features = [
+        {"feature": f"feature_{i}", "steps_drifted": 20, "steps": 20, "max_psi": 2.0 + i}
+        for i in range(11)
+    ]
+    doc = {
+        "drifted": [f"x_{i}" for i in range(220)] + ["(prediction)"],
+        "features": [{"name": "(prediction)", "psi": 0.3}],
+        "window_features": features,
+    }
+    names = _most_drifted(doc)
+    assert names[0] == "feature_10 (20 of 20 steps)" and names[-1] == "(prediction)", names
