@@ -310,6 +310,23 @@ def shadow_cpus(env: Mapping[str, str]) -> frozenset[int] | None:
     return frozenset(cpus)
 
 
+SHADOW_PRIORITIES = ("idle", "normal")
+
+
+def shadow_priority(env: Mapping[str, str]) -> str:
+    """`AIAAS_SHADOW_PRIORITY`: idle (the default: the replay process gets a CPU only when
+    nothing else wants one, so under sustained load its copies wait or drop and the callers'
+    latency is spared) or normal (it shares the CPUs fairly: shadow metrics keep up on a host
+    with CPU to spare, or one whose own load would starve an idle-priority process for minutes;
+    callers pay for it in latency)."""
+    raw = env.get("AIAAS_SHADOW_PRIORITY", "").strip().lower() or "idle"
+    if raw not in SHADOW_PRIORITIES:
+        raise AiaasError(
+            f"AIAAS_SHADOW_PRIORITY must be idle or normal; got {env['AIAAS_SHADOW_PRIORITY']!r}"
+        )
+    return raw
+
+
 def download_max_seconds(env: Mapping[str, str] | None = None) -> float | None:
     """`AIAAS_DOWNLOAD_MAX_SECONDS`: how long a file's download outside an invocation may take
     (download_deadline.py); 0: no limit; None: unset (the default there)."""

@@ -31,7 +31,7 @@ import orjson
 
 from functions.predict.shadow_tally import ShadowLabels, ShadowTally
 from functions.predict.telemetry import logger
-from functions.runtime.settings import LOG_SETUP_ENV, shadow_cpus
+from functions.runtime.settings import LOG_SETUP_ENV, shadow_cpus, shadow_priority
 from functions.shadow.batch import MAX_MESSAGE
 from functions.shadow.replay import Replayer
 
@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     """`FD PARENT_PID`: this process's end of the pair, and the process it serves."""
     args = sys.argv[1:] if argv is None else argv
     setup_logging(os.environ)
-    priority = lowest_priority()
+    # Checked by `aiaas serve` as it starts, as the CPUs are.
+    priority = lowest_priority() if shadow_priority(os.environ) == "idle" else "normal priority"
     cpus = shadow_cpus(os.environ)  # checked by `aiaas serve` as it starts
     if cpus is not None:
         try:

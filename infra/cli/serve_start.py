@@ -20,6 +20,7 @@ from functions.runtime.settings import (
     max_payload_bytes,
     max_upload_bytes,
     shadow_cpus,
+    shadow_priority,
 )
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore
 from infra.local import lambda_logs
@@ -149,6 +150,7 @@ def check_function_settings(env: Mapping[str, str]) -> None:
     max_payload_bytes(env)
     max_upload_bytes(env)  # the control plane's, read at its import
     shadow_cpus(env)
+    shadow_priority(env)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
     env_number(env, "AIAAS_METRICS_GONE_AFTER_S", 0)  # /metrics: infra/local/gone_series.py
     max_models(env)  # AIAAS_SERVE_MAX_MODELS: infra/local/loaded_models.py
