@@ -36,6 +36,7 @@ from functions.runtime.probe_outputs import (
     probe_run,
     probe_unread,
 )
+from functions.runtime.rows_swapped import rows_apart
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import MULTIPART_THRESHOLD
 
@@ -54,6 +55,9 @@ class OnnxSignature:
     probe: Mapping[str, np.ndarray] | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)  # the file's metadata_props
     imputed: tuple[str, ...] = ()  # float inputs taking missing values: the graph imputes them
+    # Every input fixed at 2 rows and an output at [2]: whether swapping the rows swaps the
+    # answers (a batch of 2), not (one window of 2 steps); None for any other shape.
+    rows_apart: bool | None = None
 
 
 def _load_proto(path: Path, graph: Path) -> onnx.ModelProto | None:
@@ -276,6 +280,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         probe=probe,
         metadata=dict(session.get_modelmeta().custom_metadata_map),
         imputed=imputed,
+        rows_apart=rows_apart(session, inputs, outputs),
     )
 
 

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import GraphClasses
 from functions.runtime.manifest import Postprocessing, TensorSpec
-from functions.runtime.tensor_spec import batch_fixed_at
+from infra.cli.publish_score_shapes import batch_first as _batch_first
+from infra.cli.publish_score_shapes import one_a_row as _one_a_row
+from infra.cli.publish_score_shapes import one_score_for_many as _one_score_for_many
 from infra.cli.unread_activation import unread_activation, unread_note
 
 if TYPE_CHECKING:
@@ -110,16 +112,6 @@ def _one_of_several(
     )
 
 
-def _one_a_row(spec: TensorSpec) -> bool:
-    """A float output with one score per row ([N] or [N, 1])."""
-    return (
-        spec.dtype.startswith("float")
-        and not spec.map_keys
-        and spec.rank in (1, 2)
-        and spec.shape[1:] in ((), (1,))
-    )
-
-
 def _one_output_per_class(outputs: tuple[TensorSpec, ...], classes: int) -> None:
     """Refuse one probability output per class beside a label output (skl2onnx's
     zipmap='columns': i0, i1, ...): read as a binary classifier's one score, any one of them
@@ -136,34 +128,13 @@ def _one_output_per_class(outputs: tuple[TensorSpec, ...], classes: int) -> None
     )
 
 
-def _one_score_for_many(
-    spec: TensorSpec, classes: int, option: str, inputs: tuple[TensorSpec, ...] = ()
-) -> None:
-    """One score a row is a binary classifier's positive class: never one of 3+ classes. An
-    output fixed at [2] unless every input's batch is fixed at 2 is the two class scores of
-    one input with no batch axis too (a GRU exported on one window [steps, features]): read
-    as one score a row, one window was answered two sigmoid predictions of the wrong class."""
-    unbatched = classes > 2 or not batch_fixed_at(inputs, classes)
-    if classes >= 2 and unbatched and spec.rank == 1 and spec.shape[0] == classes:
-        raise BadRequest(
-            f"{option} {spec.name!r} is [{classes}]: the {classes} class scores of one input "
-            "with no batch axis; export the model with one (torch: the example input as "
-            "x.unsqueeze(0), and dynamic_axes={'x': {0: 'batch'}}), as a classifier answers a "
-            "row of scores for each row it is sent"
-        )
-    if classes > 2 and _one_a_row(spec):
-        raise BadRequest(
-            f"{option} {spec.name!r} has one score per row but the model has {classes} classes; "
-            "a classifier's scores output has one column per class"
-        )
-
-
 def _scores(
     outputs: tuple[TensorSpec, ...],
     options: ClassifierOptions,
     classes: int,
     graph: GraphClasses,
     inputs: tuple[TensorSpec, ...] = (),
+    rows_apart: bool | None = None,
 ) -> TensorSpec:
     """The output of class scores."""
     # a label output as well: the classifiers of skl2onnx and onnxmltools have one
@@ -177,7 +148,7 @@ def _scores(
             )
         if labelled and not found.map_keys and _width(found) != classes:
             _one_output_per_class(outputs, classes)
-        _one_score_for_many(found, classes, "output", inputs)
+        _one_score_for_many(found, classes, "output", inputs, rows_apart)
         return _batch_first(_one_of_several(outputs, found, classes, graph))
     spec = _output(outputs, options.scores_output, "--scores-output")
     if not spec.dtype.startswith("float"):
@@ -185,29 +156,8 @@ def _scores(
         hint = f"this model's scores output is {default.name!r}" if default else "it has none"
         held = f"holds {spec.dtype} class labels" if _is_label_output(spec) else f"is {spec.dtype}"
         raise BadRequest(f"--scores-output {spec.name!r} {held}, not class scores; {hint}")
-    _one_score_for_many(spec, classes, "--scores-output", inputs)
+    _one_score_for_many(spec, classes, "--scores-output", inputs, rows_apart)
     return _batch_first(spec)
-
-
-def _batch_first(spec: TensorSpec) -> TensorSpec:
-    """Refuse scores whose batch axis comes last ([classes, N], a `logits.t()` export): read
-    as rows, 4 rows answered 3 predictions and batch scoring failed on every chunk."""
-    if spec.rank == 2 and spec.shape[0] > 1 and spec.shape[1] == -1:
-        raise BadRequest(
-            f"output {spec.name!r} is [{spec.shape[0]}, N]: its batch axis comes last; a "
-            f"classifier's scores are [N, classes]: export them untransposed"
-        )
-    if spec.rank > 2 and spec.shape[0] > 1 and -1 in spec.shape[1:]:
-        # skl2onnx's multi-label forest: [labels, N, 2], its classes read from a tree's leaves
-        # (207 of them), so every request was a 500 and a batch of `labels` rows wrong answers
-        shape = ", ".join("N" if size == -1 else str(size) for size in spec.shape)
-        raise BadRequest(
-            f"output {spec.name!r} is [{shape}]: its rows are not on the first axis (skl2onnx "
-            "exports a multi-label classifier's probabilities so, one [N, 2] table a label); a "
-            "classifier's scores are [N, classes], one class a row: publish it with --task other "
-            "to serve its outputs as they are, or one model a label"
-        )
-    return spec
 
 
 def _label_output(
@@ -296,11 +246,13 @@ def classifier_setup(
     options: ClassifierOptions,
     probe: Mapping[str, np.ndarray] | None = None,
     inputs: tuple[TensorSpec, ...] = (),
+    rows_apart: bool | None = None,
 ) -> ClassifierSetup:
     """Labels and postprocessing for a classifier, or a BadRequest saying what to fix. `probe`:
-    the outputs' answers to made-up rows (`OnnxSignature.probe`); `inputs`: the model's."""
+    the outputs' answers to made-up rows (`OnnxSignature.probe`); `inputs`: the model's;
+    `rows_apart`: `OnnxSignature.rows_apart` (a batch fixed at 2, or one window of 2 steps)."""
     classes = len(graph.labels) or len(options.labels) or -1
-    scores = _scores(outputs, options, classes, graph, inputs)
+    scores = _scores(outputs, options, classes, graph, inputs, rows_apart)
     _not_lowest_first(scores, graph)
     _binary_a_label(outputs, scores, graph)
     labels = _labels(options.labels, graph, scores)

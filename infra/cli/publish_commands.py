@@ -205,7 +205,8 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     if task == "classification":
         options = ClassifierOptions(labels, args.scores_output, args.label_output, args.activation)
         setup = classifier_setup(
-            signature.outputs, signature.classes, options, signature.probe, signature.inputs
+            *(signature.outputs, signature.classes, options, signature.probe, signature.inputs),
+            rows_apart=signature.rows_apart,
         )
         setup = checked_label_indexes(setup, signature.probe)
         setup = checked_by_own_labels(setup, signature.classes, signature.probe)

@@ -108,6 +108,28 @@ def test_one_logit_a_row_of_a_batch_fixed_at_two_still_publishes(tmp_path: Path)
     assert manifest.postprocessing.activation == "sigmoid"
 
 
+def test_a_window_of_exactly_two_steps_is_refused_as_one_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A GRU exported on one window of 2 steps ([2, 12] -> logits [2]) has the shapes of a
+    batch fixed at 2 answering one logit a row: it was published and one window was answered
+    two predictions. Swapping its two rows does not swap its answers (a batch's would), so
+    publish refuses it as it refuses one window of any other length."""
+    model = onnx.load(window_model(tmp_path / "two.onnx", "steps"))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    onnx.save(model, tmp_path / "two.onnx")
+    window = np.random.default_rng(0).normal(size=(2, 12)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "two.onnx"))
+    logits = session.run(None, {"x": window})[0]
+    assert np.allclose(session.run(None, {"x": window[::-1].copy()})[0], logits)  # not swapped
+    store = LocalStore(tmp_path / "store")
+    argv = ["--store", store.uri, "publish", str(tmp_path / "two.onnx"), "--name", "pump"]
+    assert run([*argv, "--no-progress", "--labels", "ok,fault"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "output 'logits' is [2]: the 2 class scores of one input with no batch axis" in err
+    assert not Registry(store).models()
+
+
 def test_such_a_version_published_before_is_not_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
