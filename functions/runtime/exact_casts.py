@@ -43,3 +43,21 @@ def inexact_rows(rows: np.ndarray, target: np.dtype[np.generic]) -> np.ndarray:
     limit = 2**bits
     wide = rows.astype(object) if rows.dtype.kind == "u" else rows
     return np.asarray(((wide > limit) | (wide < -limit)).any(axis=1), dtype=bool)
+
+
+def beyond_float_range(value: np.ndarray, target: np.dtype[np.generic]) -> str:
+    """Why .astype to a float `target` would change the values sent (`: 1e+39 is out of
+    float32's range ...`), else "": a typed FP64 1e39 for an FP32 input was told to send
+    .astype('float32'), which sends inf."""
+    if target.kind != "f" or value.dtype.kind not in "iuf" or value.size == 0:
+        return ""
+    top = float(np.finfo(target.str).max)
+    with np.errstate(invalid="ignore", over="ignore"):
+        sizes = np.abs(value.astype(np.float64))
+    outside = np.flatnonzero(np.isfinite(sizes) & (sizes > top))
+    if not len(outside):
+        return ""
+    return (
+        f": {value.flat[outside[0]].item()!r} is out of {target}'s range (at most {top:.8g} either "
+        f"way; .astype('{target}') would send inf): send values {target} can hold"
+    )

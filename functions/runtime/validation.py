@@ -16,7 +16,7 @@ import numpy as np
 from functions.runtime.column_names import collision
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
-from functions.runtime.exact_casts import exact_in_float
+from functions.runtime.exact_casts import beyond_float_range, exact_in_float
 from functions.runtime.finite import all_finite
 from functions.runtime.fixed_batch import dynamic_batch_advice, elsewhere_advice, one_row_batch
 from functions.runtime.input_messages import (
@@ -86,7 +86,7 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     fix = ""
     if source.kind in "iuf" and target.kind in "iuf":  # a typed tensor's type: say the one
         fix = f": send {spec.dtype} (OIP {BY_NAME[spec.dtype].oip}; numpy .astype('{spec.dtype}'))"
-        fix = _changed_by_cast(spec, value, target) or fix
+        fix = _changed_by_cast(spec, value, target) or beyond_float_range(value, target) or fix
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely{fix}"
     )

@@ -119,6 +119,13 @@ def test_safe_casts_are_applied() -> None:
             {"ids": np.array([1, 2**40], dtype=np.int64)},
             "input 'ids' expects int32; got int64, which does not convert safely: values are outside [-2147483648, 2147483647]",
         ),
+        (
+            # .astype('float32') would send inf (was told to, as for values in range)
+            {"x": np.array([[1.0, -1e39, 2.0, 3.0], [0.0] * 4], dtype=np.float64)},
+            "input 'x' expects float32; got float64, which does not convert safely: "
+            "-1e+39 is out of float32's range (at most 3.4028235e+38 either way; .astype('float32') "
+            "would send inf): send values float32 can hold",
+        ),
         ({"x": np.zeros((2, 4), bool)}, "input 'x' expects float32; got true/false values"),
         (
             # the value, as a record by feature name is told (before: "got text or null
