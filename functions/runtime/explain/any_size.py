@@ -75,6 +75,24 @@ def one_step(row: tuple[int, ...], axis: int | None) -> None:
         )
 
 
+def its_own_mean(images: np.ndarray, axis: int | None) -> None:
+    """A 422 for a window whose steps are all the same (a machine idle; `axis`: its features
+    axis, None for an image): it is its own mean per feature (`channel_means`), so leaving any
+    run out changed nothing, and every attribution was 0 with the base value the prediction,
+    as for one step."""
+    if axis is None:
+        return
+    steps = 2 - axis  # of an [N, T, F] or [N, F, T] tensor
+    same = (images.max(axis=steps) == images.min(axis=steps)).all(axis=1)
+    for index in np.flatnonzero(same).tolist()[:1]:
+        raise InvalidInput(
+            f"window {index} cannot be explained: its steps are all the same, and a model of "
+            "any window length is explained against each window's own mean per feature, which "
+            "for it is the window itself (every attribution 0); a window in which some feature "
+            "changes over its steps can be"
+        )
+
+
 def channel_means(
     image: np.ndarray, layout: str, declared: tuple[int, ...] = (), window: str | None = None
 ) -> np.ndarray:
@@ -122,6 +140,7 @@ class AnySizeImageExplainer:
         width = target(images[:1].reshape(1, -1).astype(target.dtype)).shape[1]
         check_size(len(images), len(groups.columns), width, coalitions)
         self._check_budget(target, images, coalitions, groups, width)
+        its_own_mean(images, features_axis(declared, window) if self.layout == "hw" else None)
         timed = TimedModel(target, target.output_name(), width)
         explained: list[RowAttribution] = []
         with stopped_past(self.max_seconds, len(images), "image(s)") as deadline:
