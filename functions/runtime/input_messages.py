@@ -99,3 +99,15 @@ def missing_value(where: str, sent: str) -> str:
         "that handles missing values (e.g. scikit-learn's trees) is published with "
         "`aiaas publish --allow-nonfinite`"
     )
+
+
+def captured_gap(where: str, sent: str) -> str:
+    """`missing_value` for a file `aiaas capture export` wrote (its time, request_id and version
+    columns): such a cell is a field denied at capture, not a missing value a request sent (the
+    model refused those, so none was captured); `--allow-nonfinite` was the advice."""
+    return (
+        f"{where} is {sent}: this file is a capture export, which writes a field denied at "
+        "capture (`aiaas capture MODEL --deny`) empty in every row, and a feature the row's "
+        "version did not read; this model takes finite numbers only: fill the column in to "
+        "score these rows"
+    )

@@ -22,7 +22,7 @@ from functions.runtime.batch.numbers import NUMBER_BYTES, plain_numbers
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
 from functions.runtime.batch.text import cut_line_ends, decode_numbered, finish_chunk
 from functions.runtime.codecs import nulls
-from functions.runtime.input_messages import missing_value
+from functions.runtime.input_messages import captured_gap, missing_value
 from functions.runtime.manifest import ModelManifest
 
 COMMA, NEWLINE = ord(","), ord("\n")
@@ -82,6 +82,7 @@ class CsvDecoder:
         self.manifest = manifest
         self.specs = {spec.name: spec for spec in manifest.inputs}
         self.skip_header = skip_header
+        self.captured = {"time", "request_id", "version"} <= set(layout.columns)  # capture export
         self.width = len(layout.usecols) if layout.usecols is not None else len(layout.columns)
         self.picks = {name: _pick(cols) for name, cols in layout.indices.items()}
         # A refused row's reason quotes its cells as written (9007199254740993, not ...992).
@@ -343,7 +344,8 @@ class CsvDecoder:
         error saying how such a model is published."""
         if nulls.takes_missing(self.specs[name]):
             return math.nan
-        raise ValueError(missing_value(f"column '{self._column(slot)}'", "an empty cell"))
+        where = f"column '{self._column(slot)}'"
+        raise ValueError((captured_gap if self.captured else missing_value)(where, "an empty cell"))
 
     def _column(self, slot: int) -> str:
         columns = self.layout.usecols or range(len(self.layout.columns))
