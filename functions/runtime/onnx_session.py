@@ -77,21 +77,27 @@ def check_graph(manifest: ModelManifest, session: ort.InferenceSession) -> None:
 
     compare("input", manifest.inputs, session.get_inputs())
     compare("output", manifest.outputs, session.get_outputs())
-    _scores_of_one_input(manifest, ref)
+    _scores_of_one_input(manifest, ref, session)
 
 
-def _scores_of_one_input(manifest: ModelManifest, ref: str) -> None:
+def _scores_of_one_input(manifest: ModelManifest, ref: str, session: ort.InferenceSession) -> None:
     """A 503 for a classifier whose scores output is the [classes] scores of one input with no
     batch axis (a GRU exported on one window, [steps, 12] -> [2]), which publish refuses since
     2026-12-07: a version published before was answered as one score a row, two predictions
-    of the wrong class for one window. A batch fixed at that size (one logit a row) is not."""
+    of the wrong class for one window. A batch fixed at that size (one logit a row) is not;
+    one window of exactly 2 steps ([2, 12] -> [2]) has its shapes, and is told apart as publish
+    tells it (since 2026-12-07): its answers to 2 rows do not swap when the rows do."""
     post = manifest.postprocessing
     spec = next((o for o in manifest.outputs if post and o.name == post.scores_output), None)
     classes = len(manifest.labels)
     if spec is None or classes < 2 or spec.shape != (classes,):
         return
     if batch_fixed_at(manifest.inputs, classes):
-        return
+        # imported for this shape only: the predict path of every other model stays as it was
+        from functions.runtime.rows_swapped import rows_apart
+
+        if classes != 2 or rows_apart(session, manifest.inputs, manifest.outputs) is not False:
+            return
     raise ModelUnavailable(
         f"{ref}: scores output {spec.name} {list(spec.shape)} has no batch axis",
         public_message=(

@@ -130,6 +130,41 @@ def test_a_window_of_exactly_two_steps_is_refused_as_one_window(
     assert not Registry(store).models()
 
 
+def test_a_window_of_two_steps_published_before_is_not_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version an older release published (no swap probe) is a 503, not two predictions for
+    one window; a true batch fixed at 2 is served its two rows' answers."""
+    from functions.predict.service import service_from_env
+    from functions.runtime.cache import ArtifactCache
+    from functions.runtime.pool import ModelPool
+    from infra.cli import publish_classifier
+    from tests.functions.test_predict_events import body_of, http_event
+
+    model = onnx.load(window_model(tmp_path / "two.onnx", "steps"))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    onnx.save(model, tmp_path / "two.onnx")
+    window_model(tmp_path / "pair.onnx", 2)
+    store = LocalStore(tmp_path / "store")
+    monkeypatch.setattr(publish_classifier, "_one_score_for_many", lambda *a, **k: None)
+    for name in ("two", "pair"):
+        argv = ["--store", store.uri, "publish", str(tmp_path / f"{name}.onnx"), "--name", name]
+        assert run([*argv, "--no-progress", "--labels", "ok,fault"]) == 0
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    body = json.dumps({"inputs": np.random.default_rng(0).normal(size=(2, 12)).tolist()})
+    answered = {}
+    for name in ("two", "pair"):
+        service = service_from_env({"AIAAS_MODEL": name}, pool)
+        answered[name] = service.handle(http_event("POST", f"/models/{name}/predict", body))
+    assert answered["two"]["statusCode"] == 503, answered["two"]
+    assert (
+        "answers the 2 class scores of one input with no batch axis"
+        in (body_of(answered["two"])["error"])
+    )
+    assert answered["pair"]["statusCode"] == 200, answered["pair"]
+    assert len(body_of(answered["pair"])["predictions"]) == 2
+
+
 def test_such_a_version_published_before_is_not_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
