@@ -10,7 +10,7 @@ Nothing on the caller's path waits for the replay or decodes anything; it takes 
 The process is spawned on the first copy (a shadow is rare; most functions never pay for it),
 inherits the function's environment (its store and settings), and dies with its parent (its
 end of the pair closes). Its results come back summed per version pair, at most every 0.5 s,
-read by one thread here that sleeps in `select` in between and hands them to `report` (the
+read by one thread here that sleeps in a selector (epoll on Linux) in between and hands them to `report` (the
 gateway's `/metrics`); while copies flow it also wakes every TICK_S to send what a burst left
 held. When it exits or
 is killed, the copies it held are counted as dropped, and a new one is spawned on a later copy
@@ -24,7 +24,7 @@ import contextlib
 import logging
 import math
 import os
-import select
+import selectors
 import socket
 import subprocess
 import threading
@@ -182,10 +182,15 @@ class ReplayChannel:
         )
 
     def _read(self, sock: socket.socket, process: subprocess.Popen[bytes]) -> None:
+        # A selector, not select(): select() refuses a descriptor numbered 1024 or more, which a
+        # busy server's socket pair gets (many connections open); it raised in this thread,
+        # which died, and no result came back again (the suite's late tests, CI 2026-12-07).
+        waiting = selectors.DefaultSelector()
+        waiting.register(sock, selectors.EVENT_READ)
         while True:
             timeout = TICK_S if self._batch.active(time.monotonic()) else None
             try:
-                readable = select.select([sock], [], [], timeout)[0]
+                readable = waiting.select(timeout)
                 data = sock.recv(_RESULTS_MAX) if readable else None
             except OSError:
                 data = b""
@@ -195,6 +200,7 @@ class ReplayChannel:
                 for row in orjson.loads(data):
                     self._result(row)
             self._flush()
+        waiting.close()
         with self._lock:  # the process is gone: what it held, or was held for it, is lost
             self._sock = None
             self._take()

@@ -39,9 +39,8 @@ PREDICT = "/models/m/predict"
 
 def replay_env(tmp_path: Path, priority: str = "normal") -> dict[str, str]:
     """The replay process's environment: the test's store, its own cache, no EMF noise. At
-    normal priority unless a test is about the default (idle): with the suite's other xdist
-    worker keeping both CPUs busy, an idle-priority replay got no CPU for 30-60 s and tests
-    about what it answers timed out (CI, 2026-12-06 and 12-07)."""
+    normal priority unless a test is about the default (idle): what it answers, not when it
+    gets a CPU beside the suite's other xdist worker, is what the rest of the tests check."""
     return {
         "PATH": os.environ.get("PATH", ""),
         "AIAAS_STORE": str(tmp_path / "store"),

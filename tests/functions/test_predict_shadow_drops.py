@@ -47,10 +47,12 @@ def started(tmp_path: Path) -> tuple[PredictService, GatewayMetrics, int]:
     assert service.handle(http_event("POST", PREDICT, BIG))["statusCode"] == 200
     process = process_of(service)
     assert process is not None
-    # The replay process is up and has answered once; it runs at normal priority here
-    # (replay_env). 120 s: on CI's 2 vCPUs both drains of these tests waited out 60 s in the
-    # same minute at idle priority (2026-12-07); a failure names each thread's state and policy.
-    settled = service.shadow.drain(120)
+    # The replay process is up and has answered once. Late in CI's suite both drains of these
+    # tests waited out their time (2026-12-07) with the replay idle in recv: the results thread
+    # here had died in select() on a descriptor past 1024 (functions/shadow/channel.py now
+    # uses a selector; test_shadow_high_descriptors.py). A failure names each replay thread's
+    # state, policy and wait.
+    settled = service.shadow.drain(60)
     assert settled, (os.getloadavg(), process.poll(), threads_of(process.pid))
     return service, gateway, process.pid
 
