@@ -124,13 +124,11 @@ def test_an_encoder_that_learnt_the_text_none_keeps_it_a_category(tmp_path: Path
         assert json.loads(error)["line"] == 3 and "'' is not a category" in error.decode()
 
 
-def test_two_encoders_on_one_string_input_read_a_gap_in_either_column(tmp_path: Path) -> None:
-    """One [N, 2] string input, one encoder a column (integer columns of a numpy array):
-    a null in either column is that column's "nan", as predict_proba encodes NaN there."""
-    rng = np.random.default_rng(1)
-    grid = rng.choice(np.array(["a", "b", "GAP"], dtype=object), (300, 2))
-    grid[grid == "GAP"] = np.nan
-    target = np.where(pd.isna(grid[:, 0]), "gap0", np.where(pd.isna(grid[:, 1]), "gap1", "both"))
+def _publish_column_pair(
+    tmp_path: Path, grid: np.ndarray, target: np.ndarray, name: str
+) -> tuple[Pipeline, LocalStore]:
+    """One [N, 2] string input, one OneHotEncoder a column, fit on `grid`, exported with
+    skl2onnx's defaults and published as `name`."""
     encoders = ColumnTransformer(
         [
             ("c0", OneHotEncoder(handle_unknown="ignore"), [0]),
@@ -139,11 +137,22 @@ def test_two_encoders_on_one_string_input_read_a_gap_in_either_column(tmp_path: 
     )
     pipeline = Pipeline([("prep", encoders), ("clf", LogisticRegression(max_iter=2000))])
     pipeline.fit(grid, target)
-    model = tmp_path / "pair.onnx"
+    model = tmp_path / f"{name}.onnx"
     onx = to_onnx(pipeline, initial_types=[("x", StringTensorType([None, 2]))])
     model.write_bytes(onx.SerializeToString())
     store = LocalStore(tmp_path / "store")
-    assert _quiet(["--store", store.uri, "publish", str(model), "--name", "pair"]) == 0
+    assert _quiet(["--store", store.uri, "publish", str(model), "--name", name]) == 0
+    return pipeline, store
+
+
+def test_two_encoders_on_one_string_input_read_a_gap_in_either_column(tmp_path: Path) -> None:
+    """One [N, 2] string input, one encoder a column (integer columns of a numpy array):
+    a null in either column is that column's "nan", as predict_proba encodes NaN there."""
+    rng = np.random.default_rng(1)
+    grid = rng.choice(np.array(["a", "b", "GAP"], dtype=object), (300, 2))
+    grid[grid == "GAP"] = np.nan
+    target = np.where(pd.isna(grid[:, 0]), "gap0", np.where(pd.isna(grid[:, 1]), "gap1", "both"))
+    pipeline, store = _publish_column_pair(tmp_path, grid, target, "pair")
     assert Registry(store).manifest("pair", "1").inputs[0].missing == "nan"
     rows = np.array([["a", None], [None, "b"], ["b", "a"]], dtype=object)
     want = list(pipeline.predict(np.where(pd.isna(rows), np.nan, rows)))
@@ -297,19 +306,7 @@ def test_columns_of_one_input_fit_one_on_none_one_on_nan_take_no_null(tmp_path: 
     grid[nones, 0] = None
     grid[grid[:, 1] == "GAP", 1] = np.nan
     target = np.where(nones, "none0", np.where(pd.isna(grid[:, 1]), "gap1", "other"))
-    encoders = ColumnTransformer(
-        [
-            ("c0", OneHotEncoder(handle_unknown="ignore"), [0]),
-            ("c1", OneHotEncoder(handle_unknown="ignore"), [1]),
-        ]
-    )
-    pipeline = Pipeline([("prep", encoders), ("clf", LogisticRegression(max_iter=2000))])
-    pipeline.fit(grid, target)
-    model = tmp_path / "mix.onnx"
-    onx = to_onnx(pipeline, initial_types=[("x", StringTensorType([None, 2]))])
-    model.write_bytes(onx.SerializeToString())
-    store = LocalStore(tmp_path / "store")
-    assert _quiet(["--store", store.uri, "publish", str(model), "--name", "mix"]) == 0
+    pipeline, store = _publish_column_pair(tmp_path, grid, target, "mix")
     spec = Registry(store).manifest("mix", "1").inputs[0]
     assert (spec.missing, spec.none_category) == (None, True)  # was "nan", and no word
     assert list(pipeline.predict(np.array([[None, "a"]], dtype=object))) == ["none0"]
