@@ -57,6 +57,7 @@ RUN_TIMED_EVERY = 16  # session.run calls per timed one
 # stderr would repeat it, once per run that a batch splits a failed chunk into.
 _QUIET = ort.RunOptions()
 _QUIET.log_severity_level = 4
+QUIET_RUN = _QUIET  # the explainer's own wide session runs so too (explain/explainer.py)
 
 
 class LoadedModel:

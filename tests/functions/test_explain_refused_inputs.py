@@ -43,6 +43,22 @@ def test_an_unseen_category_is_the_422_predict_answers(
     assert post(svc, "/models/region/explain", {"instances": [record]})[0] == 200
 
 
+def test_a_refused_row_leaves_no_onnxruntime_line_on_stderr(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The 422 is the answer: onnxruntime's own ERROR line (ANSI red, outside `aiaas serve`'s
+    JSON log) came on stderr with every explain of an unseen category on the wide session,
+    one per refused row in `aiaas explain --file`, where predict logs none."""
+    monkeypatch.setattr(explainer, "cpu_count", lambda: 2)
+    svc = service(root, "region")
+    record = {"alcohol": 13.5, "malic": 3.0, "ash": 2.5, "region": "west"}
+    capfd.readouterr()
+    status, doc = post(svc, "/models/region/explain", {"instances": [record]})
+    assert status == 422 and "'west' is not a category" in doc["error"]
+    err = capfd.readouterr().err
+    assert "onnxruntime" not in err and "OneHotEncoder" not in err, err
+
+
 def test_a_row_a_model_taking_gaps_cannot_score_is_the_422_predict_answers(
     tmp_path: Path,
 ) -> None:

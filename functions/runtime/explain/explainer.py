@@ -46,7 +46,7 @@ from functions.runtime.explain.row_outputs import TimedModel as TimedModel
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.model import LoadedModel
+from functions.runtime.model import QUIET_RUN, LoadedModel
 from functions.runtime.onnx_session import cpu_count, intra_op_threads, session_options
 from functions.runtime.validation import validate_inputs
 
@@ -349,7 +349,7 @@ class ModelTarget:
             raw = self.model.run(feeds, [name])[name]
         else:
             try:
-                named = dict(zip([name], session.run([name], feeds), strict=True))
+                named = dict(zip([name], session.run([name], feeds, QUIET_RUN), strict=True))
             except Exception as exc:  # a category it refuses: the 422 predict answers
                 raise self.model.failure(exc, feeds) from exc
             self.model.tabulate_maps(named)  # a ZipMap's rows of {class: p} as a table
