@@ -132,9 +132,9 @@ def _regressor(
 def _importance(
     model: LoadedModel, data: LabelledData, folder: Path, plots: _Plots, finite: np.ndarray
 ) -> tuple[str, ...]:
-    """Mean |Kernel SHAP| of the predicted output over the first rows; a remark when skipped.
-    Rows whose prediction is not finite (`finite` False) are no background and not explained:
-    one made every attribution NaN, an empty plot and "largest x_0 nan"."""
+    """Mean |Kernel SHAP| of the predicted output over rows spread evenly over the file; a
+    remark when skipped. Rows whose prediction is not finite (`finite` False) are no background
+    and not explained: one made every attribution NaN, an empty plot and "largest x_0 nan"."""
     from functions.runtime.explain.background import summarize
     from functions.runtime.explain.explainer import Explainer, OverBudget, explained_columns
     from functions.runtime.explain.patches import input_features_axis
@@ -150,13 +150,15 @@ def _importance(
         )
     try:
         columns = explained_columns(manifest)
-        some = {k: v[finite][:BACKGROUND_ROWS] for k, v in data.inputs.items()}
+        kept = np.flatnonzero(finite)
+        kept = kept[spread(BACKGROUND_ROWS, len(kept))]
+        some = {k: v[kept] for k, v in data.inputs.items()}
         feeds = validate_inputs(manifest, some, max_batch_size=BACKGROUND_ROWS, typed=False)
         # rows with a missing value (a model published with --allow-nonfinite) are left out,
         # as `aiaas baseline` leaves them: k-means centres and SHAP's references are numbers
         rows, gappy = complete_rows(columns.flat(feeds), columns.strings)
         background = summarize(rows, strings=columns.strings, picked=columns.picked)
-        shown = columns.feeds(rows[:CARD_ROWS])
+        shown = columns.feeds(rows[spread(CARD_ROWS, len(rows))])
         # The default coalitions, as /explain serves them: a fixed 1,024 fit a model of over
         # 512 features from fewer equations than unknowns, and ranked weightless features first.
         explained = Explainer(model, background, EXPLAIN_SECONDS).explain(shown, None)
@@ -182,8 +184,18 @@ def _importance(
         f"{explained.features[i]} {importance[i]:.3g}" for i in np.argsort(-importance)[:TOP]
     )
     return (f"feature importance: mean |attribution| over {len(per_row)} rows, "
-            f"{_coalitions(explained.parameters)}, largest {top}; background "
-            f"{background.source}{left}",)  # fmt: skip
+            f"{_coalitions(explained.parameters)}, largest {top}, the rows spread evenly over "
+            f"the file; background {background.source}{left}",)  # fmt: skip
+
+
+def spread(count: int, total: int) -> np.ndarray:
+    """`count` indices evenly spaced over `total` rows, first and last included (all of them
+    where there are no more): a held-out file sorted by its label, a date or a feature is read
+    across. Its first rows were one end of it: a file sorted by label gave a linear model's
+    card its second feature as the most important, from 16 rows of one class."""
+    if total <= count:
+        return np.arange(total)
+    return np.linspace(0, total - 1, count).round().astype(np.int64)
 
 
 def _coalitions(parameters: dict[str, Any]) -> str:
