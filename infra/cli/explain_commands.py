@@ -31,7 +31,7 @@ from functions.runtime.text_input import text_input
 from infra.cli.arg_types import whole
 from infra.cli.csv_rows import read_rows, read_texts
 from infra.cli.explain_file import FileRows, answered_elsewhere, explain_file
-from infra.cli.explain_plot import attributions, draw, picture, shown_note
+from infra.cli.explain_plot import attributions, draw, picture, shown_note, shown_values
 from infra.cli.file_args import file_suffix, is_file
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
@@ -308,6 +308,7 @@ def describe(doc: dict[str, Any]) -> list[str]:
     ]
     for index, row in enumerate(doc["explanations"]):
         names, values, column = attributions(doc, row)
+        values = shown_values(values)
         target = row.get("label", doc["outputs"][0])
         lines.append(
             f"row {index}: {target} = {row['prediction'][column]:.4g} "

@@ -15,6 +15,7 @@ from infra.cli.pyplot import pyplot
 from training.fonts import save
 
 TOWARD, AWAY = "#c0392b", "#2e86c1"  # red pushes toward the class, blue away from it
+NOISE = 1e-6  # an attribution this small beside the row's largest is float rounding
 
 
 def attributions(doc: dict[str, Any], row: dict[str, Any]) -> tuple[list[str], np.ndarray, int]:
@@ -22,6 +23,17 @@ def attributions(doc: dict[str, Any], row: dict[str, Any]) -> tuple[list[str], n
     column = int(np.argmax(row["prediction"])) if "label" in row else 0
     values = np.asarray(row["attributions"]).reshape(-1, len(row["prediction"]))[:, column]
     return row.get("tokens", doc.get("features", [])), values, column
+
+
+def shown_values(values: np.ndarray) -> np.ndarray:
+    """Attributions as a table or a card line shows them: one within NOISE of the largest is 0.
+    A feature the model ignores gets 0 up to rounding: the least-squares solve's in float64
+    (4e-16, -2.2e-16), a float32 tree ensemble's sums (-6.7e-8 beside 1.19). The table showed
+    `+7.589e-17` and the card named it among the "largest", read as the feature moving the
+    prediction a little; --json keeps the values as fitted."""
+    values = np.asarray(values, dtype=np.float64)
+    largest = float(np.abs(values).max(initial=0.0))
+    return np.where(np.abs(values) <= NOISE * largest, 0.0, values)
 
 
 def shown_note(row: dict[str, Any]) -> str:

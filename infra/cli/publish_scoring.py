@@ -21,6 +21,7 @@ from functions.runtime.drift.watched import value_output
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
+from infra.cli.explain_plot import shown_values
 from infra.cli.publish_card import Scored
 from infra.cli.publish_data import LabelledData, read_data
 from infra.cli.publish_evaluation import check_numeric, load, served_answers, truth_labels
@@ -176,7 +177,7 @@ def _importance(
     per_row = [values for values in per_row if np.isfinite(values).all()]
     if not per_row:  # a background centre the model answers NaN for
         return ("no feature importance: the attributions are not finite",)
-    importance = np.mean(per_row, axis=0)
+    importance = shown_values(np.mean(per_row, axis=0))
     plots.draw("Feature importance", card.importance_plot, explained.features, importance,
                folder / "importance.png", 15, None, input_features_axis(manifest))  # fmt: skip
     left = f" ({gappy} rows with missing values left out)" if gappy else ""
