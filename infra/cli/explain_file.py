@@ -182,8 +182,10 @@ def explain_file(
         failed = _write(sys.stdout, plane, manifest, rows, parameters, text, what, show)
     total = rows.total
     # Without --out the JSONL is stdout: the summary goes to stderr, out of its way.
+    # The version: `NAME` is whatever its alias served at the start, said nowhere else.
     summary = f"explained {total - failed} of {total} rows of {path}"
-    print(summary + (f" into {out}" if out else ""), file=sys.stdout if out else sys.stderr)
+    summary += f" with {manifest.name}:{manifest.version}" + (f" into {out}" if out else "")
+    print(summary, file=sys.stdout if out else sys.stderr)
     if failed:
         print(f"{failed} row(s) could not be explained: see their 'error' lines", file=sys.stderr)
     return 1 if failed else 0

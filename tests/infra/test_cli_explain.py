@@ -71,7 +71,8 @@ def test_baseline_then_explain_rows_a_file_and_a_picture(
 
     jsonl = tmp_path / "why.jsonl"
     code, out, _ = cli(store, capsys, "explain", "iris", "--file", str(data), "--out", str(jsonl))
-    assert (code, out) == (0, f"explained 40 of 40 rows of {data} into {jsonl}\n")
+    # `iris` alone: the summary says which version explained the file
+    assert (code, out) == (0, f"explained 40 of 40 rows of {data} with iris:1 into {jsonl}\n")
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert [line["row"] for line in lines] == list(range(40))
     for line in lines:

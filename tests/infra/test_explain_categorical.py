@@ -265,7 +265,7 @@ def test_cli_explains_a_csv_with_a_bad_row(shop: Shop, baselined: Background, ca
         shop.store, capsys, "explain", "shop", "--file", str(path), "--out", str(out_path)
     )
     assert code == 1
-    assert f"explained 69 of 70 rows of {path} into {out_path}" in out
+    assert f"explained 69 of 70 rows of {path} with shop:1 into {out_path}" in out
     lines = [json.loads(line) for line in out_path.read_text().splitlines()]
     assert [line["row"] for line in lines] == list(range(70))
     assert [line["line"] for line in lines] == list(range(2, 72))  # the header is line 1

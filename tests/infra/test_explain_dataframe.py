@@ -188,7 +188,7 @@ def test_cli_explains_records_and_a_dataframe_csv(
     code, out = _cli(
         frames.store, capsys, "explain", "wine", "--file", str(csv), "--out", str(jsonl)
     )
-    assert (code, out) == (0, f"explained 70 of 70 rows of {csv} into {jsonl}\n")
+    assert (code, out) == (0, f"explained 70 of 70 rows of {csv} with wine:1 into {jsonl}\n")
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert [line["row"] for line in lines] == list(range(70))
     assert all(line["features"] == COLUMNS for line in lines)
