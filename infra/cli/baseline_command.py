@@ -117,6 +117,9 @@ def _row_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace,
     background = summarize(
         complete, clusters=args.clusters, strings=columns.strings, picked=columns.picked
     )
+    if gappy:  # said where explanations report their background, not only on this terminal
+        left = f"{background.source} ({gappy} rows with missing values left out)"
+        background = dataclasses.replace(background, source=left)
     model = plane.models.model(manifest.name, manifest.version)
     # Values the model's input cannot hold are refused by `fit`, naming the column; values it
     # holds but answers infinity for (3e38 + 3e38 in float32) warned there, then were stored.
@@ -137,8 +140,7 @@ def _row_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace,
     for kept in {BACKGROUND_FILE, BASELINE_FILE} - set(written):
         print(f"kept the existing {kept}")
     if BACKGROUND_FILE in written:
-        left = f" ({gappy} rows with missing values left out)" if gappy else ""
-        print(f"{ref}: background = {background.source}{left}")
+        print(f"{ref}: background = {background.source}")
     if BASELINE_FILE in written:
         # A model of string columns alone (a text pipeline's) has no number to bin.
         binned = f"in {args.bins} bins a feature" if drift.width else "(no numeric feature)"

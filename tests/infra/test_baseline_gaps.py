@@ -6,6 +6,7 @@ float: ''", whichever the model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,12 @@ def test_empty_cells_are_counted_for_a_model_that_takes_them(
     base = DriftBaseline.from_json(store.get_bytes(f"{prefix}/{BASELINE_FILE}"))
     assert base.missed.tolist() == [0, 17, 0, 0] and base.counts[1].sum() == 133
     assert base.rows == 150 and store.exists(f"{prefix}/{BACKGROUND_FILE}")
+    # What an explanation reports as its background says so too: its base value is the mean
+    # answer over the complete rows, not over every training row.
+    said = json.loads(store.get_bytes(f"{prefix}/{BACKGROUND_FILE}"))["source"]
+    assert said == "k-means (10 centres) of 133 rows (17 rows with missing values left out)"
+    assert main([*cli, "explain", "loose", "--inputs", "[[5.1, null, 1.4, 0.2]]", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"]["background"] == said
 
     assert main([*cli, "baseline", "strict", str(tmp_path / "train.csv")]) != 0
     err = capsys.readouterr().err
