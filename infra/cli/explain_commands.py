@@ -35,7 +35,7 @@ from infra.cli.explain_plot import attributions, draw, picture, shown_note, show
 from infra.cli.file_args import file_suffix, is_file
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
-from infra.cli.output_file import output_file
+from infra.cli.output_file import check_folder, output_file
 from infra.cli.pyplot import pyplot
 from infra.cli.row_progress import add_flag
 
@@ -135,8 +135,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise BadRequest("--png draws one explanation: give it with --inputs, not --file")
     if args.out and not args.file:  # was ignored: the table printed, no file, exit 0
         raise BadRequest("--out writes --file's JSON lines: with --inputs, use --json > FILE")
-    if args.png:  # a missing extra before the work, not after the table it cannot draw
+    if args.png:  # a missing extra or folder before the work, not after the table it cannot draw
         pyplot()
+        check_folder(args.png)
     if args.file:
         # What the model needs to be explained at all (a background), a --patch it cannot take,
         # or --samples too few for its features or patches, fails here once, not row by row.

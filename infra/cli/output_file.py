@@ -37,3 +37,14 @@ def output_file(path: Path, *, parents: bool = False) -> Iterator[Path]:
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
+
+
+def check_folder(path: Path) -> None:
+    """Refuse, before any work, a file `output_file` could not write for want of its folder
+    (missing, not a folder, not writable): said as `output_file` says it, not after the work."""
+    folder = path.parent
+    if not folder.is_dir():
+        why = "No such file or directory" if not folder.exists() else "Not a directory"
+        raise BadRequest(f"cannot write {path}: {why}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadRequest(f"cannot write {path}: Permission denied")
