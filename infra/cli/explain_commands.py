@@ -161,6 +161,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         doc = plane.explain(manifest.name, manifest.version, orjson.dumps(body))
     except InvalidInput as exc:  # a shape the user never wrote: [1, 2] for their [0.5, 0.6]
+        if " has a batch of " in exc.message and "; the limit is " in exc.message:
+            raise InvalidInput(f"{exc.message} rows a request; {MANY_ROWS}") from None
         if not _record_of_lists(value, body):
             raise
         raise InvalidInput(f"{exc.message}; {SEVERAL_ROWS}") from None
@@ -225,6 +227,9 @@ INPUTS_SHAPES = (
 
 
 # Said after a refusal of one record whose values are lists (read as one row's vectors).
+MANY_ROWS = (  # the 64-row limit of one request, said as the way out of it
+    "--file explains a file of any length (a .csv, .jsonl or .npy of the rows), 64 at a time"
+)
 SEVERAL_ROWS = (
     'to explain several rows, give a list of records [{...}, ...], or {"inputs": {...}} '
     "with a list of values an input"
