@@ -5,6 +5,8 @@ An output no input reaches (an `nn.Parameter` returned as an output, a constant 
 the same tensor whatever is sent: a declared `[1, C]` of it is what it answers for any batch, so
 it is not relabelled `[-1, C]` as a torch legacy export's batched outputs are (their declaration
 keeps the example's batch of 1); OIP metadata said `[-1, C]` and the server answered `[1, C]`.
+An output some input reaches but reduced over the batch axis is found by running the graph
+(functions/runtime/batch_reduced.py).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import onnxruntime as ort
 
 from functions.runtime import mapped_weights
 from functions.runtime.artifact_files import files_to_publish
+from functions.runtime.batch_reduced import batch_of_one
 from functions.runtime.errors import BadRequest
 from functions.runtime.file_digests import DigestsAside
 from functions.runtime.file_hashes import sha256_file
@@ -258,6 +259,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         output_spec(arg, classes, batched=batched and arg.name not in constant)
         for arg in session.get_outputs()
     )
+    outputs = batch_of_one(session, proto, inputs, outputs)
     probe = None
     if proto is not None and any(node.domain == "ai.onnx.ml" for node in proto.graph.node):
         probe = probe_run(session, inputs, outputs)
