@@ -230,7 +230,8 @@ def _explained(
     except InvalidInput as exc:
         if len(index) == 1:  # its request's row 0 is the file's row: said as the file's
             why = exc.reason + ALONE_OVER if isinstance(exc, OverBudget) else str(exc)
-            return [{"row": index[0], "error": re.sub(r"\brow 0\b", f"row {index[0]}", why)}]
+            said = re.sub(r"\b(row|image|window) 0\b", rf"\g<1> {index[0]}", why)
+            return [{"row": index[0], "error": said}]
         half = len(index) // 2
         return _explained(plane, manifest, chunk[:half], index[:half], parameters, text) + (
             _explained(plane, manifest, chunk[half:], index[half:], parameters, text)

@@ -215,7 +215,9 @@ def test_an_embedding_sequence_stays_a_picture(
     store = LocalStore(tmp_path / "store")
     _publish(store, _linear(tmp_path / "m.onnx", "t", 768), "embedded")
     assert features_axis((-1, 768)) is None
-    doc = _explain(store, tmp_path, "embedded", np.ones((2, 768), np.float32))
+    doc = _explain(
+        store, tmp_path, "embedded", np.random.default_rng(0).random((2, 768), np.float32)
+    )
     assert doc["parameters"]["read_as"] == "image"
     assert "patch_shape" not in doc["parameters"]
     np.save(tmp_path / "train.npy", np.ones((10, 3, 768), np.float32))

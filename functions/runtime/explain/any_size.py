@@ -75,12 +75,22 @@ def one_step(row: tuple[int, ...], axis: int | None) -> None:
         )
 
 
-def its_own_mean(images: np.ndarray, axis: int | None) -> None:
-    """A 422 for a window whose steps are all the same (a machine idle; `axis`: its features
-    axis, None for an image): it is its own mean per feature (`channel_means`), so leaving any
-    run out changed nothing, and every attribution was 0 with the base value the prediction,
-    as for one step."""
+def its_own_mean(images: np.ndarray, axis: int | None, layout: str) -> None:
+    """A 422 for an image or window that is its own mean (`channel_means`), so leaving any patch
+    or run out changed nothing, and every attribution was 0 with the base value the prediction,
+    answered 200 as an explanation ("no pixel matters"): an image of one colour (every pixel the
+    same in each channel), or a window whose steps are all the same (a machine idle; `axis`: its
+    features axis, None for an image), as for one step."""
     if axis is None:
+        pixels = {"chw": (2, 3), "hwc": (1, 2), "hw": (1, 2)}[layout]
+        same = (images.max(axis=pixels) == images.min(axis=pixels)).reshape(len(images), -1)
+        for index in np.flatnonzero(same.all(axis=1)).tolist()[:1]:
+            raise InvalidInput(
+                f"image {index} cannot be explained: it is one colour (every pixel the same), "
+                "and a model of any image size is explained against each image's own mean "
+                "colour, which for it is the image itself (every attribution 0, whatever the "
+                "model reads); an image whose pixels differ can be"
+            )
         return
     steps = 2 - axis  # of an [N, T, F] or [N, F, T] tensor
     same = (images.max(axis=steps) == images.min(axis=steps)).all(axis=1)
@@ -140,7 +150,11 @@ class AnySizeImageExplainer:
         width = target(images[:1].reshape(1, -1).astype(target.dtype)).shape[1]
         check_size(len(images), len(groups.columns), width, coalitions)
         self._check_budget(target, images, coalitions, groups, width)
-        its_own_mean(images, features_axis(declared, window) if self.layout == "hw" else None)
+        its_own_mean(
+            images,
+            features_axis(declared, window) if self.layout == "hw" else None,
+            self.layout,
+        )
         timed = TimedModel(target, target.output_name(), width)
         explained: list[RowAttribution] = []
         with stopped_past(self.max_seconds, len(images), "image(s)") as deadline:
