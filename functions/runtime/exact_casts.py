@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import TensorSpec
 
@@ -22,10 +23,17 @@ def exact_in_float(spec: TensorSpec, value: np.ndarray, target: np.dtype[np.gene
         return
     at = [int(i) for i in np.unravel_index(int(outside[0]), value.shape)]
     raise InvalidInput(
-        f"input '{spec.name}' is {spec.dtype}; {value.dtype} value {value.flat[outside[0]]} at "
+        f"input '{spec.name}' is {_named(spec.dtype)}; {_named(str(value.dtype))} value "
+        f"{value.flat[outside[0]]} at "
         f"index {at} has no exact {spec.dtype} value (integers past 2^{bits} round): send "
         f"{spec.dtype} values"
     )
+
+
+def _named(dtype: str) -> str:
+    """A typed tensor's element type as its sender knows it: `FP64 (float64)`."""
+    entry = BY_NAME.get(dtype)
+    return f"{entry.oip} ({dtype})" if entry is not None else dtype
 
 
 def exact_bits(target: np.dtype[np.generic]) -> int:

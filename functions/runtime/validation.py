@@ -38,8 +38,17 @@ from functions.runtime.sent_values import encoded_image_hint, sent_value, string
 warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning, __name__)
 
 
+def type_name(dtype: str, typed: bool) -> str:
+    """An element type as the caller knows it: a typed tensor's (OIP, binary) sender reads its
+    OIP datatype (`FP16 (float16)`, where `float16` alone named numpy's), the simple JSON form's
+    numpy's (its docs name them so)."""
+    entry = BY_NAME.get(dtype)
+    return f"{entry.oip} ({dtype})" if typed and entry is not None else dtype
+
+
 def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     target = BY_NAME[spec.dtype].numpy
+    want = type_name(spec.dtype, typed)
     source = value.dtype
     if spec.dtype == "string":
         # An object array may hold anything; onnxruntime would quietly turn None into "None".
@@ -63,7 +72,7 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         # request, asked first: np.can_cast costs as much as the cast of a row).
         return value.astype(target)
     elif source.kind == "b" and target.kind != "b":
-        raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got true/false values")
+        raise InvalidInput(f"input '{spec.name}' expects {want}; got true/false values")
     elif np.can_cast(source, target, casting="safe"):
         if source.kind in "iu" and target.kind == "f":
             exact_in_float(spec, value, target)
@@ -77,18 +86,18 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         raise InvalidInput(null)
     encoded = encoded_image_hint(spec, value)
     if encoded:
-        raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got text: {encoded}")
+        raise InvalidInput(f"input '{spec.name}' expects {want}; got text: {encoded}")
     if source.kind in "USO" and spec.dtype != "string":
-        _not_a_number(spec, value)
+        _not_a_number(spec, value, want)
     if (spec.dtype == "string" and source.kind == "O") or value.size == 0:  # what was sent
-        raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got {sent_value(value)}")
-    got = "text or null values" if source.kind in "USO" else str(source)
+        raise InvalidInput(f"input '{spec.name}' expects {want}; got {sent_value(value)}")
+    got = "text or null values" if source.kind in "USO" else type_name(str(source), typed)
     fix = ""
     if source.kind in "iuf" and target.kind in "iuf":  # a typed tensor's type: say the one
-        fix = f": send {spec.dtype} (OIP {BY_NAME[spec.dtype].oip}; numpy .astype('{spec.dtype}'))"
+        fix = f": send {BY_NAME[spec.dtype].oip} (numpy .astype('{spec.dtype}'))"
         fix = _changed_by_cast(spec, value, target) or beyond_float_range(value, target) or fix
     raise InvalidInput(
-        f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely{fix}"
+        f"input '{spec.name}' expects {want}; got {got}, which does not convert safely{fix}"
     )
 
 
@@ -114,7 +123,7 @@ def _stripped(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
     return np.array(flat, dtype=object).reshape(value.shape)
 
 
-def _not_a_number(spec: TensorSpec, value: np.ndarray) -> None:
+def _not_a_number(spec: TensorSpec, value: np.ndarray, want: str) -> None:
     """Raise naming the first value of a numeric input that is no number (a "3.5" in a
     record), as a record by feature name is told; a null where none is taken: `missing_value`."""
     for index, item in enumerate(value.reshape(-1).tolist()):
@@ -123,7 +132,8 @@ def _not_a_number(spec: TensorSpec, value: np.ndarray) -> None:
         if item is None and spec.finite and not spec.gaps:
             raise InvalidInput(missing_value(where, "null"))
         if isinstance(item, bool) or not isinstance(item, int | float | None):
-            raise InvalidInput(f"{where} must be a number ({spec.dtype}); got {item!r:.40}")
+            kind = f", {want}" if want != spec.dtype else f" ({want})"  # typed: FP32 (float32)
+            raise InvalidInput(f"{where} must be a number{kind}; got {item!r:.40}")
 
 
 def fill_missing(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:
@@ -161,6 +171,10 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
     )
 
 
+# Said beside the shape of an input whose graph fixes its batch at 1, which is run a row at a time.
+ANY_ROWS = "; any number of rows: the graph's batch of 1 runs a row at a time"
+
+
 def _check_shape(
     spec: TensorSpec,
     value: np.ndarray,
@@ -172,20 +186,24 @@ def _check_shape(
 ) -> None:
     """Raise naming the first dimension that does not fit. `any_rows`: the model takes any
     number of rows although its graph fixes the batch at one (run a row at a time), so the
-    first dimension is not what is wrong and the message shows it as -1. `elsewhere`: the
+    first dimension is not what is wrong: the message shows the shape as the model's metadata
+    does ([1, 3], where it showed [-1, 3]) and says any number of rows is taken. `elsewhere`: the
     input's rows are not on its first axis (`elsewhere_advice`), said for a wrong one.
     `shared`: the model's inputs all fix one first dimension, a batch even of a 1-D input.
     `advice`: how to export the model with a dynamic batch axis (`dynamic_batch_advice`)."""
     want = (-1, *spec.shape[1:]) if any_rows and spec.shape else spec.shape
+    rows = ANY_ROWS if want[:1] != spec.shape[:1] else ""
     if value.ndim != len(want):
         raise InvalidInput(
-            f"input '{spec.name}' expects shape {list(want)} (rank {spec.rank}); "
+            f"input '{spec.name}' expects shape {list(spec.shape)} (rank {spec.rank}{rows}); "
             f"got shape {list(value.shape)}{grey_axis_missing(spec.shape, value.shape)}"
         )
     for axis, size in enumerate(want):
         if size != -1 and size != value.shape[axis]:
             raise InvalidInput(
-                f"input '{spec.name}' expects shape {list(want)}; got {list(value.shape)} "
+                f"input '{spec.name}' expects shape {list(spec.shape)}"
+                + (f" ({rows.removeprefix('; ')})" if rows else "")
+                + f"; got {list(value.shape)} "
                 f"(dimension {axis} must be {size}){channels_hint(want, value.shape)}"
                 + (
                     f"; {elsewhere}"

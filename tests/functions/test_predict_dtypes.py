@@ -162,25 +162,25 @@ def test_model_metadata_names_the_oip_datatype(services: dict[str, PredictServic
             "INT16",
             "INT32",
             [1, 2, 3],
-            "input 'x' expects int16; got int32, which does not convert safely: send int16 (OIP INT16; numpy .astype('int16'))",
+            "input 'x' expects INT16 (int16); got INT32 (int32), which does not convert safely: send INT16 (numpy .astype('int16'))",
         ),
         (
             "FP16",
             "FP32",
             [1.0, 2.0, 3.0],
-            "input 'x' expects float16; got float32, which does not convert safely: send float16 (OIP FP16; numpy .astype('float16'))",
+            "input 'x' expects FP16 (float16); got FP32 (float32), which does not convert safely: send FP16 (numpy .astype('float16'))",
         ),
         (
             "BOOL",
             "INT8",
             [1, 0, 1],
-            "input 'x' expects bool; got int8, which does not convert safely",
+            "input 'x' expects BOOL (bool); got INT8 (int8), which does not convert safely",
         ),
         (
             "BYTES",
             "FP32",
             [1.0, 2.0, 3.0],
-            "input 'x' expects string; got float32, which does not convert safely",
+            "input 'x' expects BYTES (string); got FP32 (float32), which does not convert safely",
         ),
         (  # the range said, as the simple API says it ("values are outside [0, 255]")
             "UINT8",
@@ -202,14 +202,14 @@ def test_model_metadata_names_the_oip_datatype(services: dict[str, PredictServic
             "FP64",
             "INT64",
             [1, 2**53, 2**53 + 1],
-            "input 'x' is float64; int64 value 9007199254740993 at index [0, 2] has no exact "
+            "input 'x' is FP64 (float64); INT64 (int64) value 9007199254740993 at index [0, 2] has no exact "
             "float64 value (integers past 2^53 round): send float64 values",
         ),
         (
             "FP64",
             "UINT64",
             [2**64 - 1, 0, 1],
-            "input 'x' is float64; uint64 value 18446744073709551615 at index [0, 0] has no "
+            "input 'x' is FP64 (float64); UINT64 (uint64) value 18446744073709551615 at index [0, 0] has no "
             "exact float64 value (integers past 2^53 round): send float64 values",
         ),
     ],

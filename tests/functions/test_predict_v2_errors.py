@@ -183,13 +183,13 @@ def test_header_length_off_by_some_bytes_says_so(service: PredictService) -> Non
         ),
         (
             {"shape": [1, 64], "datatype": "FP64", "data": [0.0] * 64},
-            "input 'x' expects float32; got float64, which does not convert safely: send float32 "
-            "(OIP FP32; numpy .astype('float32'))",
+            "input 'x' expects FP32 (float32); got FP64 (float64), which does not convert safely: send FP32 "
+            "(numpy .astype('float32'))",
         ),
         (
             {"shape": [1, 64], "datatype": "INT32", "data": [0] * 64},
-            "input 'x' expects float32; got int32, which does not convert safely: send float32 "
-            "(OIP FP32; numpy .astype('float32'))",
+            "input 'x' expects FP32 (float32); got INT32 (int32), which does not convert safely: send FP32 "
+            "(numpy .astype('float32'))",
         ),
         (
             {"shape": [1, 64], "datatype": "FP32", "data": [0.0] * 10},

@@ -99,53 +99,53 @@ def test_safe_casts_are_applied() -> None:
     [
         (
             {"x": np.zeros((2, 4), np.float64)},
-            "input 'x' expects float32; got float64, which does not convert safely: send float32 (OIP FP32; numpy .astype('float32'))",
+            "input 'x' expects FP32 (float32); got FP64 (float64), which does not convert safely: send FP32 (numpy .astype('float32'))",
         ),
         (
             {"ids": np.arange(2, dtype=np.int64)},
-            "input 'ids' expects int32; got int64, which does not convert safely: send int32 (OIP INT32; numpy .astype('int32'))",
+            "input 'ids' expects INT32 (int32); got INT64 (int64), which does not convert safely: send INT32 (numpy .astype('int32'))",
         ),
         (
             {"ids": np.arange(2, dtype=np.float32)},
-            "input 'ids' expects int32; got float32, which does not convert safely: send int32 (OIP INT32; numpy .astype('int32'))",
+            "input 'ids' expects INT32 (int32); got FP32 (float32), which does not convert safely: send INT32 (numpy .astype('int32'))",
         ),
         (
             # .astype('int32') would send 1 (was told to, as for whole numbers)
             {"ids": np.array([1.5, 2.0], dtype=np.float32)},
-            "input 'ids' expects int32; got float32, which does not convert safely: 1.5 is not a whole number",
+            "input 'ids' expects INT32 (int32); got FP32 (float32), which does not convert safely: 1.5 is not a whole number",
         ),
         (
             # .astype('int32') would wrap 2**40 to 0
             {"ids": np.array([1, 2**40], dtype=np.int64)},
-            "input 'ids' expects int32; got int64, which does not convert safely: values are outside [-2147483648, 2147483647]",
+            "input 'ids' expects INT32 (int32); got INT64 (int64), which does not convert safely: values are outside [-2147483648, 2147483647]",
         ),
         (
             # .astype('float32') would send inf (was told to, as for values in range)
             {"x": np.array([[1.0, -1e39, 2.0, 3.0], [0.0] * 4], dtype=np.float64)},
-            "input 'x' expects float32; got float64, which does not convert safely: "
+            "input 'x' expects FP32 (float32); got FP64 (float64), which does not convert safely: "
             "-1e+39 is out of float32's range (at most 3.4028235e+38 either way; .astype('float32') "
             "would send inf): send values float32 can hold",
         ),
-        ({"x": np.zeros((2, 4), bool)}, "input 'x' expects float32; got true/false values"),
+        ({"x": np.zeros((2, 4), bool)}, "input 'x' expects FP32 (float32); got true/false values"),
         (
             # the value, as a record by feature name is told (before: "got text or null
             # values, which does not convert safely")
             {"x": np.array([["a"] * 4] * 2)},
-            "input 'x' value [0, 0] must be a number (float32); got 'a'",
+            "input 'x' value [0, 0] must be a number, FP32 (float32); got 'a'",
         ),
         (
             {"text": np.array([[1.0], [2.0]])},
-            "input 'text' expects string; got float64, which does not convert safely",
+            "input 'text' expects BYTES (string); got FP64 (float64), which does not convert safely",
         ),
         (
             # an object: was "got text or null values", which contradicts "expects string"
             {"text": np.array([[{"a": 1}], ["b"]], dtype=object)},
-            "input 'text' expects string; got a JSON object where text goes: send each value "
+            "input 'text' expects BYTES (string); got a JSON object where text goes: send each value "
             "as a JSON string",
         ),
         (
             {"text": np.zeros((0, 1))},  # [] as a record's field: was "got float64"
-            "input 'text' expects string; got an empty list: send one value a row",
+            "input 'text' expects BYTES (string); got an empty list: send one value a row",
         ),
         (
             # pandas writes a missing text as null: what to send instead (before: "got text
@@ -180,7 +180,7 @@ def test_untyped_json_numbers_convert_when_values_fit() -> None:
     )
     assert check(feeds(ids=np.array([6.0, -2.0])), typed=False)["ids"].tolist() == [6, -2]
     refused(  # an OIP tensor says what it is: FP64 is no int32
-        "input 'ids' expects int32; got float64, which does not convert safely: send int32 (OIP INT32; numpy .astype('int32'))",
+        "input 'ids' expects INT32 (int32); got FP64 (float64), which does not convert safely: send INT32 (numpy .astype('int32'))",
         feeds(ids=np.array([6.0, 2.0])),
     )
 

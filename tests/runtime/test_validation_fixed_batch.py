@@ -32,10 +32,17 @@ def refusal(model: ModelManifest, **inputs: np.ndarray) -> str:
 
 def test_rows_to_a_batch_fixed_at_one_are_refused_for_the_dimension_that_is_wrong() -> None:
     # Four images of the wrong width: the batch of four is fine (run one at a time); the width
-    # is not. The message said "dimension 0 must be 1", so a caller cut the batch in vain.
+    # is not. The message said "dimension 0 must be 1", so a caller cut the batch in vain; then
+    # [-1, 3, 8, 8], where the model's OIP metadata says [1, 3, 8, 8]: the metadata's shape is
+    # said, and that any number of rows is taken.
     cnn = manifest((TensorSpec("x", "float32", (1, 3, 8, 8)),), (1, 3))
     assert refusal(cnn, x=np.zeros((4, 3, 8, 9), np.float32)) == (
-        "input 'x' expects shape [-1, 3, 8, 8]; got [4, 3, 8, 9] (dimension 3 must be 8)"
+        "input 'x' expects shape [1, 3, 8, 8] (any number of rows: the graph's batch of 1 runs "
+        "a row at a time); got [4, 3, 8, 9] (dimension 3 must be 8)"
+    )
+    assert refusal(cnn, x=np.zeros((4, 3, 8), np.float32)) == (
+        "input 'x' expects shape [1, 3, 8, 8] (rank 4; any number of rows: the graph's batch of "
+        "1 runs a row at a time); got shape [4, 3, 8]"
     )
     assert "got [4, 8, 8, 3] (dimension 1 must be 3); these look like channels-last" in refusal(
         cnn, x=np.zeros((4, 8, 8, 3), np.float32)
