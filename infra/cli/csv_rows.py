@@ -17,6 +17,7 @@ from functions.runtime import csv_fields
 from functions.runtime.batch.csv_header import header_hint
 from functions.runtime.batch.layout import IMAGE_SUFFIXES, TABLES
 from functions.runtime.batch.npy import NpyHeader, check_rows
+from functions.runtime.capture.rows import META
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.explainer import explained_columns
@@ -66,6 +67,7 @@ def not_utf8_at(text: str) -> str | None:
 
 
 CSV_SUFFIXES = ("", ".csv", ".txt")  # what read_rows reads as CSV, .npy aside
+CAPTURE_COLUMNS = frozenset(META)  # what `aiaas capture export` writes first: a capture export
 
 
 def refuse_binary(path: Path, arrays: str = ".npy") -> None:
@@ -195,6 +197,7 @@ def read_rows(
         categories = missing_categories(columns)
         bools = bool_columns(columns)
         integers = integer_columns(columns) if exact else frozenset()
+        captured = set(header) >= CAPTURE_COLUMNS  # an `aiaas capture export`, as batch reads it
         for index, row in enumerate(reader):
             if records is not None:
                 records.append(own_fields(row, names))
@@ -206,7 +209,9 @@ def read_rows(
                 cells = [row[n] for n in names]
                 for column in bools:  # pandas writes a bool column True/False, as batch reads
                     cells[column] = BOOL_TEXT.get(str(cells[column]).strip().lower(), cells[column])
-                rows.append(row_values(cells, columns.strings, empty, names, categories, integers))
+                rows.append(
+                    row_values(cells, columns.strings, empty, names, categories, integers, captured)
+                )
             except (ValueError, TypeError) as exc:
                 line = first_line(reader.line_num, row)
                 if bad is None:

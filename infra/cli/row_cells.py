@@ -18,7 +18,7 @@ import numpy as np
 from functions.runtime.codecs.nulls import cell_text, missing_marker, takes_missing
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import InputColumns
-from functions.runtime.input_messages import missing_value
+from functions.runtime.input_messages import captured_gap, missing_value
 from functions.runtime.manifest import TensorSpec
 
 
@@ -53,23 +53,31 @@ def integer_columns(columns: InputColumns) -> frozenset[int]:
     )
 
 
-def whole(cell: str, column: int, gaps: frozenset[int] | None, name: str) -> int | float:
+def whole(
+    cell: str, column: int, gaps: frozenset[int] | None, name: str, captured: bool = False
+) -> int | float:
     """An integer column's cell: a whole number as written (1234567890123456789, which
     float() rounds to ...768), else read as `number` reads it ("3.0", "1e3", an empty cell)."""
     try:
         return int(cell)
     except ValueError:
-        return number(cell, column, gaps, name) if gaps is not None else float(cell)
+        return number(cell, column, gaps, name, captured) if gaps is not None else float(cell)
 
 
-def number(cell: str, column: int, gaps: frozenset[int] | None, name: str) -> float:
+def number(
+    cell: str, column: int, gaps: frozenset[int] | None, name: str, captured: bool = False
+) -> float:
     """A numeric cell as a float; with `gaps` (training rows, rows to explain), an empty cell
     or a marker such as `NA` is NaN in those columns and a missing value the model refuses
-    elsewhere (a ValueError)."""
+    elsewhere (a ValueError). `captured`: the file is a capture export, whose empty cell is a
+    field denied at capture (`captured_gap`), as `aiaas batch` says it: `--allow-nonfinite`
+    was the advice."""
     if gaps is not None and column in gaps and missing_marker(cell):  # `NA` as batch reads it
         return float("nan")
     if gaps is not None and not cell.strip():
-        raise ValueError(missing_value(f"column '{name}'", "an empty cell"))
+        raise ValueError(
+            (captured_gap if captured else missing_value)(f"column '{name}'", "an empty cell")
+        )
     try:
         return float(cell)
     except ValueError:  # named as batch's error records name it, not Python's words
@@ -116,6 +124,7 @@ def row_values(
     names: Sequence[str] = (),
     missing: Mapping[int, TensorSpec] | None = None,
     integers: frozenset[int] = frozenset(),
+    captured: bool = False,
 ) -> list[Any]:
     """A file row's values: strings in the `strings` columns (with `missing`, an empty cell or
     one pandas reads as NaN is its column's missing category), floats elsewhere (a ValueError for a cell that is not a
@@ -126,14 +135,14 @@ def row_values(
     if integers:
         return [
             _text(v, c, missing) if c in strings
-            else whole(v, c, gaps, names[c] if names else str(c)) if c in integers
-            else number(v, c, gaps, names[c]) if gaps is not None
+            else whole(v, c, gaps, names[c] if names else str(c), captured) if c in integers
+            else number(v, c, gaps, names[c], captured) if gaps is not None
             else float(v)
             for c, v in enumerate(cells)
         ]  # fmt: skip
     if gaps is not None:
         return [
-            _text(v, c, missing) if c in strings else number(v, c, gaps, names[c])
+            _text(v, c, missing) if c in strings else number(v, c, gaps, names[c], captured)
             for c, v in enumerate(cells)
         ]
     return [_text(v, c, missing) if c in strings else float(v) for c, v in enumerate(cells)]
