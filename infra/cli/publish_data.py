@@ -33,6 +33,7 @@ from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
+from infra.cli.csv_any_size import refuse_unshaped_csv
 from infra.cli.csv_rows import first_line, refuse_binary, utf8_text
 from infra.cli.file_args import file_suffix
 from infra.cli.held_out_sizes import at_lines, each_size
@@ -128,6 +129,7 @@ def _read_records(path: Path, manifest: ModelManifest, target: str | None) -> _R
                     record = nan_texts_as_null(_record(path, number, text), texts)
                     found.keep(number, record)
             return found
+        refuse_unshaped_csv(path, manifest)
         reader = csv_fields.dict_reader(handle)
         header = reader.fieldnames or []
         read = _read_columns(header, manifest, target)
