@@ -14,7 +14,7 @@ from typing import IO, Any
 import numpy as np
 
 from functions.runtime import csv_fields
-from functions.runtime.batch.csv_header import header_hint
+from functions.runtime.batch.csv_header import header_hint, texts_hint
 from functions.runtime.batch.layout import IMAGE_SUFFIXES, TABLES
 from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.capture.rows import META
@@ -279,6 +279,7 @@ def _missing_columns(
         )
     hint = header_hint(list(header))  # another separator, as batch says it
     hint = hint or (" (is the header line missing?)" if looks_like_data(header) else "")
+    hint = hint or texts_hint(manifest, list(header))  # a file of texts, as batch asks it
     return f"{path}: the header lacks column(s) {shown}{hint}; {reads}"
 
 

@@ -154,7 +154,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         collided = collision(inputs, columns, "name each column after its input")
         read = {c for names in wanted.values() for c in names}
         hint = header_hint(columns) or _case_hint(missing, columns)
-        hint = hint or (f" ({collided})" if collided else "") or _texts_hint(manifest, columns)
+        hint = hint or (f" ({collided})" if collided else "") or texts_hint(manifest, columns)
         spare = [c for c in columns if c and c not in read]
         hint = hint or _near_hint(missing, spare)
         if len(missing) < len(read):  # some found: a rename, not another naming of them all
@@ -247,7 +247,7 @@ def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> No
 _NO_HEADER = " (is the header line missing?"
 
 
-def _texts_hint(manifest: ModelManifest, columns: list[str]) -> str:
+def texts_hint(manifest: ModelManifest, columns: list[str]) -> str:
     """A model of text columns alone (a scikit-learn TF-IDF pipeline's `text` [N, 1]) given a
     file of texts without a header: its first text was the header, and the error said to
     publish a version with `--features refund please`. Asked where a cell reads as words
