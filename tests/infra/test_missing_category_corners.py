@@ -292,6 +292,11 @@ def test_a_frame_fit_with_python_none_is_told_to_send_none(tmp_path: Path) -> No
     assert json.loads(line)["pred_label"] == "north"
     (error,) = store.get_bytes("batch/plans/output/rows.jsonl.errors.jsonl").splitlines()
     assert told in json.loads(error)["error"], error
+    # A CSV cell "None" is that category, on purpose (docs/registry.md), though pandas'
+    # read_csv reads it as NaN: NaN is a value this encoder never saw, None is what it was fit on.
+    table = tmp_path / "rows.csv"
+    table.write_text("size,region\n0,None\n0,north\n")
+    assert _batch_labels(store, "plans", table) == ["gap", "north"]
 
 
 def test_columns_of_one_input_fit_one_on_none_one_on_nan_take_no_null(tmp_path: Path) -> None:
