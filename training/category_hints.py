@@ -157,6 +157,15 @@ def _typo(rare: str, common: str) -> bool:
     return True
 
 
+def spelt_like(name: str, labels: tuple[str, ...]) -> str | None:
+    """The label `name` is another case of (`Mid` for `mid`) or a typing slip on (`hihg` for
+    `high`, see `_typo`), if any: what a spec that names a class meant."""
+    for label in labels:
+        if label.casefold() == name.casefold() or _typo(name, label):
+            return label
+    return None
+
+
 def misspelt_labels(labels: tuple[str, ...], counts: list[int]) -> dict[str, str]:
     """Each tiny class that looks like a typing slip on a far larger one -> that class."""
     found: dict[str, str] = {}

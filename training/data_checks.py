@@ -21,6 +21,7 @@ from training.category_hints import (
     label_spellings,
     misspelling_warning,
     misspelt_labels,
+    spelt_like,
 )
 from training.datasets import RawData, load_raw
 from training.prepare import channel_last_warning, prepare
@@ -101,6 +102,8 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         prepare(raw, spec, kind)  # the same checks training runs, on the sample
     if labels and raw.complete:  # a partial sample may lack a class the file holds
         weighed_classes_known(spec.class_weight, labels)
+    elif labels and (unseen := _weighed_unseen(spec.class_weight, labels, len(y))) is not None:
+        warnings.append(unseen)
     if labels and raw.complete:  # shares of a partial sample say little about the file
         warnings += class_warnings(labels, y, raw.target_name, spec)
     if kind == "tabular":
@@ -119,6 +122,29 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         inputs=_inputs(raw, kind),
         target=f"target {raw.target_name!r}: {described}",
         warnings=tuple(warnings),
+    )
+
+
+def _weighed_unseen(class_weight: object, labels: tuple[str, ...], rows: int) -> str | None:
+    """A `class_weight` label no row of a partial sample holds: training refuses it unless a
+    later row does, after torch has loaded, where `--check` had said "valid" (a typo such as
+    `hihg` on a 20,000-row file)."""
+    if not isinstance(class_weight, dict):
+        return None
+    unknown = sorted(set(class_weight) - set(labels))
+    if not unknown:
+        return None
+    many = len(unknown) > 1
+    hints = "".join(
+        f"; {name!r} is spelt like {like!r}"
+        for name in unknown
+        if (like := spelt_like(name, labels)) is not None
+    )
+    return (
+        f"spec field 'class_weight' names {unknown}, {'classes' if many else 'a class'} no row "
+        f"of the first {rows} holds (they hold {list(labels)}{hints}); training refuses "
+        f"{'them' if many else 'it'} unless a later row holds {'them' if many else 'it'}: "
+        "check the spelling"
     )
 
 

@@ -302,3 +302,28 @@ def test_a_regression_target_with_a_decimal_comma_is_told_to_write_a_point(
         "target 'price' has a non-numeric value '12,5' at line 7 of data.csv; write numbers "
         "with no thousands separator and a point for decimals (1.5)"
     )
+
+
+def test_a_class_weight_no_sampled_row_holds_is_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 20,000-row file is sampled: `class_weight: {hihg: 5}` was "valid", and the job refused
+    # it only once the whole file was read, after torch had loaded. A rare class may still be
+    # past the sample, so it is a warning, with the class the name is spelt like.
+    monkeypatch.setattr("training.data_checks.SAMPLE_ROWS", 30)
+    _csv_job(tmp_path, BLOBS, blobs_rows(60), target="colour")
+    dataset = {"path": "data.csv", "target": "colour"}
+    code, out, err = _check(tmp_path, _spec(tmp_path, dataset, class_weight={"gren": 2}), capsys)
+    assert code == 0 and "first 30 rows read" in out
+    assert err == (
+        "warning: spec field 'class_weight' names ['gren'], a class no row of the first 30 "
+        "holds (they hold ['blue', 'green', 'red']; 'gren' is spelt like 'green'); training "
+        "refuses it unless a later row holds it: check the spelling\n"
+    )
+    spec = _spec(tmp_path, dataset, class_weight={"Red": 2, "purple": 1, "blue": 3})
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert code == 0 and err == (
+        "warning: spec field 'class_weight' names ['Red', 'purple'], classes no row of the "
+        "first 30 holds (they hold ['blue', 'green', 'red']; 'Red' is spelt like 'red'); "
+        "training refuses them unless a later row holds them: check the spelling\n"
+    )
