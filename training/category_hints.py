@@ -14,14 +14,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from training.cells import UNIT_NUMBER
+from training.cells import DATE_TEXT, UNIT_NUMBER
 from training.datasets import RawData
 
 # Fewer distinct values than this are a handful of categories, whatever they look like
 # ("10kg" and "20kg" bags): a unit or a date is said only for a column with more.
 MANY_VALUES = 5
 SHOWN = 3
-_DATE = re.compile(r"\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})([ T].*)?")
 
 
 def category_warnings(raw: RawData) -> list[str]:
@@ -45,7 +44,7 @@ def category_warnings(raw: RawData) -> list[str]:
                 "file is none of them when serving; write the numbers alone (the unit in the "
                 "header) to learn them as a number"
             )
-        elif len(present) >= MANY_VALUES and all(_DATE.fullmatch(v) for v in present):
+        elif len(present) >= MANY_VALUES and all(DATE_TEXT.fullmatch(v) for v in present):
             warnings.append(
                 f"feature column {name!r} holds dates (e.g. {present[0]!r}): each of its "
                 f"{len(distinct)} dates is a category, and a date not in the training file "

@@ -37,6 +37,8 @@ ROW_INDEX = RowPlaces()
 _COMMA_NUMBER = re.compile(r"[-+]?\d[\d,]*,\d+(\.\d+)?")
 # A number with a unit after it (`12kg`, `3.5 GB`, `70 m2`).
 UNIT_NUMBER = re.compile(r"\s*[-+]?(\d+([.,]\d*)?|\.\d+)\s*[^\W\d_]{1,4}\d?\.?\s*", re.UNICODE)
+# A date, with a time or not (`2024-01-31`, `31/01/2024`, `2024-01-31 10:30:00`).
+DATE_TEXT = re.compile(r"\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})([ T].*)?")
 
 
 def is_missing(cell: object) -> bool:

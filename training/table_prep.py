@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from training.cells import DATE_TEXT
 from training.errors import DataError
 
 # A text column with more distinct values than this in the training split is refused: an id, a
@@ -200,16 +201,9 @@ def fit_prep(
             "the file"
         )
     categories = {i: _categories(raw[train, i]) for i in text}
-    refused = [(names[i], why) for i, why in categories.items() if isinstance(why, str)]
+    refused = [(i, why) for i, why in categories.items() if isinstance(why, str)]
     if refused:  # every such column in one message: one edit of the spec, not a run each
-        shown = "; ".join(f"{name!r} ({why})" for name, why in refused)
-        raise DataError(
-            f"feature column{'s' * (len(refused) > 1)} {shown} hold{'s' * (len(refused) == 1)} "
-            f"text that is no category (at most {MAX_CATEGORIES} distinct values in the "
-            "training split are one-hot encoded): an id, a name or free text; add "
-            f"{'them' if len(refused) > 1 else 'it'} to dataset.exclude "
-            f"([{', '.join(name for name, _ in refused)}])"
-        )
+        raise DataError(_refusal(names, refused, raw[train]))
     columns = []
     for i, name in enumerate(names):
         found = categories.get(i)
@@ -226,6 +220,40 @@ def fit_prep(
         median = float(np.float32(np.median(known)))
         columns.append(ColumnPrep(name, median=median, missing=gaps[i], rows=len(raw)))
     return TablePrep(tuple(columns))
+
+
+def _refusal(names: tuple[str, ...], refused: list[tuple[int, str]], train: np.ndarray) -> str:
+    """Why text columns are refused: an id, a name or free text is excluded; a date (every
+    present cell one, `sold_on`) was called that too, where numbers derived from it are what a
+    model can learn from (a later date is none of its training categories)."""
+    dated = [(i, why) for i, why in refused if _dates(train[:, i])]
+    other = [(i, why) for i, why in refused if (i, why) not in dated]
+    said = []
+    for group, what, edit in (
+        (other, "text that is no category", "an id, a name or free text; add {it} to"),
+        (
+            dated,
+            "dates, which are no category",
+            "a later date would be none of them; derive numbers from {it} (days since a "
+            "date, month, weekday) in columns of their own, or add {it} to",
+        ),
+    ):
+        if not group:
+            continue
+        many = len(group) > 1
+        shown = "; ".join(f"{names[i]!r} ({why})" for i, why in group)
+        said.append(
+            f"feature column{'s' * many} {shown} hold{'s' * (not many)} {what} (at most "
+            f"{MAX_CATEGORIES} distinct values in the training split are one-hot encoded): "
+            f"{edit.format(it='them' if many else 'it')} dataset.exclude "
+            f"([{', '.join(names[i] for i, _ in group)}])"
+        )
+    return "; ".join(said)
+
+
+def _dates(values: np.ndarray) -> bool:
+    cells = [str(v) for v in values if str(v).strip()]
+    return bool(cells) and all(DATE_TEXT.fullmatch(v) for v in cells)
 
 
 def _categories(values: np.ndarray) -> tuple[str, ...] | str:

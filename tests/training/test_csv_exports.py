@@ -271,3 +271,31 @@ def test_copied_rows_are_a_warning_and_do_not_hide_an_id(
 
 def _body_of(rows: list[list[object]]) -> str:
     return "".join(",".join(str(v) for v in row) + "\n" for row in rows)
+
+
+def test_a_date_column_is_refused_as_dates_with_the_numbers_to_derive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A house sale's `sold_on` (2020-01-01 ... 2024-02-08 over 20,000 rows) was refused as "an
+    # id, a name or free text": a data scientist was told to drop it, never that numbers
+    # derived from it can be learned. Told apart from a free-text column in the same file.
+    lines = []
+    for i, (a, b, c) in enumerate(blobs_rows(200)):
+        day = f"2021-{1 + i % 12:02d}-{1 + i % 28:02d}{' 10:30' * (i % 3 == 0)}"
+        lines.append(f"{day},{'' if i == 5 else f'note {i % 70}'},{a},{b},{c}\n")
+    (tmp_path / "t.csv").write_text("sold_on,note,a,b,colour\n" + "".join(lines))
+    spec = _spec(tmp_path, {"path": "t.csv", "target": "colour", "exclude": ["note"]})
+    assert _error(tmp_path, spec, capsys) == (
+        "feature column 'sold_on' (75 distinct values, e.g. '2021-01-01 10:30') holds dates, "
+        "which are no category (at most 50 distinct values in the training split are one-hot "
+        "encoded): a later date would be none of them; derive numbers from it (days since a "
+        "date, month, weekday) in columns of their own, or add it to dataset.exclude ([sold_on])"
+    )
+    message = _error(tmp_path, _spec(tmp_path, {"path": "t.csv", "target": "colour"}), capsys)
+    assert message.startswith(
+        "feature column 'note' (66 distinct values, e.g. '') holds text that is no category "
+    )
+    assert (
+        "an id, a name or free text; add it to dataset.exclude ([note]); feature column "
+        "'sold_on' (75 distinct values, e.g. '2021-01-01 10:30') holds dates" in message
+    )
