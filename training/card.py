@@ -17,8 +17,11 @@ import numpy as np
 from functions.runtime.explain.patches import PATCH_NAME
 from functions.runtime.metric_text import metric_name, metrics_text
 from training.card_lines import change_lines, class_lines, quantization_line, settings_line
+from training.card_residuals import pyplot as _pyplot
+from training.card_residuals import residual_figure as residual_figure  # the card's plots
+from training.card_residuals import residual_plot as residual_plot
 from training.card_text import md_code, md_paragraphs, md_text
-from training.fonts import legible, save
+from training.fonts import save
 from training.table_prep import SERVED_GAPS, column_lines, shown_names
 
 if TYPE_CHECKING:  # the plots are torch-free: `aiaas publish` draws them for any ONNX model
@@ -30,15 +33,6 @@ def kept_text(training: dict[str, Any]) -> str:
     were exported, and why (a later epoch's were thrown away unsaid)."""
     why = training.get("kept_because")
     return f"kept the weights of epoch {training['best_epoch']}" + (f" ({why})" if why else "")
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on build machines or GPU containers
-    import matplotlib.pyplot as plt
-
-    return legible(plt)
 
 
 def loss_plot(
@@ -144,35 +138,6 @@ def confusion_figure(matrix: list[list[int]], labels: tuple[str, ...], split: st
         ax.text(j, i, str(value), ha="center", va="center", color=color, fontsize=8)
     ax.set(xlabel="predicted", ylabel="true")
     ax.set_title(f"Confusion matrix\n{split}, {int(counts.sum())} rows (counts)", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def residual_plot(
-    y_true: np.ndarray, predicted: np.ndarray, path: Path, target: str = "", split: str = "test"
-) -> Path:
-    """`split`'s predictions against truth, and residuals against predictions."""
-    plt = _pyplot()
-    fig = residual_figure(y_true, predicted, target, split)
-    save(fig, path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def residual_figure(y_true: np.ndarray, predicted: np.ndarray, target: str, split: str) -> Any:
-    """Both panels name the target (its units) and the rows they show: a reviewer reads the
-    card's rmse against them."""
-    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(9, 3.5))
-    name = f" {target}" if target else ""
-    left.scatter(y_true, predicted, s=10, alpha=0.7)
-    low, high = float(min(y_true.min(), predicted.min())), float(max(y_true.max(), predicted.max()))
-    left.plot([low, high], [low, high], color="gray", linestyle="--", label="predicted = true")
-    left.set(xlabel=f"true{name}", ylabel=f"predicted{name}", title="Predicted vs true")
-    left.legend(fontsize=8, loc="upper left")
-    right.scatter(predicted, predicted - y_true, s=10, alpha=0.7)
-    right.axhline(0, color="gray", linestyle="--")
-    right.set(xlabel=f"predicted{name}", ylabel="residual (predicted - true)", title="Residuals")
-    fig.suptitle(f"{split}, {len(y_true)} rows", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -3,6 +3,7 @@ target the plot is of, the epoch whose weights were kept (figures measured, not 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,38 @@ def test_the_residual_plot_names_the_target_and_the_rows() -> None:
     assert right.get_ylabel() == "residual (predicted - true)"
     assert figure.get_suptitle() == "test, 3 rows"
     assert outside(figure) == []
+
+
+def crowded(figure: Any) -> list[tuple[str, str]]:
+    """Neighbouring tick labels of one axis closer than 4 pixels (x) or 2 (y): read as one."""
+    figure.set_dpi(90)  # as the card saves it
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    found = []
+    for axes in figure.axes:
+        for axis, gap in ((axes.xaxis, 4), (axes.yaxis, 2)):
+            low, high = sorted(axis.get_view_interval())
+            labels = [t.label1 for t in axis.get_major_ticks() if low <= t.get_loc() <= high]
+            boxes = [label.get_window_extent(renderer) for label in labels]
+            for i, (a, b) in enumerate(itertools.pairwise(boxes)):
+                apart = b.x0 - a.x1 if axis is axes.xaxis else b.y0 - a.y1
+                if apart < gap:
+                    found.append((labels[i].get_text(), labels[i + 1].get_text()))
+    return found
+
+
+def test_the_residual_plot_ticks_a_price_legibly() -> None:
+    # A house-price card (EUR, -300,000 to 330,000 and 0 to 700,000) ticked 100000200000300000:
+    # six-digit labels every 50,000 or 100,000 ran into one another. Now 100k, 200k, ...
+    rng = np.random.default_rng(0)
+    for low, high in [(0, 3.3e5), (-3e5, 3e5), (-9e5, -1e5), (0, 7e5), (0, 1.0), (1e6, 2e7)]:
+        truth = rng.uniform(low, high, 200)
+        figure = residual_figure(truth, truth + rng.normal(0, (high - low) / 20, 200), "y", "t")
+        assert crowded(figure) == [], (low, high)
+    truth = rng.uniform(0, 7e5, 200)
+    figure = residual_figure(truth, truth * 1.05, "price_eur", "test")
+    figure.canvas.draw()
+    assert "200k" in [t.get_text() for t in figure.axes[0].get_xticklabels()]
 
 
 def epoch_records(rows: list[tuple[float, ...]]) -> list[Any]:
