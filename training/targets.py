@@ -89,6 +89,7 @@ def class_labels(
     _refuse_markers(text, name, places)
     unique = sorted(set(text.tolist()), key=_label_order)
     _refuse_measurements(text, unique, name)
+    _refuse_ids(text, unique, name)
     _refuse_two_spellings(text, unique, name, places)
     index = {label: i for i, label in enumerate(unique)}
     return tuple(unique), np.array([index[v] for v in text], dtype=np.int64)
@@ -201,3 +202,21 @@ def _refuse_measurements(text: np.ndarray, unique: list[str], name: str) -> None
             f"{len(text)} rows (e.g. {text[0]}), too many to be classes; set task: regression, "
             "or point dataset.target at a column of class labels"
         )
+
+
+def _refuse_ids(text: np.ndarray, unique: list[str], name: str) -> None:
+    """Text labels, most of them in a single row, are an id or a name, not classes: a target
+    pointed at `customer_id` was told "the validation split is empty: 1 rows in the smallest
+    class ... raise validation_split", a fix that fixes nothing."""
+    if len(unique) <= MAX_FLOAT_CLASSES or len(unique) <= len(text) / 2:
+        return
+    if not any(_label_order(u)[0] for u in unique):
+        return  # numbers: `_refuse_measurements`
+    every = "a different value in every row" if len(unique) == len(text) else (
+        f"{len(unique)} distinct values in {len(text)} rows"
+    )  # fmt: skip
+    raise DataError(
+        f"spec field 'dataset.target': target {name!r} has {every} (e.g. {unique[0]!r}), "
+        "fewer than 2 rows a class: an id, a name or free text, not classes; point "
+        "dataset.target at the column of class labels"
+    )

@@ -327,3 +327,24 @@ def test_a_class_weight_no_sampled_row_holds_is_warned(
         "first 30 holds (they hold ['blue', 'green', 'red']; 'Red' is spelt like 'red'); "
         "training refuses them unless a later row holds them: check the spelling\n"
     )
+
+
+def test_a_target_that_is_an_id_is_refused_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `target: customer_id` (the id column, not `risk`): every row its own class, which was
+    # refused as "the validation split is empty: 1 rows in the smallest class of 60 give it
+    # none; add rows or raise validation_split": no row count or fraction fixes that.
+    rows = [[a, b, f"C{i:05d}"] for i, (a, b, _) in enumerate(blobs_rows(60))]
+    spec = _csv_job(tmp_path, ["a", "b", "customer_id"], rows, target="customer_id")
+    assert _error(tmp_path, spec, capsys) == (
+        "spec field 'dataset.target': target 'customer_id' has a different value in every row "
+        "(e.g. 'C00000'), fewer than 2 rows a class: an id, a name or free text, not classes; "
+        "point dataset.target at the column of class labels"
+    )
+    rows = [[a, b, f"C{i % 40:05d}"] for i, (a, b, _) in enumerate(blobs_rows(60))]
+    spec = _csv_job(tmp_path, ["a", "b", "customer_id"], rows, target="customer_id")
+    assert _error(tmp_path, spec, capsys).startswith(
+        "spec field 'dataset.target': target 'customer_id' has 40 distinct values in 60 rows "
+        "(e.g. 'C00000'), fewer than 2 rows a class"
+    )
