@@ -78,6 +78,12 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
     labels: tuple[str, ...] = ()
     if spec.task == "regression":
         y = regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)
+        if _named_id(raw.target_name) and np.unique(y).size == len(y) > 1:  # not by order:
+            warnings.append(  # a file sorted by price has a unique, increasing target
+                f"target {raw.target_name!r} looks like a row id (named like an id, unique in "
+                "every row); a model learns nothing about the rows from it: point "
+                "dataset.target at the column to predict"
+            )
     else:
         labels, y = class_labels(raw.y, raw.target_name, raw.places)
         formula = formula_label_warning(labels)  # batch writes labels into its CSV output
@@ -351,10 +357,12 @@ def _id_like(column: np.ndarray, name: str) -> str | None:
     steps = np.diff(column)
     if (steps > 0).all() or (steps < 0).all():
         return "unique in every row, " + ("increasing" if steps[0] > 0 else "decreasing")
+    return "named like an id, unique in every row" if _named_id(name) else None
+
+
+def _named_id(name: str) -> bool:
     lowered = name.lower()
-    if lowered == "id" or lowered.endswith(("_id", " id")):
-        return "named like an id, unique in every row"
-    return None
+    return lowered == "id" or lowered.endswith(("_id", " id"))
 
 
 def _numeric_labels(values: np.ndarray) -> np.ndarray | None:

@@ -348,3 +348,22 @@ def test_a_target_that_is_an_id_is_refused_as_one(
         "spec field 'dataset.target': target 'customer_id' has 40 distinct values in 60 rows "
         "(e.g. 'C00000'), fewer than 2 rows a class"
     )
+
+
+def test_a_regression_target_named_like_an_id_is_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `target: listing_id` where `price_eur` was meant: a model of noise trained with no word.
+    rows = [[a, b, 100_000 + (i * 7919) % 60] for i, (a, b, _) in enumerate(blobs_rows(60))]
+    spec = _csv_job(
+        tmp_path, ["a", "b", "listing_id"], rows, target="listing_id", task="regression"
+    )
+    code, _, err = _check(tmp_path, spec, capsys)
+    assert code == 0 and err == (
+        "warning: target 'listing_id' looks like a row id (named like an id, unique in every "
+        "row); a model learns nothing about the rows from it: point dataset.target at the "
+        "column to predict\n"
+    )
+    rows = sorted(rows, key=lambda r: r[2])  # a file sorted by its target is not an id
+    spec = _csv_job(tmp_path, ["a", "b", "price"], rows, target="price", task="regression")
+    assert _check(tmp_path, spec, capsys)[2] == ""
