@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from infra.cli.main import main
@@ -93,3 +94,28 @@ def test_a_model_that_finds_every_class_gets_no_such_warning(tmp_path: Path) -> 
     assert "recall 0" not in err
     table = _class_table((tmp_path / "run" / "card" / "card.md").read_text())
     assert all(float(row[-2]) > 0 for row in table[1:])  # every class's test recall
+
+
+def test_a_file_past_the_checks_sample_is_warned_of_its_minority_when_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 20,000-row file with a 2% class: --check reads 10,000 rows and judges no class shares
+    # from a partial sample, and the run said nothing either, though the docs promise the
+    # imbalance warning. The run now says it of the whole file (here: a 400-row sample).
+    torch_or_skip()  # it trains
+    _job(tmp_path, signal=0.0)
+    monkeypatch.setattr("training.data_checks.SAMPLE_ROWS", 400)
+    monkeypatch.setattr("training.job.SAMPLE_ROWS", 400)
+    code, _, err = _train(tmp_path, "--check")
+    assert code == 0 and "imbalanced" not in err  # a sample's shares say little
+    code, _, err = _train(tmp_path)
+    assert code == 0
+    assert (
+        err.count("is imbalanced") == 1
+        and (
+            "warning: target 'kind' is imbalanced: class 'fraud' is 1.0% of the rows (20 of 2000), "
+            "so always answering 'ok' scores accuracy 0.990; judge the model by macro_f1 "
+            "(early_stopping: {monitor: macro_f1}), and weigh the classes (class_weight: balanced)\n"
+        )
+        in err
+    )
