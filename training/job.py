@@ -34,7 +34,6 @@ from functions.runtime.registry import Registry
 from functions.runtime.tokenizer import embed
 from training import card
 from training.changes import changes, served
-from training.data_checks import SAMPLE_ROWS, class_warnings
 from training.datasets import RawData, load_raw
 from training.device import cpu_threads, resolve_device, wants_amp
 from training.errors import SpecError
@@ -56,6 +55,7 @@ from training.spec import JobSpec
 from training.table_prep import shown_names
 from training.text_parity import embed_and_check
 from training.trainer import Trainer, TrainResult
+from training.whole_file_checks import whole_file_class_warnings
 
 log = logging.getLogger("aiaas.training")
 
@@ -131,7 +131,8 @@ def run_job(
     kind = CATALOG[spec.recipe.name].kind
     raw = load_raw(spec.dataset, kind, spec_dir)
     data = prepare(raw, spec, kind)  # every data error surfaces here, before training
-    _whole_file_class_warnings(spec, raw, data)
+    for warning in whole_file_class_warnings(spec, raw, data):
+        print(f"warning: {warning}", file=sys.stderr)
     timings["data_s"] = time.perf_counter() - started
     _check_folder(out_dir)
     sweep(out_dir)  # the work folders of runs SIGKILLed earlier (an OOM kill)
@@ -151,17 +152,6 @@ def run_job(
     result.extra_files = {k: out_dir / p.relative_to(work) for k, p in result.extra_files.items()}
     timings["total_s"] = time.perf_counter() - started
     return result
-
-
-def _whole_file_class_warnings(spec: JobSpec, raw: RawData, data: PreparedData) -> None:
-    """The class shares of a file past `--check`'s sample, said on stderr as `--check` says
-    them of a smaller file: a 20,000-row file with a 2% class trained with no imbalance
-    warning (the check judges no shares from a partial sample, and nothing else did)."""
-    if not data.labels or len(raw.y) <= SAMPLE_ROWS:
-        return
-    codes = np.concatenate([data.train.y, data.validation.y, data.test.y])
-    for warning in class_warnings(data.labels, codes, raw.target_name, spec):
-        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _run_in(
