@@ -30,6 +30,7 @@ import shutil
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Collection
 from pathlib import Path
 
@@ -153,6 +154,10 @@ class Holds:
         self._fds: dict[Path, tuple[int, int]] = {}  # entry: (descriptor, hand-outs)
         self._released: set[Path] = set()
         self._lock = threading.Lock()
+        # Closed with the cache that holds them: `aiaas serve` retiring a function (its pool
+        # dropped whole, nothing released) kept each entry's descriptor and lock for the
+        # server's life, one more a model each reload, until EMFILE; and trim never removed them.
+        weakref.finalize(self, _close_all, self._fds)
 
     def add(self, entry: Path, fd: int | None) -> Path:
         """`entry`, marked used now and held by `fd` (when one holds it) until `release`."""
@@ -184,6 +189,13 @@ class Holds:
     def released(self) -> set[Path]:
         with self._lock:
             return set(self._released)
+
+
+def _close_all(fds: dict[Path, tuple[int, int]]) -> None:
+    for fd, _ in fds.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
 
 
 def hold_entry(entry: Path, *, folder: bool) -> int | None:
