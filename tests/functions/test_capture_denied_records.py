@@ -38,7 +38,7 @@ def test_a_record_of_the_feature_input_loses_its_denied_values(
     svc = service(registry, tmp_path)
     predict(svc, {"instances": [{"x": [1, 81234, 3, 4]}, {"x": [5, 71234, 7, 8]}]})
     predict(svc, {"instances": [{"x": [2, 61234, 3, 4], "id": "r-1"}]})  # other fields stay
-    svc.capture.flush()
+    svc.capture.buffer.close()  # lines written; its timer thread (holding the store) ends
     raw = b"".join(registry.store.get_bytes(k) for k in capture_keys(registry.store, MODEL))
     for value in (b"81234", b"71234", b"61234"):
         assert value not in raw, value
@@ -68,7 +68,7 @@ def test_a_one_feature_models_column_sent_flat_loses_its_values(tmp_path: Path) 
     ]
     for body in bodies:
         predict(svc, body)
-    svc.capture.flush()
+    svc.capture.buffer.close()  # lines written; its timer thread (holding the store) ends
     raw = b"".join(registry.store.get_bytes(k) for k in capture_keys(registry.store, MODEL))
     assert b"1234" not in raw, raw
     requests = [d["request"] for d in lines(registry.store)]

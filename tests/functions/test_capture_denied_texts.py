@@ -66,7 +66,7 @@ def captured(registry: Registry, tmp_path: Path, deny: list[str]) -> list[dict[s
     for path, body in BODIES:
         response = svc.handle(http_event("POST", path, json.dumps(body)))
         assert response["statusCode"] == 200, (body, response["body"])
-    svc.capture.flush()
+    svc.capture.buffer.close()  # lines written; its timer thread (holding the store) ends
     return list(captured_lines(registry.store, MODEL))
 
 

@@ -64,9 +64,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Exported, Mo
     handler, module = load_handler_module("functions.predict.handler.handler", env)
     for form in FORMS:
         call(handler, *body(form, model.x_test[:ROWS]))
-    module.SERVICE.plane.drift.flush()
-    module.SERVICE.capture.flush()
-    return store, model, module
+    module.release()  # its counts and lines written, as `aiaas serve` retiring it writes them,
+    return store, model, module  # and its timer threads end (they held its store open)
 
 
 def call(handler: Callable[..., Any], path: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +144,7 @@ def test_export_keeps_the_label_served_when_the_model_has_an_output_named_label(
         p["label"] for p in call(handler, *body("simple", model.x_test[:ROWS]))["predictions"]
     ]
     assert set(answered) <= set(CLASS_NAMES)
-    module.SERVICE.capture.flush()
+    module.release()  # its lines written, its capture timer thread ended
     out = tmp_path / "captured.jsonl"
     assert main([*cli, "capture", "export", MODEL, "--out", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
