@@ -83,3 +83,5 @@ def test_an_unlabelled_classifier_is_explained_in_the_probabilities_predict_answ
     # Additive, in probabilities: the attributions add up to the prediction less the base.
     totals = np.sum(row["attributions"], axis=0) + np.array(row["base_value"])
     assert totals == pytest.approx(row["prediction"], abs=1e-6)
+    assert service.plane.drift is not None
+    service.plane.drift.flush(last=True)  # its timer thread, holding the store open, ends

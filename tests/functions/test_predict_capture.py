@@ -103,7 +103,7 @@ def test_each_captured_line_holds_the_request_and_the_answer_sent(
         "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [4, 3, 2, 1]}]
     }
     infer_answer = predict(svc, infer_body, INFER)
-    svc.capture.flush()
+    svc.capture.buffer.close()  # lines written; its timer thread (holding the store) ends
     found = lines(registry.store)
     assert [(d["route"], d["model"], d["version"]) for d in found] == [
         ("predict", MODEL, "1"),
@@ -126,7 +126,7 @@ def test_the_sample_rate_holds_within_three_points_over_4000_requests(
     svc = service(registry, tmp_path)
     for i in range(4000):
         predict(svc, {"inputs": [[i, 2, 3, 4]]})
-    svc.capture.flush()
+    svc.capture.buffer.close()  # lines written; its timer thread (holding the store) ends
     captured = len(lines(registry.store))
     # Binomial(4000, 0.2): one standard deviation is 0.63 points; 3 points is over 4.7 of them.
     assert abs(captured / 4000 - 0.2) <= 0.03, captured
@@ -162,7 +162,7 @@ def test_denied_fields_never_reach_the_store(registry: Registry, tmp_path: Path)
         },
         INFER,
     )
-    svc.capture.flush()
+    svc.capture.buffer.close()  # lines written; its timer thread (holding the store) ends
     raw = b"".join(registry.store.get_bytes(k) for k in capture_keys(registry.store, MODEL))
     for value in (b"example.com", b"91234", b"81234", b"71234", b"61234", b"email", b"income"):
         assert value not in raw, value
