@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import collections
+import contextlib
 import functools
 import os
+import re
 import shutil
 import signal
 import sys
@@ -176,6 +179,34 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     serve_logs.before_test()
+
+
+# A pytest process that holds more descriptors than this after a test is leaking them: a
+# worker reached 1,024 late in a run (each model cache entry a dropped pool had held stayed
+# open), select() refused the next one and a shadow thread died, far from the cause. Said once
+# each time the count passes the bar (~0.1 ms a test to count).
+DESCRIPTORS_MAX = 512
+_descriptor_bar = [DESCRIPTORS_MAX]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """The test (its fixtures torn down) after which this process first holds more than
+    `DESCRIPTORS_MAX` open descriptors fails, saying what they are."""
+    yield
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir() or len(names := os.listdir(fds)) <= _descriptor_bar[0]:
+        return
+    _descriptor_bar[0] = len(names) + DESCRIPTORS_MAX  # not again for every later test
+    named: collections.Counter[str] = collections.Counter()
+    for name in names:
+        with contextlib.suppress(OSError):  # the listing's own, closed by now
+            named[re.sub(r"\[\d+\]$", "", os.readlink(fds / name))] += 1
+    pytest.fail(
+        f"this pytest process holds {len(names)} open descriptors after this test (more than "
+        f"{DESCRIPTORS_MAX}): a leak, here or in an earlier test; most held: "
+        f"{named.most_common(8)}"
+    )
 
 
 @pytest.hookimpl(wrapper=True)
