@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,15 @@ def serve(
     metrics.observe(gateway)
     sink = ProcessSink(replay_env(tmp_path, priority), metrics)  # the one `aiaas serve` gets
     service = PredictService(ServedModel(pool, "m", ttl=3600), metrics=metrics, shadow_sink=sink)
+    ended_with(service, sink)
     return service, out, gateway
+
+
+def ended_with(service: PredictService, sink: ProcessSink) -> None:
+    """`sink`'s replay process ends once `service` is gone, as `aiaas serve` retiring the
+    function ends it: each test's process, its socket pair and reader thread lived until the
+    pytest process exited, one interpreter more a test."""
+    weakref.finalize(service, sink.close)
 
 
 def registry_with(tmp_path: Path, labels: tuple[str, ...]) -> Registry:
@@ -189,6 +198,7 @@ def test_the_replay_runs_on_the_cpus_aiaas_shadow_cpus_names(
     metrics = RequestMetrics(out=io.StringIO())
     sink = ProcessSink({**replay_env(tmp_path, "idle"), "AIAAS_SHADOW_CPUS": str(cpu)}, metrics)
     service = PredictService(ServedModel(pool, "m", ttl=3600), metrics=metrics, shadow_sink=sink)
+    ended_with(service, sink)
     send_all(service, requests()[:5])
     process = process_of(service)
     assert process is not None
