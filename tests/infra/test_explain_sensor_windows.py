@@ -184,7 +184,7 @@ def test_a_window_of_any_length_drifts_per_feature(
         response = service.handle(http_event("POST", "/models/sensors/predict", body))
         assert response["statusCode"] == 200, response["body"]
     assert service.plane.drift is not None
-    service.plane.drift.flush()
+    service.plane.drift.flush(last=True)  # its timer thread, holding the store open, ends
     assert main(["--store", store.uri, "monitor", "sensors", "--no-png"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("feature_")}
@@ -212,7 +212,7 @@ def test_a_baseline_written_before_is_read_as_written(
         response = service.handle(http_event("POST", "/models/older/predict", body))
         assert response["statusCode"] == 200, response["body"]
     assert service.plane.drift is not None
-    service.plane.drift.flush()
+    service.plane.drift.flush(last=True)  # its timer thread, holding the store open, ends
     capsys.readouterr()
     assert main(["--store", store.uri, "monitor", "older", "--no-png"]) == 0
     out = capsys.readouterr().out

@@ -119,7 +119,7 @@ def test_an_any_length_window_of_12_sensors_drifts_per_sensor(
         response = service.handle(http_event("POST", "/models/gru/predict", body))
         assert response["statusCode"] == 200, response["body"]
     assert service.plane.drift is not None
-    service.plane.drift.flush()
+    service.plane.drift.flush(last=True)  # its timer thread, holding the store open, ends
     assert main(["--store", store.uri, "monitor", "gru", "--no-png"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("feature_")}

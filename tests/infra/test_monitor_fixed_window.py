@@ -42,7 +42,7 @@ def _served_shifted(tmp_path: Path, first: bool) -> list[str]:
         response = service.handle(http_event("POST", "/models/pump/predict", body))
         assert response["statusCode"] == 200, response["body"]
     assert service.plane.drift is not None
-    service.plane.drift.flush()
+    service.plane.drift.flush(last=True)  # its timer thread, holding the store open, ends
     return ["--store", store.uri, "monitor", "pump", "--no-png"]
 
 

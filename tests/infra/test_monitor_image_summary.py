@@ -60,7 +60,7 @@ def served(root: Path, name: str, live: np.ndarray, cache: Path) -> None:
         answer = service.handle(http_event("POST", f"/models/{name}/predict", body))
         assert answer["statusCode"] == 200, answer
     assert service.plane.drift is not None
-    service.plane.drift.flush()
+    service.plane.drift.flush(last=True)  # its timer thread, holding the store open, ends
 
 
 @pytest.fixture
