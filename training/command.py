@@ -83,6 +83,10 @@ def run_train(args: argparse.Namespace, on_published: Callable[[], object] | Non
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     check_device(spec.device)
+    registry = Registry(open_store(args.store))
+    if args.publish and spec.version:  # a second, not a torch import (nor a --check "valid")
+        _check_free(registry, spec.name, spec.version)
+        check_no_twin(registry.store, spec.name, spec.version)
     if args.check:
         if getattr(args, "json", False):  # stdout: one JSON document, as every --json
             print(json.dumps(check_document(args.spec, spec, report)))
@@ -93,10 +97,6 @@ def run_train(args: argparse.Namespace, on_published: Callable[[], object] | Non
     alias = names.alias_name(args.alias) if args.alias else None
     if alias and not args.publish:
         print("note: --alias only takes effect with --publish", file=sys.stderr)
-    registry = Registry(open_store(args.store))
-    if args.publish and spec.version:  # a second, not a torch import, to say so
-        _check_free(registry, spec.name, spec.version)
-        check_no_twin(registry.store, spec.name, spec.version)
     from training.job import run_job  # torch loads here, not at CLI start
 
     result = run_job(

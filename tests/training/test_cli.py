@@ -189,6 +189,12 @@ def test_version_flag_pins_the_version_and_a_taken_one_is_refused_before_trainin
         "aiaas train: error: iris-cli:003 is version 3, as iris-cli:3 already is; "
         "pick another number, or none to be given the next one\n"
     )
+    # `--check` beside them is refused alike, not "valid" (hunt_journey22): the run it
+    # checks for would be refused within a second
+    assert main([*argv, "--version", "3", "--check"]) == 1
+    assert "iris-cli:3 is already published" in capsys.readouterr().err
+    assert main([*argv, "--version", "4", "--check"]) == 0
+    assert ": valid (iris-cli," in capsys.readouterr().out
 
 
 def test_spec_and_data_errors_exit_1_with_the_message(
