@@ -16,8 +16,6 @@ import pytest
 import yaml
 
 from functions.runtime.explain.background import Background
-from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.torchless import torch_or_skip
 
@@ -62,22 +60,31 @@ def test_a_wide_table_with_a_text_column_publishes_without_the_plot_it_cannot_af
     assert "importance.png" not in card and "confusion.png" in card
 
 
-def test_a_wide_numeric_tables_importance_keeps_to_its_time_budget(tmp_path: Path) -> None:
+def test_a_wide_numeric_tables_importance_keeps_to_its_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timed where the run takes it: the training job's own call (the real one, only timed),
+    not a second explanation of the published model after it (20 s more of the same)."""
     torch_or_skip()
+    from training import job
     from training.importance import CARD_ROWS, CARD_SECONDS, global_importance
 
+    calls: list[tuple[float, object]] = []
+
+    def timed(*args: object) -> object:
+        began = time.monotonic()
+        found = global_importance(*args)  # type: ignore[arg-type]
+        calls.append((time.monotonic() - began, found))
+        return found
+
+    monkeypatch.setattr(job, "global_importance", timed)
     code, _out, err = _train(tmp_path, _wide(tmp_path, 1500, text=False))
     assert code == 0, err
-    store = LocalStore(tmp_path / "store")
-    manifest = Registry(store).manifest("wide", "1")
     folder = tmp_path / "store/models/wide/versions/1"
     assert (folder / "card/importance.png").is_file()
-    background = Background.from_json((folder / "background.json").read_bytes(), 1500)
-    rows = np.random.default_rng(3).normal(size=(CARD_ROWS, 1500)).astype(np.float32)
-    began = time.monotonic()
-    found = global_importance(str(folder / "model.onnx"), manifest, background, rows)
-    took = time.monotonic() - began
-    assert found is not None
+    Background.from_json((folder / "background.json").read_bytes(), 1500)  # stored, readable
+    [(took, found)] = calls
+    assert isinstance(found, tuple)
     names, values, explained = found
     assert len(names) == len(values) == 1500 and 1 <= explained <= CARD_ROWS
     # within the budget, plus the slice of masked rows that was running when it ran out
