@@ -161,7 +161,7 @@ def test_baseline_and_batch_take_the_gaps_the_graph_imputes(
     assert "column 'rooms' is a missing value" in errors and len(errors.splitlines()) == 1, errors
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # one server for the tests that only predict
 def server(published: Path) -> Iterator[ServeProcess]:
     yield from start_serve(published / "store")
 
