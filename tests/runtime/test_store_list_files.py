@@ -6,6 +6,7 @@ life). It now lists only the names that can share the output: one request howeve
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -45,8 +46,9 @@ def test_a_directory_stores_temp_and_lock_files_are_not_listed(store: ObjectStor
 
 def test_the_twin_check_lists_the_names_alone_in_one_request(s3_store: S3Store) -> None:
     folder = "batch/m/input"
-    for i in range(1_010):  # past one ListObjectsV2 page, as a year of daily drops is
-        s3_store.put_bytes(f"{folder}/day-{i:04}.csv", b"x\n1\n")
+    days = [f"{folder}/day-{i:04}.csv" for i in range(1_010)]  # past one ListObjectsV2 page,
+    with ThreadPoolExecutor(8) as pool:  # as a year of daily drops is (written 8 at a time)
+        list(pool.map(lambda key: s3_store.put_bytes(key, b"x\n1\n"), days))
     s3_store.put_bytes(f"{folder}/old/rows.csv.gz", b"")  # a subfolder's: writes elsewhere
     s3_store.put_bytes(f"{folder}/rows.csv", b"x\n1\n")
     asked: list[dict[str, Any]] = []
