@@ -192,7 +192,10 @@ def _run_in(
     background = (
         summarize(data.served_train(), strings=_strings(data)) if data.vocabulary is None else None
     )
-    extra_files = _card_files(manifest, data, result, test_outputs, model_path, background)
+    extra_files = _card_files(
+        manifest, data, result, test_outputs, model_path, background,
+        spec.export.importance_seconds,
+    )  # fmt: skip
     if data.vocabulary is not None:
         extra_files["vocab.json"] = out_dir / "vocab.json"
         extra_files["vocab.json"].write_text(json.dumps(data.vocabulary.to_json(), indent=1))
@@ -300,6 +303,7 @@ def _card_files(
     test_outputs: np.ndarray,
     model_path: Path,
     background: Background | None,
+    importance_seconds: float,
 ) -> dict[str, Path]:
     folder = model_path.parent / "card"
     # The trainer's loss: cross-entropy, or a regression's MSE over the target's variance.
@@ -319,10 +323,10 @@ def _card_files(
         )
     # A table served one input per column is explained from its raw columns (strings, gaps).
     test = data.served_test() if data.table is not None and data.table.per_column else data.test.x
-    try:
+    try:  # export.importance_seconds 0: the spec's own choice, no note
         importance = (
-            global_importance(str(model_path), manifest, background, test)
-            if background is not None
+            global_importance(str(model_path), manifest, background, test, importance_seconds)
+            if background is not None and importance_seconds > 0
             else None
         )
     except Skipped as skipped:  # the card's plot, never the run (the model is trained)

@@ -80,6 +80,8 @@ class ExportSpec:
     max_metric_drop: float = 1.0
     # "speed": int8 must also not be slower than float32; "size": smaller is enough.
     quantize_for: str = "speed"
+    # The card's feature importance step's budget; 0: no importance plot (a big model's CI job).
+    importance_seconds: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,7 @@ def _export(fields: Fields) -> ExportSpec:
         quantize=fields.flag("quantize", False),
         max_metric_drop=fields.number("max_metric_drop", 1.0, minimum=0.0),
         quantize_for=fields.choice("quantize_for", ("speed", "size"), "speed"),
+        importance_seconds=fields.number("importance_seconds", 20.0, minimum=0.0),
     )
     fields.done()
     if not spec.quantize:  # the int8 gate's settings: without int8 nothing reads them
