@@ -8,36 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import StringTensorType
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
-from functions.runtime.store import LocalStore
 from tests.cli_run import run as cli
+from tests.runtime.test_batch_headerless_texts import published_tickets
 
 
 @pytest.mark.parametrize("name", ["tickets.csv", "tickets.txt"])
 def test_baseline_of_a_headerless_file_of_texts_asks_about_its_header(
     tmp_path: Path, name: str
 ) -> None:
-    vectorizer = TfidfVectorizer()
-    pipeline = Pipeline([("words", vectorizer), ("clf", LogisticRegression())])
-    pipeline.fit(
-        ["refund my card", "package is late", "refund again", "late courier"], [0, 1, 0, 1]
-    )
-    onx = convert_sklearn(
-        pipeline,
-        initial_types=[("text", StringTensorType([None, 1]))],
-        options={id(vectorizer): {"locale": "C.UTF-8"}},
-    )
-    path = tmp_path / "tickets.onnx"
-    path.write_bytes(onx.SerializeToString())
-    store = LocalStore(tmp_path / "store")
-    code, _, err = cli(store, "publish", str(path), "--name", "tickets")
-    assert code == 0, err
-
+    store = published_tickets(tmp_path)
     texts = tmp_path / name
     texts.write_text("refund please\npackage late\n")
     code, _, err = cli(store, "baseline", "tickets", str(texts))

@@ -21,7 +21,8 @@ from tests.batch_support import run
 from tests.cli_run import run as cli
 
 
-def test_a_headerless_file_of_texts_is_asked_about_its_header(tmp_path: Path) -> None:
+def published_tickets(tmp_path: Path) -> LocalStore:
+    """A store with `tickets` published: a TF-IDF pipeline of one string input `text` [N, 1]."""
     vectorizer = TfidfVectorizer()
     pipeline = Pipeline([("words", vectorizer), ("clf", LogisticRegression())])
     pipeline.fit(
@@ -37,6 +38,11 @@ def test_a_headerless_file_of_texts_is_asked_about_its_header(tmp_path: Path) ->
     store = LocalStore(tmp_path / "store")
     code, _, err = cli(store, "publish", str(path), "--name", "tickets")
     assert code == 0, err
+    return store
+
+
+def test_a_headerless_file_of_texts_is_asked_about_its_header(tmp_path: Path) -> None:
+    store = published_tickets(tmp_path)
 
     store.put_bytes("batch/tickets/input/t.csv", b"refund please\npackage late\n")
     summary = run(store, tmp_path, "batch/tickets/input/t.csv")
