@@ -21,9 +21,8 @@ from tests import onnx_factory
 from tests.infra.test_capture_export_cells import FEATURES, ROWS, capture
 
 
-def test_a_field_denied_at_capture_is_named_so_when_the_export_is_scored(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def denied_export(tmp_path: Path) -> Path:
+    """`churn` published and captured with `income` denied, its capture exported to a CSV."""
     registry = Registry(LocalStore(tmp_path / "store"))
     path = onnx_factory.linear_classifier(tmp_path / "churn.onnx", seed=1)
     manifest = onnx_factory.manifest_for(path, "churn", "1", labels=("stay", "go", "maybe"))
@@ -34,6 +33,14 @@ def test_a_field_denied_at_capture_is_named_so_when_the_export_is_scored(
     out = tmp_path / "churn.csv"
     argv = ["--store", str(tmp_path / "store")]
     assert main([*argv, "capture", "export", "churn", "--out", str(out)]) == 0
+    return out
+
+
+def test_a_field_denied_at_capture_is_named_so_when_the_export_is_scored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = denied_export(tmp_path)
+    argv = ["--store", str(tmp_path / "store")]
     with out.open(newline="") as handle:
         assert [row["income"] for row in csv.DictReader(handle)] == ["", "", ""]
     capsys.readouterr()

@@ -6,34 +6,18 @@ say so too. Real predict handler, real capture, the real CLI."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
-from functions.runtime.capture.setting import set_capture
-from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore
 from infra.cli.main import main
-from tests import onnx_factory
-from tests.infra.test_capture_export_cells import FEATURES, ROWS, capture
+from tests.infra.test_capture_export_cells import FEATURES, ROWS
+from tests.infra.test_capture_export_denied import denied_export
 
 
 @pytest.fixture
 def export(tmp_path: Path) -> Path:
-    registry = Registry(LocalStore(tmp_path / "store"))
-    path = onnx_factory.linear_classifier(tmp_path / "churn.onnx", seed=1)
-    manifest = onnx_factory.manifest_for(path, "churn", "1", labels=("stay", "go", "maybe"))
-    registry.publish(dataclasses.replace(manifest, features=FEATURES), path)
-    set_capture(registry, "churn", sample=1.0, deny=["income"], actor="test")
-    bodies = [{"instances": [dict(zip(FEATURES, row, strict=True))]} for row in ROWS]
-    capture(registry, tmp_path, "churn", bodies)
-    out = tmp_path / "churn.csv"
-    assert (
-        main(["--store", str(tmp_path / "store"), "capture", "export", "churn", "--out", str(out)])
-        == 0
-    )
-    return out
+    return denied_export(tmp_path)
 
 
 @pytest.mark.parametrize("command", ["explain", "baseline"])
