@@ -10,8 +10,6 @@ values as fitted. Real parts: a skl2onnx LinearRegression of hand-set weights, `
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -21,17 +19,9 @@ from sklearn.linear_model import LinearRegression
 
 from functions.runtime.store import LocalStore
 from infra.cli.explain_plot import shown_values
-from infra.cli.main import main
+from tests.infra.test_explain_tree_models import cli_output
 
 WEIGHTS = np.array([2.0, 0.0, -1.0, 0.0])
-
-
-def _run(args: list[str]) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(args)
-    assert code == 0, err.getvalue()
-    return out.getvalue()
 
 
 def test_a_weightless_feature_reads_0_in_the_table_and_the_card(tmp_path: Path) -> None:
@@ -46,18 +36,18 @@ def test_a_weightless_feature_reads_0_in_the_table_and_the_card(tmp_path: Path) 
     data.write_text("\n".join(["a,b,c,d,label", *rows]) + "\n")
     store = LocalStore(tmp_path / "store")
     base = ["--store", store.uri]
-    _run([*base, "publish", str(model), "--name", "m", "--features", "a,b,c,d", "--task", "regression", "--data", str(data), "--no-progress"])  # fmt: skip
-    _run([*base, "baseline", "m", str(data)])
+    cli_output([*base, "publish", str(model), "--name", "m", "--features", "a,b,c,d", "--task", "regression", "--data", str(data), "--no-progress"])  # fmt: skip
+    cli_output([*base, "baseline", "m", str(data)])
     card = store.get_bytes("models/m/versions/1/card/card.md").decode()
     line = next(line for line in card.splitlines() if line.startswith("- feature importance:"))
     largest = line.split("largest ", 1)[1].split(", the rows")[0]
     assert largest.startswith("a ") and ", c " in largest, line
     assert sorted(largest.split(", ")[2:]) == ["b 0", "d 0"], line
     inputs = json.dumps([[1.5, 7.0, -2.0, 3.0], [-1.0, -4.0, 0.5, 9.0]])
-    table = _run([*base, "explain", "m", "--inputs", inputs])
+    table = cli_output([*base, "explain", "m", "--inputs", inputs])
     shown = [line.split() for line in table.splitlines() if line.startswith("  ")]
     assert [v for name, v in shown if name in ("b", "d")] == ["+0"] * 4, table
-    doc = json.loads(_run([*base, "explain", "m", "--inputs", inputs, "--json"]))
+    doc = json.loads(cli_output([*base, "explain", "m", "--inputs", inputs, "--json"]))
     for row in doc["explanations"]:  # --json: the values as fitted, additive
         values = np.asarray(row["attributions"])[:, 0]
         assert abs(values.sum() - (row["prediction"][0] - row["base_value"][0])) < 1e-5

@@ -30,7 +30,8 @@ from infra.cli.main import main
 ROWS = [[0.5, 0.2, 3.0, -3.0], [-1.0, 1.0, 0.0, 0.0], [2.0, -2.0, 1.0, 1.0]]
 
 
-def _run(args: list[str]) -> str:
+def cli_output(args: list[str]) -> str:
+    """`aiaas ARGS` in process: its stdout, asserting it exited 0 (its stderr otherwise)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(args)
@@ -79,9 +80,9 @@ def test_a_tree_ensemble_gets_the_exact_shapley_values(tmp_path: Path, kind: str
     data.write_text("a,b,c,d\n" + "".join(",".join(map(str, r)) + "\n" for r in x.tolist()))
     store = LocalStore(tmp_path / "store")
     base = ["--store", store.uri]
-    _run([*base, "publish", str(model), "--name", "tree", "--features", "a,b,c,d"])
-    _run([*base, "baseline", "tree", str(data)])
-    doc = json.loads(_run([*base, "explain", "tree", "--inputs", json.dumps(ROWS), "--json"]))
+    cli_output([*base, "publish", str(model), "--name", "tree", "--features", "a,b,c,d"])
+    cli_output([*base, "baseline", "tree", str(data)])
+    doc = json.loads(cli_output([*base, "explain", "tree", "--inputs", json.dumps(ROWS), "--json"]))
     background = json.loads(store.get_bytes("models/tree/versions/1/background.json"))
     bg = np.asarray(background["rows"], dtype=np.float32)
     weights = np.asarray(background["weights"])
