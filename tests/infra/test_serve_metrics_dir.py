@@ -190,7 +190,9 @@ def test_systemd_tmpfiles_leaves_a_running_servers_metrics_alone(store: Path) ->
         config.write_text(f"e {directory.parent} - - - 0\n")
         subprocess.run([tmpfiles, "--clean", str(config)], check=True, timeout=30)
         assert not other.exists()  # it did clean
-        assert sorted(f.name for f in directory.glob("*.db")) == before
+        # None of its files went; a worker still finishing its start may have added more.
+        after = sorted(f.name for f in directory.glob("*.db"))
+        assert set(before) <= set(after), (before, after)
         assert answered(server, "2xx") == 5
         assert REMOVED not in server.output()
 
