@@ -21,6 +21,7 @@ _NEW_OPSET = re.compile(
 _UNKNOWN_OP = re.compile(r"(?P<domain>[\w.]*):(?P<op>\w+)\(-?\d+\) is not a registered function/op")
 _SOURCE = re.compile(r"/\S+\.(?:h|cc|cpp):\d+ [^(]*\([^)]*\)[^ ]* ")
 _LOCALE = re.compile(r"Failed to construct locale with name:(?P<locale>[^:\s]+)")
+_TOKENEXP = re.compile(r"Can not digest tokenexp: (?P<why>[^\n]*)")
 _TWICE = re.compile(r"Duplicate definition of name \((?P<name>[^)]*)\)")
 
 
@@ -49,6 +50,15 @@ def load_refusal(error: str) -> str:
             f"{found['locale']}, which this machine does not have (slim images often lack it): "
             "export it with a locale every Linux has, skl2onnx's options={id(vectorizer): "
             "{'locale': 'C.UTF-8'}}, or install that locale where it is served"
+        )
+    found = _TOKENEXP.search(error)
+    if found:  # skl2onnx copies a custom token_pattern into the Tokenizer; onnxruntime reads RE2
+        return (
+            f"its Tokenizer's pattern (a text vectorizer's token_pattern) is not one onnxruntime's "
+            f"RE2 reads ({found['why'].strip()}): RE2 has no (?u), lookarounds or backreferences; "
+            "export with skl2onnx's options={id(vectorizer): {'tokenexp': ...}} giving the "
+            "pattern in RE2's syntax (Python's \\w is [\\p{L}\\p{N}_]; scikit-learn's default "
+            "pattern is [\\p{L}\\p{N}_]{2,})"
         )
     found = _TWICE.search(error)
     if found:  # torch 2.x's dynamo export: output_names=["embedding"] beside an aten.embedding

@@ -47,6 +47,7 @@ from infra.cli.publish_unlabelled import unlabelled_note
 from infra.cli.publish_variant_check import check_half_source_loads
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
+from infra.cli.vectorizer_parity import checked_tokens
 from infra.cli.vectorizer_tokens import vectorizer_tokens_note
 from training.run_folders import temp_work_folder
 
@@ -236,6 +237,11 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     words = vectorizer_tokens_note(path, signature.file.producer)  # reads other words than sklearn
     if words is not None:
         notes = (*notes, words)
+    # a token_pattern of the user's own, read by RE2: refused where --data's words differ
+    notes = (
+        *notes,
+        *checked_tokens(path, signature.file.producer, prepared.manifest, args.data, args.target),
+    )
     fixed = fixed_batch_note(prepared.manifest)  # said now, not at the first refused request
     if fixed is not None:
         notes = (*notes, fixed)

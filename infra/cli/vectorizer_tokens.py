@@ -38,7 +38,7 @@ def vectorizer_tokens_note(path: Path, producer: str) -> str | None:
         return None
     graph = onnx.load(str(path), load_external_data=False).graph
     tokenizers = [n for n in graph.node if n.op_type == "Tokenizer"]
-    if not any(_text(n, "tokenexp") == SKL2ONNX_DEFAULT for n in tokenizers):
+    if not any(node_text(n, "tokenexp") == SKL2ONNX_DEFAULT for n in tokenizers):
         return None
     vectorizers = [n for n in graph.node if n.op_type == "TfIdfVectorizer"]
     words = [w for n in vectorizers for w in _strings(n, "pool_strings")]
@@ -75,7 +75,7 @@ def _attribute(node: object, name: str) -> object:
     return None
 
 
-def _text(node: object, name: str) -> str:
+def node_text(node: object, name: str) -> str:
     value = _attribute(node, name)
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
 

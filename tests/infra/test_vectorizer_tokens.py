@@ -11,6 +11,7 @@ export option that reads words as scikit-learn does; exported so, the served ans
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,12 @@ def exported(tmp_path: Path, vectorizer: object, tokenexp: str | None) -> tuple[
     return path, pipeline
 
 
-def served(store: LocalStore, tmp_path: Path, name: str) -> np.ndarray:
+def served(
+    store: LocalStore, tmp_path: Path, name: str, texts: Sequence[str] = tuple(ASKED)
+) -> np.ndarray:
+    """The probabilities the predict API answers `texts` with."""
     service = service_from_env({"AIAAS_MODEL": name}, pool(store, tmp_path))
-    body = json.dumps({"instances": [{"text": text} for text in ASKED]})
+    body = json.dumps({"instances": [{"text": text} for text in texts]})
     answer = service.handle(http_event("POST", f"/models/{name}/predict", body))
     assert answer["statusCode"] == 200, answer["body"]
     return np.asarray(body_of(answer)["outputs"]["output_probability"])
