@@ -42,6 +42,21 @@ def string_null(spec: TensorSpec, value: np.ndarray) -> str | None:
     return f"input '{spec.name}' holds a null, which a string input cannot: {send_for_null(spec)}"
 
 
+def ambiguous_null(spec: TensorSpec) -> str | None:
+    """Why a null cannot be sent to `spec`: its encoder learnt Python None ("None") and NaN
+    ("nan") as two categories, which scikit-learn answers apart, and JSON's null is either (json.dumps
+    writes None so, pandas' to_json NaN, and DataFrame(records) reads it back as None while
+    read_json reads NaN); None where a null is that input's missing category."""
+    if spec.missing is None or "None" not in spec.na_categories:
+        return None
+    return (
+        f"input '{spec.name}' holds a null, which could be either of two categories its encoder "
+        'learnt apart: send "None" for a value missing as Python None in the frame the model was '
+        f'fit on, or "{spec.missing}" for one missing as NaN (an empty CSV cell is NaN, as '
+        "pandas' read_csv reads it)"
+    )
+
+
 def send_for_null(spec: TensorSpec) -> str:
     """What to send for a missing text of the string input `spec`, which takes no null: "None"
     where its encoder learnt that category (a frame fit with Python None for its gaps, which

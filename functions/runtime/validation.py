@@ -29,7 +29,12 @@ from functions.runtime.input_messages import (
 from functions.runtime.input_messages import describe as describe  # read from here too
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import ModelRefused
-from functions.runtime.sent_values import encoded_image_hint, sent_value, string_null
+from functions.runtime.sent_values import (
+    ambiguous_null,
+    encoded_image_hint,
+    sent_value,
+    string_null,
+)
 
 # A JSON number past float32's range overflows to infinity in `validate_inputs`' cast, and the
 # finiteness check after it answers the 400 that names the value. numpy's RuntimeWarning for it
@@ -138,12 +143,15 @@ def _not_a_number(spec: TensorSpec, value: np.ndarray, want: str) -> None:
 
 def fill_missing(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:
     """A string input's texts and nulls with each null its missing category (`spec.missing`,
-    scikit-learn's "nan"), as an object array; None when it has none or `value` holds more."""
+    scikit-learn's "nan"), as an object array; None when it has none or `value` holds more;
+    InvalidInput where a null is ambiguous (`ambiguous_null`)."""
     if spec.missing is None or value.dtype != object:
         return None
     flat = value.reshape(-1).tolist()
     if not all(v is None or isinstance(v, str | bytes) for v in flat):
         return None
+    if None in flat and (ambiguous := ambiguous_null(spec)) is not None:
+        raise InvalidInput(ambiguous)
     filled = [spec.missing if v is None else v for v in flat]
     return np.array(filled, dtype=object).reshape(value.shape)
 

@@ -26,7 +26,12 @@ from functions.runtime import csv_fields
 from functions.runtime.batch.csv_header import expected_columns, header_hint
 from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.codecs import simple
-from functions.runtime.codecs.nulls import cell_text, missing_marker, nan_texts_as_null
+from functions.runtime.codecs.nulls import (
+    cell_text,
+    missing_marker,
+    nan_categories,
+    nan_texts_as_null,
+)
 from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest
@@ -124,9 +129,10 @@ def _read_records(path: Path, manifest: ModelManifest, target: str | None) -> _R
     with utf8_text(path) as handle:
         if jsonl:  # a text's NaN (json.dumps of a pandas row) is its null, as batch reads it
             texts = frozenset(s.name for s in manifest.inputs if s.dtype == "string")
+            nans = nan_categories(manifest.inputs)
             for number, text in enumerate(handle, 1):
                 if text.strip() and found.counted():
-                    record = nan_texts_as_null(_record(path, number, text), texts)
+                    record = nan_texts_as_null(_record(path, number, text), texts, nans)
                     found.keep(number, record)
             return found
         refuse_unshaped_csv(path, manifest)

@@ -31,7 +31,7 @@ from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.codecs.wide_integers import as_typed, written_as_integer
 from functions.runtime.column_names import by_input
 from functions.runtime.dtypes import BY_NAME
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.input_messages import channels_hint, grey_axis_missing
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.sent_values import string_null
@@ -79,6 +79,14 @@ class RowRejected(ValueError):
     """One line that cannot be scored; the message is the reason recorded for it."""
 
 
+def _filled(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:
+    """`fill_missing`, its refusal of an ambiguous null this line's own (not the file's)."""
+    try:
+        return fill_missing(spec, value)
+    except InvalidInput as exc:
+        raise RowRejected(exc.message) from None
+
+
 class JsonlDecoder:
     """Turns batches of JSON lines into chunks."""
 
@@ -93,6 +101,7 @@ class JsonlDecoder:
         self.pair = PAIR_FIELD if text is not None and PAIR_FIELD not in self.shapes else None
         self.field = text.field if text is not None else ""
         self._texts = frozenset(s.name for s in manifest.inputs if s.dtype == "string")
+        self._nans = nulls.nan_categories(manifest.inputs)  # NaN apart from None
 
     def chunk(self, first: int, lines: list[bytes]) -> Chunk:
         _, texts, numbers, errors = decode_lines(first, lines)
@@ -133,7 +142,7 @@ class JsonlDecoder:
         except orjson.JSONDecodeError:
             try:  # json also reads NaN, Infinity and integers beyond 64 bits, and says what is
                 data = json.loads(text)  # wrong in words users know
-                data = nulls.nan_texts_as_null(data, self._texts)  # json.dumps' NaN: a gap
+                data = nulls.nan_texts_as_null(data, self._texts, self._nans)  # json.dumps' NaN
             except ValueError as exc:
                 raise RowRejected(f"not valid JSON: {getattr(exc, 'msg', exc)}") from None
             except RecursionError:
@@ -197,7 +206,7 @@ class JsonlDecoder:
         filled = None
         if value.dtype == object and spec.dtype != "string":
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
-        elif value.dtype == object and (filled := fill_missing(spec, value)) is not None:
+        elif value.dtype == object and (filled := _filled(spec, value)) is not None:
             value = filled.astype(str)  # null: the category scikit-learn gave missing values
         if (
             spec.dtype == "string"  # a number input's texts are its own error (_wrong_kind)

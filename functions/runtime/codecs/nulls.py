@@ -9,6 +9,8 @@ Only error paths come here: numpy gives an object array only when a value is not
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from functions.runtime.column_names import exported_name
@@ -68,11 +70,15 @@ def cell_text(spec: TensorSpec, text: str) -> str:
     return spec.missing
 
 
-def nan_texts_as_null(record: object, texts: frozenset[str]) -> object:
+def nan_texts_as_null(
+    record: object, texts: frozenset[str], categories: Mapping[str, str] | None = None
+) -> object:
     """`record` (a JSON line read by Python's json, which takes NaN) with a NaN under a string
     input's field (`texts`: their names; a DataFrame column exported as one too) made the null
     it stands for: `json.dumps` of a pandas row writes a missing text as NaN. It was refused as a
-    number among texts, where null is the model's missing category (or its "send \"\"")."""
+    number among texts, where null is the model's missing category (or its "send \"\"").
+    Under an input of `categories` (`nan_categories`) the NaN is that input's NaN category
+    itself: there a null is refused as either of two, and json.dumps writes None as null."""
     if not isinstance(record, dict) or not texts:
         return record
     for key, value in record.items():
@@ -81,8 +87,17 @@ def nan_texts_as_null(record: object, texts: frozenset[str]) -> object:
             and value != value
             and (key in texts or exported_name(key) in texts)
         ):
-            record[key] = None
+            found = (categories or {}).get(key) or (categories or {}).get(exported_name(key))
+            record[key] = found
     return record
+
+
+def nan_categories(inputs: tuple[TensorSpec, ...]) -> dict[str, str]:
+    """The string inputs whose encoder learnt NaN ("nan") and Python None ("None") apart, each
+    with its NaN category: a null there is refused (sent_values.ambiguous_null), a NaN is NaN."""
+    return {
+        s.name: s.missing for s in inputs if s.missing is not None and "None" in s.na_categories
+    }
 
 
 def is_number(item: object) -> bool:
