@@ -51,9 +51,9 @@ def type_name(dtype: str, typed: bool) -> str:
     return f"{entry.oip} ({dtype})" if typed and entry is not None else dtype
 
 
-def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
+def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool, named: bool) -> np.ndarray:
     target = BY_NAME[spec.dtype].numpy
-    want = type_name(spec.dtype, typed)
+    want = type_name(spec.dtype, named)
     source = value.dtype
     if spec.dtype == "string":
         # An object array may hold anything; onnxruntime would quietly turn None into "None".
@@ -85,7 +85,7 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     elif not typed and source.kind in "iuf" and target.kind in "iu":
         # JSON integers decode as int64 and fit a narrower int only if every value does; a
         # client that writes 6 as 6.0 (most JSON encoders of a float column) means 6.
-        return _whole_numbers(spec, value, target)
+        return _whole_numbers(spec, value, target, want)
     null = string_null(spec, value)
     if null is not None:
         raise InvalidInput(null)
@@ -96,7 +96,7 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         _not_a_number(spec, value, want)
     if (spec.dtype == "string" and source.kind == "O") or value.size == 0:  # what was sent
         raise InvalidInput(f"input '{spec.name}' expects {want}; got {sent_value(value)}")
-    got = "text or null values" if source.kind in "USO" else type_name(str(source), typed)
+    got = "text or null values" if source.kind in "USO" else type_name(str(source), named)
     fix = ""
     if source.kind in "iuf" and target.kind in "iuf":  # a typed tensor's type: say the one
         fix = f": send {BY_NAME[spec.dtype].oip} (numpy .astype('{spec.dtype}'))"
@@ -156,7 +156,9 @@ def fill_missing(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:
     return np.array(filled, dtype=object).reshape(value.shape)
 
 
-def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.ndarray:
+def _whole_numbers(
+    spec: TensorSpec, value: np.ndarray, target: np.dtype, want: str | None = None
+) -> np.ndarray:
     info = np.iinfo(target)
     if value.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
@@ -164,7 +166,7 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
         if not whole.all():
             bad = float(value[~whole].flat[0])
             raise InvalidInput(
-                f"input '{spec.name}' expects {spec.dtype}; {bad!r} is not a whole number"
+                f"input '{spec.name}' expects {want or spec.dtype}; {bad!r} is not a whole number"
                 + scaled_pixels_hint(target, value)
             )
         # Bounds as floats, the upper one exclusive: float(2**64 - 1) rounds up to 2**64, which
@@ -175,7 +177,7 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
     elif value.size == 0 or (value.min() >= info.min and value.max() <= info.max):
         return value.astype(target)
     raise InvalidInput(
-        f"input '{spec.name}' expects {spec.dtype}; values are outside [{info.min}, {info.max}]"
+        f"input '{spec.name}' expects {want or spec.dtype}; values are outside [{info.min}, {info.max}]"
     )
 
 
@@ -301,8 +303,11 @@ def validate_inputs(
     max_batch_size: int,
     typed: bool,
     rules: tuple[InputRule, ...] | None = None,
+    named: bool | None = None,
 ) -> dict[str, np.ndarray]:
-    """Return the inputs cast to the model's element types, or raise InvalidInput."""
+    """Return the inputs cast to the model's element types, or raise InvalidInput. `typed`:
+    typed tensors, cast only where safe; `named` (default `typed`): refusals name OIP datatypes
+    (FP32 (float32)), as an OIP caller knows them, also where untyped leniency applies."""
     checked: dict[str, np.ndarray] = {}
     batch: int | None = None
     for rule in rules if rules is not None else compile_rules(manifest):
@@ -314,7 +319,7 @@ def validate_inputs(
             if not typed and rule.json_float and value.dtype.kind in "iuf":
                 value = value.astype(rule.dtype)  # the usual JSON request, as _cast does first
             else:
-                value = _cast(spec, value, typed=typed)
+                value = _cast(spec, value, typed=typed, named=typed if named is None else named)
         shape = value.shape
         if len(shape) != len(spec.shape):
             _refuse_shape(manifest, rule, value)

@@ -27,6 +27,7 @@ from functions.runtime.errors import AiaasError, BadRequest, InvalidInput, NotFo
 from functions.runtime.explain.any_size import AnySizeImageExplainer
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.explain.explainer import (
+    MAX_ROWS,
     MAX_SAMPLES,
     Explainer,
     Explanation,
@@ -39,6 +40,7 @@ from functions.runtime.image_layout import any_size_layout
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import text_input
+from functions.runtime.validation import validate_inputs
 
 PARAMETERS = {"samples", "patch"}
 # As check_samples and image_patches say them, for an integer too large to reach them.
@@ -98,6 +100,7 @@ class ExplainPlane:
         request = _json(head)
         _misplaced(request, head)
         samples, patch = _parameters(_v2_parameters(request), head)
+        _oip_named(model, decoded.inputs)
         explanation = self.patched(model, patch).explain(decoded.inputs, samples, patch)
         explained = _fit_noted(_finite(model, explanation, decoded.inputs))
         return tensor_document(model, explained, decoded.id)
@@ -362,3 +365,13 @@ def _finite(
                 public_message=f"{message} for the explanation's masked inputs",
             )
     return explanation
+
+
+def _oip_named(model: LoadedModel, inputs: dict[str, np.ndarray]) -> None:
+    """Refuses typed tensors the explainer would refuse, with the same leniency (an FP64 tensor
+    for an FP32 input is cast, as a JSON number is), naming OIP datatypes as infer does: it said
+    `expects float32` to a caller who sent BOOL, and knows FP32. A text model's inputs (its text,
+    even under its ids input's name) are left to its explainer, which reads them."""
+    manifest = model.manifest
+    if text_input(manifest) is None and set(inputs) <= {spec.name for spec in manifest.inputs}:
+        validate_inputs(manifest, inputs, max_batch_size=MAX_ROWS, typed=False, named=True)
