@@ -187,6 +187,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         f"max abs diff {facts['parity']['max_abs_diff']:.3g} on {facts['parity']['rows']} held-out rows",
         f"- int8 quantization: {md_text(quantization_line(facts['quantization']))}",
         "",
+        *importance_lines(facts.get("importance")),
         "## Plots",
         "",
         *[f"![{title}]({name})" for title, name in plots.items()],
@@ -348,3 +349,34 @@ def importance_plot(
     save(fig, path, dpi=90)
     plt.close(fig)
     return path
+
+
+TOP_TABLE = 10  # features the card's text lists with their importance (the plot shows 15)
+
+
+def top_importance(names: list[str], values: np.ndarray, rows: int) -> dict[str, Any]:
+    """The largest mean |attributions| (at most TOP_TABLE) for the card's text: a reader
+    without the image (a terminal, a screen reader, a diff of two cards) had no number."""
+    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    order = np.argsort(-flat, kind="stable")[:TOP_TABLE] if len(flat) == len(names) else ()
+    top = [{"feature": names[int(i)], "value": float(flat[i])} for i in order]
+    return {"features": top, "total": len(names), "rows": rows}
+
+
+def importance_lines(importance: dict[str, Any] | None) -> list[str]:
+    """The card's table of the largest feature importances, as the plot draws them."""
+    if not importance or not importance["features"]:
+        return []
+    shown, total = len(importance["features"]), importance["total"]
+    which = f"the {shown} largest of {total}" if shown < total else f"all {total}"
+    return [
+        "## Feature importance",
+        "",
+        f"Mean |Kernel SHAP value| for the predicted output over {importance['rows']} test "
+        f"rows, {which} features (the plot below):",
+        "",
+        "| feature | importance |",
+        "|---|---:|",
+        *(f"| {md_text(f['feature'])} | {f['value']:.4g} |" for f in importance["features"]),
+        "",
+    ]

@@ -16,6 +16,7 @@ from warnings import catch_warnings, simplefilter
 import numpy as np
 
 from functions.runtime.formula_cells import formula_label_warning
+from functions.runtime.metric_text import share_text
 from training.category_hints import (
     category_warnings,
     label_spellings,
@@ -217,7 +218,7 @@ def class_warnings(labels: tuple[str, ...], y: np.ndarray, target: str, spec: Jo
     share = held[smallest] / len(y)
     if share < IMBALANCE_SHARE / len(labels):
         warnings.append(
-            f"target {target!r} is imbalanced: class {labels[smallest]!r} is {share:.1%} of the "
+            f"target {target!r} is imbalanced: class {labels[smallest]!r} is {share_text(share)} of the "
             f"rows ({counts[smallest]} of {len(y)}), so always answering {labels[largest]!r} "
             f"scores accuracy {counts[largest] / len(y):.3f}{_imbalance_advice(spec)}"
         )

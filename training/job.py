@@ -306,8 +306,10 @@ def _card_files(
     importance_seconds: float,
 ) -> dict[str, Path]:
     folder = model_path.parent / "card"
-    # The trainer's loss: cross-entropy, or a regression's MSE over the target's variance.
-    named = "cross-entropy" if data.labels else "MSE / train variance of target"
+    # The trainer's loss: cross-entropy (weighted where class_weight is: its values are not
+    # the plain loss's), or a regression's MSE over the target's variance.
+    weighted = "weighted " if manifest.training.get("class_weight") else ""
+    named = f"{weighted}cross-entropy" if data.labels else "MSE / train variance of target"
     loss = card.loss_plot(
         result.history, result.monitor, folder / "loss.png", result.best_epoch, named
     )
@@ -332,11 +334,13 @@ def _card_files(
     except Skipped as skipped:  # the card's plot, never the run (the model is trained)
         print(f"note: no feature importance in the card: {skipped}", file=sys.stderr)
         importance = None
+    top = None
     if importance is not None:
         names, values, rows = importance
         plots["Feature importance"] = card.importance_plot(
             names, values, folder / "importance.png", rows=rows, axis=input_features_axis(manifest)
         )
+        top = card.top_importance(names, values, rows)  # the plot's numbers, read without it
     facts = manifest.to_dict()
     facts.update(
         # quoted as the Features line quotes them: `monthly income, €` read as two inputs
@@ -351,6 +355,7 @@ def _card_files(
             for k, vals in manifest.metrics.items()
         },
         classes=_class_rows(data, manifest.metrics["test"].get("confusion_matrix")),
+        importance=top,
     )
     card_md = card.write_card(folder / "card.md", facts, {t: p.name for t, p in plots.items()})
     files = {"card/card.md": card_md}

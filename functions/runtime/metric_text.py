@@ -44,3 +44,9 @@ def metrics_text(values: Mapping[str, Any], keys: Sequence[str] | None = None) -
         for key in chosen
         if is_metric(key, values[key])
     )
+
+
+def share_text(share: float) -> str:
+    """A share of rows in tenths of a percent; one under 0.1% but not none is `<0.1%` (3 rows
+    of 10,000 read "0.0% of the rows", as if the class had none)."""
+    return "<0.1%" if 0 < share < 0.001 else f"{share:.1%}"
