@@ -178,3 +178,30 @@ def test_an_export_that_fixed_the_sequence_length_is_named(tmp_path: Path) -> No
     assert code != 0
     assert "fails on a text of 3 tokens as well as on one of 16" in err, err
     assert "export with dynamo=True" in err
+
+
+def test_a_batch_reports_a_lone_surrogate_and_scores_the_rest(
+    published: tuple[LocalStore, Path], tmp_path: Path
+) -> None:
+    """JSON may escape half of a UTF-16 pair alone (`"\\ud83d"`: a JavaScript `slice` through an
+    emoji, written by JSON.stringify). Python's json read it as a str no encoder takes: the
+    tokenizer raised UnicodeEncodeError and the whole run failed, nothing scored."""
+    store, _ = published
+    key = "batch/tiny-bert/input/cut.jsonl"
+    lines = [
+        '{"id": 1, "text": "where is my parcel \\ud83d"}',  # an emoji cut in two
+        '{"id": 2, "text": "refund \\ud83d\\ude00", "n": NaN}',  # a whole pair, json's NaN
+        '{"id": 3, "text": "the app crashes", "n": NaN}',
+    ]
+    store.put_bytes(key, "\n".join(lines).encode() + b"\n")
+    summary = run(store, tmp_path, key)
+    assert (summary["status"], summary["scored_rows"], summary["failed_rows"]) == (
+        "succeeded",
+        2,
+        1,
+    ), summary
+    rows = read_jsonl(store, summary["output"])
+    assert [row["text"] for row in rows] == ["refund \U0001f600", "the app crashes"]
+    [error] = read_jsonl(store, summary["errors"])
+    assert error["line"] == 1
+    assert "holds \\ud83d alone (half of a UTF-16 surrogate pair" in error["error"]

@@ -33,6 +33,7 @@ from functions.runtime.column_names import by_input
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.input_messages import channels_hint, grey_axis_missing
+from functions.runtime.lone_surrogates import lone_surrogate, surrogate_reason
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.sent_values import string_null
 from functions.runtime.text_input import PAIR_FIELD, text_input
@@ -147,6 +148,9 @@ class JsonlDecoder:
                 raise RowRejected(f"not valid JSON: {getattr(exc, 'msg', exc)}") from None
             except RecursionError:
                 raise RowRejected("not valid JSON: nested too deeply") from None
+            lone = lone_surrogate(text, data)  # json reads "\ud83d" alone; nothing encodes it
+            if lone is not None:
+                raise RowRejected(surrogate_reason(lone)) from None
         if isinstance(data, dict):
             taken = sorted(k for k in data if k.startswith(PREFIX))
             if taken:
