@@ -36,6 +36,7 @@ from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.image_layout import any_size_layout
+from functions.runtime.lone_surrogates import lone_surrogate, surrogate_reason
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 from infra.cli.csv_any_size import refuse_unshaped_csv
@@ -74,7 +75,7 @@ def _record(path: Path, number: int, line: str) -> Any:
     """One JSON line; one that is not JSON named by its line, and a JSON array file (a `.json`
     of one document) told how to write it as lines: it said "Expecting value" and no more."""
     try:
-        return json.loads(line)
+        record = json.loads(line)
     except ValueError as exc:
         array = (
             f"; a JSON array: jq -c '.[]' {path.name} > {path.stem}.jsonl"
@@ -84,6 +85,9 @@ def _record(path: Path, number: int, line: str) -> Any:
         raise BadRequest(
             f"{path} line {number} is no JSON record ({exc}): give one JSON object a line{array}"
         ) from None
+    if (lone := lone_surrogate(line, record)) is not None:  # a str the tokenizer cannot take
+        raise BadRequest(f"{path} line {number}: {surrogate_reason(lone)}")
+    return record
 
 
 @dataclass

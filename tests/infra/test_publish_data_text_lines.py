@@ -62,3 +62,22 @@ def test_a_jsonl_text_of_nothing_kept_is_named_by_its_line(
     code, _, err = publish(LocalStore(tmp_path / "store"), model, *_argv(tokenizer, data))
     assert code != 0
     assert "on line 3 holds nothing the tokenizer keeps" in err, err
+
+
+def test_a_jsonl_text_cut_inside_an_emoji_is_named_by_its_line(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A lone `\\ud83d` (JavaScript's slice through an emoji) was a traceback from the
+    tokenizer (`TypeError: TextEncodeInput must be ...`)."""
+    model, tokenizer = files
+    data = tmp_path / "cut.jsonl"
+    lines = [
+        json.dumps({"text": t, "label": hf_transformer.LABELS[i]}) for i, t in enumerate(TEXTS)
+    ]
+    lines.insert(1, '{"text": "where is my parcel \\ud83d", "label": "delivery"}')  # line 2
+    data.write_text("\n".join(lines) + "\n")
+    code, _, err = publish(LocalStore(tmp_path / "store"), model, *_argv(tokenizer, data))
+    assert code != 0
+    assert f"--data {data} line 2: not valid JSON: the string 'where is my parcel" in err, err
+    assert "holds \\ud83d alone (half of a UTF-16 surrogate pair" in err, err
+    assert "Traceback" not in err
