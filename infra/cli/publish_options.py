@@ -39,7 +39,8 @@ def add_publish_options(p: argparse.ArgumentParser) -> None:
         "--max-length",
         type=int,
         help="with --tokenizer: the most tokens the model reads; longer texts are truncated "
-        "(default: the ids input's width, else the graph's position table, else tokenizer.json)",
+        "(default: tokenizer.json's own truncation, up to what the model reads: the ids "
+        "input's width, else the graph's position table; without a truncation, that)",
     )
     p.add_argument(
         "--text-field",

@@ -313,6 +313,14 @@ def text_setup(
     model = work / "model.onnx"
     embed_document(path, model, hf_tokenizer.METADATA_KEY, document)
     notes.append(f"raw text in: texts longer than {longest} tokens are {_cut(served)}")
+    own = (tokenizer.truncation or {}).get("max_length")
+    if length is not None and own and own != longest:  # its user's own encode reads another
+        notes.append(
+            f"warning: tokenizer.json truncates at {own} (its own Tokenizer.encode, as the model "
+            f"was trained, mostly); --max-length {longest} serves a text of {min(own, longest) + 1} "
+            "tokens or more from other tokens than that encode gives: leave --max-length out to "
+            "serve as the file truncates"
+        )
     if served.padding["direction"] == "left":
         notes.append("batches are padded on the left, as tokenizer.json says")
     return TextSetup(

@@ -55,3 +55,30 @@ def test_text_cut_to_its_special_tokens_is_not_said_to_lack_an_unknown_token(
         "input 'input_ids' row 0 holds nothing the tokenizer keeps (its special tokens fill the "
         "2 tokens the model reads); send some text"
     )
+
+
+def test_a_max_length_other_than_the_files_truncation_is_warned(tmp_path: Path) -> None:
+    """tokenizer.json truncating at 12 (what its user's encode, so training, read) and
+    `--max-length 20`: texts of 13 to 20 tokens were served from tokens that encode never gives,
+    said nowhere; `--help` named the position table before tokenizer.json as the default."""
+    from tokenizers import Tokenizer
+
+    model = hf_transformer.transformer(tmp_path / "model.onnx", positions=24)
+    path = hf_transformer.tokenizer_json(tmp_path / "tokenizer.json")
+    own = Tokenizer.from_file(str(path))
+    own.enable_truncation(max_length=12)
+    own.save(str(path))
+    store = LocalStore(tmp_path / "store")
+    code, out, err = publish(store, model, "--tokenizer", str(path), "--max-length", "20")
+    assert code == 0, err
+    assert "texts longer than 20 tokens are cut to the first 20" in out
+    assert (
+        "warning: tokenizer.json truncates at 12 (its own Tokenizer.encode, as the model was "
+        "trained, mostly); --max-length 20 serves a text of 13 tokens or more from other tokens "
+        "than that encode gives" in out
+    ), out
+    for argv in ((), ("--max-length", "12")):  # the file's own length: nothing to say
+        code, out, err = publish(store, model, "--tokenizer", str(path), *argv)
+        assert code == 0, err
+        assert "texts longer than 12 tokens are cut to the first 12" in out
+        assert "warning" not in out + err
