@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -66,6 +67,10 @@ def not_utf8_at(text: str) -> str | None:
     return None
 
 
+# Where a line of texts ends: a line feed, CRLF or CR, as a text editor and `wc -l` count them.
+# str.splitlines also split at a form feed (pdftotext's page break), a vertical tab, U+0085 and
+# U+2028 (web text) and \x1c-\x1e, so one text of such a line was explained and baselined as two.
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 CSV_SUFFIXES = ("", ".csv", ".txt")  # what read_rows reads as CSV, .npy aside
 CAPTURE_COLUMNS = frozenset(META)  # what `aiaas capture export` writes first: a capture export
 
@@ -303,7 +308,7 @@ def read_texts(
     lenient = bad is not None
     if file_suffix(path) != ".csv":
         with utf8_text(path, lenient) as handle:
-            every = handle.read().splitlines()
+            every = LINE_BREAK.split(handle.read())  # not splitlines(): see LINE_BREAK
         if lenient and every and not_utf8_at(every[0]):  # another encoding (UTF-16's mark)
             raise BadRequest(not_utf8(path))
         numbered = [(n, t) for n, t in enumerate(every, 1) if t.strip()]

@@ -1,0 +1,41 @@
+"""A `.txt` of texts is one text a line, its lines ended by LF, CRLF or CR only (hunt_journey23 4).
+
+`aiaas explain --file` and `aiaas baseline` read it with str.splitlines, which also ends a line
+at a form feed (pdftotext's page break), a vertical tab, U+0085, U+2028 (web text) and
+\\x1c-\\x1e: five texts were explained as ten pieces, numbered by lines the file does not have,
+and a baseline counted the pieces. Real parts: the test transformer and its WordPiece
+tokenizer.json published by the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli_run import run
+from tests.infra.test_publish_tokenizer import MODEL, published_text_model
+
+TEXTS = [
+    "where is my parcel\u2028it never arrived",
+    "i was charged\x0ctwice",
+    "the app crashes\x85when i open settings",
+    "refund my money",
+    "tracking\x1csays\x1din\x1etransit\x0b",
+]
+
+
+def test_a_txt_of_texts_is_one_text_a_line(tmp_path: Path) -> None:
+    built = published_text_model(tmp_path)
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes("\r\n".join(TEXTS[:2]).encode() + b"\n" + "\n".join(TEXTS[2:]).encode())
+    why = tmp_path / "why.jsonl"
+    code, out, err = run(built.store, "explain", MODEL, "--file", str(texts), "--out", str(why))
+    assert code == 0, err
+    rows = [json.loads(line) for line in why.read_text().splitlines()]
+    assert [row["line"] for row in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["tokens"][-3:] == ["it", "never", "arrived"]  # one text, not two
+    tokens = rows[2]["tokens"]  # BERT's normalizer deletes U+0085: crasheswhen is one word
+    assert (tokens[:2], tokens[-3:]) == (["the", "app"], ["i", "open", "settings"])
+    code, out, err = run(built.store, "baseline", MODEL, str(texts))
+    assert code == 0, err
+    assert "drift baseline = 5 texts" in out, out
