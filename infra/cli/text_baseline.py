@@ -3,7 +3,8 @@
 The texts are tokenized by the model's own tokenizer exactly as serving tokenizes them (the
 predict function's `TextFeeds`), each binned as its length in tokens and its share of unknown
 tokens by that tokenizer's own pad, unknown token and attention mask (drift/text.py). No explain
-background is written: a text is explained against an all-padding row, which needs none.
+background is written: a text is explained against an all-padding row (ours), or itself with
+every token hidden by the attention mask (a tokenizer.json's), which needs none.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def text_baseline(
         return 0  # another run wrote it from this data meanwhile: said
     print(
         f"{ref}: drift baseline = {drift.rows} texts in {args.bins} bins a feature (tokens, "
-        "unknown_share); no background: a text is explained against an all-padding row"
+        f"unknown_share); no background: a text is explained against {_against(manifest)}"
     )
     if UNKNOWN in drift.constant:
         print(NO_UNKNOWN.format(ref=ref))
@@ -103,3 +104,15 @@ def _jsonl_texts(path: Path, manifest: ModelManifest) -> list[str]:
         )
     texts: list[str] = chunk.features[view.inputs[0].name].tolist()
     return texts
+
+
+def _against(manifest: ModelManifest) -> str:
+    """What a text is explained against: the base value's row, as docs/explain.md says it. A
+    transformer published with its tokenizer.json hides a token by its attention mask, ids and
+    positions kept, special tokens seen (said to be "an all-padding row" until 2026-12-07)."""
+    pre = manifest.preprocessing or {}
+    if pre.get("tokenizer") != "huggingface":
+        return "an all-padding row"
+    if pre.get("mask_input"):
+        return "itself with every token hidden by the attention mask (special tokens kept)"
+    return "itself with every token's id the pad id (special tokens kept)"

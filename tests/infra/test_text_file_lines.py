@@ -39,3 +39,8 @@ def test_a_txt_of_texts_is_one_text_a_line(tmp_path: Path) -> None:
     code, out, err = run(built.store, "baseline", MODEL, str(texts))
     assert code == 0, err
     assert "drift baseline = 5 texts" in out, out
+    # As docs/explain.md says it (it read "against an all-padding row", ours, not this model's).
+    assert out.rstrip().endswith(
+        "no background: a text is explained against itself with every token hidden by the "
+        "attention mask (special tokens kept)"
+    ), out
