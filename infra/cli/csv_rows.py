@@ -30,6 +30,7 @@ from functions.runtime.input_columns import (
 )
 from functions.runtime.input_messages import grey_axis_missing
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.text_input import PAIR_FIELD
 from infra.cli.explain_file import own_fields
 from infra.cli.file_args import file_suffix, require_file
 from infra.cli.row_cells import (
@@ -323,6 +324,11 @@ def read_texts(
             raise BadRequest(not_utf8(path))  # as batch fails a run whose header is not UTF-8
         if field not in header:
             raise BadRequest(f"{path}: the header lacks the text column {field!r}")
+        if PAIR_FIELD in header and field != PAIR_FIELD:  # as batch refuses it: explain and
+            raise BadRequest(  # baseline read each row's first text alone, half of its pair
+                f"{path}: the column {PAIR_FIELD!r} holds the second texts of pairs; the model "
+                f"reads one text a row (column {field!r}), not pairs of texts"
+            )
         if repeated := csv_fields.named_twice(str(path), header, [field]):
             raise BadRequest(repeated)
         misshapen: dict[int, str] = {}

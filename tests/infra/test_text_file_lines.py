@@ -44,3 +44,26 @@ def test_a_txt_of_texts_is_one_text_a_line(tmp_path: Path) -> None:
         "no background: a text is explained against itself with every token hidden by the "
         "attention mask (special tokens kept)"
     ), out
+
+
+def test_a_csv_of_text_pairs_is_refused_as_batch_refuses_it(tmp_path: Path) -> None:
+    """`aiaas batch` refuses a CSV with a `text_pair` column (docs/text.md: never half of a
+    pair answered); `aiaas explain --file` explained each row's first text alone, the second
+    passed through as a field, and `aiaas baseline` binned the first texts (hunt_journey23 6)."""
+    built = published_text_model(tmp_path)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("text,text_pair\nwhere is my parcel,it never arrived\nrefund,my money\n")
+    why = (
+        f"{pairs}: the column 'text_pair' holds the second texts of pairs; the model reads one "
+        "text a row (column 'text'), not pairs of texts"
+    )
+    out_file = tmp_path / "why.jsonl"
+    code, out, err = run(
+        built.store, "explain", MODEL, "--file", str(pairs), "--out", str(out_file)
+    )
+    assert (code, why in err) == (1, True), (out, err)
+    assert not out_file.exists() or not out_file.read_text()
+    code, out, err = run(built.store, "baseline", MODEL, str(pairs))
+    assert (code, why in err) == (1, True), (out, err)
+    code, out, err = run(built.store, "batch", MODEL, str(pairs))  # as batch says it
+    assert code != 0 and "the column 'text_pair' holds the second texts of pairs" in err, err
