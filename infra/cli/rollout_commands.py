@@ -207,6 +207,12 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         flag = PLAN_FLAGS.get(setting)
         raise BadRequest(f"{flag} must {rest}" if flag and rest else exc.message) from None
     engine = RolloutEngine(registry, _source(args))
+    if args.metrics != "cloudwatch" and plan.max_p99_ms is not None:  # said before any move
+        from infra.local.rollout_metrics import p99_limit_inside_bucket
+
+        inside = p99_limit_inside_bucket(plan.max_p99_ms)
+        if inside is not None:
+            log.warning(inside)
     with stop_on_signals() as stop:  # from before the first move: a stop then still aborts
         try:
             record = engine.start(model, version, plan, alias=alias, actor=actor, when=when)

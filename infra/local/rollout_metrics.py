@@ -12,6 +12,7 @@ buckets run from 0.1 ms to 30 s, about 2.5x apart).
 
 from __future__ import annotations
 
+import itertools
 import math
 import urllib.error
 import urllib.request
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from functions.predict.metric_names import (
     LATENCY,
+    LATENCY_BUCKETS,
     NO_LABEL,
     REQUESTS,
     SHADOW_AGREED,
@@ -167,23 +169,49 @@ def _version(now: Scrape, zero: Scrape, key: tuple[str, str, str]) -> VersionSta
         if (m, a, v) == key
     )
     refused = now.refused.get(key, 0.0) - zero.refused.get(key, 0.0)
-    return VersionStats(requests, errors, _quantile(0.99, counts), refused)
+    p99, bucket = _quantile(0.99, counts)
+    return VersionStats(requests, errors, p99, refused, bucket)
 
 
-def _quantile(q: float, cumulative: list[tuple[float, float]]) -> float | None:
-    """The q-quantile in ms from cumulative (upper bound, count) buckets; None when empty."""
+def _quantile(
+    q: float, cumulative: list[tuple[float, float]]
+) -> tuple[float | None, tuple[float, float] | None]:
+    """The q-quantile in ms from cumulative (upper bound, count) buckets, and the bucket it
+    lies in (ms); None, None when empty."""
     if not cumulative or cumulative[-1][1] <= 0:
-        return None
+        return None, None
     rank = q * cumulative[-1][1]
     lower, below = 0.0, 0.0
     for upper, count in cumulative:
         if count >= rank:
-            if math.isinf(upper):
-                return lower * 1000  # past the last finite bucket: its bound is all we know
+            if math.isinf(upper):  # past the last finite bucket: its bound is all we know
+                return lower * 1000, None
             inside = count - below
             fraction = (rank - below) / inside if inside else 1.0
-            return (lower + (upper - lower) * fraction) * 1000
+            return (lower + (upper - lower) * fraction) * 1000, (_ms(lower), _ms(upper))
         lower, below = upper, count
+    return None, None
+
+
+def _ms(seconds: float) -> float:
+    """A bucket bound in ms as written (0.025 s is 25 ms, not 25.000000000000004)."""
+    return round(seconds * 1000, 6)
+
+
+def p99_limit_inside_bucket(limit_ms: float) -> str | None:
+    """A warning for a --max-p99-ms that lies inside one of the gateway's latency buckets (the
+    p99 there is interpolated: known only to the bucket), or None for a limit on a bound."""
+    bounds = [0.0, *(_ms(bound) for bound in LATENCY_BUCKETS)]
+    for low, high in itertools.pairwise(bounds):
+        if low < limit_ms < high:
+            return (
+                f"--max-p99-ms {limit_ms:g} lies inside the gateway's latency bucket "
+                f"{low:g}-{high:g} ms: a p99 there is interpolated within the bucket (as "
+                f"Prometheus' histogram_quantile does), so a version whose requests all take "
+                f"just over {low:g} ms can read as nearly {high:g} ms and be rolled back, and "
+                f"one at nearly {high:g} ms can pass; a limit on a bucket bound ({low:g} or "
+                f"{high:g} ms) is judged exactly"
+            )
     return None
 
 

@@ -40,6 +40,9 @@ class VersionStats:
     errors: float = 0
     p99_ms: float | None = None
     client_errors: float = 0
+    # The latency histogram bucket the p99 lies in, in ms, when it was read from one (a
+    # gateway's /metrics): the p99 is interpolated within it, so it is known to that width.
+    p99_bucket_ms: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,8 +130,25 @@ def _breach(plan: RolloutPlan, metrics: StepMetrics) -> str | None:
     enough = candidate.requests >= max(plan.min_requests, 1)
     p99 = candidate.p99_ms
     if plan.max_p99_ms is not None and p99 is not None and enough and p99 > plan.max_p99_ms:
-        return f"p99 latency {p99:.1f} ms is over the limit {plan.max_p99_ms:g} ms"
+        return f"p99 latency {p99:.1f} ms is over the limit {plan.max_p99_ms:g} ms" + _estimated(
+            plan.max_p99_ms, candidate.p99_bucket_ms
+        )
     return None
+
+
+def _estimated(limit_ms: float, bucket: tuple[float, float] | None) -> str:
+    """What a p99 over the limit is worth when the limit lies inside the histogram bucket the
+    p99 was interpolated in: only that the p99 is somewhere in the bucket. A candidate whose
+    every request took 11-14 ms was rolled back as "p99 latency 21.7 ms is over the limit
+    20 ms", a figure no request came near, with nothing saying it was an estimate."""
+    if bucket is None or not bucket[0] < limit_ms < bucket[1]:
+        return ""  # the bucket lies wholly over the limit: over it, whatever the p99 in it
+    low, high = bucket
+    return (
+        f" (an estimate: the gateway's latency histogram puts the p99 between {low:g} and "
+        f"{high:g} ms, and the limit lies between; a --max-p99-ms on a bucket bound, {low:g} or "
+        f"{high:g}, is judged exactly)"
+    )
 
 
 def _refused_more(plan: RolloutPlan, metrics: StepMetrics) -> float:
