@@ -1,7 +1,8 @@
 """What moving an alias's callers from some versions to others changes for them, said and
 never refused: a version whose tokenizer reads token ids as other tokens (`token_ids.py`), or
 one reading the same features in another order (a promote without a weight takes it; a canary
-or rollout of it is refused, rev14 2).
+or rollout of it is refused, rev14 2), or the same model file with its classes named in another
+order (likewise, hunt_journey24 3).
 
 The CLI's alias moves (promote, with or without --weight, rollback, rollout) print these on
 stderr (infra/cli/token_ids_change.py); the control plane's (an alias PUT, whole or weighted,
@@ -18,7 +19,7 @@ from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import AiaasError
 from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.same_answers import reorder_warning
+from functions.runtime.rollout.same_answers import relabel_warning, reorder_warning
 from functions.runtime.token_ids import callers_moved_note
 
 
@@ -41,7 +42,8 @@ def order_note(reg: Registry, name: str, old: str, new: str) -> str | None:
     features in another order: a promote without --weight took it with no word, while a canary
     or rollout of it is refused (rev14 2)."""
     try:
-        said = reorder_warning(name, reg.manifest(name, old), reg.manifest(name, new))
+        before, after = reg.manifest(name, old), reg.manifest(name, new)
+        said = reorder_warning(name, before, after) or relabel_warning(name, before, after)
     except AiaasError:  # a note, never a reason to fail the move
         return None
     return None if said is None else f"warning: {said}"

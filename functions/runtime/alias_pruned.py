@@ -75,7 +75,12 @@ def takes_requests(
         return target
     # imported here: it takes numpy, which the health function's cold start (it reads the
     # registry) does without
-    from functions.runtime.rollout.same_answers import REORDERED, answers_difference, back_command
+    from functions.runtime.rollout.same_answers import (
+        RELABELLED,
+        REORDERED,
+        answers_difference,
+        back_command,
+    )
     from functions.runtime.rollout.same_inputs import difference
 
     main = registry.manifest(name, target.version)
@@ -95,7 +100,7 @@ def takes_requests(
         if lacks is not None:  # a shadow's answers reach no caller
             at_once = (  # every caller moved reads rows by position as wrongly
                 ""
-                if lacks[0].startswith(REORDERED)
+                if lacks[0].startswith((REORDERED, RELABELLED))
                 else f", or move every caller to it at once (`aiaas promote {name} {version}` "
                 "without --weight)"
             )

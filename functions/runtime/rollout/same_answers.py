@@ -30,6 +30,9 @@ from functions.runtime.refs import DEFAULT_ALIAS
 # caller to it at once (a promote without --weight) is no way out for it, as it is for a canary
 # that only lacks what callers read in its answers.
 REORDERED = "it reads its features in another order"
+# The baseline's model file with its classes named in another order: the advice it gets names
+# the promote that moves every caller at once (a renaming on purpose) itself.
+RELABELLED = "it is the baseline's model with its classes named in another order"
 
 
 def answers_difference(
@@ -48,7 +51,7 @@ def answers_difference(
             "`outputs`) would get a 422 and callers reading it would find none",
             f"publish it with the baseline's output names {names!r} ({_renaming(candidate, names)})",
         )
-    moved = _reordered(baseline, candidate, back)
+    moved = _reordered(baseline, candidate, back) or _relabelled(baseline, candidate)
     if moved is not None:
         return moved
     if baseline.postprocessing is not None and candidate.postprocessing is None:
@@ -98,6 +101,22 @@ def reorder_warning(name: str, old: ModelManifest, new: ModelManifest) -> str | 
     )
 
 
+def relabel_warning(name: str, old: ModelManifest, new: ModelManifest) -> str | None:
+    """The warning (less its `warning: `) for a move of every caller of `old` to `new` at once
+    when `new` is `old`'s model file with its classes named in another order (a renaming on
+    purpose goes that way; a canary or rollout of it is refused)."""
+    if _relabelled(old, new) is None:
+        return None
+    mine, theirs = list(old.labels), list(new.labels)
+    at = next(i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
+    return (
+        f"version {new.version} of {name} is {old.version}'s model file with its classes named "
+        f"in another order (version {new.version}: {_shown(theirs)}; version {old.version}: "
+        f"{_shown(mine)}): a row {old.version} answered {mine[at]!r} is answered "
+        f"{theirs[at]!r}; if that renaming was not meant, move back"
+    )
+
+
 def _reordered(
     baseline: ModelManifest, candidate: ModelManifest, back: str | None = None
 ) -> tuple[str, str] | None:
@@ -115,6 +134,33 @@ def _reordered(
         if back is not None
         else _reorder_advice(candidate, mine),
     )
+
+
+def _relabelled(baseline: ModelManifest, candidate: ModelManifest) -> tuple[str, str] | None:
+    """The baseline's own model file published again with its classes named in another order:
+    the same scores, answered as other classes. Version 7, v2's file with `--labels b,a,c`
+    where 2 had `a,b,c`, was rolled out to 100% with no error (hunt_journey24 3): every row 2
+    answered `a` was answered `b`, with a 200. A retrained model may order its classes anew (its
+    labels then name its own columns); the same file cannot."""
+    mine, theirs = list(baseline.labels), list(candidate.labels)
+    if mine == theirs or sorted(mine) != sorted(theirs) or not _same_graph(baseline, candidate):
+        return None
+    at = next(i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
+    return (
+        f"{RELABELLED} ({baseline.version}'s model file, sha256 {baseline.file.sha256[:12]}; "
+        f"it: {_shown(theirs)}; the baseline: {_shown(mine)}): the same scores would be "
+        f"answered as other classes, a row {baseline.version} answers {mine[at]!r} it would "
+        f"answer {theirs[at]!r}, with a 200",
+        f"publish it again with --labels {','.join(mine)} (the baseline's order); if "
+        f"{baseline.version}'s names are the wrong ones, promote it without --weight (every "
+        "caller at once: a renaming on purpose)",
+    )
+
+
+def _same_graph(a: ModelManifest, b: ModelManifest) -> bool:
+    """Whether two versions load the same model: its file and external weights, by hash."""
+    weights = [sorted(f.sha256 for f in m.weight_files) for m in (a, b)]
+    return a.file.sha256 == b.file.sha256 and weights[0] == weights[1]
 
 
 def _reorder_advice(candidate: ModelManifest, order: list[str]) -> str:
