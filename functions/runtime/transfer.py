@@ -81,6 +81,15 @@ class MemorySink:
             self.buffer.close()
 
 
+# What to do about a version's file that is no longer the one published: said with each
+# integrity refusal, which said only "refusing to serve it" to the operator of a canary that
+# never loaded (a rollout rolled it back "not served"; `aiaas compare` stopped on it).
+CHANGED = (
+    "the object was changed in the store after it was published: put the published file back "
+    "(a versioned bucket keeps it), or publish the model again as a new version"
+)
+
+
 def fetch_verified(
     store: ObjectStore,
     key: str,
@@ -98,7 +107,8 @@ def fetch_verified(
     actual = digest.hexdigest()
     if actual != sha256:
         raise IntegrityError(
-            f"{key}: sha256 {actual} does not match the manifest's {sha256}; refusing to serve it",
+            f"{key}: sha256 {actual} does not match the manifest's {sha256} ({CHANGED}); "
+            "refusing to serve it",
             public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check and is not served",
         )
 
@@ -249,14 +259,15 @@ def _fetch_part(
                 if last and body.read(1):
                     raise IntegrityError(
                         f"{key}: the object goes on past byte {end}, the size its manifest "
-                        "gives: refusing to serve it",
+                        f"gives ({CHANGED}): refusing to serve it",
                         public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check",
                     )
             return
         except _EndedEarly as exc:
             if attempt == PART_TRIES - 1:  # every try ends there: the object is not the file
                 raise IntegrityError(  # the manifest vouches for (shorter: replaced, truncated)
-                    f"{exc.message}; the manifest says the file is longer: refusing to serve it",
+                    f"{exc.message}; the manifest says the file is longer ({CHANGED}): "
+                    "refusing to serve it",
                     public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check",
                 ) from exc
         except DownloadTooSlow:

@@ -57,6 +57,12 @@ def test_corrupted_artifact_is_refused_and_never_cached(
             cache.fetch(manifest)
         assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
         assert f"does not match the manifest's {manifest.file.sha256}" in caught.value.message
+        # ... and what to do about it (it said only "refusing to serve it": hunt_journey24 4)
+        assert caught.value.message.endswith(
+            "(the object was changed in the store after it was published: put the published "
+            "file back (a versioned bucket keeps it), or publish the model again as a new "
+            "version); refusing to serve it"
+        )
         assert (
             caught.value.public_message == "model m:1 failed its integrity check and is not served"
         )
