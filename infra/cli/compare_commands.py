@@ -117,8 +117,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise BadRequest(
             f"--data {args.data}: no such file (give a file on disk or a key in the store)"
         )
-    key = real.name if data is not None else args.data
     store = pool.registry.store
+    key = real.name if data is not None else _key_of(args.data, store.uri)
     if data is None and names_a_key(key) and not store.exists(key):  # said only the store's
         raise BadRequest(f"--data {args.data}: no such file, nor a key of the store {store.uri}")
     for given in (args.a, args.b):
@@ -145,6 +145,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if failures:
         raise AiaasError("quality gate failed: " + "; ".join(failures))
     return 0
+
+
+def _key_of(given: str, store_uri: str) -> str:
+    """The store key `--data` names: itself, or the rest of a URL under the model store (the
+    file's `s3://bucket/registry/data/x.csv`, as the console copies it, was "invalid storage
+    key" with no word of what to give). A URL elsewhere is refused, saying what to give."""
+    if "://" not in given:
+        return given
+    prefix = store_uri.rstrip("/") + "/"
+    if given.startswith(prefix) and len(given) > len(prefix):
+        return given[len(prefix) :]
+    raise BadRequest(
+        f"--data {given}: a URL outside the model store {store_uri}; give a file on disk "
+        f"(download it first) or a key in the store (for {prefix}data/rows.csv: data/rows.csv)"
+    )
 
 
 def _draw(report: dict[str, Any], png: Path, failures: list[str]) -> None:
