@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest, ModelNotFound
+from functions.runtime.errors import BadRequest, Conflict, ModelNotFound, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.attention import attention
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
@@ -36,6 +36,7 @@ from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.arg_types import bake, steps
 from infra.cli.misspelled import meant
+from infra.cli.rollout_elsewhere import with_elsewhere
 from infra.cli.rollout_follow import (
     CHECK_GRACE_S,
     Stopped,
@@ -299,12 +300,17 @@ def _status(
 ) -> int:
     registry = Registry(open_store(args.store))
     engine = RolloutEngine(registry, _NoMetrics())
-    if abort:
-        record = engine.abort(model, alias, RuntimeSettings.from_env().actor, when=when)
-        say_back(engine, record)
-    else:
-        registry.versions(model)  # an unknown model reads as such
-        record = RolloutBook(registry.store).require(model, alias)
+    verb = "abort" if abort else "status"
+    try:
+        if abort:
+            record = engine.abort(model, alias, RuntimeSettings.from_env().actor, when=when)
+            say_back(engine, record)
+        else:
+            registry.versions(model)  # an unknown model reads as such
+            record = RolloutBook(registry.store).require(model, alias)
+    except (Conflict, NotFound) as exc:  # none running here: one on another alias is named
+        with_elsewhere(exc, registry.store, model, alias, verb)
+        raise
     if args.json:
         print(_json(registry, record))
         return 0
