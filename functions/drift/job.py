@@ -27,6 +27,7 @@ from functions.runtime.drift.window_features import window_features
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import ObjectStore
+from functions.runtime.version_extras import read_version_file
 
 log = logging.getLogger("aiaas.drift")
 
@@ -59,12 +60,16 @@ def monitored(store: ObjectStore) -> Iterator[tuple[str, str]]:
 def run(store: ObjectStore, settings: DriftSettings, now: float) -> list[dict[str, object]]:
     """One EMF document per version that served rows in the window ending at `now`."""
     docs = []
+    registry = Registry(store)
     for model, version in monitored(store):
         key = f"{version_prefix(model, version)}/{BASELINE_FILE}"
         try:
-            baseline = DriftBaseline.from_json(store.get_bytes(key))
+            # Checked against the manifest's sha256 where it lists it, as the model is: a
+            # baseline changed in the store since publishing is said below, never compared.
+            manifest = registry.manifest(model, version)
+            baseline = DriftBaseline.from_json(read_version_file(store, manifest, BASELINE_FILE))
         except NotFound:
-            continue  # histograms of a version whose baseline is gone: nothing to compare with
+            continue  # histograms of a version (or baseline) gone since: nothing to compare with
         except (AiaasError, ValueError, KeyError, TypeError) as exc:
             # This version is not judged, named; the others are (one bad baseline silenced
             # every model's drift alarm).

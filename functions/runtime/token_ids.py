@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from functions.runtime.errors import AiaasError
 from functions.runtime.hf_tokenizer import HfTokenizerError, load_tokenizer
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.refs import version_prefix
 from functions.runtime.registry import Registry
 from functions.runtime.text_input import text_input
+from functions.runtime.version_extras import read_version_file
 
 SPECIAL = re.compile(r"\[[^\]]*\]|<[^>]*>")  # [PAD], <s>, <|endoftext|>: not a word to name
 
@@ -45,7 +45,7 @@ def stored_ids(reg: Registry, manifest: ModelManifest) -> dict[str, int] | None:
     if text_input(manifest) is None or not isinstance(file, str):
         return None
     try:
-        document = reg.store.get_bytes(f"{version_prefix(manifest.name, manifest.version)}/{file}")
+        document = read_version_file(reg.store, manifest, file)  # the listed sha256 checked
     except (AiaasError, OSError):
         return None
     return token_ids(manifest, document)

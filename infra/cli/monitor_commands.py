@@ -36,9 +36,10 @@ from functions.runtime.drift.text import NO_UNKNOWN, TEXT_BASELINE_SOURCE, UNKNO
 from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import DEFAULT_RULE
-from functions.runtime.registry import Registry, parse_ref, version_prefix
+from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
+from functions.runtime.version_extras import read_version_file
 from infra.cli.arg_types import above_zero, window
 from infra.cli.monitor_figure import draw, drift_pyplot
 from infra.cli.monitor_others import Elsewhere, answered_by, served_elsewhere
@@ -243,7 +244,8 @@ def _baseline(registry: Registry, manifest: ModelManifest) -> DriftBaseline:
     """The version's drift baseline; BadRequest naming how to add one where it has none."""
     name, version = manifest.name, manifest.version
     try:
-        raw = registry.store.get_bytes(f"{version_prefix(name, version)}/{BASELINE_FILE}")
+        # Checked against the manifest's sha256 where it lists it, as the model is.
+        raw = read_version_file(registry.store, manifest, BASELINE_FILE)
     except NotFound:
         text = text_input(manifest)
         if text is not None:  # a file of texts, not of feature rows

@@ -19,7 +19,7 @@ from functions.runtime.drift import baseline as drift_baseline
 from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.model import LoadedModel
-from functions.runtime.registry import version_prefix
+from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory
 
@@ -29,11 +29,11 @@ SCHEDULED = json.loads((Path(__file__).parents[2] / "events" / "drift_schedule.j
 def serve_shifted(
     store: ObjectStore, tmp_path: Path, version: str, shift: float, served: int = 600
 ) -> None:
-    """Publish-free: a version's baseline in the store, then `served` rows through a monitor."""
+    """A published version, its baseline added (as `aiaas baseline` does), then `served` rows
+    through a monitor. (The job reads a version's manifest to check its baseline against.)"""
     path = onnx_factory.linear_classifier(tmp_path / f"m{version}.onnx", features=3)
-    model = LoadedModel(
-        onnx_factory.manifest_for(path, "credit", version, labels=("a", "b", "c")), path
-    )
+    manifest = onnx_factory.manifest_for(path, "credit", version, labels=("a", "b", "c"))
+    model = LoadedModel(Registry(store).publish(manifest, path), path)
     rng = np.random.default_rng(0)
     train = rng.normal(size=(3000, 3)).astype(np.float32)
     classes = model.session.run(None, {"x": train})[0].argmax(1)

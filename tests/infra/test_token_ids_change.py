@@ -163,15 +163,22 @@ def test_a_rollout_aborted_says_the_move_back(tmp_path: Path) -> None:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
-    """The keys read from every directory store (the CLI opens its own), each counted."""
+    """The keys read from every directory store (the CLI opens its own), each counted: whole
+    (`get_bytes`) or from their start (`open_read`: a file the manifest lists, checked against
+    its sha256 as it is read)."""
     keys: collections.Counter[str] = collections.Counter()
-    read = LocalStore.get_bytes
+    read, read_from = LocalStore.get_bytes, LocalStore.open_read
 
     def get_bytes(self: LocalStore, key: str, *args: Any, **kwargs: Any) -> bytes:
         keys[key] += 1
         return read(self, key, *args, **kwargs)
 
+    def open_read(self: LocalStore, key: str, start: int = 0, end: int | None = None) -> Any:
+        keys[key] += start == 0
+        return read_from(self, key, start, end)
+
     monkeypatch.setattr(LocalStore, "get_bytes", get_bytes)
+    monkeypatch.setattr(LocalStore, "open_read", open_read)
     return keys
 
 

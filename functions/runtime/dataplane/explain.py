@@ -38,9 +38,9 @@ from functions.runtime.explain.hf_text import HfTextExplainer, is_hf_text_model
 from functions.runtime.explain.text import TextExplainer
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.model import LoadedModel
-from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import text_input
 from functions.runtime.validation import validate_inputs
+from functions.runtime.version_extras import read_version_file
 
 PARAMETERS = {"samples", "patch"}
 # As check_samples and image_patches say them, for an integer too large to reach them.
@@ -142,9 +142,8 @@ class ExplainPlane:
         columns = explained_columns(manifest)
         store = self.models.served.pool.registry.store
         try:
-            text = store.get_bytes(
-                f"{version_prefix(manifest.name, manifest.version)}/{BACKGROUND_FILE}"
-            )
+            # Checked against the manifest's sha256 where it lists it, as the model is.
+            text = read_version_file(store, manifest, BACKGROUND_FILE)
         except NotFound:
             ref = f"{manifest.name}:{manifest.version}"
             said = {

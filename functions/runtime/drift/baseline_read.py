@@ -9,10 +9,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from functions.runtime.drift.watched import BASELINE_FILE
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, IntegrityError
 from functions.runtime.model import LoadedModel
-from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
+from functions.runtime.version_extras import read_version_file
 
 if TYPE_CHECKING:
     from functions.runtime.drift.live import LiveHistograms
@@ -24,8 +24,11 @@ def read_live(store: ObjectStore, model: LoadedModel) -> LiveHistograms | None:
     """The version's baseline, read once; None (not monitored) when it does not fit.
     NotFound: it has none (yet); StoreError or ServiceUnavailable: the store could not say."""
     manifest = model.manifest
-    key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
-    data = store.get_bytes(key)
+    try:  # checked against the manifest's sha256 where it lists it, as the model is
+        data = read_version_file(store, manifest, BASELINE_FILE)
+    except IntegrityError as exc:  # changed in the store since publishing: never counted
+        log.error("drift not monitored: %s", exc.message)  # names the version and the file
+        return None
     from functions.runtime.drift.baseline import DriftBaseline
     from functions.runtime.drift.fits import why_unfit
     from functions.runtime.drift.live import LiveHistograms
