@@ -20,6 +20,7 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from tests.infra.test_cli_stopped_at_manifest import quick
 
 pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
@@ -46,7 +47,8 @@ def test_sigterm_once_the_version_exists_finishes_the_alias_and_keeps_the_run(
 ) -> None:
     store = LocalStore(tmp_path / "store")
     out = tmp_path / "runs"
-    argv = ["--store", store.uri, "train", str(SPEC), "--publish", "--version", "ci-4"]
+    argv = ["--store", store.uri, "train", str(quick(SPEC, tmp_path)), "--publish"]
+    argv += ["--version", "ci-4"]
     argv += ["--alias", "staging", "--json", "--no-progress", "--out", str(out)]
     done = subprocess.run(
         [sys.executable, "-c", STOPPED, *argv],
