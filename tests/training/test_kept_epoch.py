@@ -36,6 +36,7 @@ def _train(tmp_path: Path, capsys: pytest.CaptureFixture[str], **top: Any) -> tu
         "recipe": {"name": "logistic"},
         "learning_rate": 0.1,
         "seed": 0,
+        "export": {"exporter": "torchscript"},  # which epoch is kept is the point: not dynamo
         **top,
     }
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))

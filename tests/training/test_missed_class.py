@@ -41,6 +41,7 @@ def _job(tmp_path: Path, signal: float) -> None:
         "name": "fraud", "task": "classification", "dataset": {"path": "d.csv", "target": "kind"},
         "recipe": {"name": "mlp", "params": {"hidden": [8]}}, "epochs": 3 if signal == 0 else 40,
         "learning_rate": 0.01,
+        "export": {"exporter": "torchscript"},  # the per-class figures are the point: not dynamo
     }  # fmt: skip
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
 
@@ -127,7 +128,8 @@ def _bands(tmp_path: Path, labels: list[str]) -> None:
     lines = ["a,b,band"] + [f"{a:.3f},{b:.3f},{k}" for (a, b), k in zip(x, labels, strict=True)]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     spec = {"name": "band", "task": "classification", "recipe": {"name": "logistic"},
-            "dataset": {"path": "d.csv", "target": "band"}, "epochs": 1}  # fmt: skip
+            "dataset": {"path": "d.csv", "target": "band"}, "epochs": 1,
+            "export": {"exporter": "torchscript"}}  # fmt: skip
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
 
 
