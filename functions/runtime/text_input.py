@@ -247,6 +247,40 @@ def refuse_filled(sent: Iterable[str], filled: Iterable[str]) -> None:
         )
 
 
+def text_and_ids(where: str, text: TextInput, batch: bool = False) -> str:
+    """Why a record holding both the text field and the ids input is refused (the simple
+    route; a batch row, whose file the text alone is read from, so said without the ids)."""
+    ids = "" if batch else ", or token ids alone"
+    return (
+        f"{where} holds both {text.field!r} and {text.input!r}: send the text alone (the model "
+        f"tokenizes it){ids}"
+    )
+
+
+def filled_beside_text(where: str, name: str, batch: bool = False) -> str:
+    """Why a record holding, beside its text, an input the tokenizer fills is refused."""
+    ids = "" if batch else ", or token ids with it"
+    return (
+        f"{where} has {name!r}, which the model's tokenizer fills from the text; send the text "
+        f"alone{ids}"
+    )
+
+
+def filled_inputs(manifest: ModelManifest) -> tuple[str, ...]:
+    """The inputs a text model's tokenizer fills beside the ids (its mask, type ids)."""
+    pre = manifest.preprocessing
+    names = (pre.get("mask_input"), pre.get("type_ids_input"))
+    return tuple(n for n in names if isinstance(n, str))
+
+
+def sent_beside_text(names: Iterable[str], text: TextInput, filled: Iterable[str]) -> str | None:
+    """The first of `names` (a batch row's fields, a CSV's columns) that a text model's
+    tokenizer fills from the text: its ids input (unless the text field is named so, as a
+    version published before publish refused it was), its mask or type ids; else None."""
+    sent = names if isinstance(names, (Mapping, set, frozenset)) else set(names)
+    return next((n for n in (text.input, *filled) if n != text.field and n in sent), None)
+
+
 def texts(value: np.ndarray, name: str) -> list[str]:
     """One string per row from a [N] or [N, 1] array (a lone string is one row); else a 422."""
     if value.ndim == 0:

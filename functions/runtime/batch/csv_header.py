@@ -22,7 +22,14 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.hf_tokenizer import KIND as HF_TOKENIZER
 from functions.runtime.input_columns import flat_columns, indexed_names
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.text_input import PAIR_FIELD, text_input
+from functions.runtime.text_input import (
+    PAIR_FIELD,
+    filled_beside_text,
+    filled_inputs,
+    sent_beside_text,
+    text_and_ids,
+    text_input,
+)
 
 SHOWN = 6  # column names quoted in an error message
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
@@ -234,7 +241,7 @@ def _named(columns: list[str]) -> str:
 
 def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> None:
     """A text model scores one text a row: a file of pairs is refused, its second text never
-    dropped."""
+    dropped; so is one of token ids (or their mask) beside its texts."""
     text = text_input(manifest)
     if text is not None and PAIR_FIELD in columns and manifest.inputs[0].name != PAIR_FIELD:
         raise HeaderMismatch(
@@ -242,6 +249,15 @@ def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> No
             f"{manifest.name}:{manifest.version} reads one text a row (column "
             f"{text.field!r}), not pairs of texts"
         )
+    if text is None or text.field not in columns:
+        return
+    # Token ids, a mask or type ids beside the text: the online API refuses them together;
+    # every row was scored from its text and the ids passed over unsaid.
+    sent = sent_beside_text(columns, text, filled_inputs(manifest))
+    if sent == text.input:
+        raise HeaderMismatch(text_and_ids(f"{where}: the header", text, batch=True))
+    if sent is not None:
+        raise HeaderMismatch(filled_beside_text(f"{where}: the header", sent, batch=True))
 
 
 _NO_HEADER = " (is the header line missing?"

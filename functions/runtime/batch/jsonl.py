@@ -36,7 +36,14 @@ from functions.runtime.input_messages import channels_hint, grey_axis_missing
 from functions.runtime.lone_surrogates import lone_surrogate, surrogate_reason
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.sent_values import string_null
-from functions.runtime.text_input import PAIR_FIELD, text_input
+from functions.runtime.text_input import (
+    PAIR_FIELD,
+    filled_beside_text,
+    filled_inputs,
+    sent_beside_text,
+    text_and_ids,
+    text_input,
+)
 from functions.runtime.validation import fill_missing
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
@@ -101,6 +108,7 @@ class JsonlDecoder:
         text = text_input(manifest)
         self.pair = PAIR_FIELD if text is not None and PAIR_FIELD not in self.shapes else None
         self.field = text.field if text is not None else ""
+        self.text, self.filled = text, filled_inputs(manifest)
         self._texts = frozenset(s.name for s in manifest.inputs if s.dtype == "string")
         self._nans = nulls.nan_categories(manifest.inputs)  # NaN apart from None
 
@@ -120,6 +128,7 @@ class JsonlDecoder:
                         f"has a {self.pair!r}: this model reads one text a row (field "
                         f"{self.field!r}), not pairs of texts"
                     )
+                self._refuse_ids(instance)
                 bools = "true" in text or "false" in text  # else no true to look for
                 row = {
                     spec.name: self._value(spec, instance, bools, text)
@@ -135,6 +144,17 @@ class JsonlDecoder:
                 values[name].append(value)
         raw = {name: self._stack(name, rows) for name, rows in values.items()}
         return finish_chunk(self.manifest, len(lines), records, numbers, raw, parsed, errors)
+
+    def _refuse_ids(self, instance: dict[str, object]) -> None:
+        """A row holding ids, a mask or type ids beside its text: the online API refuses them
+        together; the batch scored the text and passed the caller's ids over unsaid."""
+        if self.text is None or self.field not in instance:
+            return
+        sent = sent_beside_text(instance, self.text, self.filled)
+        if sent == self.text.input:
+            raise RowRejected(text_and_ids("the row", self.text, batch=True))
+        if sent is not None:
+            raise RowRejected(filled_beside_text("the row", sent, batch=True))
 
     def _instance(self, text: str) -> tuple[dict[str, object], str]:
         """The instance as input name -> value, and the line without its closing brace."""

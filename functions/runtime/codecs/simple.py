@@ -38,7 +38,13 @@ from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.input_messages import grey_axis_missing
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.sent_values import send_for_null
-from functions.runtime.text_input import PAIR_FIELD, text_input
+from functions.runtime.text_input import (
+    PAIR_FIELD,
+    filled_beside_text,
+    filled_inputs,
+    text_and_ids,
+    text_input,
+)
 
 
 def _array(
@@ -167,12 +173,9 @@ def _instances(
             not same and isinstance(r, dict) and text.field in r and text.input in r for r in rows
         ]
         if any(both):  # answered from the ids, the text silently dropped (batch: the text)
-            raise InvalidInput(
-                f"instances[{both.index(True)}] holds both {text.field!r} and {text.input!r}: "
-                "send the text alone (the model tokenizes it), or token ids alone"
-            )
+            raise InvalidInput(text_and_ids(f"instances[{both.index(True)}]", text))
         if text.input not in rows[0] or (same and _is_text(rows[0][text.input])):
-            return {text.field: _text_records(rows, text.field, _filled(manifest))}
+            return {text.field: _text_records(rows, text.field, filled_inputs(manifest))}
     if text is not None and _is_text(rows):
         return {text.input: _text_or_unknown(rows)}
     columns: dict[str, list[Any]] = {spec.name: [] for spec in manifest.inputs}
@@ -252,13 +255,6 @@ def _text_or_unknown(value: object) -> np.ndarray:
     return np.empty(0)
 
 
-def _filled(manifest: ModelManifest) -> tuple[str, ...]:
-    """The inputs a text model's tokenizer fills beside the ids (its mask, type ids)."""
-    pre = manifest.preprocessing
-    names = (pre.get("mask_input"), pre.get("type_ids_input"))
-    return tuple(n for n in names if isinstance(n, str))
-
-
 def _text_records(rows: list[Any], field: str, filled: tuple[str, ...] = ()) -> np.ndarray:
     texts = []
     for index, row in enumerate(rows):
@@ -268,10 +264,7 @@ def _text_records(rows: list[Any], field: str, filled: tuple[str, ...] = ()) -> 
             raise InvalidInput(f"instances[{index}] is missing the text field {field!r}")
         sent = next((name for name in filled if name in row), None)
         if sent is not None:  # dropped unsaid, where {"inputs": ...} refuses it (refuse_filled)
-            raise InvalidInput(
-                f"instances[{index}] has {sent!r}, which the model's tokenizer fills from the "
-                "text; send the text alone, or token ids with it"
-            )
+            raise InvalidInput(filled_beside_text(f"instances[{index}]", sent))
         if PAIR_FIELD in row and field != PAIR_FIELD:  # a pipeline's pair: never half of it
             raise InvalidInput(
                 f"instances[{index}] has a {PAIR_FIELD!r}: this model reads one text a row "
