@@ -266,6 +266,16 @@ def filled_beside_text(where: str, name: str, batch: bool = False) -> str:
     )
 
 
+def text_under_ids(where: str, text: TextInput) -> str:
+    """Why a record's text under the ids input's name is refused where the model reads more
+    than ids (its mask, type ids): the record was told those were missing, about a text."""
+    return (
+        f"{where} holds a text under {text.input!r}, the model's token ids input: send a text "
+        f'in the text field {text.field!r} ({{"instances": [{{"{text.field}": "..."}}]}}) or '
+        f'under "inputs" as a list of strings ({{"inputs": ["...", ...]}})'
+    )
+
+
 def filled_inputs(manifest: ModelManifest) -> tuple[str, ...]:
     """The inputs a text model's tokenizer fills beside the ids (its mask, type ids)."""
     pre = manifest.preprocessing

@@ -44,6 +44,7 @@ from functions.runtime.text_input import (
     filled_inputs,
     text_and_ids,
     text_input,
+    text_under_ids,
 )
 
 
@@ -185,6 +186,8 @@ def _instances(
             raise BadRequest(f"instances[{index}] must be an object of input name -> value")
         row = by_input(row, columns)  # a DataFrame's record, its columns' own names
         missing = next((name for name in columns if name not in row), None)
+        if missing is not None and text is not None and _is_text(row.get(text.input)):
+            raise InvalidInput(text_under_ids(f"instances[{index}]", text))  # not "missing mask"
         if missing is not None:  # a key that is no input is then likely its misspelling
             unknown = sorted(set(row) - set(columns))
             if flat := value_columns(f"instances[{index}]", unknown, manifest):
