@@ -6,6 +6,8 @@ file) is one line naming the line to fix, not a UnicodeDecodeError traceback."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -15,7 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from functions.runtime import csv_fields
-from functions.runtime.batch.csv_header import header_hint, texts_hint
+from functions.runtime.batch.csv_header import HeaderMismatch, csv_layout, header_hint, texts_hint
 from functions.runtime.batch.layout import IMAGE_SUFFIXES, TABLES
 from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.capture.rows import META
@@ -30,7 +32,7 @@ from functions.runtime.input_columns import (
 )
 from functions.runtime.input_messages import grey_axis_missing
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.text_input import PAIR_FIELD
+from functions.runtime.text_input import PAIR_FIELD, batch_view
 from infra.cli.explain_file import own_fields
 from infra.cli.file_args import file_suffix, require_file
 from infra.cli.row_cells import (
@@ -293,12 +295,29 @@ def _some(names: Sequence[str]) -> str:
     return ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
 
 
+def _lacks_text(
+    path: Path, header: Sequence[str], field: str, manifest: ModelManifest | None
+) -> str:
+    """Why a CSV without the text column is refused: batch's words (its hint to rename the
+    column or publish with --text-field), where explain and baseline said only that it lacked
+    the column."""
+    if manifest is not None:
+        line = io.StringIO()
+        csv.writer(line).writerow(header)
+        try:
+            csv_layout(line.getvalue().encode(), batch_view(manifest), str(path))
+        except HeaderMismatch as exc:
+            return exc.message
+    return f"{path}: the header lacks the text column {field!r}"
+
+
 def read_texts(
     path: Path,
     field: str,
     records: list[dict[str, Any]] | None = None,
     lines: list[int] | None = None,
     bad: dict[int, str] | None = None,
+    manifest: ModelManifest | None = None,
 ) -> list[str]:
     """The texts of a .csv file's `field` column, else one text per non-blank line; with
     `records`, each CSV row's other cells are added to it; with `lines`, each text's line
@@ -323,7 +342,7 @@ def read_texts(
         if lenient and any(not_utf8_at(name) for name in header):
             raise BadRequest(not_utf8(path))  # as batch fails a run whose header is not UTF-8
         if field not in header:
-            raise BadRequest(f"{path}: the header lacks the text column {field!r}")
+            raise BadRequest(_lacks_text(path, header, field, manifest))
         if PAIR_FIELD in header and field != PAIR_FIELD:  # as batch refuses it: explain and
             raise BadRequest(  # baseline read each row's first text alone, half of its pair
                 f"{path}: the column {PAIR_FIELD!r} holds the second texts of pairs; the model "

@@ -42,7 +42,7 @@ def text_baseline(
         texts = (
             _jsonl_texts(path, manifest)
             if file_suffix(path) in JSONL_SUFFIXES
-            else read_texts(path, text.field)
+            else read_texts(path, text.field, manifest=manifest)
         )
         if not texts:
             raise BadRequest(

@@ -214,7 +214,9 @@ def test_a_tokenizer_with_no_unknown_token_says_its_share_cannot_drift(
         (
             "other.csv",
             "review,label\nfine,1\n",
-            "other.csv: the header lacks the text column 'text'",
+            "other.csv: the header lacks column(s) text; model user-bert-bad:1 reads text: text (it "
+            "reads one text a row from column 'text': rename the column that holds the texts to "
+            "text, or publish a version with --text-field NAME)",
         ),
         (
             "bad.jsonl",

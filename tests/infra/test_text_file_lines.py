@@ -67,3 +67,26 @@ def test_a_csv_of_text_pairs_is_refused_as_batch_refuses_it(tmp_path: Path) -> N
     assert (code, why in err) == (1, True), (out, err)
     code, out, err = run(built.store, "batch", MODEL, str(pairs))  # as batch says it
     assert code != 0 and "the column 'text_pair' holds the second texts of pairs" in err, err
+
+
+def test_a_csv_without_the_text_column_gets_batchs_advice(tmp_path: Path) -> None:
+    """`aiaas explain --file` and `aiaas baseline` said only "the header lacks the text column
+    'text'", where `aiaas batch` says to rename the column or publish with --text-field: now
+    the same words, batch's own (leftovers6 3)."""
+    built = published_text_model(tmp_path)
+    texts = tmp_path / "texts.csv"
+    texts.write_text("body\nwhere is my parcel\nrefund\n")
+    advice = (
+        ": the header lacks column(s) text; model tiny-bert:1 reads text: text (it reads one text "
+        "a row from column 'text': rename the column that holds the texts to text, or publish a "
+        "version with --text-field body)"
+    )
+    out_file = tmp_path / "why.jsonl"
+    code, out, err = run(
+        built.store, "explain", MODEL, "--file", str(texts), "--out", str(out_file)
+    )
+    assert (code, f"{texts}{advice}" in err) == (1, True), (out, err)
+    code, out, err = run(built.store, "baseline", MODEL, str(texts))
+    assert (code, f"{texts}{advice}" in err) == (1, True), (out, err)
+    code, out, err = run(built.store, "batch", MODEL, str(texts))
+    assert (code, f"batch/{MODEL}/input/texts.csv{advice}" in err) == (1, True), (out, err)
