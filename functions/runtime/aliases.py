@@ -257,6 +257,8 @@ def _rollback_target(
     earlier = [v for v in dict.fromkeys(earlier) if v != current]
     if now.canary is not None:
         earlier.insert(0, now.canary)
+    if to == current:  # already there: unchanged, nothing written, as a promote to it
+        return AliasTarget(current)
     if not earlier:
         raise Conflict(
             f"alias {alias!r} of model {name!r} has pointed only at version {current!r}; "
@@ -264,8 +266,6 @@ def _rollback_target(
         )
     if to is None:
         return AliasTarget(earlier[0])
-    if to == current:
-        raise Conflict(f"alias {alias!r} of model {name!r} already points at version {to!r}")
     if to not in earlier:
         raise Conflict(
             f"alias {alias!r} of model {name!r} never pointed at version {to!r} (it pointed at "

@@ -109,6 +109,12 @@ def retried(record: Mapping[str, Any], actor: str) -> str | None:
     return f"already rolled back to {now.describe()} from {left.describe()} by you {age:.0f} s ago"
 
 
+def just_rolled_back(record: Mapping[str, Any]) -> bool:
+    """Whether a rollback wrote `record` less than AGAIN_S ago: a rollback that wrote nothing
+    then met it (two at once), where otherwise the alias already was where it was sent."""
+    return _recent(record) is not None
+
+
 def _recent(record: Mapping[str, Any]) -> float | None:
     """Seconds since a rollback wrote `record` when less than AGAIN_S, else None."""
     age = _age_s(record.get("updated_at"))

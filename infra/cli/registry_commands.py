@@ -23,7 +23,7 @@ from functions.runtime.manifest import (
 from functions.runtime.prune_log import prune_record
 from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref
-from functions.runtime.rollback_pinned import retried
+from functions.runtime.rollback_pinned import just_rolled_back, retried
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
@@ -334,11 +334,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     reg, written = registry(args), Written()
     name, alias = _alias_command_model(args), names.alias_name(args.alias)
     record = reg.rollback(name, alias, to=args.to, written=written)
+    again = None if written.written else retried(record, RuntimeSettings.from_env().actor)
+    if not written.written and not just_rolled_back(record):  # --to where it is: as promote
+        say_moved(reg, name, alias, record, written)
+        return 0
     last = record["history"][0]  # what this rollback moved it from: a deleted alias, restored
     before = "its deletion" if "deleted_at" in last else AliasTarget.of(last).describe()
     now = AliasTarget.of(record).describe()  # the shadow it keeps, as promote shows it
     # Retried (its first answer lost): its own rollback stands, said so, exit 0 (review_rev5 4).
-    again = None if written.written else retried(record, RuntimeSettings.from_env().actor)
     print(f"{name}@{alias} -> {now} ({again or f'rolled back from {before}'})")
     was = None if "deleted_at" in last else AliasTarget.of(last)  # deleted: the bare name's
     moved = callers_on(reg, name, alias, AliasTarget.of(record))

@@ -259,3 +259,19 @@ def test_openapi_documents_every_control_route(client: TestClient) -> None:
         "/control/batch/{model}/jobs",
         "/control/batch/{model}/jobs/{file}",
     }
+
+
+def test_rollback_to_the_version_the_alias_points_at_is_unchanged(client: TestClient) -> None:
+    """As a PUT of the version it points at (docs/rollout.md): 200, the record and ETag it
+    had, nothing written; it was a 409 "already points at version '2'" (leftovers6 4)."""
+    client.put(f"/control/models/{MODEL}/aliases/production", json={"version": "2"})
+    before = client.get(f"/control/models/{MODEL}/aliases/production")
+    same = client.post(f"/control/models/{MODEL}/aliases/production/rollback?to=2")
+    assert (same.status_code, same.json()) == (200, before.json()), same.text
+    assert same.headers["etag"] == before.headers["etag"]
+    put = client.put(f"/control/models/{MODEL}/aliases/production", json={"version": "2"})
+    assert (put.status_code, put.json()) == (200, before.json())
+    # Where it has pointed at no other version, too: nothing to roll back, nothing asked.
+    client.put(f"/control/models/{MODEL}/aliases/staging", json={"version": "3"})
+    alone = client.post(f"/control/models/{MODEL}/aliases/staging/rollback?to=3")
+    assert (alone.status_code, alone.json()["version"], alone.json()["history"]) == (200, "3", [])

@@ -216,3 +216,20 @@ def test_json_listings_name_a_split_s_canary_and_a_shadow(
                 "shadow": {"version": "3", "sample": 0.5},
             }
         }
+
+
+def test_rollback_to_the_version_it_points_at_is_unchanged_as_promote_says_it(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore
+) -> None:
+    """`aiaas rollback iris --to 2` while production points at 2 exited 1 ("already points at
+    version '2'"), where `aiaas promote iris 2` exits 0 saying it is unchanged (leftovers6 4)."""
+    assert run(capsys, iris, "promote", "iris", "2")[0] == 0
+    unchanged = "iris@production -> 2 (unchanged: it already was; nothing recorded)\n"
+    assert run(capsys, iris, "rollback", "iris", "--to", "2") == (0, unchanged, "")
+    assert run(capsys, iris, "promote", "iris", "2") == (0, unchanged, "")
+    history = (Registry(iris).alias_record("iris", "production") or {})["history"]
+    assert [entry["version"] for entry in history] == ["1"]  # nothing recorded
+    # A rollback elsewhere still moves it.
+    assert run(capsys, iris, "rollback", "iris", "--to", "1")[1] == (
+        "iris@production -> 1 (rolled back from 2)\n"
+    )
