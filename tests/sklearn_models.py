@@ -22,9 +22,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 CLASS_NAMES = ("class_0", "class_1", "class_2")  # load_wine's target_names
 FEATURES = 13
+
+
+def one_blas_thread() -> threadpool_limits:
+    """Fit on one BLAS thread: under two pytest workers on CI's 2 cores, an MLP of 256x128 fit
+    with a thread a core took ~12 s (the threads contend with the other worker) against ~1.2
+    CPU-s alone on one. What a test fits is not about BLAS's threads."""
+    return threadpool_limits(limits=1, user_api="blas")
+
 
 ESTIMATORS: dict[str, Callable[[], Any]] = {
     "logistic": lambda: LogisticRegression(max_iter=10000),

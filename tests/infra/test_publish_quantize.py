@@ -33,7 +33,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import hf_transformer, onnx_factory
-from tests.sklearn_models import export
+from tests.sklearn_models import export, one_blas_thread
 
 
 def publish(store: LocalStore, model: Path, name: str, *argv: str) -> tuple[int, str, str]:
@@ -81,7 +81,8 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, 
     estimator = MLPClassifier(hidden_layer_sizes=(64,), max_iter=60, random_state=0)
     with warnings.catch_warnings():  # 60 epochs do not converge fully; ~96% accuracy is enough
         warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(x_train, y_train)
+        with one_blas_thread():
+            estimator.fit(x_train, y_train)
     path = root / "digits.onnx"
     path.write_bytes(to_onnx(estimator, x_train[:1]).SerializeToString())
     return path, x_test, y_test

@@ -26,6 +26,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.publish_variant_check import MAX_DROP, latency_note
 from tests.infra.test_publish_quantize import publish, published, refused
+from tests.sklearn_models import one_blas_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,9 +130,10 @@ def test_scaler_pca_mlp_pipeline_gets_int8_and_a_clear_fp16_refusal(tmp_path: Pa
     x, y = _digits()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = make_pipeline(
-            StandardScaler(), PCA(32), MLPClassifier((256, 128), max_iter=60, random_state=0)
-        ).fit(x[:1200], y[:1200])
+        with one_blas_thread():
+            fitted = make_pipeline(
+                StandardScaler(), PCA(32), MLPClassifier((256, 128), max_iter=60, random_state=0)
+            ).fit(x[:1200], y[:1200])
     path = tmp_path / "pcamlp.onnx"
     path.write_bytes(to_onnx(fitted, x[:1]).SerializeToString())
     data = tmp_path / "test.npz"
@@ -158,7 +160,8 @@ def collapsing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     x = np.hstack([x, (2000 + np.random.RandomState(0).rand(len(x), 1)).astype(np.float32)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = MLPClassifier((256, 128), max_iter=300, random_state=0).fit(x[:1200], y[:1200])
+        with one_blas_thread():
+            fitted = MLPClassifier((256, 128), max_iter=300, random_state=0).fit(x[:1200], y[:1200])
     (root / "m.onnx").write_bytes(to_onnx(fitted, x[:1]).SerializeToString())
     np.savez(root / "test.npz", x=x[1200:], y=y[1200:])
     return root / "m.onnx", root / "test.npz"
