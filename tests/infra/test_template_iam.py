@@ -257,7 +257,8 @@ def test_the_state_machine_logs_errors_to_its_own_log_group_and_may_only_set_tha
     assert all("*" not in a for s in found for a in actions_of(s))
 
 
-def test_the_drift_job_reads_only_histograms_and_baselines_and_writes_nothing() -> None:
+def test_the_drift_job_reads_only_histograms_baselines_and_manifests_and_writes_nothing() -> None:
+    """The manifests: a version's baseline is checked against the sha256 its manifest lists."""
     resources = expanded_resources()
     found = statements(resources["DriftJob"])
     assert {a for s in found for a in actions_of(s)} == {"s3:GetObject", "s3:ListBucket"}
@@ -265,11 +266,16 @@ def test_the_drift_job_reads_only_histograms_and_baselines_and_writes_nothing() 
     assert reads == [
         "arn:${AWS::Partition}:s3:::${ArtifactsBucket}/registry/monitoring/*",
         "arn:${AWS::Partition}:s3:::${ArtifactsBucket}/registry/models/*/drift_baseline.json",
+        "arn:${AWS::Partition}:s3:::${ArtifactsBucket}/registry/models/*/manifest.json",
     ]
     listing = next(s for s in found if "s3:ListBucket" in actions_of(s))
     assert listing["Condition"] == {  # a missing baseline is a 404 (skipped), not a 403
         "StringLike": {
-            "s3:prefix": ["registry/monitoring/*", "registry/models/*/drift_baseline.json"]
+            "s3:prefix": [
+                "registry/monitoring/*",
+                "registry/models/*/drift_baseline.json",
+                "registry/models/*/manifest.json",
+            ]
         }
     }
     for model, logical in (("digits-mlp", "Predictdigitsmlp"), ("iris", "Predictiris")):
