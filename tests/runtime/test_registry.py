@@ -122,8 +122,6 @@ def test_rollback_goes_back_along_the_alias_history(registry: Registry, tmp_path
     [
         ("staging", None, Conflict, "alias 'staging' of model 'm' has pointed only at version "
          "'2'; there is nothing to roll back to"),
-        ("production", "2", Conflict, "alias 'production' of model 'm' already points at "
-         "version '2'"),
         ("production", "3", Conflict, "alias 'production' of model 'm' never pointed at version "
          "'3' (it pointed at 1); to move it to a new version, promote that version"),
         ("production", "../1", InvalidName, "invalid version '../1'"),
@@ -148,6 +146,19 @@ def test_rollback_errors_name_what_to_do(
         registry.rollback("m", alias, to=to)
     assert caught.value.message.startswith(message), caught.value.message
     assert registry.aliases("m") == {"production": "2", "staging": "2"}  # nothing moved
+
+
+def test_rollback_to_where_the_alias_is_leaves_it_unchanged(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """As a promote to the version an alias holds: no error, nothing written (it was a 409)."""
+    for version in ("1", "2"):
+        publish_linear(registry, tmp_path, "m", version)
+    registry.set_alias("m", "production", "1")
+    before = registry.set_alias("m", "production", "2")
+    after = registry.rollback("m", "production", to="2")
+    assert after["version"] == "2" and after["history"] == before["history"]
+    assert registry.aliases("m") == {"production": "2"}
 
 
 def test_rollback_of_an_unknown_model_says_so(registry: Registry) -> None:
