@@ -267,9 +267,12 @@ def _rollback_target(
     if to is None:
         return AliasTarget(earlier[0])
     if to not in earlier:
+        from functions.runtime.version_spelling import spelled_otherwise  # a refusal only
+
         raise Conflict(
             f"alias {alias!r} of model {name!r} never pointed at version {to!r} (it pointed at "
-            f"{', '.join(earlier)}); to move it to a new version, promote that version"
+            f"{', '.join(earlier)}){spelled_otherwise(name, to, [current, *earlier])}; to move "
+            "it to a new version, promote that version"
         )
     return AliasTarget(to)
 

@@ -30,8 +30,9 @@ from functions.runtime.errors import (
     NotFound,
     VersionPruned,
 )
-from functions.runtime.refs import model_prefix
+from functions.runtime.refs import manifest_key, model_prefix
 from functions.runtime.store_api import ObjectChanged, ObjectStore
+from functions.runtime.version_spelling import same_number, spelled_otherwise
 
 PRUNE_HISTORY = 100  # runs listed (the names of every pruned version are kept, a few bytes each)
 WRITE_TRIES = 20
@@ -187,14 +188,28 @@ def version_not_found(store: ObjectStore, name: str, version: str) -> ModelNotFo
     try:
         record = prune_record(store, name)
     except AiaasError:  # a record that cannot be read: the plain 404 still holds
-        return ModelNotFound(f"version {version!r} of model {name!r} not found")
+        return _not_found(store, name, version)
     if version not in record["pruned"]:
-        return ModelNotFound(f"version {version!r} of model {name!r} not found")
+        return _not_found(store, name, version)
     return VersionPruned(
         f"version {version!r} of model {name!r} was deleted (pruned; `aiaas versions {name}` "
         "shows when): point the deployment at an alias (@production) or a published version",
         settled=_settled(record, version),
     )
+
+
+def _not_found(store: ObjectStore, name: str, version: str) -> ModelNotFound:
+    """The plain 404, naming the published spelling of a number written otherwise (`02` for a
+    published `2`: version_spelling.py); the versions are listed only for a missing number."""
+    said = f"version {version!r} of model {name!r} not found"
+    if not version.isdigit():
+        return ModelNotFound(said)
+    try:
+        folders = store.list_dirs(f"{model_prefix(name)}/versions")
+        others = [v for v in same_number(version, folders) if store.exists(manifest_key(name, v))]
+    except AiaasError:  # a listing that fails: the plain 404 still holds
+        return ModelNotFound(said)
+    return ModelNotFound(said + spelled_otherwise(name, version, others))
 
 
 def _settled(record: dict[str, Any], version: str) -> bool:
