@@ -8,7 +8,9 @@ rule the shadow's agreement uses too (`functions/runtime/dataplane/class_match.p
 
 - by name when they share a name (the same classes in another order, a class added or
   dropped): a row agrees when both answer the same name, each version reads the truth with its
-  own labels (a class index in the file by its own class order), and a true class a version
+  own labels (a class index in the file only where it is the same class to both: one that
+  is another class to each, `cat, dog` against `dog, cat`, leaves the metrics out, naming why),
+  and a true class a version
   lacks is an error for it; class scores are compared on the classes both have, by name, and
   the rows a version answered with a class only it has are counted (they disagree);
 - by class index when they share no name but have as many classes: A's i-th class is B's i-th,
@@ -35,6 +37,7 @@ from functions.runtime.comparison.scoring import Tally
 from functions.runtime.comparison.truth import class_truth, truth_texts, unknown_labels
 from functions.runtime.dataplane.class_match import INDEX, NAME, ClassMatch
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.names import shown, shown_names
 
 __all__ = ["INDEX", "NAME", "ClassMatch", "class_scores", "classifier_quality"]
 
@@ -81,7 +84,10 @@ def classifier_quality(tally: Tally, match: ClassMatch, label: str | None) -> di
         truths = (ours, ours if match.a == match.b else class_truth(tally.truth, match.b))
         unknown = _unknown_to_both(truths, match)
     found = metrics.against_truth(label, truths, answers, metrics.classifier_metrics, str)
-    if found is not None:
+    unread = _indices_apart(tally.truth, truths, match, label) if match.by == NAME else None
+    if unread is not None:  # each version's accuracy against another truth: no figure
+        found = None
+    elif found is not None:
         found["unknown_labels"] = unknown
     confusion = metrics.confusion(*answers, order=(*match.a, *match.b))
     if match.by == INDEX:  # the columns are B's classes: say what B calls them
@@ -94,7 +100,33 @@ def classifier_quality(tally: Tally, match: ClassMatch, label: str | None) -> di
     if differ is not None:  # rows a version answered with a class only it has: they disagree
         differ["unshared_rows"] = tally.unshared
     doc.update(labels_differ=differ, metrics=found, confusion=confusion)
+    if unread is not None:
+        doc["metrics_unavailable"] = unread
     return doc
+
+
+def _indices_apart(
+    values: Sequence[object],
+    truths: tuple[list[str | None], list[str | None]],
+    match: ClassMatch,
+    label: str | None,
+) -> str | None:
+    """Why no metric is given when the file's labels are class indices that name different
+    classes to the two versions (matched by name, in another order: `cat, dog` and `dog, cat`);
+    else None. Each read the index in its own order, so two versions answering alike on every
+    row scored accuracy 1 and 0: a truth can only be one of them (leftovers7 2)."""
+    for value, ours, theirs in zip(values, *truths, strict=True):
+        if ours != theirs and ours in match.a and theirs in match.b:
+            versions = match.versions
+            return (
+                f"the labels in column {label!r} are class indices ({shown(str(value))} is "
+                f"{ours!r} to version {versions[0]} (A) and {theirs!r} to version "
+                f"{versions[1]} (B)), and the two order their classes differently (A: "
+                f"{shown_names(match.a, quoted=False)}; B: {shown_names(match.b, quoted=False)})"
+                ": nothing says which class a row holds; give the labels by name to compare "
+                "the metrics"
+            )
+    return None
 
 
 def _agreement(tally: Tally, match: ClassMatch) -> dict[str, Any] | None:

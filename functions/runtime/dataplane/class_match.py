@@ -133,8 +133,8 @@ class ClassMatch:
         if not only_a and not only_b:
             return (
                 f"{who} have the same classes in another order: they are matched by name, and "
-                "each version reads class indices in the file in its own class order; class "
-                "scores are compared by name"
+                "a class index in the file that is another class to each leaves the metrics "
+                "out (give the labels by name); class scores are compared by name"
             )
         return (
             f"{who} have different classes (only A: {_listed(only_a) or 'none'}; only B: "
