@@ -17,7 +17,13 @@ from typing import IO, Any
 import numpy as np
 
 from functions.runtime import csv_fields
-from functions.runtime.batch.csv_header import HeaderMismatch, csv_layout, header_hint, texts_hint
+from functions.runtime.batch.csv_header import (
+    HeaderMismatch,
+    csv_layout,
+    header_hint,
+    refuse_beside_text,
+    texts_hint,
+)
 from functions.runtime.batch.layout import IMAGE_SUFFIXES, TABLES
 from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.capture.rows import META
@@ -32,7 +38,7 @@ from functions.runtime.input_columns import (
 )
 from functions.runtime.input_messages import grey_axis_missing
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.text_input import PAIR_FIELD, batch_view
+from functions.runtime.text_input import batch_view
 from infra.cli.explain_file import own_fields
 from infra.cli.file_args import file_suffix, require_file
 from infra.cli.row_cells import (
@@ -323,7 +329,8 @@ def read_texts(
     `records`, each CSV row's other cells are added to it; with `lines`, each text's line
     number (as `read_rows` counts them). A byte that is not UTF-8 refuses the file, or with
     `bad`, its row is noted there (by its index among the rows) as batch reports it, and left
-    out of the texts."""
+    out of the texts. With `manifest` (explain's and baseline's), a CSV batch refuses for what
+    it holds beside the texts (a `text_pair`, token ids) is refused by batch's check."""
     require_file(path)
     lenient = bad is not None
     if file_suffix(path) != ".csv":
@@ -343,11 +350,8 @@ def read_texts(
             raise BadRequest(not_utf8(path))  # as batch fails a run whose header is not UTF-8
         if field not in header:
             raise BadRequest(_lacks_text(path, header, field, manifest))
-        if PAIR_FIELD in header and field != PAIR_FIELD:  # as batch refuses it: explain and
-            raise BadRequest(  # baseline read each row's first text alone, half of its pair
-                f"{path}: the column {PAIR_FIELD!r} holds the second texts of pairs; the model "
-                f"reads one text a row (column {field!r}), not pairs of texts"
-            )
+        if manifest is not None:  # batch's check: a pair's first text, or a text beside its
+            refuse_beside_text(list(header), manifest, str(path))  # ids, was read alone
         if repeated := csv_fields.named_twice(str(path), header, [field]):
             raise BadRequest(repeated)
         misshapen: dict[int, str] = {}

@@ -295,7 +295,7 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
         return read_jsonl(path, manifest, exact=True)  # a text model: its text field
     if text is not None:
         bad: dict[int, str] = {}  # a row not UTF-8: reported as batch reports it
-        texts = read_texts(path, text.field, records, lines, bad, manifest)
+        texts = read_texts(path, text.field, records, lines, bad, manifest=manifest)
         return FileRows(np.array(texts, dtype=object), bad, lines, records or None)
     bad = {}
     # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes

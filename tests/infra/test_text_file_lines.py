@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli_run import run
 from tests.infra.test_publish_tokenizer import MODEL, published_text_model
 
@@ -46,27 +48,51 @@ def test_a_txt_of_texts_is_one_text_a_line(tmp_path: Path) -> None:
     ), out
 
 
-def test_a_csv_of_text_pairs_is_refused_as_batch_refuses_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("header", "row", "said"),
+    [
+        (
+            "text,text_pair",
+            "where is my parcel,it never arrived",
+            "the column 'text_pair' holds the second texts of pairs; model tiny-bert:1 reads "
+            "one text a row (column 'text'), not pairs of texts",
+        ),
+        (
+            "text,input_ids,attention_mask",
+            'where is my parcel,"[2, 5, 3]","[1, 1, 1]"',
+            "the header holds both 'text' and 'input_ids': send the text alone (the model "
+            "tokenizes it)",
+        ),
+        (
+            "text,attention_mask",
+            "where is my parcel,1",
+            "the header has 'attention_mask', which the model's tokenizer fills from the text; "
+            "send the text alone",
+        ),
+    ],
+)
+def test_a_csv_batch_refuses_beside_its_texts_is_refused_with_batchs_words(
+    tmp_path: Path, header: str, row: str, said: str
+) -> None:
     """`aiaas batch` refuses a CSV with a `text_pair` column (docs/text.md: never half of a
-    pair answered); `aiaas explain --file` explained each row's first text alone, the second
-    passed through as a field, and `aiaas baseline` binned the first texts (hunt_journey23 6)."""
+    pair answered), or token ids or a mask beside the texts (the API refuses them together);
+    `aiaas explain --file` explained each row's text alone, the rest passed through as fields,
+    and `aiaas baseline` binned the texts (hunt_journey23 6; the ids: leftovers7 4). Now batch's
+    own check refuses it, in batch's words, the file named."""
     built = published_text_model(tmp_path)
-    pairs = tmp_path / "pairs.csv"
-    pairs.write_text("text,text_pair\nwhere is my parcel,it never arrived\nrefund,my money\n")
-    why = (
-        f"{pairs}: the column 'text_pair' holds the second texts of pairs; the model reads one "
-        "text a row (column 'text'), not pairs of texts"
-    )
+    data = tmp_path / "rows.csv"
+    data.write_text(f"{header}\n{row}\nrefund,\n")
     out_file = tmp_path / "why.jsonl"
-    code, out, err = run(
-        built.store, "explain", MODEL, "--file", str(pairs), "--out", str(out_file)
-    )
-    assert (code, why in err) == (1, True), (out, err)
+    code, out, err = run(built.store, "explain", MODEL, "--file", str(data), "--out", str(out_file))
+    assert (code, err) == (1, f"aiaas explain: error: {data}: {said}\n"), out
     assert not out_file.exists() or not out_file.read_text()
-    code, out, err = run(built.store, "baseline", MODEL, str(pairs))
-    assert (code, why in err) == (1, True), (out, err)
-    code, out, err = run(built.store, "batch", MODEL, str(pairs))  # as batch says it
-    assert code != 0 and "the column 'text_pair' holds the second texts of pairs" in err, err
+    code, out, err = run(built.store, "baseline", MODEL, str(data))
+    assert (code, err) == (1, f"aiaas baseline: error: {data}: {said}\n"), out
+    code, out, err = run(built.store, "batch", MODEL, str(data))  # as batch says it
+    assert (code, err) == (
+        1,
+        f"aiaas batch: error: batch/{MODEL}/input/rows.csv: {said}\n",
+    ), out
 
 
 def test_a_csv_without_the_text_column_gets_batchs_advice(tmp_path: Path) -> None:

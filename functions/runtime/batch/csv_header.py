@@ -133,7 +133,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
             f"{where}: columns starting with {PREFIX!r} are where predictions go; rename "
             f"{_shown(taken)}"
         )
-    _refuse_pairs(columns, manifest, where)
+    refuse_beside_text(columns, manifest, where)
     _refuse_added_twice(manifest, where)
     position = {name: i for i, name in enumerate(columns)}
     wanted = {spec.name: expected_columns(manifest, spec) for spec in manifest.inputs}
@@ -239,9 +239,10 @@ def _named(columns: list[str]) -> str:
     return _shown([c or "''" for c in columns])
 
 
-def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> None:
+def refuse_beside_text(columns: list[str], manifest: ModelManifest, where: str) -> None:
     """A text model scores one text a row: a file of pairs is refused, its second text never
-    dropped; so is one of token ids (or their mask) beside its texts."""
+    dropped; so is one of token ids (or their mask) beside its texts. Batch's check, and
+    `aiaas explain --file` and `aiaas baseline`'s of a CSV (infra/cli/csv_rows.read_texts)."""
     text = text_input(manifest)
     if text is not None and PAIR_FIELD in columns and manifest.inputs[0].name != PAIR_FIELD:
         raise HeaderMismatch(
