@@ -3,8 +3,9 @@ like class scores: such a version answers the raw output (logits, say), with no 
 and no `?top_k`, and nothing said so. Republishing a trained classifier's file without
 `--labels` gave a version that answered differently from the one before it, without a word.
 Likewise a version whose outputs are not named as those of the version the bare name serves
-(the same inputs), and a text version whose tokenizer reads token ids as other tokens
-(`token_ids_change`)."""
+(the same inputs), a text version whose tokenizer reads token ids as other tokens
+(`token_ids_change`), and a classifier whose classes are the served version's in another
+order."""
 
 from __future__ import annotations
 
@@ -41,8 +42,39 @@ def unlabelled_note(
     notes = () if renamed is None else (renamed,)
     ids = _ids_note(earlier, manifest, extra_files or {})
     notes = notes if ids is None else (*notes, ids)
+    reordered = _reordered_note(earlier, manifest)
+    notes = notes if reordered is None else (*notes, reordered)
     guessed = _labels_note(earlier, manifest) if labels else None
     return notes if guessed is None else (*notes, guessed)
+
+
+def _reordered_note(earlier: Earlier, manifest: ModelManifest) -> str | None:
+    """A note when this version's classes are those of the version the bare name serves in
+    another order: predictions, compare, the shadow and a rollout's agreement match them by
+    name, but class scores read by position and a file of class indices mean another class at
+    each place. A retrain may order its classes anew (its --labels then name its own columns);
+    --labels in another order than the model's columns make every answer another class, and
+    nothing else at publish says so (leftovers7 3)."""
+    try:
+        served = earlier.served()
+    except AiaasError:  # unreadable: a note, never a reason to fail a publish
+        return None
+    if served is None:
+        return None
+    mine, theirs = list(served.labels), list(manifest.labels)
+    if mine == theirs or sorted(mine) != sorted(theirs):
+        return None
+    at = next(i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
+    post = manifest.postprocessing
+    scores = f"the {post.scores_output!r} output, " if post is not None else ""
+    listed = ",".join(mine) if len(mine) <= 20 else f"in {served.version}'s order"
+    return (
+        f"note: {manifest.name}:{served.version} has the same classes in another order (its "
+        f"class {at} is {mine[at]!r}, this version's {theirs[at]!r}): predictions name them as "
+        f"before, but class scores read by position ({scores}an OIP tensor) and a file of class "
+        f"indices read another class there; if this model's columns are in "
+        f"{served.version}'s order, publish it again with --labels {listed}"
+    )
 
 
 def _ids_note(
