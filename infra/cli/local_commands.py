@@ -100,7 +100,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--models",
         help="comma-separated models to serve, and no others (default: every model in the "
-        "store, and any published while it runs)",
+        "store, and any published while it runs); the control plane still acts on every "
+        "model of the store: a team each needs a store each (docs/serve.md)",
     )
     p.add_argument(
         "--selector",
