@@ -195,3 +195,30 @@ def browser_origins(text: str) -> tuple[str, ...]:
         return cors_origins(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def model_list(text: str) -> list[str]:
+    """An argparse type: comma-separated model names, each a valid name, each once. An empty
+    entry (`--models a,b,`) or an invalid name (`a/b`) became a route of its own
+    (`POST /models//predict`) and an init that failed with `AIAAS_MODEL is not set` or the
+    name rule at every request; a name given twice loaded its model twice."""
+    # imported here, not at the top: the parser is built before main() guards Ctrl-C (exit
+    # 130), and tests/infra/test_cli_usage_errors.py takes this import as the command's start
+    from functions.runtime.names import MODEL_RULE, is_model_name
+
+    if not text.strip():  # `--models "$TEAM_MODELS"` with the variable unset served every model
+        raise argparse.ArgumentTypeError(
+            "name at least one model (leave --models out to serve every model of the store)"
+        )
+    names: list[str] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} has an empty name (a trailing or doubled comma?): give model names "
+                "separated by single commas, e.g. iris,churn"
+            )
+        if not is_model_name(entry):
+            raise argparse.ArgumentTypeError(f"{entry!r} is no model name: use {MODEL_RULE}")
+        if entry not in names:
+            names.append(entry)
+    return names

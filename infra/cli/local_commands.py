@@ -20,7 +20,15 @@ from functions.runtime.settings import (
     env_flag,
 )
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
-from infra.cli.arg_types import browser_origins, count, port, seconds, trusted_proxies, whole_days
+from infra.cli.arg_types import (
+    browser_origins,
+    count,
+    model_list,
+    port,
+    seconds,
+    trusted_proxies,
+    whole_days,
+)
 from infra.cli.serve_app import ServeConfig, build_app
 from infra.cli.serve_start import (
     START_LIST_WAIT_S,
@@ -99,6 +107,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--models",
+        type=model_list,
         help="comma-separated models to serve, and no others (default: every model in the "
         "store, and any published while it runs); the control plane still acts on every "
         "model of the store: a team each needs a store each (docs/serve.md)",
@@ -238,7 +247,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lambda_logs.install({**os.environ, **env})
     lambda_logs.use_format(lambda_logs.serve_format(os.environ))
     stop_while_starting()  # granian takes the signals over once it serves
-    models = [m.strip() for m in args.models.split(",")] if args.models else None
+    models: list[str] | None = args.models  # model_list: valid names, each once
     limits = ServerLimits(
         header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout,

@@ -11,6 +11,7 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from infra.cli.main import build_parser, main
 from tests import onnx_factory
 from tests.infra.test_serve import ServeProcess, start_serve
 
@@ -67,3 +68,31 @@ def test_models_limits_the_predict_routes_not_the_control_plane(server: ServePro
     # and records no team: any token's holder is the same principal
     assert record["updated_by"].startswith("bearer-token-holder@")
     assert Registry(LocalStore(server.store)).alias(TEAM_B, "production") == "2"
+
+
+@pytest.mark.parametrize(
+    ("models", "said"),
+    [
+        ("team-a-model, team-b-model,", "has an empty name (a trailing or doubled comma?)"),
+        (",", "has an empty name"),
+        (" ", "name at least one model (leave --models out to serve every model"),
+        ("team-a-model,a/b", "'a/b' is no model name: use 1-64 characters"),
+        ("Team A", "'Team A' is no model name"),
+    ],
+)
+def test_a_models_list_with_a_bad_entry_is_a_usage_error(
+    models: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--models a,b,` served a route `POST /models//predict` whose init failed at every
+    # request with "AIAAS_MODEL is not set"; `a/b` a route `/models/a/b/predict`.
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--models", models])
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("aiaas serve: error: argument --models: ")
+    assert said in last
+
+
+def test_a_models_list_is_stripped_and_each_name_kept_once() -> None:
+    argv = ["serve", "--models", " team-a-model , team-b-model,team-a-model"]
+    assert build_parser(argv).parse_args(argv).models == [TEAM_A, TEAM_B]
