@@ -48,7 +48,11 @@ def parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
     except UNREADABLE as exc:
         raise CorruptRecord(
             f"alias {alias!r} of model {name!r} has a corrupt record: {_why(exc)}",
-            public_message=f"alias {alias!r} of model {name!r} has a corrupt record in the registry",
+            public_message=(
+                f"alias {alias!r} of model {name!r} has a corrupt record in the registry; a "
+                f"promote replaces it (`aiaas promote {name} VERSION --alias {alias}`, or PUT "
+                f"/control/models/{name}/aliases/{alias})"
+            ),
         ) from exc
     repairs: list[str] = []
     normal = _normal_state(record, target, "", repairs)

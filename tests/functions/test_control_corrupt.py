@@ -67,7 +67,11 @@ def test_a_corrupt_alias_is_a_503_and_can_be_overwritten_or_deleted(broken) -> N
     answer = client.get("/control/models/iris/aliases/production")
     assert (answer.status_code, answer.json()) == (
         503,
-        {"error": "alias 'production' of model 'iris' has a corrupt record in the registry"},
+        {
+            "error": "alias 'production' of model 'iris' has a corrupt record in the registry; "
+            "a promote replaces it (`aiaas promote iris VERSION --alias production`, or PUT "
+            "/control/models/iris/aliases/production)"
+        },
     )
     promoted = client.put("/control/models/iris/aliases/production", json={"version": "1"})
     assert (promoted.status_code, promoted.json()["version"]) == (200, "1")
