@@ -72,7 +72,7 @@ class Doomed:
     version: str
     created_at: str
     keys: tuple[str, ...]  # every object under its folder, the manifest included
-    size: int  # bytes of its files, as its manifest lists them
+    size: int  # bytes of its files: those its manifest lists, and those it does not (stored)
     manifest: bytes = field(repr=False)
 
 
@@ -169,8 +169,9 @@ def plan_prune(
         if why:
             kept[version] = why
             continue
-        size = manifest.file.size + sum(f.size for f in manifest.files)
-        delete.append(Doomed(version, manifest.created_at, keys.get(version, ()), size, raw))
+        listed = keys.get(version, ())
+        size = _size(registry.store, manifest, listed)
+        delete.append(Doomed(version, manifest.created_at, listed, size, raw))
     pruned = pruned_versions(registry.store, name)
     leftovers: dict[str, tuple[str, ...]] = {}
     for v, files in keys.items():
@@ -206,7 +207,7 @@ def plan_removal(registry: Registry, name: str, version: str) -> PrunePlan:
         raw = registry.store.get_bytes(manifest_key(name, version))
         return PrunePlan(name, (Doomed(version, "", keys, 0, raw),), {}, {})
     manifest, raw = found
-    size = manifest.file.size + sum(f.size for f in manifest.files)
+    size = _size(registry.store, manifest, keys)
     return PrunePlan(name, (Doomed(version, manifest.created_at, keys, size, raw),), {}, {})
 
 
@@ -324,6 +325,21 @@ def _claim(
             return PrunePlan(plan.name, delete, kept, plan.leftovers, plan.abandoned), entry
         kept.update({version: [why] for version, why in taken.items()})
         delete = tuple(d for d in delete if d.version not in taken)
+
+
+def _size(store: ObjectStore, manifest: ModelManifest, keys: Iterable[str]) -> int:
+    """Bytes of a version's files: the sizes its manifest lists, and each file it does not list
+    as the store has it: a version published before manifests listed files (2026-11-30: its
+    card, background and tokenizer) and what `aiaas baseline` added to a version later. Counted
+    as listed only, such a version's prune said "0.8 kB" for the 80 kB of files it deleted."""
+    prefix = version_prefix(manifest.name, manifest.version) + "/"
+    listed = {MANIFEST_FILE, manifest.file.path, *(f.path for f in manifest.files)}
+    size = manifest.file.size + sum(f.size for f in manifest.files)
+    for key in keys:
+        if key.removeprefix(prefix) not in listed:
+            with contextlib.suppress(NotFound):  # gone meanwhile (another prune): 0 bytes
+                size += store.head(key).size
+    return size
 
 
 def _keys_by_version(registry: Registry, name: str) -> dict[str, tuple[str, ...]]:

@@ -254,3 +254,23 @@ def test_a_leftover_whose_manifest_another_prune_put_back_stays(
     assert sorted(done.leftovers) == ["2"]
     assert registry.resolve("m@staging").version == "1"
     assert len(files_of(registry.store, "1")) == 2
+
+
+def test_a_version_s_files_its_manifest_does_not_list_count_in_its_size(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A version published before manifests listed files (2026-11-30), or given a background
+    by `aiaas baseline` later, holds files its manifest does not name: its prune deleted them
+    all and said it freed only the model's bytes (0.8 kB for an 80 kB trained version)."""
+    published(registry, tmp_path, 3)
+    registry.store.put_bytes("models/m/versions/1/card/card.md", b"c" * 1000)
+    registry.store.put_bytes("models/m/versions/1/background.json", b"b" * 500)
+    listed = registry.manifest("m", "1").file.size + sum(
+        f.size for f in registry.manifest("m", "1").files
+    )
+    plan = plan_prune(registry, "m", keep=2)
+    assert [(d.version, d.size) for d in plan.delete] == [("1", listed + 1500)]
+    done = carry_out(registry, plan, actor="ci")
+    assert files_of(registry.store, "1") == []
+    assert prune_record(registry.store, "m")["history"][-1]["bytes"] == listed + 1500
+    assert done.delete[0].size == listed + 1500
