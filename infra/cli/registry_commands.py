@@ -159,11 +159,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _described(target: AliasTarget) -> str:
-    """`2`, or for a split alias `1:90%,2:10%`."""
+    """`2`, or for a split alias `1:90%,2:10%`; `,shadow:3` after either for its shadow."""
     weights = target.weights()
-    if weights is None:
-        return target.version
-    return ",".join(f"{v}:{w * 100:.4g}%" for v, w in weights.items())
+    routed = (
+        target.version
+        if weights is None
+        else ",".join(f"{v}:{w * 100:.4g}%" for v, w in weights.items())
+    )
+    return routed if target.shadow is None else f"{routed},shadow:{target.shadow.version}"
 
 
 def _model_doc(reg: Registry, name: str, listed: Listed | None = None) -> dict[str, Any]:
@@ -261,11 +264,18 @@ def _last(versions: list[str], last: int | None) -> list[str]:
 
 
 def _alias_tags(alias: str, target: AliasTarget) -> list[tuple[str, str]]:
-    """(version, `@alias`) pairs; `@alias:10%` on each version of a split alias."""
+    """(version, `@alias`) pairs; `@alias:10%` on each version of a split alias, and
+    `@alias:shadow` on its shadow's (it was untagged: a version a prune keeps "@production
+    shadow" looked unused, an older release's shadow included)."""
     weights = target.weights()
-    if weights is None:
-        return [(target.version, f"@{alias}")]
-    return [(v, f"@{alias}:{w * 100:.4g}%") for v, w in weights.items()]
+    tags = (
+        [(target.version, f"@{alias}")]
+        if weights is None
+        else [(v, f"@{alias}:{w * 100:.4g}%") for v, w in weights.items()]
+    )
+    if target.shadow is not None:
+        tags.append((target.shadow.version, f"@{alias}:shadow"))
+    return tags
 
 
 def cmd_show(args: argparse.Namespace) -> int:

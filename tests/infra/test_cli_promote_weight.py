@@ -233,3 +233,24 @@ def test_rollback_to_the_version_it_points_at_is_unchanged_as_promote_says_it(
     assert run(capsys, iris, "rollback", "iris", "--to", "1")[1] == (
         "iris@production -> 1 (rolled back from 2)\n"
     )
+
+
+def test_versions_and_models_name_an_alias_s_shadow(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore
+) -> None:
+    """The shadow version's row had no tag and `models` named none: a version the alias copies
+    requests to (and a prune keeps as "@production shadow") looked unused."""
+    run(capsys, iris, "promote", "iris", "2", "--weight", "0.1")
+    run(capsys, iris, "shadow", "iris", "3", "--sample", "0.5")
+    rows = {
+        line.split()[0]: line.split()[-1]
+        for line in run(capsys, iris, "versions", "iris")[1].splitlines()
+    }
+    assert (rows["1"], rows["2"], rows["3"]) == (
+        "@production:90%",
+        "@production:10%",
+        "@production:shadow",
+    )
+    assert run(capsys, iris, "models")[1].split()[-1] == "@production=1:90%,2:10%,shadow:3"
+    run(capsys, iris, "promote", "iris", "1")
+    assert run(capsys, iris, "models")[1].split()[-1] == "@production=1,shadow:3"
