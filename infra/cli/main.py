@@ -89,9 +89,11 @@ class ShowVersion(argparse.Action):
             except metadata.PackageNotFoundError:
                 return "not installed"
 
+        from infra.cli.code_digest import code_digest
+
         try:
             print(
-                f"aiaas {version('aiaas')} (python {sys.version.split()[0]}, "
+                f"aiaas {version('aiaas')}, code {code_digest()} (python {sys.version.split()[0]}, "
                 f"onnxruntime {version('onnxruntime')}, numpy {version('numpy')})"
             )
             sys.stdout.flush()

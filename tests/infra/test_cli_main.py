@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import infra
+from infra.cli.code_digest import PACKAGES, code_digest
 from infra.cli.main import COMMANDS, command_modules, main
 from tests import onnx_factory
 
@@ -82,8 +84,30 @@ def test_version_names_the_package_and_runtime(capsys: pytest.CaptureFixture[str
         main(["--version"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"aiaas {metadata.version('aiaas')} (python ")
+    assert out.startswith(f"aiaas {metadata.version('aiaas')}, code {code_digest()} (python ")
     assert f"onnxruntime {metadata.version('onnxruntime')}" in out
+
+
+def test_the_code_digest_tells_two_releases_of_one_version_apart(tmp_path: Path) -> None:
+    """Every release is 0.1.0, and pip keeps an installed wheel of the same version ("already
+    installed with the same version as the provided wheel", exit 0): after such an "upgrade"
+    `--version` said 0.1.0 as before, the older code still serving. The digest is of the code."""
+    for package in PACKAGES:
+        (tmp_path / package / "sub").mkdir(parents=True)
+        (tmp_path / package / "__init__.py").write_text("")
+        (tmp_path / package / "sub" / "mod.py").write_text(f"NAME = {package!r}\n")
+    before = code_digest(tmp_path)
+    (tmp_path / "infra" / "sub" / "__pycache__").mkdir()
+    (tmp_path / "infra" / "sub" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "tests.py").write_text("")  # outside the packages
+    assert code_digest(tmp_path) == before
+    (tmp_path / "training" / "sub" / "mod.py").write_text("NAME = 'changed'\n")
+    changed = code_digest(tmp_path)
+    assert changed != before
+    (tmp_path / "training" / "sub" / "mod.py").rename(tmp_path / "training" / "sub" / "moved.py")
+    assert code_digest(tmp_path) not in (before, changed)
+    assert len(before) == 12 and int(before, 16) >= 0
+    assert code_digest() == code_digest(Path(infra.__file__).resolve().parent.parent)
 
 
 def test_output_piped_to_a_reader_that_stops_ends_quietly(tmp_path: Path) -> None:
