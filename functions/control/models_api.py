@@ -16,19 +16,21 @@ from functions.control.schemas import (
     TAGGED,
     AliasChange,
     AliasRecord,
+    AliasTargetState,
     Deleted,
     ModelDetail,
     ModelList,
     ModelSummary,
     RollbackSpec,
     ShadowSpec,
+    ShadowState,
 )
 from functions.runtime import names
 from functions.runtime.alias_deleted import deleted_note
 from functions.runtime.alias_move_notes import callers_on, moves_said, state_before
 from functions.runtime.alias_preconditions import record_bytes, record_etag
 from functions.runtime.aliases import AliasTarget, Written
-from functions.runtime.catalog import Listed, catalog
+from functions.runtime.catalog import Listed, alias_targets, catalog
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
@@ -64,16 +66,40 @@ def model_detail(
     if after is not None:
         after = names.version_name(after)
     chosen, cursor = page(versions, after, limit, key=version_sort_key)
-    aliases, problems = plane.registry.alias_report(name, versions=versions)
-    return ModelDetail(name=name, versions=chosen, aliases=aliases, problems=problems, next=cursor)
+    targets, problems = alias_targets(plane.registry, name, versions=versions)
+    return ModelDetail(
+        name=name, versions=chosen, **_aliases(targets), problems=problems, next=cursor
+    )
 
 
 def _summary(plane: ControlPlane, name: str, listed: Listed) -> ModelSummary:
     versions = listed.versions
-    aliases, problems = plane.registry.alias_report(name, listed.alias_keys, versions)
+    targets, problems = alias_targets(plane.registry, name, listed.alias_keys, versions)
     return ModelSummary(
-        name=name, versions=len(versions), latest=versions[-1], aliases=aliases, problems=problems
+        name=name,
+        versions=len(versions),
+        latest=versions[-1],
+        **_aliases(targets),
+        problems=problems,
     )
+
+
+def _aliases(targets: dict[str, AliasTarget]) -> dict[str, Any]:
+    """`aliases` (each one's main version) and `alias_targets` (its split and shadow too: a
+    weighted alias read as all of its requests on its main version, and a shadow not at all)."""
+    return {
+        "aliases": {alias: target.version for alias, target in targets.items()},
+        "alias_targets": {
+            alias: AliasTargetState(
+                version=target.version,
+                weights=target.weights(),
+                shadow=None
+                if target.shadow is None
+                else ShadowState(version=target.shadow.version, sample=target.shadow.sample),
+            )
+            for alias, target in targets.items()
+        },
+    }
 
 
 @router.get("/{name}/versions/{version}", summary="One version's manifest")

@@ -48,11 +48,34 @@ def _integral(value: Any) -> Any:
 Count = Annotated[StrictInt, BeforeValidator(_integral)]
 
 
+class ShadowState(BaseModel):
+    """An alias's shadow as its record holds it."""
+
+    version: str
+    sample: float
+
+
+class AliasTargetState(BaseModel):
+    """Where an alias sends requests: its main version, a split's weights, its shadow."""
+
+    version: str
+    weights: dict[str, float] | None = None
+    shadow: ShadowState | None = None
+
+
+TARGETS: Any = Field(
+    default_factory=dict,
+    description="each alias's whole target: `aliases` names only the main version, so a split "
+    "alias (or its shadow) read as all of its requests on that one",
+)
+
+
 class ModelSummary(BaseModel):
     name: str
     versions: int
     latest: str
     aliases: dict[str, str]
+    alias_targets: dict[str, AliasTargetState] = TARGETS
     problems: list[str] = []  # registry entries of this model that could not be read
 
 
@@ -67,6 +90,7 @@ class ModelDetail(BaseModel):
     name: str
     versions: list[str]
     aliases: dict[str, str]
+    alias_targets: dict[str, AliasTargetState] = TARGETS
     problems: list[str] = []  # registry entries of this model that could not be read
     next: str | None = Field(
         default=None, description="more follow: pass this as `after` for the next page"
@@ -138,13 +162,6 @@ class ShadowSpec(Strict):
         description="share of requests copied, from 1e-06 (one in a million) to 1",
         json_schema_extra={"minimum": 1e-6, "maximum": 1},  # documented; checked later
     )
-
-
-class ShadowState(BaseModel):
-    """An alias's shadow as its record holds it."""
-
-    version: str
-    sample: float
 
 
 def _unrecorded(what: str) -> Any:

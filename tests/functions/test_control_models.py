@@ -43,6 +43,7 @@ def test_lists_models_with_version_counts_and_aliases(client: TestClient) -> Non
                 "versions": 3,
                 "latest": "3",
                 "aliases": {"production": "1"},
+                "alias_targets": {"production": {"version": "1", "weights": None, "shadow": None}},
                 "problems": [],
             }
         ],
@@ -57,6 +58,7 @@ def test_model_detail_and_a_versions_manifest(client: TestClient) -> None:
         "name": MODEL,
         "versions": ["1", "2", "3"],
         "aliases": {"production": "1"},
+        "alias_targets": {"production": {"version": "1", "weights": None, "shadow": None}},
         "problems": [],
         "next": None,
     }
@@ -275,3 +277,27 @@ def test_rollback_to_the_version_the_alias_points_at_is_unchanged(client: TestCl
     client.put(f"/control/models/{MODEL}/aliases/staging", json={"version": "3"})
     alone = client.post(f"/control/models/{MODEL}/aliases/staging/rollback?to=3")
     assert (alone.status_code, alone.json()["version"], alone.json()["history"]) == (200, "3", [])
+
+
+def test_model_lists_name_a_split_alias_s_weights_and_shadow(
+    client: TestClient, store: ObjectStore
+) -> None:
+    """`aliases` names the main version only: a script reading the list saw production on 1
+    while 30% of its requests went to 2 and a shadow got copies (an older release's weighted
+    alias and shadow included); `alias_targets` holds the whole target, as `aiaas models
+    --json` does."""
+    registry = Registry(store)
+    registry.set_alias(MODEL, "production", "2", weight=0.3, actor="ci")
+    registry.set_shadow(MODEL, "production", "3", 0.5, actor="ci")
+    want = {
+        "version": "1",
+        "weights": {"1": 0.7, "2": 0.3},
+        "shadow": {"version": "3", "sample": 0.5},
+    }
+    listed = client.get("/control/models").json()["models"][0]
+    assert listed["aliases"] == {"production": "1"}
+    assert listed["alias_targets"] == {"production": want}
+    detail = client.get(f"/control/models/{MODEL}").json()
+    assert detail["alias_targets"] == {"production": want}
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "alias_targets" in schema["ModelSummary"]["properties"]
