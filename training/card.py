@@ -149,6 +149,15 @@ def _metric_rows(metrics: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _data_identity(dataset: dict[str, Any]) -> str:
+    """The file's own sha256 (what `sha256sum` prints of it) where the run read one, then the
+    fingerprint of the encoded rows, which no tool outside aiaas recomputes."""
+    encoded = f"fingerprint of the encoded rows `{dataset['fingerprint'][:16]}...`"
+    if not dataset.get("file_sha256"):
+        return encoded
+    return f"file sha256 `{dataset['file_sha256']}` ({dataset['file_bytes']} bytes); {encoded}"
+
+
 def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path:
     """The Markdown card; `facts` is the manifest's content, `plots` maps titles to file names.
     What the spec and the data named (description, columns, classes, the data's path) reads as
@@ -164,7 +173,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         f"- Task: {facts['task']}; recipe {md_code(recipe['name'])} {md_text(recipe['params'])}",
         f"- Data: {md_code(dataset['source'])}, {dataset['rows']} rows "
         f"(train/validation/test {'/'.join(str(v) for v in dataset['splits'].values())}), "
-        f"fingerprint `{dataset['fingerprint'][:16]}...`",
+        f"{_data_identity(dataset)}",
         f"- Trained on {training['device']} for {training['epochs_run']} epochs "
         f"({training['seconds_per_epoch']:.3f} s/epoch); {kept_text(training)}",
         *_feature_lines(facts),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import re
 import tempfile
@@ -66,6 +67,11 @@ class RawData:
     # A table's feature columns that hold text (categories, one-hot encoded by training);
     # x is then an object array. Numeric columns hold NaN for a missing cell.
     text_columns: tuple[int, ...] = ()
+    # The file as read (a whole read only): what `sha256sum FILE` prints, and its size. The
+    # manifest's fingerprint is of the encoded arrays, blind to column names, categories
+    # and class names, so it cannot tell an auditor which file a version learned from.
+    file_sha256: str | None = None
+    file_bytes: int | None = None
 
 
 def load_raw(
@@ -80,15 +86,33 @@ def load_raw(
         raw = RawData(x, y, array_names(x), "y", spec.path, target_noun="array")
         return _head(dataclasses.replace(raw, generated_names=True), limit)
     with _local_copy(spec.path, spec_dir) as path:
-        fmt = spec.format if spec.format != "auto" else _format_of(path)
-        if fmt == "npz":
-            return _head(_from_npz(path, spec), limit)
-        if fmt == "csv":
-            columns, complete, lines = read_csv(path, limit)
-            places = RowPlaces(path.name, lines)
-        else:
-            (columns, complete), places = _read_parquet(path, limit), RowPlaces(path.name)
-        return _from_columns(columns, spec, kind, spec.path, complete, places)
+        raw = _read_file(path, spec, kind, limit)
+        if limit is not None:  # `--check`'s sample: no hash of a file it does not read whole
+            return raw
+        digest, size = file_digest(path)
+        return dataclasses.replace(raw, file_sha256=digest, file_bytes=size)
+
+
+def _read_file(path: Path, spec: DatasetSpec, kind: str, limit: int | None) -> RawData:
+    fmt = spec.format if spec.format != "auto" else _format_of(path)
+    if fmt == "npz":
+        return _head(_from_npz(path, spec), limit)
+    if fmt == "csv":
+        columns, complete, lines = read_csv(path, limit)
+        places = RowPlaces(path.name, lines)
+    else:
+        (columns, complete), places = _read_parquet(path, limit), RowPlaces(path.name)
+    return _from_columns(columns, spec, kind, spec.path, complete, places)
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 and size of the data file as read (the local copy of an s3:// one)."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def _head(raw: RawData, limit: int | None) -> RawData:

@@ -266,6 +266,11 @@ def _summary(
     summary: dict[str, Any] = {
         "source": raw.source,
         "fingerprint": fingerprint(x, y),
+        **(
+            {"file_sha256": raw.file_sha256, "file_bytes": raw.file_bytes}
+            if raw.file_sha256
+            else {}
+        ),
         "rows": len(y),
         "splits": {
             name: len(idx)
