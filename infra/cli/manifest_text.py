@@ -21,8 +21,11 @@ def _opset(opset: int) -> str:
     return "opset not read (published without the onnx package, or ai.onnx.ml operators only)"
 
 
-def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
-    """Human-readable lines for `aiaas show`."""
+def describe_manifest(
+    manifest: ModelManifest, reg: Registry, card_problems: list[str] | None = None
+) -> list[str]:
+    """Human-readable lines for `aiaas show`; `card_problems`: the card files that are not as
+    the manifest lists them (infra.cli.card_check), said on the card's line."""
     aliases = [
         f"@{a}" for a, v in sorted(reg.aliases(manifest.name).items()) if v == manifest.version
     ]
@@ -81,7 +84,11 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
         + version_prefix(manifest.name, manifest.version)
         + "/card/card.md"
     )
-    if reg.store.exists(f"{version_prefix(manifest.name, manifest.version)}/card/card.md"):
+    if card_problems:
+        lines.append(
+            f"  card:      {card}  (NOT as published: {len(card_problems)} file(s) changed)"
+        )
+    elif reg.store.exists(f"{version_prefix(manifest.name, manifest.version)}/card/card.md"):
         lines.append(f"  card:      {card}")
     return printable_lines(lines)
 

@@ -30,6 +30,7 @@ from functions.runtime.store import open_store
 from infra.cli.alias_history import deleted_lines, history_doc, history_lines, prune_lines
 from infra.cli.alias_moved import say_moved, say_rollout_superseded
 from infra.cli.arg_types import count, shadow_sample, weight
+from infra.cli.card_check import card_problems, card_refusal
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
@@ -285,8 +286,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         shown = manifest.to_dict(as_stored=True)  # its schema_version as stored
         print(json.dumps(shown, indent=2, sort_keys=True, allow_nan=False))
         return 0
-    for line in describe_manifest(manifest, reg):
+    problems = card_problems(manifest, reg)
+    for line in describe_manifest(manifest, reg, problems):
         print(line)
+    if problems:
+        print(f"aiaas show: error: {card_refusal(manifest, problems)}", file=sys.stderr)
+        return 1
     return 0
 
 
