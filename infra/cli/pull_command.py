@@ -34,6 +34,7 @@ from functions.runtime.publishing import check_no_twin, publish_version
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
+from functions.runtime.transfer import CHANGED
 from infra.cli.alias_moved import say_moved
 from infra.cli.arg_types import store_uri
 from infra.cli.row_progress import BYTES, Progress, add_flag
@@ -245,8 +246,13 @@ def _copy(source: Registry, target: Registry, manifest: ModelManifest, *, show: 
         model = Path(tmp) / "model.onnx"
         if not model.is_file():
             raise NotFound(f"{what} has no model file in {source.store.uri}")
-        if sha256_file(model) != manifest.file.sha256:
-            raise IntegrityError(f"{what} in {source.store.uri} fails its sha256 check; not copied")
+        digest = sha256_file(model)
+        if digest != manifest.file.sha256:  # it said only "fails its sha256 check"
+            raise IntegrityError(
+                f"{what} in {source.store.uri} is not as its manifest says, so nothing was "
+                f"copied: model.onnx has sha256 {digest} ({model.stat().st_size} bytes); its "
+                f"manifest says {manifest.file.sha256} ({manifest.file.size} bytes) ({CHANGED})"
+            )
         lost = [f.path for f in manifest.files if f.path not in extras]
         if lost:  # publish would blame the temp folder, and advise publishing the model again
             raise NotFound(
@@ -261,7 +267,7 @@ def _copy(source: Registry, target: Registry, manifest: ModelManifest, *, show: 
         except BadRequest as exc:  # its own files refused (publish checks each listed sha256)
             raise IntegrityError(
                 f"{what} in {source.store.uri} is not as its manifest says, so nothing was "
-                f"copied: {exc.message}"
+                f"copied: {exc.message} ({CHANGED})"
             ) from exc
 
 

@@ -73,7 +73,16 @@ def test_pull_refuses_a_corrupted_source(
     assert run(capsys, s3_store, "publish", str(path), "--name", "m")[0] == 0
     flip_stored_model_byte(s3_store, "m", "1")
     err = fails(capsys, local_store, "pull", "m:1", "--from", s3_store.uri)
-    assert err.endswith(f"m:1 in {s3_store.uri} fails its sha256 check; not copied")
+    digest = sha256_file(path)
+    assert err.startswith(
+        f"aiaas pull: error: m:1 in {s3_store.uri} is not as its manifest says, so nothing was "
+        "copied: model.onnx has sha256 "
+    )  # it said only "fails its sha256 check; not copied": which file, what to do?
+    assert f"; its manifest says {digest} ({path.stat().st_size} bytes)" in err
+    assert err.endswith(
+        "(the object was changed in the store after it was published: put the published file "
+        "back (a versioned bucket keeps it), or publish the model again as a new version)"
+    )
     assert list(local_store.list_keys("models")) == []
 
 
