@@ -22,6 +22,7 @@ from training.card_residuals import residual_figure as residual_figure  # the ca
 from training.card_residuals import residual_plot as residual_plot
 from training.card_text import md_code, md_paragraphs, md_text
 from training.fonts import save
+from training.provenance import provenance_line
 from training.table_prep import SERVED_GAPS, column_lines, shown_names
 
 if TYPE_CHECKING:  # the plots are torch-free: `aiaas publish` draws them for any ONNX model
@@ -176,6 +177,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         f"{_data_identity(dataset)}",
         f"- Trained on {training['device']} for {training['epochs_run']} epochs "
         f"({training['seconds_per_epoch']:.3f} s/epoch); {kept_text(training)}",
+        *(md_text(line) for line in provenance_line(training)),
         *_feature_lines(facts),
         md_text(settings_line(training)),
         f"- Input: {md_text(', '.join(facts['inputs']))}; "

@@ -21,6 +21,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.text_input import TEXT_FIELD
 from training.export import signature_for
 from training.prepare import PreparedData
+from training.provenance import run_by, software
 from training.spec import JobSpec
 from training.table_prep import shown_names
 from training.text import PAD_ID
@@ -41,6 +42,8 @@ def training_record(spec: JobSpec, result: TrainResult) -> dict[str, Any]:
         "stopped_early": result.stopped_early,
         "monitor": result.monitor,
         "seconds_per_epoch": round(result.seconds_per_epoch, 4),
+        "run_by": run_by(),
+        "software": software(),
         "history": {
             "train_loss": [round(r.train_loss, 6) for r in result.history],
             "val_loss": [round(r.val_loss, 6) for r in result.history],

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
+from importlib import metadata
 from pathlib import Path
+
+import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -74,3 +78,27 @@ def test_a_published_version_and_its_card_carry_the_file_hash(tmp_path: Path) ->
     data_line = next(line for line in card.splitlines() if line.startswith("- Data: "))
     assert f"file sha256 `{digest}` ({data.stat().st_size} bytes)" in data_line
     assert "fingerprint of the encoded rows" in data_line
+
+
+def test_a_version_records_who_ran_it_and_with_which_software(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Who trained a version, and on which torch / onnxruntime / numpy (what the same spec
+    and seed reproduce a model with), were nowhere but torch's version in `file.producer`."""
+    monkeypatch.setenv("AIAAS_ACTOR", "auditor-alice")
+    data = write_csv(tmp_path / "credit.csv", ["age", "housing", "outcome"], ROWS)
+    registry = Registry(LocalStore(tmp_path / "store"))
+    run_job(_spec(data, "outcome"), registry, tmp_path / "run", publish_model=True, progress=False)
+    stored = tmp_path / "store" / "models" / "tiny-logistic" / "versions" / "1"
+    training = json.loads((stored / "manifest.json").read_text())["training"]
+    assert training["run_by"] == "auditor-alice"
+    versions = training["software"]
+    assert versions["python"] == platform.python_version()
+    for name in ("aiaas", "torch", "onnxruntime", "numpy"):
+        assert versions[name] == metadata.version(name)
+    card = (stored / "card" / "card.md").read_text()
+    line = next(line for line in card.splitlines() if line.startswith("- Run by "))
+    order = ("aiaas", "python", "torch", "onnx", "onnxruntime", "onnxscript", "numpy")
+    said = ", ".join(f"{name} {versions[name]}" for name in order if name in versions)
+    assert line == f"- Run by auditor-alice with {said}"
+    assert said.startswith(f"aiaas {versions['aiaas']}, python {versions['python']}, torch ")
