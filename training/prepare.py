@@ -240,7 +240,9 @@ def channel_last_warning(raw: RawData, spec: JobSpec, kind: str) -> str | None:
 
 
 def fingerprint(x: np.ndarray, y: np.ndarray) -> str:
-    """sha256 of the encoded arrays (shape, dtype and bytes): equal data, equal fingerprint."""
+    """sha256 of the encoded arrays (shape, dtype and bytes): equal arrays, equal fingerprint.
+    Not the file's identity (`RawData.file_sha256` is): names and spellings are not in the
+    arrays, and a table's gaps are filled with its training split's medians (seed-dependent)."""
     digest = hashlib.sha256()
     for array in (x, y):
         digest.update(f"{array.dtype.str}{list(array.shape)}".encode())
