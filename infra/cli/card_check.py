@@ -14,6 +14,7 @@ import hashlib
 
 from functions.runtime.errors import NotFound
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.refs import manifest_key
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.transfer import CHANGED
 
@@ -45,3 +46,15 @@ def card_refusal(manifest: ModelManifest, problems: list[str]) -> str:
         f"{manifest.name}:{manifest.version}'s model card is not the one published, so do not "
         f"rely on it: {'; '.join(problems)} ({CHANGED})"
     )
+
+
+def manifest_digest(manifest: ModelManifest, reg: Registry) -> str | None:
+    """sha256 of the manifest as stored. The manifest is what every other file of a version is
+    checked against, and nothing checks it: an edit of its labels (two classes swapped) is
+    served as written. An approver records this digest; `aiaas show` prints it to compare."""
+    try:
+        return hashlib.sha256(
+            reg.store.get_bytes(manifest_key(manifest.name, manifest.version))
+        ).hexdigest()
+    except NotFound:  # deleted since it was read (a prune): nothing to show
+        return None

@@ -22,7 +22,10 @@ def _opset(opset: int) -> str:
 
 
 def describe_manifest(
-    manifest: ModelManifest, reg: Registry, card_problems: list[str] | None = None
+    manifest: ModelManifest,
+    reg: Registry,
+    card_problems: list[str] | None = None,
+    digest: str | None = None,
 ) -> list[str]:
     """Human-readable lines for `aiaas show`; `card_problems`: the card files that are not as
     the manifest lists them (infra.cli.card_check), said on the card's line."""
@@ -33,6 +36,11 @@ def describe_manifest(
         f"{manifest.name}:{manifest.version} {' '.join(aliases)}".rstrip(),
         f"  task:      {manifest.task}",
         f"  created:   {manifest.created_at}",
+        *(
+            [f"  manifest:  sha256 {digest} (checked by nothing: compare it with the approved one)"]
+            if digest
+            else []
+        ),
         f"  file:      {manifest.file.size} bytes, sha256 {manifest.file.sha256}",
     ]
     # Every other file of the version: a 26 KB model.onnx whose weights are 2 GB beside it.

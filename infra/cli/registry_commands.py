@@ -30,7 +30,7 @@ from functions.runtime.store import open_store
 from infra.cli.alias_history import deleted_lines, history_doc, history_lines, prune_lines
 from infra.cli.alias_moved import say_moved, say_rollout_superseded
 from infra.cli.arg_types import count, shadow_sample, weight
-from infra.cli.card_check import card_problems, card_refusal
+from infra.cli.card_check import card_problems, card_refusal, manifest_digest
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
@@ -287,7 +287,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(shown, indent=2, sort_keys=True, allow_nan=False))
         return 0
     problems = card_problems(manifest, reg)
-    for line in describe_manifest(manifest, reg, problems):
+    for line in describe_manifest(manifest, reg, problems, manifest_digest(manifest, reg)):
         print(line)
     if problems:
         print(f"aiaas show: error: {card_refusal(manifest, problems)}", file=sys.stderr)

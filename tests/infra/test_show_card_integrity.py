@@ -8,6 +8,7 @@ an untouched card is shown as before."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,24 @@ def test_show_says_an_edited_card_is_not_the_published_one(
     store.delete(CARD)
     code, out, err = run(capsys, store, "show", "foreign:1")
     assert code == 1 and "card/card.md is missing from the store" in err
+
+
+def test_show_prints_the_manifests_own_digest_which_an_edit_changes(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    """The manifest is what every file is checked against, and nothing checks it: labels
+    swapped in it are served as written. `show` prints its digest for an approver to compare."""
+    _publish(capsys, store, tmp_path)
+    key = f"{version_prefix('foreign', '1')}/manifest.json"
+    stored = store.get_bytes(key)
+    code, out, _ = run(capsys, store, "show", "foreign:1")
+    assert code == 0
+    assert out.splitlines()[3] == (
+        f"  manifest:  sha256 {hashlib.sha256(stored).hexdigest()} (checked by nothing: "
+        "compare it with the approved one)"
+    )
+    swapped = stored.replace(b'"cat"', b'"xxx"').replace(b'"dog"', b'"cat"')
+    store.put_bytes(key, swapped.replace(b'"xxx"', b'"dog"'))
+    code, out, _ = run(capsys, store, "show", "foreign:1")
+    assert "labels:    dog, cat, fish" in out
+    assert f"sha256 {hashlib.sha256(stored).hexdigest()}" not in out.splitlines()[3]
