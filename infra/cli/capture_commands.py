@@ -147,7 +147,10 @@ def _check_version(registry: Registry, name: str, version: str | None) -> None:
 
 def _say_pruned(read: _Lines, name: str) -> None:
     if read.bad:
-        print(f"{len(read.bad)} captured lines skipped, no JSON object: {read.bad[0]}")
+        print(
+            f"{len(read.bad)} captured lines skipped, not as captured (no JSON object, or "
+            f"naming another version than their folder's): {read.bad[0]}"
+        )
     if read.ids:
         print(
             f"{read.ids} captured requests sent token ids, not text: skipped (the export "

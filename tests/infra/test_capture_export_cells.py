@@ -332,7 +332,10 @@ def test_an_unreadable_object_or_stray_folder_is_skipped_and_named_not_a_traceba
     try:
         _, said, rows = export(captured, capsys, "churn", "skip.csv", "--since", "2026-01-01")
         assert len(rows) == len(ROWS)  # every good line exported
-        assert f"1 captured lines skipped, no JSON object: {truncated} line 1: not JSON (" in said
+        assert (
+            "1 captured lines skipped, not as captured (no JSON object, or naming another "
+            f"version than their folder's): {truncated} line 1: not JSON ("
+        ) in said
         assert "README" not in said
     finally:
         store.delete_many([truncated, notes])

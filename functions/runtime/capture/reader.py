@@ -78,8 +78,27 @@ def captured_lines(
             except orjson.JSONDecodeError as exc:
                 why = f"not JSON ({exc})"
             if not why:
+                why = _another_version(key, line)
+            if not why:
                 yield line
             elif bad is None:
                 raise BadRequest(f"{key} line {number} is no captured line: {why}")
             else:
                 bad.append(f"{key} line {number}: {why}")
+
+
+def _another_version(key: str, line: dict[str, Any]) -> str:
+    """Why a line is not as the predict function wrote it, by the version it names: a line
+    names the version that answered, in its own `version`, in its answer's (`version`, OIP
+    `model_version`) and in its object's folder (capture/MODEL/VERSION/DAY/...). A line edited
+    since (its `version` changed) was exported as the other version's answer, inside an export
+    of `--version` its folder's."""
+    folder = key.rsplit("/", 3)[-3]
+    said = line.get("version")
+    if str(said) != folder:
+        return f"it names version {said!r}, not {folder!r}, whose folder holds it"
+    answer = line.get("response")
+    named = answer.get("version", answer.get("model_version")) if isinstance(answer, dict) else None
+    if named is not None and str(named) != folder:
+        return f"its answer names version {named!r}, not {folder!r}, which the line names"
+    return ""
