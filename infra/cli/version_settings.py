@@ -71,6 +71,9 @@ def _settings(manifest: ModelManifest) -> dict[str, str]:
     schedule = training.get("schedule")
     found: dict[str, Any] = {
         "data": dataset.get("path"),
+        # the file read (`dataset.file_sha256`, 12 digits): one path holds this week's file
+        # and last week's alike, and `data=` read the same for both
+        "data_sha256": _digest(_object(manifest.dataset).get("file_sha256")),
         "target": dataset.get("target"),
         "features": _features(manifest),
         "recipe": recipe.get("name"),
@@ -100,6 +103,10 @@ def _features(manifest: ModelManifest) -> str:
         return "-"
     shown = ",".join(str(n) for n in names[:2]) + (",..." if len(names) > 2 else "")
     return f"{len(names)}({printable(shown)})"
+
+
+def _digest(value: object) -> str | None:
+    return value[:12] if isinstance(value, str) and value else None
 
 
 def _object(value: object) -> dict[str, Any]:

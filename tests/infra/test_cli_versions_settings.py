@@ -115,3 +115,27 @@ def test_versions_show_the_metrics_publish_data_measured(
         f"macro_f1={held_out['f1']:.4g}",
     ]
     assert lines["2"] == []
+
+
+def test_versions_tell_runs_on_two_files_of_one_path_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Retraining from one spec on each week's file: `data=wine.csv` read alike for every run,
+    so which versions learned from which file took opening each manifest. The file's sha256
+    (`dataset.file_sha256`, recorded since 2026-12-07) is shown where it differs."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    path = linear_classifier(tmp_path / "m.onnx")
+    week1, week2 = "a1" * 32, "b2" * 32
+    for version, digest in (("1", week1), ("2", week1), ("3", week2), ("4", None)):
+        changed = _trained(0.9565, 0.9659, epochs=8 + int(version))
+        dataset = {"rows": 178} if digest is None else {"file_sha256": digest, "rows": 178}
+        manifest = manifest_for(path, "wine", version, labels=("a", "b", "c"))
+        registry.publish(dataclasses.replace(manifest, dataset=dataset, **changed), path)
+    assert main(["--store", registry.store.uri, "versions", "wine"]) == 0
+    lines = {
+        line.split()[0]: line.split()[5:] for line in capsys.readouterr().out.splitlines() if line
+    }
+    assert lines["1"] == [f"data_sha256={week1[:12]}", "epochs=9"]
+    assert lines["2"] == [f"data_sha256={week1[:12]}", "epochs=10"]
+    assert lines["3"] == [f"data_sha256={week2[:12]}", "epochs=11"]
+    assert lines["4"] == ["data_sha256=-", "epochs=12"]  # trained before it was recorded
