@@ -108,7 +108,7 @@ def fetch_verified(
     if actual != sha256:
         raise IntegrityError(
             f"{key}: sha256 {actual} does not match the manifest's {sha256} ({CHANGED}); "
-            "refusing to serve it",
+            "refusing to use it",
             public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check and is not served",
         )
 
@@ -259,7 +259,7 @@ def _fetch_part(
                 if last and body.read(1):
                     raise IntegrityError(
                         f"{key}: the object goes on past byte {end}, the size its manifest "
-                        f"gives ({CHANGED}): refusing to serve it",
+                        f"gives ({CHANGED}): refusing to use it",
                         public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check",
                     )
             return
@@ -267,7 +267,7 @@ def _fetch_part(
             if attempt == PART_TRIES - 1:  # every try ends there: the object is not the file
                 raise IntegrityError(  # the manifest vouches for (shorter: replaced, truncated)
                     f"{exc.message}; the manifest says the file is longer ({CHANGED}): "
-                    "refusing to serve it",
+                    "refusing to use it",
                     public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check",
                 ) from exc
         except DownloadTooSlow:

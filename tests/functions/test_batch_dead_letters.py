@@ -112,7 +112,7 @@ def test_the_last_delivery_records_the_failure_and_a_redrive_scores_the_input(
         "last with: iris:1: models/iris/versions/1/model.onnx: sha256 "
     )
     assert status["error"].endswith(
-        "refusing to serve it; the message goes to the batch queue's dead-letter queue: once "
+        "refusing to use it; the message goes to the batch queue's dead-letter queue: once "
         "the cause is fixed, redrive it from there (or upload the file again)"
     )
     # The same bytes put again: their run is not done (it was a 409, "already scored").

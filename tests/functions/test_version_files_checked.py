@@ -144,7 +144,7 @@ def test_a_replaced_drift_baseline_is_never_counted_or_judged(
         s.startswith("drift not monitored: m:1: ") and "drift_baseline.json" in s for s in said
     )
     assert any(
-        s.startswith("drift of m:1 not computed") and "refusing to serve it" in s for s in said
+        s.startswith("drift of m:1 not computed") and "refusing to use it" in s for s in said
     )
     code, out = monitor_cli(store)
     assert code != 0 and "drift_baseline.json" in out and "manifest" in out

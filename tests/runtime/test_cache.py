@@ -61,7 +61,7 @@ def test_corrupted_artifact_is_refused_and_never_cached(
         assert caught.value.message.endswith(
             "(the object was changed in the store after it was published: put the published "
             "file back (a versioned bucket keeps it), or publish the model again as a new "
-            "version); refusing to serve it"
+            "version); refusing to use it"
         )
         assert (
             caught.value.public_message == "model m:1 failed its integrity check and is not served"
