@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,16 @@ def proxy(moto_server: MotoServer) -> Iterator[DelayingProxy]:
     proxy.stop()
 
 
+@pytest.fixture(scope="module")
+def walked(moto_server: MotoServer) -> str:
+    """A bucket of m1's manifest and 1,001 more keys (two pages), written once for the tests
+    that only read it: each write of them is ~1,000 round trips to moto."""
+    bucket = f"slow-walk-{uuid.uuid4().hex[:12]}"
+    make_s3_client().create_bucket(Bucket=bucket)
+    publish_keys(bucket, 1001)
+    return bucket
+
+
 def publish_keys(bucket: str, extra: int) -> None:
     """m1's manifest (what discovery looks for) and `extra` more keys of its version."""
     store = S3Store(bucket, "registry")  # moto itself, not the proxy
@@ -62,12 +73,12 @@ def gateway_of(bucket: str, **more: bool) -> ServeConfig:
 
 
 def test_a_store_slow_to_walk_is_reachable_and_its_models_come_in_the_background(
-    s3_bucket: str,
+    walked: str,
     proxy: DelayingProxy,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    publish_keys(s3_bucket, 1001)  # two pages
+    s3_bucket = walked  # two pages
     through(proxy, monkeypatch)
     proxy.delay = 0.4  # the folders' listing ~0.8 s, the walk (two pages of chunks) ~4 s
     monkeypatch.setattr(serve_start, "START_LIST_WAIT_S", 2.0)
@@ -118,10 +129,10 @@ def test_a_miss_during_a_scan_waits_for_it_and_one_after_it_is_answered_from_it(
 
 
 def test_serve_says_a_slow_listing_is_slow_and_serves_its_models_once_listed(
-    s3_bucket: str, proxy: DelayingProxy, tmp_path: Path
+    walked: str, proxy: DelayingProxy, tmp_path: Path
 ) -> None:
     """The real CLI, its 5 s wait: the folders answer in ~2 s, the walk takes ~10 s."""
-    publish_keys(s3_bucket, 1001)
+    s3_bucket = walked
     proxy.delay = 1.0
     server = S3Serve(s3_bucket, proxy, tmp_path, {})
     try:
