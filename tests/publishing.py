@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from http import HTTPStatus
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, model_key
+from functions.runtime.s3client import make_s3_client
+from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory
 
@@ -43,6 +46,25 @@ def publish_three(registry: Registry, workdir: Path, name: str = "m") -> Registr
         publish_linear(registry, workdir, name, version, seed=int(version))
     registry.set_alias(name, "production", "1", actor="ci")
     return registry
+
+
+def module_store(request: pytest.FixtureRequest, work: Path) -> ObjectStore:
+    """A store of its own for a module-scoped fixture parametrized as the `store` fixture is
+    (`request.param`): a directory under `work`, or a fresh bucket on moto's S3 server."""
+    if request.param == "local":
+        return LocalStore(work / "store")
+    request.getfixturevalue("moto_server")
+    bucket = f"aiaas-test-{uuid.uuid4().hex[:12]}"
+    make_s3_client().create_bucket(Bucket=bucket)
+    return S3Store(bucket, "registry")
+
+
+def three_once(request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> Registry:
+    """`publish_three` into a `module_store`: for a module-scoped fixture shared by the tests
+    whose call is refused, which writes nothing (each checks that the alias it was refused on
+    is as it was)."""
+    work = factory.mktemp("three")
+    return publish_three(Registry(module_store(request, work)), work)
 
 
 def error_of(call: object, *args: object, **kwargs: object) -> tuple[HTTPStatus, str]:

@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 
 from functions.control.app import create_app
 from functions.runtime.store import ObjectStore
+from tests import onnx_factory
 from tests.functions.test_control_models import MODEL, publish_versions
+from tests.publishing import module_store
 
 ALIAS = f"/control/models/{MODEL}/aliases/production"
 
@@ -20,6 +22,19 @@ ALIAS = f"/control/models/{MODEL}/aliases/production"
 def client(store: ObjectStore, classifier_onnx: Any) -> TestClient:
     registry = publish_versions(store, classifier_onnx, "1", "2", "3")
     registry.set_alias(MODEL, "production", "1", actor="ci")
+    return TestClient(create_app(store))
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def refusing(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> TestClient:
+    """`client`'s store and app made once per store for the 24 refused splits (~1 s of moto a
+    test): a refusal writes nothing, and each checks the alias's record is as it was."""
+    work = tmp_path_factory.mktemp("refused-splits")
+    store = module_store(request, work)
+    onnx = onnx_factory.linear_classifier(work / "linear.onnx")
+    publish_versions(store, onnx, "1", "2", "3").set_alias(MODEL, "production", "1", actor="ci")
     return TestClient(create_app(store))
 
 
@@ -91,12 +106,12 @@ def test_explicit_weights_and_rollback(client: TestClient) -> None:
     ],
 )
 def test_a_split_that_cannot_be_served_is_refused(
-    client: TestClient, body: dict[str, Any], status: int, error: str
+    refusing: TestClient, body: dict[str, Any], status: int, error: str
 ) -> None:
-    response = client.put(ALIAS, json=body)
+    response = refusing.put(ALIAS, json=body)
     assert response.status_code == status
     assert error in response.json()["error"]
-    record = client.get(ALIAS).json()
+    record = refusing.get(ALIAS).json()
     assert (record["version"], record["weights"], len(record["history"])) == ("1", None, 0)
 
 
