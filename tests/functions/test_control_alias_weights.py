@@ -11,9 +11,7 @@ from fastapi.testclient import TestClient
 
 from functions.control.app import create_app
 from functions.runtime.store import ObjectStore
-from tests import onnx_factory
-from tests.functions.test_control_models import MODEL, publish_versions
-from tests.publishing import module_store
+from tests.functions.test_control_models import MODEL, client_once, publish_versions
 
 ALIAS = f"/control/models/{MODEL}/aliases/production"
 
@@ -29,13 +27,9 @@ def client(store: ObjectStore, classifier_onnx: Any) -> TestClient:
 def refusing(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> TestClient:
-    """`client`'s store and app made once per store for the 24 refused splits (~1 s of moto a
-    test): a refusal writes nothing, and each checks the alias's record is as it was."""
-    work = tmp_path_factory.mktemp("refused-splits")
-    store = module_store(request, work)
-    onnx = onnx_factory.linear_classifier(work / "linear.onnx")
-    publish_versions(store, onnx, "1", "2", "3").set_alias(MODEL, "production", "1", actor="ci")
-    return TestClient(create_app(store))
+    """`client` made once per store for the 24 refused splits: each checks the alias's record
+    is as it was."""
+    return client_once(request, tmp_path_factory)
 
 
 def test_a_weight_sends_that_share_to_the_version(client: TestClient) -> None:

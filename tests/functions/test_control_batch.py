@@ -26,7 +26,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
-from tests.functions.test_control_models import MODEL, publish_versions
+from tests.functions.test_control_models import MODEL, client_once, publish_versions
 
 ROWS = "id,x_0,x_1,x_2,x_3\na,1,2,3,4\nb,0.5,0,-1,2\nc,oops,1,1,1\n"
 JOB = f"/control/batch/{MODEL}/jobs"
@@ -36,6 +36,14 @@ JOB = f"/control/batch/{MODEL}/jobs"
 def client(store: ObjectStore, classifier_onnx: Path) -> TestClient:
     publish_versions(store, classifier_onnx, "1").set_alias(MODEL, "production", "1", actor="ci")
     return TestClient(create_app(store))
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def refusing(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> TestClient:
+    """`client`, made once per store for the 26 refused job requests (a publish a test)."""
+    return client_once(request, tmp_path_factory, versions="1")
 
 
 def score_in_the_cloud_way(store: ObjectStore, input_key: str) -> None:
@@ -183,12 +191,12 @@ def test_submit_a_file_already_under_uploads(client: TestClient, store: ObjectSt
     ],
 )
 def test_job_errors_name_what_to_fix(
-    client: TestClient, method: str, path: str, body: Any, status: int, error: str
+    refusing: TestClient, method: str, path: str, body: Any, status: int, error: str
 ) -> None:
     if isinstance(body, bytes):
-        response = client.request(method, path, content=body)
+        response = refusing.request(method, path, content=body)
     else:
-        response = client.request(method, path, json=body)
+        response = refusing.request(method, path, json=body)
     assert response.status_code == status
     assert response.json() == {"error": error}
 

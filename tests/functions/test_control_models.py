@@ -15,6 +15,7 @@ from functions.control.app import create_app
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 from tests import onnx_factory
+from tests.publishing import module_store
 
 MODEL = "iris"
 
@@ -31,6 +32,26 @@ def client(store: ObjectStore, classifier_onnx: Path) -> TestClient:
     registry = publish_versions(store, classifier_onnx, "1", "2", "3")
     registry.set_alias(MODEL, "production", "1", actor="ci")
     return TestClient(create_app(store))
+
+
+def client_once(
+    request: pytest.FixtureRequest, factory: pytest.TempPathFactory, versions: str = "123"
+) -> TestClient:
+    """`client` (or with other `versions`) on a `module_store`, for a module-scoped fixture
+    shared by the tests whose request is refused (~1 s of moto a test to publish again): a
+    refusal writes nothing."""
+    work = factory.mktemp("refused")
+    store = module_store(request, work)
+    onnx = onnx_factory.linear_classifier(work / "linear.onnx")
+    publish_versions(store, onnx, *versions).set_alias(MODEL, "production", "1", actor="ci")
+    return TestClient(create_app(store))
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def refusing(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> TestClient:
+    return client_once(request, tmp_path_factory)
 
 
 def test_lists_models_with_version_counts_and_aliases(client: TestClient) -> None:
@@ -231,11 +252,12 @@ def test_get_and_delete_an_alias(client: TestClient) -> None:
     ],
 )
 def test_errors_name_what_to_fix(
-    client: TestClient, method: str, path: str, body: object, status: int, error: str
+    refusing: TestClient, method: str, path: str, body: object, status: int, error: str
 ) -> None:
-    response = client.request(method, path, json=body)
+    response = refusing.request(method, path, json=body)
     assert response.status_code == status
     assert response.json() == {"error": error}
+    assert refusing.get(f"/control/models/{MODEL}/aliases/production").json()["version"] == "1"
 
 
 def test_openapi_documents_every_control_route(client: TestClient) -> None:
