@@ -19,7 +19,7 @@ from functions.control.handler import _PathAsGiven
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 from infra.local.gateway import GatewayRequest, build_event
-from tests.functions.test_control_models import publish_versions
+from tests.functions.test_control_models import client_once, publish_versions
 
 ALIASES = "/control/models/iris/aliases"
 
@@ -29,6 +29,14 @@ def handler(store: ObjectStore, classifier_onnx: Path) -> Any:
     registry = publish_versions(store, classifier_onnx, "1", "2", "3")
     registry.set_alias("iris", "production", "1", actor="ci")
     return _PathAsGiven(create_app(store), lifespan="off")
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def reading(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`handler`, made once per store for the 18 tests that move nothing (a 405, a HEAD beside
+    its GET): three publishes a test on moto, ~1 s, for requests that write no alias."""
+    app = client_once(request, tmp_path_factory).app
+    return _PathAsGiven(app, lifespan="off")
 
 
 def send(
@@ -55,11 +63,11 @@ def send(
     ],
 )
 def test_a_405_names_every_method_the_path_takes(
-    handler: Any, method: str, path: str, allowed: str | None
+    reading: Any, method: str, path: str, allowed: str | None
 ) -> None:
     """Starlette answered with the methods of the first route whose path matched: `Allow: GET`
     for an alias that also takes PUT and DELETE, so a client believed it read-only."""
-    status, headers, body = send(handler, method, path)
+    status, headers, body = send(reading, method, path)
     if allowed is None:
         assert status != 405
         return
@@ -203,20 +211,20 @@ def test_two_clients_moving_one_alias_at_once_one_wins_and_the_other_is_told(
 @pytest.mark.parametrize(
     "path", ["/control/models", f"{ALIASES}/production", "/control/models/iris/versions/2"]
 )
-def test_head_answers_a_get_route_with_its_headers_and_no_body(handler: Any, path: str) -> None:
+def test_head_answers_a_get_route_with_its_headers_and_no_body(reading: Any, path: str) -> None:
     """A monitor or a client checking an alias's ETag sends HEAD: it was a 405 on every route."""
-    got_status, got, _ = send(handler, "GET", path)
+    got_status, got, _ = send(reading, "GET", path)
     event = build_event(GatewayRequest("HEAD", path, "", [], b""), "ANY", "/control/{proxy+}", {})
-    response = handler(event, None)
+    response = reading(event, None)
     assert (response["statusCode"], response["body"]) == (got_status, "")
     for name in ("content-type", "content-length", "etag"):
         assert response["headers"].get(name) == got.get(name), name
 
 
-def test_head_on_what_is_not_there_is_the_gets_status_without_a_body(handler: Any) -> None:
+def test_head_on_what_is_not_there_is_the_gets_status_without_a_body(reading: Any) -> None:
     for path, status in (("/control/models/nope/versions/1", 404), ("/control/nothing", 404)):
         event = build_event(
             GatewayRequest("HEAD", path, "", [], b""), "ANY", "/control/{proxy+}", {}
         )
-        response = handler(event, None)
+        response = reading(event, None)
         assert (response["statusCode"], response["body"]) == (status, ""), path
