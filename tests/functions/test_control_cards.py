@@ -18,6 +18,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 from infra.local.gateway import GatewayRequest, build_event
 from tests import onnx_factory
+from tests.publishing import module_store
 
 CARD = "# iris:1\n\nAccuracy 0.97 on the holdout. ![confusion](confusion.png)\n"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
@@ -27,10 +28,23 @@ RULE = CARD_FILE_RULE
 
 @pytest.fixture
 def handler(store: ObjectStore, classifier_onnx: Path, tmp_path: Path) -> Any:
-    (tmp_path / "card.md").write_text(CARD)
-    (tmp_path / "confusion.png").write_bytes(PNG)
+    return carded(store, classifier_onnx, tmp_path)
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def refusing(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`handler`, made once per store for the 12 refused card reads (GETs: nothing written)."""
+    work = tmp_path_factory.mktemp("refused-cards")
+    onnx = onnx_factory.linear_classifier(work / "onnx" / "linear.onnx")
+    return carded(module_store(request, work), onnx, work)
+
+
+def carded(store: ObjectStore, classifier_onnx: Path, work: Path) -> Any:
+    """iris 1 with a card (its Markdown and a plot) and iris 2 without, behind the handler."""
+    (work / "card.md").write_text(CARD)
+    (work / "confusion.png").write_bytes(PNG)
     registry = Registry(store)
-    card = {"card/card.md": tmp_path / "card.md", "card/confusion.png": tmp_path / "confusion.png"}
+    card = {"card/card.md": work / "card.md", "card/confusion.png": work / "confusion.png"}
     registry.publish(onnx_factory.manifest_for(classifier_onnx, "iris", "1"), classifier_onnx, card)
     registry.publish(onnx_factory.manifest_for(classifier_onnx, "iris", "2"), classifier_onnx)
     return _PathAsGiven(create_app(store), lifespan="off")
@@ -74,9 +88,9 @@ def test_the_card_is_served_as_markdown_and_its_plots_as_they_are(handler: Any) 
     ],
 )
 def test_a_missing_or_hostile_card_file_is_a_4xx_naming_it(
-    handler: Any, path: str, status: int, error: str
+    refusing: Any, path: str, status: int, error: str
 ) -> None:
-    answer = get(handler, path)
+    answer = get(refusing, path)
     assert answer[:2] == (status, "application/json")
     assert orjson.loads(answer[2]) == {"error": error}
 

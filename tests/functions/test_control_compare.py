@@ -14,16 +14,31 @@ from functions.control.app import create_app
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 from infra.cli.main import main
-from tests.publishing import publish_linear
+from tests.publishing import module_store, publish_linear
 
 KEY = "batch/m/input/held.csv"
 
 
 @pytest.fixture
 def client(store: ObjectStore, tmp_path: Path) -> TestClient:
+    return compared(store, tmp_path)
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def refusing(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> TestClient:
+    """`client`, made once per store for the 18 refused compares (two publishes and an upload a
+    test on moto): a refused compare writes nothing."""
+    work = tmp_path_factory.mktemp("refused-compares")
+    return compared(module_store(request, work), work)
+
+
+def compared(store: ObjectStore, work: Path) -> TestClient:
+    """m 1 and 2 published, and 60 labelled rows at KEY."""
     registry = Registry(store)
     for version in ("1", "2"):
-        publish_linear(registry, tmp_path, "m", version, seed=int(version))
+        publish_linear(registry, work, "m", version, seed=int(version))
     x = np.random.default_rng(3).normal(size=(60, 4))
     lines = ["x_0,x_1,x_2,x_3,y"] + [
         ",".join(map(str, row)) + "," + "abc"[i % 3] for i, row in enumerate(x.tolist())
@@ -113,9 +128,9 @@ def test_truncated_only_when_rows_were_left_out(
     ],
 )
 def test_bad_requests_get_a_4xx_that_says_what_to_fix(
-    client: TestClient, body: dict[str, object], status: int, says: str
+    refusing: TestClient, body: dict[str, object], status: int, says: str
 ) -> None:
-    response = client.post("/control/models/m/compare", json=body)
+    response = refusing.post("/control/models/m/compare", json=body)
     assert response.status_code == status, response.text
     assert says in response.json()["error"]
 
