@@ -146,7 +146,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.json:
         doc = {**docs[0], "canary": docs[1] if len(docs) > 1 else None, "not_judged": notes}
         print(json.dumps(doc, indent=2))
-    drifted = [(route, _most_drifted(doc)) for route, doc in zip(judged, docs, strict=True)]
+    drifted = [
+        (route, _most_drifted(route.manifest, doc)) for route, doc in zip(judged, docs, strict=True)
+    ]
     if len(judged) > 1:  # which version drifted, where the alias splits
         named = [f"{route.ref} ({few(names)})" for route, names in drifted if names]
         return _gate(args, ["; ".join(named)] if named else [], span.said)
@@ -363,12 +365,12 @@ def few(names: list[str]) -> str:
     return shown if len(names) <= NAMED else f"{shown} and {len(names) - NAMED} more"
 
 
-def _most_drifted(doc: dict[str, Any]) -> list[str]:
+def _most_drifted(manifest: ModelManifest, doc: dict[str, Any]) -> list[str]:
     """A report's drifted names, past NAMED the most drifted first (as `drifted_line`): the gate's
     error line named x_3 .. x_13 in feature order, the least drifted of 27, where x_19 was 8.28."""
     drifted, psi = doc.get("drifted", []), {f["name"]: f["psi"] for f in doc.get("features", [])}
     if doc.get("window_features"):  # a fixed window's x_i by sensor, as its table says
-        drifted = window_names(doc["window_features"], drifted)
+        drifted = window_names(manifest, doc["window_features"], drifted)
         psi |= window_psi(doc["window_features"])
     return drifted if len(drifted) <= NAMED else sorted(drifted, key=lambda n: -psi.get(n, 0.0))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.runtime.drift.window_features import VALUE, fixed_window
+from functions.runtime.drift.window_features import fixed_window, values
 from functions.runtime.drift.window_features import window_features as window_features
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.window_axis import input_features_axis
@@ -25,11 +25,14 @@ def window_line(manifest: ModelManifest, features: list[dict[str, Any]]) -> str:
     return f"by feature of the window {row} {sides}: {said}"
 
 
-def window_names(features: list[dict[str, Any]], drifted: list[str]) -> list[str]:
+def window_names(
+    manifest: ModelManifest, features: list[dict[str, Any]], drifted: list[str]
+) -> list[str]:
     """--fail-on-drift's names for a fixed window: its drifted features (`feature_7 (50 of 50
     steps)`), then what else drifted (`(prediction)`), where the gate named `x_595, x_163,
     ... and 40 more`."""
-    return [*window_psi(features), *(name for name in drifted if not VALUE.match(name))]
+    value = values(manifest)
+    return [*window_psi(features), *(name for name in drifted if not value.match(name))]
 
 
 def window_psi(features: list[dict[str, Any]]) -> dict[str, float]:
@@ -48,9 +51,9 @@ def window_labels(manifest: ModelManifest, names: tuple[str, ...]) -> tuple[str,
     row, axis = fixed_window(manifest, list(names))
     if axis is None:
         return names
-    labels = []
+    labels, pattern = [], values(manifest)
     for name in names:
-        value = VALUE.match(name)
+        value = pattern.match(name)
         if value is None:
             labels.append(name)
             continue

@@ -143,5 +143,32 @@ def test_the_gate_names_the_most_drifted_sensors_first_past_ten() -> None:
         "features": [{"name": "(prediction)", "psi": 0.3}],
         "window_features": features,
     }
-    names = _most_drifted(doc)
+    manifest = ModelManifest(
+        name="pump", version="1", task="other", file="model.onnx",
+        inputs=(TensorSpec("x", "float32", (-1, STEPS, 11)),),
+        outputs=(TensorSpec("y", "float32", (-1, 1)),),
+    )  # fmt: skip
+    names = _most_drifted(manifest, doc)
     assert names[0] == "feature_10 (20 of 20 steps)" and names[-1] == "(prediction)", names
+
+
+@pytest.mark.parametrize("value", ["X_{}", "x_{}"], ids=["named-by-input", "stored-before"])
+def test_a_window_input_named_x_is_grouped_by_feature_under_either_name(value: str) -> None:
+    """A baseline names a window's values after its input (`X_235` for `X`, as batch CSVs and
+    explanations do); one stored before says `x_235`. Both are grouped by sensor."""
+    from infra.cli.monitor_commands import _most_drifted
+    from infra.cli.monitor_window import window_labels
+
+    manifest = ModelManifest(
+        name="pump", version="1", task="other", file="model.onnx",
+        inputs=(TensorSpec("X", "float32", (-1, STEPS, SENSORS)),),
+        outputs=(TensorSpec("y", "float32", (-1, 1)),),
+        preprocessing={"window_features_axis": "last"},
+    )  # fmt: skip
+    names = [value.format(i) for i in range(STEPS * SENSORS)]
+    report = [FeatureDrift(n, 2.0, 0.5, 0, 0, i % SENSORS == 7) for i, n in enumerate(names)]
+    features = window_features(manifest, report)
+    assert [(f["feature"], f["steps_drifted"]) for f in features] == [("feature_7", STEPS)]
+    doc = {"drifted": [r.name for r in report if r.drifted], "window_features": features}
+    assert _most_drifted(manifest, doc) == ["feature_7 (20 of 20 steps)"]
+    assert window_labels(manifest, tuple(names))[19 * SENSORS + 7] == "feature_7 step 19"

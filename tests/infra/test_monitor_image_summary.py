@@ -88,14 +88,14 @@ def test_the_summary_names_the_ten_most_drifted_and_counts_the_rest(
     out = capsys.readouterr().out
     assert code == 0, out
     table = out[out.index("img:1: 600 rows") :].splitlines()
-    rows = [line.split() for line in table[2:] if line.split()[0].startswith(("x_", "("))]
+    rows = [line.split() for line in table[2:] if line.split()[0].startswith(("image_", "("))]
     flagged = [r for r in rows if r[-1] == "0.2)"]  # `DRIFT (PSI > 0.2)`
     assert len(flagged) >= 11, table  # every pixel moved
     summary = table[len(rows) + 2]
     said = f"{len(flagged)} of {len(rows)} drifted: "
     assert summary.startswith(said) and summary.endswith(f" and {len(flagged) - 10} more"), summary
     named = summary[len(said) : summary.rindex(" and ")].split(", ")
-    # The ten the table puts first (most drifted first), not x_0 to x_9 in pixel order.
+    # The ten the table puts first (most drifted first), not image_0 to image_9 in pixel order.
     assert named == [r[0] for r in flagged[:10]], (named, flagged[:10])
     assert len(summary) < 300
 
@@ -108,7 +108,7 @@ def test_fail_on_drift_says_a_few_names_too(
     err = capsys.readouterr().err
     assert code == 1 and "drift over PSI 0.2 in " in err, err
     line = next(line for line in err.splitlines() if "drift over PSI" in line)
-    assert line.endswith(" more") and line.count("x_") == 10 and len(line) < 400, line
+    assert line.endswith(" more") and line.count("image_") == 10 and len(line) < 400, line
 
 
 def test_fail_on_drift_names_the_most_drifted_first(

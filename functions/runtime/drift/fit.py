@@ -27,7 +27,7 @@ from functions.runtime.drift.text import TEXT_FEATURES, UNKNOWN, fed_features, t
 from functions.runtime.drift.watched import prediction_output
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
-from functions.runtime.input_columns import as_type, by_column, input_columns
+from functions.runtime.input_columns import as_type, by_column, indexed_names, input_columns
 from functions.runtime.manifest import TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import TEXT_KINDS
@@ -84,7 +84,10 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
             f"rows of {rows.shape[1]} values for {model.ref}'s input '{spec.name}' "
             f"{list(spec.shape)}, which reads {width} a row"
         )
-    names = manifest.features or tuple(f"x_{i}" for i in range(rows.shape[1]))
+    # Unnamed columns as batch CSVs, capture exports and explanations name them (X_0 ... for
+    # skl2onnx's `X`); baselines stored before said x_0 ... whatever the input's name, and are
+    # still read (their names are shown as stored; only their width is checked, fits.py).
+    names = manifest.features or indexed_names(spec.name, rows.shape[1])
     shape = (-1, *spec.shape[1:])
 
     def feed(chunk: np.ndarray) -> dict[str, np.ndarray]:

@@ -15,7 +15,13 @@ from functions.runtime.drift.report import FeatureDrift
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.window_axis import input_features_axis
 
-VALUE = re.compile(r"x_(\d+)\Z")
+
+def values(manifest: ModelManifest) -> re.Pattern[str]:
+    """A fixed row's value as a baseline names it: the input's name and index (`X_595` for
+    skl2onnx's `X`, as batch CSVs and explanations name it), or `x_595`, what baselines were
+    named whatever the input's name before (still read)."""
+    name = manifest.inputs[0].name if manifest.inputs else "x"
+    return re.compile(rf"(?:x|{re.escape(name)})_(\d+)\Z")
 
 
 def window_features(
@@ -27,9 +33,10 @@ def window_features(
     row, axis = fixed_window(manifest, [r.name for r in report])
     if axis is None:
         return []
-    values = {int(m.group(1)): r for r in report if (m := VALUE.match(r.name))}
+    value = values(manifest)
+    indexed = {int(m.group(1)): r for r in report if (m := value.match(r.name))}
     found: dict[int, list[FeatureDrift]] = {}
-    for index, drift in values.items():
+    for index, drift in indexed.items():
         if drift.drifted:
             feature = (index // row[1], index % row[1])[axis]
             found.setdefault(feature, []).append(drift)
@@ -55,6 +62,7 @@ def fixed_window(manifest: ModelManifest, names: list[str]) -> tuple[tuple[int, 
     row = manifest.inputs[0].shape[1:] if axis is not None else ()
     if axis is None or len(row) != 2 or min(row) < 1:
         return row, None
-    if sum(1 for name in names if VALUE.match(name)) != row[0] * row[1]:
+    value = values(manifest)
+    if sum(1 for name in names if value.match(name)) != row[0] * row[1]:
         return row, None  # not this window's values (another baseline's names)
     return row, axis
