@@ -10,6 +10,7 @@ positional row read as other features. So a run compares its manifest with the s
 (the `production` alias's version, else the newest) and says what differs: warnings for what
 callers of that version would get wrong or refused, notes for what is only new. They go to
 stderr, `--json`'s `warnings` (warnings only), the manifest's `extras.changes` and the card.
+The same classes in another order are the note `aiaas publish` gives (runtime/class_order.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from functions.runtime.class_order import reordered_classes
 from functions.runtime.codecs.nulls import takes_missing
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
@@ -59,7 +61,12 @@ def _changes(ref: str, before: ModelManifest, after: ModelManifest) -> dict[str,
             f"the same model file as {ref} (sha256 {after.file.sha256[:12]}...): this data and "
             "spec train the very model it is; was the data file replaced with the new one?"
         )
-    _classes(ref, list(before.labels), list(after.labels), warnings, notes)
+    # The same classes in another order: the note `aiaas publish` gives, from the same code.
+    reordered = reordered_classes(before, after, relabel_hint=False)
+    if reordered is not None:
+        notes.append(reordered)
+    else:
+        _classes(ref, list(before.labels), list(after.labels), warnings, notes)
     _columns(ref, before, after, warnings)
     _categories(ref, before, after, warnings, notes)
     if _takes_gaps(before) and not _takes_gaps(after):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from functions.runtime.class_order import reordered_classes
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.rollout.same_inputs import difference
@@ -61,20 +62,8 @@ def _reordered_note(earlier: Earlier, manifest: ModelManifest) -> str | None:
         return None
     if served is None:
         return None
-    mine, theirs = list(served.labels), list(manifest.labels)
-    if mine == theirs or sorted(mine) != sorted(theirs):
-        return None
-    at = next(i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
-    post = manifest.postprocessing
-    scores = f"the {post.scores_output!r} output, " if post is not None else ""
-    listed = ",".join(mine) if len(mine) <= 20 else f"in {served.version}'s order"
-    return (
-        f"note: {manifest.name}:{served.version} has the same classes in another order (its "
-        f"class {at} is {mine[at]!r}, this version's {theirs[at]!r}): predictions name them as "
-        f"before, but class scores read by position ({scores}an OIP tensor) and a file of class "
-        f"indices read another class there; if this model's columns are in "
-        f"{served.version}'s order, publish it again with --labels {listed}"
-    )
+    said = reordered_classes(served, manifest, relabel_hint=True)
+    return None if said is None else f"note: {said}"
 
 
 def _ids_note(
