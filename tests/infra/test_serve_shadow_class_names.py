@@ -175,6 +175,7 @@ class Callers:
 def rollout(iris: Iris, server: ServeProcess, version: str, x: np.ndarray) -> RolloutRecord:
     """`aiaas rollout iris VERSION --min-agreement 0.9` from version 1, callers sending `x`."""
     iris.registry.set_alias("iris", "production", "1")
+    warm(iris, server, version, x)
     command = [
         sys.executable, "-m", "infra.cli.main", "--store", str(iris.store), "rollout", "iris",
         version, "--steps", "50,100", "--bake", f"{BAKE_S}s", "--max-error-rate", "0.01",
@@ -194,6 +195,42 @@ def rollout(iris: Iris, server: ServeProcess, version: str, x: np.ndarray) -> Ro
     assert (done.returncode, record.state.value) == (0, "succeeded"), done.stdout + done.stderr
     assert callers.statuses and set(callers.statuses) == {200}
     return record
+
+
+def warm(iris: Iris, server: ServeProcess, version: str, x: np.ndarray) -> None:
+    """`version` ready in both processes before the rollout's first bake: its session in the
+    server (a request to it by version) and the shadow replay process, which starts on its
+    first copy at the lowest CPU priority (SCHED_IDLE) and loads its own session. Cold, on a
+    loaded host (2 cores, other tests beside) it once took 3.4 s to start, over twice this
+    test's 1.5 s bake: the shadow stage then rolled a healthy candidate back as answering none
+    of its copies, which says nothing of the classes this test is about. The copies sent here
+    carry `x` too, so any still replayed in the rollout's window agree as the callers' do."""
+    body = {"inputs": x.tolist()}
+    with httpx.Client(base_url=server.base, headers=HEADERS, timeout=30) as client:
+        answer = client.post(f"/models/iris/versions/{version}/predict", json=body)
+        assert answer.status_code == 200, answer.text
+        before = replayed(client, version)
+        iris.registry.set_shadow("iris", "production", version, 1.0)
+        try:
+            deadline = time.monotonic() + MAX_SECONDS
+            while replayed(client, version) == before:
+                assert time.monotonic() < deadline, f"no copy replayed\n{server.output()}"
+                assert client.post("/models/iris/predict", json=body).status_code == 200
+                time.sleep(0.1)
+        finally:
+            iris.registry.set_shadow("iris", "production", None)
+
+
+def replayed(client: httpx.Client, shadow: str) -> float:
+    """Copies of iris:1's requests that `shadow` answered or failed on, so far."""
+    found = 0.0
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            pair = tuple(sample.labels.get(k) for k in ("model", "version", "shadow_version"))
+            counted = sample.name in (m.SHADOW_REQUESTS, m.SHADOW_ERRORS)
+            if counted and pair == ("iris", "1", shadow):
+                found += sample.value
+    return found
 
 
 def status(iris: Iris) -> str:
