@@ -28,6 +28,7 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool
 from functions.runtime.refs import selector_problem
 from functions.runtime.registry import DEFAULT_ALIAS, ModelRef, Registry, parse_ref
+from functions.runtime.routed import MainNotServed
 from functions.runtime.served import ServedModel
 from functions.runtime.settings import (
     DEFAULT_EXPLAIN_SECONDS,
@@ -201,7 +202,11 @@ class PredictService:
         return response
 
     def _answering(self, request: HttpRequest, params: dict[str, str]) -> LoadedModel:
-        model = self.plane.routed(params["name"], params.get("version"), request.routing_key)
+        try:
+            model = self.plane.routed(params["name"], params.get("version"), request.routing_key)
+        except MainNotServed as exc:  # named and counted as the version routing chose
+            request.version = exc.version
+            raise
         request.version = model.manifest.version
         return model
 

@@ -30,7 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.errors import AiaasError, ModelNotFound, VersionPruned
+from functions.runtime.errors import AiaasError, ModelNotFound, ModelUnavailable, VersionPruned
+from functions.runtime.main_broken import canary_alone
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.memory_fit import (
     HEADROOM,
@@ -315,7 +316,10 @@ class ModelPool:
         canary not loaded yet is named (`Routed.warming`), not loaded, for the caller to load
         off the request path (functions/runtime/warming.py)."""
         found = self.registry.resolve_split(ref)
-        main = self.load(found.manifest)
+        try:
+            main = self.load(found.manifest)
+        except ModelUnavailable as exc:  # a split's canary still answers its own callers
+            return canary_alone(self, ref, found, exc)
         canary, problem, warming = None, found.problem, None
         # Each said once until it works again: read again every TTL, a canary or shadow gone
         # from the store logged a line a refresh a worker (319 in 7 minutes, 2 workers).

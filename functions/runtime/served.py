@@ -131,13 +131,19 @@ class ServedModel:
         return True if loaded is None else loaded.cost.varies
 
     def current(self) -> LoadedModel:
-        """The main version to serve now (see `routed`)."""
-        return self.routed().main
+        """The main version to serve now (see `routed`); its 503 when it failed to load while
+        the alias's canary answers its own share (`Routed.broken`)."""
+        routed = self.routed()
+        if routed.broken is not None:
+            raise routed.main_not_served()
+        return routed.main
 
     def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
         """The version that answers one request: the main one, or the canary by weight."""
         routed = self.routed()
-        return routed.main if routed.canary is None else routed.pick(routing_key)
+        if routed.canary is None and routed.broken is None:
+            return routed.main
+        return routed.pick(routing_key)
 
     @property
     def shadow(self) -> tuple[ModelManifest, float] | None:
@@ -243,7 +249,7 @@ class ServedModel:
     def _record(self, routed: Routed) -> None:
         """Record the main version `routed` serves, resolved in the store just now; not one
         held in memory (the cache unusable): it could not be served from the cache."""
-        if not routed.main.in_memory:
+        if not routed.main.in_memory and routed.broken is None:  # else `main` is the canary
             self.records.write(self.ref, routed.main.manifest)
 
     def _from_record(self, away: StoreUnreachable | StoreUnavailable) -> Routed:
