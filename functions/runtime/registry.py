@@ -166,14 +166,17 @@ class Registry:
         written: Written | None = None,
         mark: Mapping[str, Any] | None = None,
         shadow: Shadow | None = None,
+        check: bool = True,
     ) -> dict[str, Any]:
         """Point `alias` at a version (who moved it, when); with a `weight`, only that share of
         its requests, the rest where it points now. `written`: whether this call wrote one.
         `mark`, `shadow` (no `weight`): a rollout's move back, marked (rollback_pinned), with
         the shadow of its candidate it ended put back in the same record (else kept as is)."""
         from functions.runtime.alias_pruned import published_target  # writes: not a cold start
+        from functions.runtime.move_checked import check_move
 
         published_target(self, name, version)
+        check_move(self, name, alias, [version] if check else [])  # not: just written (publish)
         if weight is None:
             back = AliasTarget(version, shadow=shadow)
             return self._move_alias(
@@ -197,10 +200,12 @@ class Registry:
     ) -> dict[str, Any]:
         """Split `alias` between the versions in `weights` (at most two, adding up to 1)."""
         from functions.runtime.alias_pruned import published_target  # writes: not a cold start
+        from functions.runtime.move_checked import check_move
 
         AliasTarget.from_weights(weights)  # a bad split is refused before any store read
         for version in weights:
             published_target(self, name, version)
+        check_move(self, name, alias, weights)  # the files of a version newly given requests
 
         def target(raw: bytes | None) -> AliasTarget:
             record = None if raw is None else parse_alias_record(name, alias, raw)  # or a 503
@@ -244,6 +249,7 @@ class Registry:
     ) -> dict[str, Any]:
         """`alias` back to where it pointed before, or `to` (in its history): rollback_pinned."""
         from functions.runtime import alias_deleted  # writes only: not a predict cold start
+        from functions.runtime.move_checked import sizes_checked
         from functions.runtime.rollback_pinned import ROLLED_BACK, pinned
 
         to = None if to is None else names.version_name(to)
@@ -256,6 +262,7 @@ class Registry:
             return rollback_target(name, alias, record, to, published=self.manifest)
 
         chosen = pinned(name, alias, target, to, actor)  # marked: a plain rollback is refused
+        chosen = sizes_checked(self, name, alias, chosen)  # sizes only: waits for no hash
         return self._move_alias(name, alias, chosen, actor, when, mark=ROLLED_BACK, written=written)
 
     def _move_alias(

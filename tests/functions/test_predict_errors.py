@@ -230,11 +230,13 @@ def test_alias_promotion_after_the_ttl_and_a_broken_promotion_keeps_serving(
     assert version() == "1"
     registry.set_alias(MODEL, "production", "2")
     assert version() == "2"
-    # Version 3's file is damaged in the store: promoting it must not take the endpoint down.
+    # Version 3's file is damaged in the store just after its promote (which read it, and
+    # refuses a damaged one: tests/runtime/test_move_checked.py): it must not take the
+    # endpoint down.
     third = onnx_factory.linear_classifier(published / "v3.onnx", features=64, classes=10, seed=9)
     registry.publish(onnx_factory.manifest_for(third, MODEL, "3"), third)
-    (version_dir(published, "3") / "model.onnx").write_bytes(b"damaged")
     registry.set_alias(MODEL, "production", "3")
+    (version_dir(published, "3") / "model.onnx").write_bytes(b"damaged")
     assert version() == "2"
 
 

@@ -201,8 +201,8 @@ def test_a_canary_that_cannot_load_leaves_the_alias_unsplit_where_served(
     pool = ModelPool(three, ArtifactCache(three.store, tmp_path / "cache"))
     served = ServedModel(pool, "m@production", ttl=0)
     assert served.routed().canary is None
-    flip_stored_model_byte(three.store, "m", "2")
     three.set_alias("m", "production", "2", weight=0.5)
+    flip_stored_model_byte(three.store, "m", "2")  # after the promote (which reads the files)
     assert [served.pick(lambda i=i: str(i)).manifest.version for i in range(50)] == ["1"] * 50
     assert served.warmer.wait(10)  # a warm server loads a new canary off the request path
     assert "does not match the manifest" in (served.last_error or "")

@@ -220,8 +220,8 @@ def test_a_failed_switch_keeps_serving_and_is_not_retried_on_every_call(
     registry.set_alias("m", "production", "1")
     served = ServedModel(local_pool, "m@production", ttl=3600)
     first = served.current()
-    flip_stored_model_byte(registry.store, "m", "2")
     registry.set_alias("m", "production", "2")
+    flip_stored_model_byte(registry.store, "m", "2")  # after the promote (which reads the files)
     resolve = mocker.spy(registry, "resolve_split")
     assert served.current() is first and served.current() is first
     assert resolve.call_count == 1
@@ -293,8 +293,8 @@ def test_refresh_to_a_corrupted_version_keeps_serving(
     registry.set_alias("m", "production", "1")
     served = ServedModel(pool, "m", ttl=TTL)
     before = logits(served)
-    flip_stored_model_byte(registry.store, "m", "2")
     registry.set_alias("m", "production", "2")
+    flip_stored_model_byte(registry.store, "m", "2")  # after the promote (which reads the files)
     after_ttl()
     np.testing.assert_array_equal(logits(served), before)
     assert served.current().manifest.version == "1"
