@@ -16,7 +16,11 @@ from fastapi.testclient import TestClient
 from functions.control.app import create_app
 from functions.runtime.errors import Conflict
 from functions.runtime.registry import Registry, model_key
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import ObjectStore
+from infra.local.rollout_metrics import GatewayMetricsSource
 from tests import onnx_factory
 from tests.publishing import flip_stored_model_byte
 
@@ -107,3 +111,20 @@ def test_a_rollback_checks_sizes_only(registry: Registry) -> None:
         registry.rollback(MODEL, "production", to="2")
     record = registry.alias_record(MODEL, "production")
     assert record is not None and record["version"] == "3"
+
+
+def test_a_rollout_onto_a_changed_model_file_is_refused_before_it_starts(
+    registry: Registry,
+) -> None:
+    """Refused at the start (a 409: the CLI's exit 3, refused before moving anything), no
+    rollout record written; it was refused only at its first step's move, leaving an "aborted"
+    rollout behind (exit 1)."""
+    flip_stored_model_byte(registry.store, MODEL, "2")
+    engine = RolloutEngine(registry, GatewayMetricsSource(lambda: ""))
+    plan = RolloutPlan(steps=(0.5, 1.0), bake_s=60, max_error_rate=0.01)
+    with pytest.raises(Conflict) as refused:
+        engine.start(MODEL, "2", plan, alias="production", actor="ci")
+    assert refused.value.message.startswith(refusal(registry, "2")), refused.value.message
+    assert RolloutBook(registry.store).get(MODEL, "production") is None
+    record = registry.alias_record(MODEL, "production")
+    assert record is not None and (record["version"], record.get("weights")) == ("1", None)

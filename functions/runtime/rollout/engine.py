@@ -21,6 +21,7 @@ from typing import Any
 from functions.runtime.alias_pruned import published_target
 from functions.runtime.errors import Conflict
 from functions.runtime.manifest import utc_now
+from functions.runtime.move_checked import check_move
 from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.attention import moved_from
@@ -97,6 +98,11 @@ class RolloutEngine:
             raise
         target = seen.target
         assert target is not None  # refused by startable
+        # The candidate's files are its manifest's before anything is written (a 409, exit 3:
+        # refused before moving anything), not at the first step's move, which left an
+        # "aborted" rollout behind (exit 1). The step's move checks them again: cheap next to
+        # a bake, and a file changed in between is caught there too.
+        check_move(self.registry, model, alias, [candidate])
         now = self.clock()
         record = RolloutRecord(
             id=uuid.uuid4().hex[:12],
