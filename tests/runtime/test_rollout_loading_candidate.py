@@ -5,7 +5,13 @@ healthy candidate whose session took ~1 s to make."""
 
 from __future__ import annotations
 
-from functions.runtime.rollout.decision import Action, StepMetrics, VersionStats, decide
+from functions.runtime.rollout.decision import (
+    SHADOW_STAGE,
+    Action,
+    StepMetrics,
+    VersionStats,
+    decide,
+)
 from functions.runtime.rollout.plan import RolloutPlan
 
 PLAN = RolloutPlan(steps=(0.1, 1.0), bake_s=10, max_error_rate=0.01, settle_s=5, min_requests=20)
@@ -42,3 +48,25 @@ def test_a_plan_of_no_minimum_still_waits_for_an_answer() -> None:
     assert decision.action is Action.ROLL_BACK
     answered = StepMetrics(VersionStats(900), VersionStats(1, 0, 3.0))
     assert decide(stored, 1, PLAN.settle_s + PLAN.bake_s, answered).action is Action.DONE
+
+
+def test_a_shadow_still_silent_after_a_second_bake_names_both_causes() -> None:
+    """A shadow that replayed no copy may have failed to load, or its replay may not have run
+    yet: `aiaas serve` replays copies at the lowest CPU priority, and on a host whose cores
+    were busy a healthy candidate was rolled back with only "does it fail to load?" said."""
+    plan = RolloutPlan(
+        steps=(0.1, 1.0),
+        bake_s=10,
+        max_error_rate=0.01,
+        settle_s=5,
+        min_requests=20,
+        min_agreement=0.9,
+    )
+    decision = decide(plan, SHADOW_STAGE, plan.settle_s + 2 * plan.bake_s, NOTHING_YET)
+    assert decision.action is Action.ROLL_BACK
+    assert decision.reason == (
+        "as a shadow it answered none of ~900 sampled copies: it is not served (does it fail "
+        "to load? the predict function's log says why), or no copy was replayed yet (`aiaas "
+        "serve` replays them at the lowest CPU priority: on a host whose cores are busy, give a "
+        "longer --bake)"
+    )

@@ -220,7 +220,9 @@ def _starved(plan: RolloutPlan, step: int, metrics: StepMetrics) -> str | None:
         if shadow.copies + shadow.errors == 0 and expected >= max(plan.min_requests, 1):
             return (
                 f"as a shadow it answered none of ~{expected:.0f} sampled copies: it is not "
-                "served (does it fail to load? the predict function's log says why)"
+                "served (does it fail to load? the predict function's log says why), or no "
+                "copy was replayed yet (`aiaas serve` replays them at the lowest CPU priority: "
+                "on a host whose cores are busy, give a longer --bake)"
             )
         return None
     share = plan.steps[step]
