@@ -16,6 +16,7 @@ from importlib import metadata
 
 # Distributions whose versions decide what a job trains and exports, in the order shown.
 PACKAGES = ("aiaas", "torch", "onnx", "onnxruntime", "onnxscript", "numpy")
+CODE = "aiaas_code"  # the digest of aiaas's own code, shown beside its version on the card
 
 
 def software() -> dict[str, str]:
@@ -27,6 +28,11 @@ def software() -> dict[str, str]:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found.pop(name, None)
+    # Every release is 0.1.0: the digest of the code itself tells two apart (what `aiaas
+    # --version` names beside the version; docs/install.md, "Upgrading").
+    from infra.cli.code_digest import code_digest
+
+    found[CODE] = code_digest()
     return found
 
 
@@ -45,6 +51,10 @@ def provenance_line(training: dict[str, object]) -> list[str]:
     if not isinstance(found, dict) or not found:
         return []
     order = ("aiaas", "python", *PACKAGES[1:])  # as shown, whatever order the JSON kept
-    names = sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n))
-    versions = ", ".join(f"{name} {found[name]}" for name in names)
+    shown = [n for n in found if n != CODE]
+    names = sorted(shown, key=lambda n: (order.index(n) if n in order else len(order), n))
+    said = {n: str(found[n]) for n in names}
+    if "aiaas" in said and found.get(CODE):  # `aiaas 0.1.0 (code e5900f7ec913)`
+        said["aiaas"] += f" (code {found[CODE]})"
+    versions = ", ".join(f"{name} {said[name]}" for name in names)
     return [f"- Run by {training.get('run_by') or 'unknown'} with {versions}"]

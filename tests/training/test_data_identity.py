@@ -21,6 +21,7 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from infra.cli.code_digest import code_digest
 from tests.training.conftest import run_job, tiny_spec, write_csv
 from training.datasets import load_raw
 from training.prepare import prepare
@@ -96,9 +97,12 @@ def test_a_version_records_who_ran_it_and_with_which_software(
     assert versions["python"] == platform.python_version()
     for name in ("aiaas", "torch", "onnxruntime", "numpy"):
         assert versions[name] == metadata.version(name)
+    # Every release is 0.1.0: the code's own digest, as `aiaas --version` names it.
+    assert versions["aiaas_code"] == code_digest()
     card = (stored / "card" / "card.md").read_text()
     line = next(line for line in card.splitlines() if line.startswith("- Run by "))
-    order = ("aiaas", "python", "torch", "onnx", "onnxruntime", "onnxscript", "numpy")
+    order = ("python", "torch", "onnx", "onnxruntime", "onnxscript", "numpy")
     said = ", ".join(f"{name} {versions[name]}" for name in order if name in versions)
-    assert line == f"- Run by auditor-alice with {said}"
-    assert said.startswith(f"aiaas {versions['aiaas']}, python {versions['python']}, torch ")
+    aiaas = f"aiaas {versions['aiaas']} (code {versions['aiaas_code']})"
+    assert line == f"- Run by auditor-alice with {aiaas}, {said}"
+    assert said.startswith(f"python {versions['python']}, torch ")
