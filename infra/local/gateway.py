@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from functions.predict.routes import runs_model
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
 from infra.local.functions import LocalFunction, log_init_failure, warm_groups
@@ -52,10 +53,14 @@ class _Route:
     parts: tuple[str, ...]
     function: LocalFunction
     specificity: tuple[int, int] = field(init=False)
+    # Whether a call runs the function's model: only such a call's answer carries the model's
+    # recent time (timing.py), or a readiness/metadata route of a slow model went to a thread.
+    runs_model: bool = field(init=False)
 
     def __post_init__(self) -> None:
         literals = sum(1 for p in self.parts if not p.startswith("{"))
         self.specificity = (literals, len(self.parts))
+        self.runs_model = self.function.is_model and runs_model(f"{self.method} {self.template}")
 
     def match(self, method: str, parts: list[str]) -> dict[str, str] | None:
         if self.method not in (method, "ANY"):
@@ -208,7 +213,8 @@ class Gateway:
             response.route = f"{route.method} {route.template}"
             return response
         response = to_http(result)
-        response.model_seconds = route.function.model_seconds()
+        if route.runs_model:  # readiness, metadata: the model's time is not theirs
+            response.model_seconds = route.function.model_seconds()
         response.after = after
         return response
 
