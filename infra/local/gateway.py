@@ -53,14 +53,17 @@ class _Route:
     parts: tuple[str, ...]
     function: LocalFunction
     specificity: tuple[int, int] = field(init=False)
-    # Whether a call runs the function's model: only such a call's answer carries the model's
-    # recent time (timing.py), or a readiness/metadata route of a slow model went to a thread.
+    # Whether a call may run the function's model: only such a call's answer carries the
+    # model's recent time (timing.py), or a readiness/metadata route of a slow model went to a
+    # thread. The predict function's routes say which run it; another function that tells its
+    # model time (`model_seconds()`) is taken at its word on every route it serves.
     runs_model: bool = field(init=False)
 
     def __post_init__(self) -> None:
         literals = sum(1 for p in self.parts if not p.startswith("{"))
         self.specificity = (literals, len(self.parts))
-        self.runs_model = self.function.is_model and runs_model(f"{self.method} {self.template}")
+        key = f"{self.method} {self.template}"
+        self.runs_model = not self.function.is_model or runs_model(key)
 
     def match(self, method: str, parts: list[str]) -> dict[str, str] | None:
         if self.method not in (method, "ANY"):
