@@ -3,6 +3,7 @@ read the gateway's metrics (no `aiaas serve` running), which must leave nothing 
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,19 +66,16 @@ def test_a_start_without_metrics_leaves_no_rollout_running(tmp_path: Path) -> No
 
     done = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
     assert done.returncode == 1
-    last = done.stderr.splitlines()[-1]  # after the warning that the rollout was aborted
-    assert last.startswith("aiaas rollout: error: cannot read the gateway's metrics at")
-    assert last.endswith(
-        "(is `aiaas serve` running there? start it, or give its /metrics URL with --metrics)"
-    ), last
-    # The alias was never split and the rollout is over, saying why: it used to stay "running"
-    # at 10% with no one running it, and every later start was refused until an abort.
+    assert done.stderr.splitlines() == [
+        f"aiaas rollout: error: cannot read the gateway's metrics at {metrics}: <urlopen error "
+        "[Errno 111] Connection refused> (is `aiaas serve` running there? start it, or give "
+        "its /metrics URL with --metrics)"
+    ], done.stderr
+    # Refused before anything was written: the alias never split and no rollout was recorded.
+    # It used to stay "running" at 10% with no one running it, then was written "started" and
+    # "aborted" into the alias's rollout history (exit 1) for a typo in the URL.
     assert registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
-    record = RolloutBook(registry.store).get(MODEL, "production")
-    assert record is not None and record.state is RolloutState.ABORTED
-    assert record.log[-1]["message"].startswith("could not start: cannot read the gateway's")
-    status = aiaas(store, "rollout", "status", MODEL)
-    assert status.returncode == 0 and "aborted" in status.stdout, status.stderr
+    assert RolloutBook(registry.store).get(MODEL, "production") is None
 
     again = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
     assert "is running" not in again.stderr and "cannot read the gateway's metrics" in again.stderr
@@ -114,20 +113,9 @@ def test_metrics_lost_mid_rollout_abort_it_instead_of_leaving_the_split_live(
     tmp_path: Path,
 ) -> None:
     store, registry = two_versions(tmp_path)
-    # A gateway that answers the start's scrape (empty metrics: no request yet) and then is gone.
-    server = http.server.HTTPServer(("127.0.0.1", 0), OneScrape)
-    metrics = f"http://127.0.0.1:{server.server_address[1]}/metrics"
-
-    def one_scrape_then_gone() -> None:
-        server.handle_request()
-        server.server_close()  # refused from now: not left to hang in the backlog till timeout
-
-    threading.Thread(target=one_scrape_then_gone, daemon=True).start()
-    try:
+    with start_scrapes_then_gone() as metrics:
         argv = ("--bake", "1s", "--retry-for", "2s", "--metrics", metrics)
         done = aiaas(store, "rollout", MODEL, "2", *argv)
-    finally:
-        server.server_close()
     assert done.returncode == 1
     # Retried for --retry-for (a gateway restarting), then aborted.
     assert "aborted" in done.stdout and "s (cannot read the gateway's metrics" in done.stdout
@@ -140,6 +128,24 @@ def test_metrics_lost_mid_rollout_abort_it_instead_of_leaving_the_split_live(
     record = RolloutBook(registry.store).get(MODEL, "production")
     assert record is not None and record.state is RolloutState.ABORTED
     assert "traffic back on the baseline" in record.log[-1]["message"]
+
+
+@contextlib.contextmanager
+def start_scrapes_then_gone() -> Iterator[str]:
+    """The /metrics URL of a gateway that answers the start's two scrapes (the check before
+    anything is written, the first step's window: empty metrics, no request yet), then is gone."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), OneScrape)
+
+    def two_scrapes_then_gone() -> None:
+        for _ in range(2):
+            server.handle_request()
+        server.server_close()  # refused from now: not left to hang in the backlog till timeout
+
+    threading.Thread(target=two_scrapes_then_gone, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    finally:
+        server.server_close()
 
 
 class OneScrape(http.server.BaseHTTPRequestHandler):
@@ -188,13 +194,13 @@ def test_with_json_logs_every_stderr_line_is_json(tmp_path: Path) -> None:
     """AIAAS_LOG_FORMAT=json made the error line JSON, but the command's own log lines stayed
     text: the WARNING that the rollout aborted, in a pipeline that reads JSON lines."""
     store, _ = two_versions(tmp_path)
-    metrics = f"http://127.0.0.1:{closed_port()}/metrics"
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.cli.main", "--store", str(store), "rollout", MODEL, "2",
-         "--bake", "1s", "--metrics", metrics],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "AIAAS_LOG_FORMAT": "json"},
-    )  # fmt: skip
+    with start_scrapes_then_gone() as metrics:  # aborted at its first check: a WARNING
+        done = subprocess.run(
+            [sys.executable, "-m", "infra.cli.main", "--store", str(store), "rollout", MODEL,
+             "2", "--bake", "1s", "--retry-for", "0s", "--metrics", metrics],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "AIAAS_LOG_FORMAT": "json"},
+        )  # fmt: skip
     assert done.returncode == 1
     lines = [json.loads(line) for line in done.stderr.splitlines()]  # each one a JSON document
     assert [line["level"] for line in lines] == ["WARNING", "ERROR"]

@@ -103,6 +103,10 @@ class RolloutEngine:
         # "aborted" rollout behind (exit 1). The step's move checks them again: cheap next to
         # a bake, and a file changed in between is caught there too.
         check_move(self.registry, model, alias, [candidate])
+        # The metrics read once, as the first step will: a source that cannot be read (a typo
+        # in --metrics) is refused before anything is written, not written "started" then
+        # "aborted" into the alias's rollout history. The first step opens its own window.
+        self.source.begin(model, self.clock())
         now = self.clock()
         record = RolloutRecord(
             id=uuid.uuid4().hex[:12],
