@@ -15,9 +15,15 @@ from typing import TYPE_CHECKING, Any
 from functions.runtime import alias_deleted
 from functions.runtime.alias_preconditions import Precondition, record_bytes
 from functions.runtime.alias_pruned import takes_requests, undo_if_pruned
-from functions.runtime.alias_record import kept_shadow, next_alias_record, unchanged_record
+from functions.runtime.alias_record import (
+    kept_shadow,
+    next_alias_record,
+    parse_alias_record,
+    unchanged_record,
+)
 from functions.runtime.aliases import AliasTarget, Written, wrote
-from functions.runtime.errors import Conflict, NotFound
+from functions.runtime.errors import Conflict, CorruptRecord, NotFound
+from functions.runtime.manifest_pins import PINS, pinned_for, pins_cover
 from functions.runtime.refs import alias_key
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectChanged, holds
@@ -58,11 +64,13 @@ def move_alias(
             when.check(name, alias, raw)
         target = choose(raw)
         target = kept_shadow(name, alias, raw, target) if keep_shadow else target
-        if (same := unchanged_record(name, alias, raw, target)) is not None:
+        same = unchanged_record(name, alias, raw, target)
+        if same is not None and pins_cover(same, target):
             return same  # already so (`written` says False): no history entry
         target = takes_requests(registry, name, raw, target, back=mark is not None, alias=alias)
         before = raw if raw is not None else alias_deleted.deleted_raw(store, name, alias)
         record = {**next_alias_record(name, alias, before, target, who), **(mark or {})}
+        record[PINS] = pinned_for(registry, name, alias, _parsed(name, alias, before), target)
         data = record_bytes(record)
         try:
             store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
@@ -77,3 +85,11 @@ def move_alias(
         f"alias {alias!r} of model {name!r} kept changing while it was being set "
         f"({ALIAS_WRITE_TRIES} tries); try again"
     )
+
+
+def _parsed(name: str, alias: str, raw: bytes | None) -> dict[str, Any] | None:
+    """The record a move replaces, as read; None where there is none or it is corrupt."""
+    try:
+        return None if raw is None else parse_alias_record(name, alias, raw)
+    except CorruptRecord:
+        return None

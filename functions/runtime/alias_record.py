@@ -24,8 +24,11 @@ from functions.runtime import names
 from functions.runtime.aliases import ALIAS_HISTORY, AliasTarget
 from functions.runtime.errors import BadRequest, CorruptRecord
 from functions.runtime.manifest import utc_now
+from functions.runtime.manifest_pins import PINS
 
-HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by")
+# PINS: the digests of the manifests the state sent requests to (manifest_pins.py), so that
+# a move back to one of its versions (a rollback) is refused where its manifest changed since
+HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by", PINS)
 DELETION_KEYS = ("deleted_at", "deleted_by")  # a state a deletion ended (alias_deleted.py)
 TEXT_KEYS = ("updated_at", "updated_by", *DELETION_KEYS)
 UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, BadRequest)

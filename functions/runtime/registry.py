@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from functions.runtime import names
+from functions.runtime import names, resolution
 from functions.runtime.alias_record import parse_alias_record
 from functions.runtime.aliases import (
     AliasTarget,
@@ -29,9 +29,7 @@ from functions.runtime.aliases import (
     weighted_target,
 )
 from functions.runtime.errors import (
-    AiaasError,
     ModelNotFound,
-    ModelUnavailable,
     NotFound,
     VersionPruned,
 )
@@ -54,6 +52,7 @@ from functions.runtime.version_folders import Listings, VersionFolders, list_ver
 
 if TYPE_CHECKING:  # alias writes' modules are imported where used: not a predict cold start
     from functions.runtime.alias_preconditions import Precondition
+    from functions.runtime.manifest_pins import ManifestPin
 
 # References and keys live in refs.py; callers that know them as the registry's still may.
 __all__ = [
@@ -131,7 +130,8 @@ class Registry:
         pruned = self._pruned.get((name, version))
         return None if pruned is None else VersionPruned(pruned, settled=True)
 
-    def manifest(self, name: str, version: str) -> ModelManifest:
+    def manifest(self, name: str, version: str, pin: ManifestPin | None = None) -> ModelManifest:
+        """`name:version`'s manifest; `pin`: its bytes checked against an alias's record."""
         if (pruned := self.pruned_for_good(name, version)) is not None:
             raise pruned
         try:
@@ -143,6 +143,8 @@ class Registry:
             if isinstance(missing, VersionPruned) and missing.settled:
                 self._pruned[(name, version)] = missing.message
             raise missing from None
+        if pin is not None:
+            pin.check(name, version, raw)
         return parsed(name, version, raw)
 
     def listing(self, name: str, reuse_within: float = 0.0) -> VersionFolders:
@@ -339,61 +341,16 @@ class Registry:
 
         alias_deleted.delete_alias(self.store, name, alias, lambda: self.versions(name)[-1], **how)
 
-    # ---- resolution ---------------------------------------------------------------------
+    # ---- resolution (resolution.py) ------------------------------------------------------
 
     def resolve(self, ref: ModelRef | str) -> ModelManifest:
         """The manifest a reference points at (see the module docstring for the default)."""
-        ref = parse_ref(ref) if isinstance(ref, str) else ref
-        if ref.version:
-            return self.manifest(ref.name, ref.version)
-        alias = ref.alias or DEFAULT_ALIAS
-        version = self.alias(ref.name, alias)
-        return self._unaliased(ref) if version is None else self._aliased(ref.name, alias, version)
-
-    def _unaliased(self, ref: ModelRef) -> ModelManifest:
-        """`ref`'s alias is not there: a named alias's 404, else the newest version."""
-        if ref.alias:
-            raise ModelNotFound(
-                f"alias {ref.alias!r} of model {ref.name!r} not found; point it at a "
-                f"version with `aiaas promote {ref.name} VERSION --alias {ref.alias}`"
-            )
-        return self.listing(ref.name).newest  # a LIST per 1,000 versions, not 1,000 files
+        return resolution.resolve(self, parse_ref(ref) if isinstance(ref, str) else ref)
 
     def resolve_split(self, ref: ModelRef) -> Resolution:
         """What `ref` serves, with the canary and its weight when its alias splits traffic."""
-        if ref.version:
-            return Resolution(self.manifest(ref.name, ref.version))  # pinned
-        alias = ref.alias or DEFAULT_ALIAS
-        found = self.alias_target(ref.name, alias)
-        if found is None:  # read once: a model without the default alias read it twice
-            return Resolution(self._unaliased(ref))
-        main = self._aliased(ref.name, alias, found.version)
-        canary, problem = None, None
-        if found.canary is not None:
-            try:  # a canary gone from the store must not take the main version down with it
-                canary = self._aliased(ref.name, alias, found.canary)
-            except AiaasError as exc:
-                problem = exc.message
-        shadow, sample, unshadowed = None, 0.0, None
-        if found.shadow is not None:
-            try:  # a broken shadow never stops the alias from serving
-                shadow, sample = self.manifest(ref.name, found.shadow.version), found.shadow.sample
-            except AiaasError as exc:
-                unshadowed = exc.message
-        weight = found.weight if canary else 0.0
-        return Resolution(main, canary, weight, shadow, sample, problem, unshadowed)
+        return resolution.resolve_split(self, ref)
 
     def watched_keys(self, ref: ModelRef) -> tuple[str, ...]:
         """The keys whose change can change what `ref` resolves to (see refs.watched_keys)."""
         return watched_keys(self.store, ref)
-
-    def _aliased(self, name: str, alias: str, version: str) -> ModelManifest:
-        # A dangling alias is the registry's fault, not the caller's: 503 naming the fix.
-        try:
-            return self.manifest(name, version)
-        except ModelNotFound:
-            message = (
-                f"alias {alias!r} of model {name!r} points at version {version!r}, which is not "
-                "in the registry; point the alias at a published version"
-            )
-            raise ModelUnavailable(message, public_message=message) from None

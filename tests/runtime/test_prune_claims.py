@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.runtime import move_checked, prune_log
+from functions.runtime import manifest_pins, move_checked, prune_log
 from functions.runtime.prune_log import prune_record
 from functions.runtime.pruning import carry_out, plan_prune
 from functions.runtime.registry import Registry
@@ -18,13 +18,15 @@ from tests.runtime.test_pruning import files_of, published
 
 
 @contextmanager
-def promote_checked_earlier(registry: Registry, version: str) -> Iterator[None]:
+def promote_checked_earlier(registry: Registry, version: str, digest: str) -> Iterator[None]:
     """A promote that read `version`'s manifest before a prune deleted it and writes its alias
     now; its own check after the write (is the manifest there?) comes once a prune put the
     manifest back, so it finds one: the slow caller's view, replayed at this moment."""
     key = f"models/m/versions/{version}/manifest.json"
     real_manifest, real_exists = registry.manifest, registry.store.exists
-    real_check = move_checked.check_move
+    real_check, real_digest = move_checked.check_move, manifest_pins.stored_digest
+    # ... and so did its read of the manifest's digest, for the record (manifest_pins.py).
+    manifest_pins.stored_digest = lambda *_a: digest
     registry.manifest = lambda *_a, **_k: None  # type: ignore[assignment,method-assign,return-value]
     registry.store.exists = lambda k: k == key or real_exists(k)  # type: ignore[method-assign]
     # Its check of the version's files (move_checked.py) came before the delete too.
@@ -35,6 +37,7 @@ def promote_checked_earlier(registry: Registry, version: str) -> Iterator[None]:
         registry.manifest = real_manifest  # type: ignore[method-assign]
         registry.store.exists = real_exists  # type: ignore[method-assign]
         move_checked.check_move = real_check
+        manifest_pins.stored_digest = real_digest
 
 
 def test_a_promote_racing_two_prunes_keeps_its_version_whole(
@@ -45,6 +48,9 @@ def test_a_promote_racing_two_prunes_keeps_its_version_whole(
     manifest back. B used to delete 1's files then: @staging on a version that could not load.
     Now A's record claims 1 and 2, and B leaves them to A."""
     published(registry, tmp_path, 3)
+    digest = manifest_pins.manifest_digest(
+        registry.store.get_bytes("models/m/versions/1/manifest.json")
+    )
     plan_a, plan_b = plan_prune(registry, "m", keep=1), plan_prune(registry, "m", keep=1)
     real = registry.store.delete_many
     seen: dict[str, object] = {}
@@ -54,7 +60,7 @@ def test_a_promote_racing_two_prunes_keeps_its_version_whole(
         if any(k.endswith("/1/manifest.json") for k in keys) and "b" not in seen:
             monkeypatch.setattr(registry.store, "delete_many", real)
             seen["b"] = carry_out(registry, plan_b, "b")
-            with promote_checked_earlier(registry, "1"):
+            with promote_checked_earlier(registry, "1", digest):
                 registry.set_alias("m", "staging", "1", actor="bob")
             monkeypatch.setattr(registry.store, "delete_many", b_and_the_promote_meanwhile)
 
