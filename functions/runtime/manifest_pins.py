@@ -12,24 +12,27 @@ alias TTL, ~10 us), nothing a request.
 
 A move reads each of its versions' manifests once more (a GET each, at most three) and is
 refused (a 409) where one differs from the digest its alias's record, or the record's history,
-holds for it: moved again onto an edited manifest, the alias would record the edit. Not
-covered (docs/registry.md): a pinned-version request (`name:version`: no alias record names
-it), a manifest edited before an alias was first moved onto its version (the move records it
-as found, after checking its files against it), an alias record edited together with the
-manifest, and a record written before 2026-12-07 (no `manifests`: served as it says until
-the next move records them).
+holds for it, else another alias's record of the model (a LIST and a GET an alias, only for a
+version its own alias never pinned): moved onto an edited manifest, the alias would record the
+edit. Not covered (docs/registry.md): a pinned-version request (`name:version`: no alias record
+names it), a manifest edited before any alias of the model was moved onto its version (the
+move records it as found, after checking its files against it), an alias record edited
+together with the manifest, and a record written before 2026-12-07 (no `manifests`: served as
+it says until the next move records them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from functions.runtime.errors import Conflict, IntegrityError, NotFound
+from functions.runtime import names
+from functions.runtime.errors import AiaasError, Conflict, IntegrityError, NotFound
 from functions.runtime.manifest import MANIFEST_FILE
-from functions.runtime.refs import manifest_key
+from functions.runtime.refs import manifest_key, model_prefix
 
 if TYPE_CHECKING:
     from functions.runtime.aliases import AliasTarget
@@ -84,26 +87,51 @@ def pinned_for(
     registry: Registry, name: str, alias: str, before: dict[str, Any] | None, target: AliasTarget
 ) -> dict[str, str]:
     """The digests the record moving `alias` to `target` holds: each of its versions' manifest
-    read now, a Conflict (the alias stays) where it is not the one `before` (the record the
-    move replaces) or its history recorded for it."""
-    recorded: dict[str, str] = {}
-    if before is not None:
-        for state in reversed([before, *before.get("history", [])]):  # the newest wins
-            recorded.update(pins_of(state))
+    read now, a Conflict (the alias stays) where it is not the one recorded for it by `before`
+    (the record the move replaces) or its history, else by another alias of the model (a
+    promote from staging to production: staging's record holds what it was moved onto)."""
+    recorded = {v: (d, alias) for v, d in history_pins(before).items()}
+    others: dict[str, tuple[str, str]] | None = None  # read once, if a version needs them
     versions = (target.version, target.canary, target.shadow and target.shadow.version)
     pins = {}
     for version in dict.fromkeys(v for v in versions if v):
         actual = stored_digest(registry, name, version)
-        expected = recorded.get(version, actual)
+        if version not in recorded and others is None:
+            others = _other_aliases_pins(registry, name, alias)
+        expected, where = recorded.get(version) or (others or {}).get(version, (actual, alias))
         if actual != expected:
             text = (
                 f"{name}@{alias} is not moved to version {version}: {name}:{version}'s "
-                f"{MANIFEST_FILE} is not the one recorded when {alias} was moved onto it (sha256 "
+                f"{MANIFEST_FILE} is not the one recorded when {where} was moved onto it (sha256 "
                 f"{actual}, recorded {expected}); {CHANGED}; {alias} stays where it is"
             )
             raise Conflict(text, public_message=text)
         pins[version] = actual
     return pins
+
+
+def history_pins(record: Mapping[str, Any] | None) -> dict[str, str]:
+    """The digests `record` and its history hold, by version (the newest state's first)."""
+    found: dict[str, str] = {}
+    if record is not None:
+        for state in reversed([record, *record.get("history", [])]):
+            found.update(pins_of(state))
+    return found
+
+
+def _other_aliases_pins(registry: Registry, name: str, alias: str) -> dict[str, tuple[str, str]]:
+    """(digest, alias) by version, from the model's other alias records (a LIST and a GET each:
+    a move only, for a version its own alias never pinned); unreadable ones left out."""
+    prefix = f"{model_prefix(name)}/aliases/"
+    found: dict[str, tuple[str, str]] = {}
+    for key in registry.store.list_keys(prefix.rstrip("/")):
+        other = key[len(prefix) :].removesuffix(".json")
+        if other == alias or not names.is_alias_name(other):
+            continue
+        with contextlib.suppress(AiaasError):  # a corrupt record vouches for nothing
+            for version, digest in history_pins(registry.alias_record(name, other)).items():
+                found.setdefault(version, (digest, other))
+    return found
 
 
 def stored_digest(registry: Registry, name: str, version: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from functions.runtime.aliases import AliasTarget
 from functions.runtime.batch.run import RunInput, run_object
 from functions.runtime.errors import Conflict, IntegrityError
 from functions.runtime.manifest_pins import manifest_digest
@@ -127,6 +128,29 @@ def test_a_move_back_onto_an_edited_manifest_is_refused(tmp_path: Path) -> None:
     edit_manifest(registry.store, "iris", "1", labels=["c", "b", "a"])
     with pytest.raises(Conflict, match=r"is not the one recorded when production was moved"):
         registry.rollback("iris", "production")  # the deleted alias restored
+
+
+def test_a_promote_from_staging_onto_an_edited_manifest_is_refused(tmp_path: Path) -> None:
+    """production never pointed at the version: staging's record, which did, vouches for it."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for version in ("1", "2"):
+        publish_linear(registry, tmp_path, "iris", version, seed=int(version))
+    registry.set_alias("iris", "production", "1")
+    registry.set_alias("iris", "staging", "2")  # what `publish --alias staging` does
+    published, edited = edit_manifest(registry.store, "iris", "2", labels=["c", "b", "a"])
+    for move in (
+        lambda: registry.set_alias("iris", "production", "2"),
+        lambda: registry.set_alias("iris", "production", "2", weight=0.1),
+        lambda: registry.set_shadow("iris", "production", "2"),
+    ):
+        with pytest.raises(Conflict) as refused:
+            move()
+        assert refused.value.message.startswith(
+            f"iris@production is not moved to version 2: iris:2's manifest.json is not the one "
+            f"recorded when staging was moved onto it (sha256 {edited}, recorded {published})"
+        ), refused.value.message
+    record = registry.alias_record("iris", "production")
+    assert record is not None and AliasTarget.of(record) == AliasTarget("1")
 
 
 def test_a_record_written_before_pins_is_served_as_it_says(digits: Path, tmp_path: Path) -> None:
