@@ -23,10 +23,11 @@ from functions.runtime import names
 from functions.runtime.alias_move_notes import moves_said
 from functions.runtime.errors import Conflict, ServiceUnavailable
 from functions.runtime.rollout.attention import attention
-from functions.runtime.rollout.engine import RolloutEngine, settle_s
+from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan, plan_schema
 from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
+from functions.runtime.rollout.settle import settle_s
 
 router = APIRouter(prefix="/control/models", tags=["rollouts"], responses=ERRORS)
 

@@ -24,6 +24,7 @@ from functions.runtime.alias_record import (
 from functions.runtime.aliases import AliasTarget, Written, wrote
 from functions.runtime.errors import Conflict, CorruptRecord, NotFound
 from functions.runtime.manifest_pins import PINS, pinned_for, pins_cover
+from functions.runtime.move_reason import checked_reason
 from functions.runtime.refs import alias_key
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectChanged, holds
@@ -47,14 +48,17 @@ def move_alias(
     keep_shadow: bool = True,
     written: Written | None = None,
     mark: Mapping[str, Any] | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """A compare-and-swap on the alias record: `choose` picks the target from the record
     as read, again when another writer changed it before our write, so no move is lost from
     the history (unless `when`, the caller's precondition, fails: PreconditionFailed). A
-    corrupt record is replaced (logged); a move to where the alias is already writes nothing."""
+    corrupt record is replaced (logged); a move to where the alias is already writes nothing.
+    `reason`: why, kept in the state written (a BadRequest, before any read, when unfit)."""
     store = registry.store
     key = alias_key(name, alias)
     who = actor or RuntimeSettings.from_env().actor
+    why = checked_reason(reason)
     for attempt in range(ALIAS_WRITE_TRIES):
         try:
             raw, etag = store.read_versioned(key)
@@ -69,7 +73,7 @@ def move_alias(
             return same  # already so (`written` says False): no history entry
         target = takes_requests(registry, name, raw, target, back=mark is not None, alias=alias)
         before = raw if raw is not None else alias_deleted.deleted_raw(store, name, alias)
-        record = {**next_alias_record(name, alias, before, target, who), **(mark or {})}
+        record = {**next_alias_record(name, alias, before, target, who, why), **(mark or {})}
         record[PINS] = pinned_for(registry, name, alias, _parsed(name, alias, before), target)
         data = record_bytes(record)
         try:

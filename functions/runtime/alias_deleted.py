@@ -5,7 +5,9 @@ Deleting an alias used to erase its record and history: nothing said who did it,
 answered 404, so the one move that can switch every caller of a model (its default alias gone,
 a bare name serves the newest version) was the one move that could not be undone. Now the
 deletion is the alias's newest history state (`deleted_at`, `deleted_by`): a rollback restores
-where it pointed, and promoting it again carries the history on.
+where it pointed, and promoting it again carries the history on. Why it was deleted, when the
+caller said (`reason`, move_reason.py), is kept as `deleted_reason` beside them: the state's own
+`reason` says why the alias was moved there.
 
 A delete is refused (Conflict) while a rollout drives the alias, and for the default alias
 unless forced: what a bare model name serves would change for every caller at once.
@@ -25,6 +27,7 @@ from functions.runtime.alias_record import parse_alias_record
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFound
 from functions.runtime.manifest import utc_now
+from functions.runtime.move_reason import checked_reason
 from functions.runtime.prune_log import deleted_by
 from functions.runtime.refs import DEFAULT_ALIAS, alias_key, manifest_key, model_prefix
 from functions.runtime.settings import RuntimeSettings
@@ -46,15 +49,17 @@ def delete_alias(
     actor: str | None = None,
     when: Precondition | None = None,
     force: bool = False,
+    reason: str | None = None,
 ) -> None:
     """Delete `alias`'s record, whatever it holds (a corrupt one included), keeping it with who
-    deleted it and when; with `when`, only while it is the record the caller read. `newest`:
-    the version a bare name serves once the default alias is gone (named in its refusal)."""
-    who = actor or RuntimeSettings.from_env().actor
+    deleted it, when and why; with `when`, only while it is the record the caller read.
+    `newest`: the version a bare name serves once the default alias is gone (named in its
+    refusal)."""
+    who, why = actor or RuntimeSettings.from_env().actor, checked_reason(reason)
 
     def keep(raw: bytes) -> None:
         refuse_delete(store, name, alias, newest(), force)
-        record_deletion(store, name, alias, raw, who)
+        record_deletion(store, name, alias, raw, who, why)
 
     def missing() -> NotFound:  # deleted before: said as its GET says it, who and when
         return NotFound(deleted_note(store, name, alias))
@@ -81,8 +86,10 @@ def refuse_delete(store: ObjectStore, name: str, alias: str, newest: str, force:
         )
 
 
-def record_deletion(store: ObjectStore, name: str, alias: str, raw: bytes, actor: str) -> None:
-    """Keep the record being deleted, stamped with who deleted it and when. A corrupt record
+def record_deletion(
+    store: ObjectStore, name: str, alias: str, raw: bytes, actor: str, reason: str | None = None
+) -> None:
+    """Keep the record being deleted, stamped with who deleted it, when and why. A corrupt record
     says nothing to restore: an older deletion's record is dropped, not restored in its place."""
     key = deleted_key(name, alias)
     try:
@@ -91,6 +98,8 @@ def record_deletion(store: ObjectStore, name: str, alias: str, raw: bytes, actor
         log.warning("deleting it, nothing to restore: %s", exc.message)
         return store.delete(key)
     stamped = {**record, "deleted_at": utc_now(), "deleted_by": actor}
+    if reason is not None:
+        stamped["deleted_reason"] = reason
     store.put_bytes(key, json.dumps(stamped, indent=2).encode())
 
 

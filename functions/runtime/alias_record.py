@@ -6,7 +6,7 @@ Its version, split and shadow decide what is served, so a record whose own ones 
 is corrupt (CorruptRecord: a 503 naming it; a promote replaces it). The rest is its account of
 itself, read leniently, each repair logged: a time or actor that is not text is left out (read
 as null), and a history entry that does not read as a state (not an object, no valid version,
-a split or shadow that cannot be read) is dropped. Read as written, such a record passed here
+a split or shadow that cannot be read) is dropped; a reason that is not text is left out too. Read as written, such a record passed here
 but broke its readers: the control plane answered its GET, and a PUT or rollback that had
 moved the alias, with a plain-text 500; `"history": "x"` was copied into the next record as an
 entry "x", and `aiaas versions --json` crashed on it.
@@ -26,11 +26,13 @@ from functions.runtime.errors import BadRequest, CorruptRecord
 from functions.runtime.manifest import utc_now
 from functions.runtime.manifest_pins import PINS
 
+# `reason`: why it was moved there (move_reason.py), absent from records before it or without.
 # PINS: the digests of the manifests the state sent requests to (manifest_pins.py), so that
 # a move back to one of its versions (a rollback) is refused where its manifest changed since
-HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by", PINS)
-DELETION_KEYS = ("deleted_at", "deleted_by")  # a state a deletion ended (alias_deleted.py)
-TEXT_KEYS = ("updated_at", "updated_by", *DELETION_KEYS)
+HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by", "reason", PINS)
+# A state a deletion ended (alias_deleted.py): who deleted it, when, and why if said.
+DELETION_KEYS = ("deleted_at", "deleted_by", "deleted_reason")
+TEXT_KEYS = ("updated_at", "updated_by", "reason", *DELETION_KEYS)
 UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, BadRequest)
 
 WARNED_RECORDS = 1024  # records whose repairs were logged, remembered per process
@@ -182,10 +184,16 @@ def unchanged_record(
 
 
 def next_alias_record(
-    name: str, alias: str, raw: bytes | None, target: AliasTarget, actor: str
+    name: str,
+    alias: str,
+    raw: bytes | None,
+    target: AliasTarget,
+    actor: str,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """The record that moves `alias` to `target`, its history carrying the one it replaces
-    (read as `parse_alias_record` reads it: a bad entry is not carried on)."""
+    """The record that moves `alias` to `target` (by `actor`, for `reason` if given), its
+    history carrying the one it replaces (read as `parse_alias_record` reads it: a bad entry
+    is not carried on)."""
     history: list[dict[str, Any]] = []
     if raw is not None:
         try:
@@ -202,9 +210,7 @@ def next_alias_record(
         record["weights"] = weights
     if target.shadow is not None:
         record["shadow"] = target.shadow.record()
-    return {
-        **record,
-        "updated_at": utc_now(),
-        "updated_by": actor,
-        "history": history[:ALIAS_HISTORY],
-    }
+    record["updated_at"], record["updated_by"] = utc_now(), actor
+    if reason is not None:  # no key at all without one: a record as older releases wrote it
+        record["reason"] = reason
+    return {**record, "history": history[:ALIAS_HISTORY]}

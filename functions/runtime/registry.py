@@ -169,11 +169,13 @@ class Registry:
         mark: Mapping[str, Any] | None = None,
         shadow: Shadow | None = None,
         check: bool = True,
+        reason: str | None = None,
     ) -> dict[str, Any]:
-        """Point `alias` at a version (who moved it, when); with a `weight`, only that share of
-        its requests, the rest where it points now. `written`: whether this call wrote one.
-        `mark`, `shadow` (no `weight`): a rollout's move back, marked (rollback_pinned), with
-        the shadow of its candidate it ended put back in the same record (else kept as is)."""
+        """Point `alias` at a version (who moved it, when; why: `reason`); with a `weight`, only
+        that share of its requests, the rest where it points now. `written`: whether this call
+        wrote one. `mark`, `shadow` (no `weight`): a rollout's move back, marked
+        (rollback_pinned), with the shadow of its candidate it ended put back in the same record
+        (else kept as is)."""
         from functions.runtime.alias_pruned import published_target  # writes: not a cold start
         from functions.runtime.move_checked import check_move
 
@@ -182,14 +184,14 @@ class Registry:
         if weight is None:
             back = AliasTarget(version, shadow=shadow)
             return self._move_alias(
-                name, alias, lambda _: back, actor, when, written=written, mark=mark
+                name, alias, lambda _: back, actor, when, written=written, mark=mark, reason=reason
             )
 
         def target(raw: bytes | None) -> AliasTarget:
             record = None if raw is None else parse_alias_record(name, alias, raw)
             return weighted_target(name, alias, record, version, weight)
 
-        return self._move_alias(name, alias, target, actor, when, written=written)
+        return self._move_alias(name, alias, target, actor, when, written=written, reason=reason)
 
     def set_alias_weights(
         self,
@@ -199,6 +201,7 @@ class Registry:
         *,
         actor: str | None = None,
         when: Precondition | None = None,
+        reason: str | None = None,
     ) -> dict[str, Any]:
         """Split `alias` between the versions in `weights` (at most two, adding up to 1)."""
         from functions.runtime.alias_pruned import published_target  # writes: not a cold start
@@ -216,7 +219,7 @@ class Registry:
                 no_third_version(name, alias, record, moved)
             return moved
 
-        return self._move_alias(name, alias, target, actor, when)
+        return self._move_alias(name, alias, target, actor, when, reason=reason)
 
     def set_shadow(
         self,
@@ -229,15 +232,15 @@ class Registry:
         when: Precondition | None = None,
         written: Written | None = None,
         mark: Mapping[str, Any] | None = None,
+        reason: str | None = None,
     ) -> dict[str, Any]:
         """Replay a `sample` of `alias`'s requests to `version` (None: stop), traffic unmoved
         (shadow_moves); `mark`: a rollout's rollback that moved only its shadow stage back."""
         from functions.runtime.shadow_moves import shadowed  # writes only: not a predict cold start
 
         choose = shadowed(self, name, alias, version, sample)
-        return self._move_alias(
-            name, alias, choose, actor, when, keep_shadow=False, written=written, mark=mark
-        )
+        how = {"keep_shadow": False, "written": written, "mark": mark, "reason": reason}
+        return self._move_alias(name, alias, choose, actor, when, **how)
 
     def rollback(
         self,
@@ -248,6 +251,7 @@ class Registry:
         actor: str | None = None,
         when: Precondition | None = None,
         written: Written | None = None,
+        reason: str | None = None,
     ) -> dict[str, Any]:
         """`alias` back to where it pointed before, or `to` (in its history): rollback_pinned."""
         from functions.runtime import alias_deleted  # writes only: not a predict cold start
@@ -265,7 +269,8 @@ class Registry:
 
         chosen = pinned(name, alias, target, to, actor)  # marked: a plain rollback is refused
         chosen = sizes_checked(self, name, alias, chosen)  # sizes only: waits for no hash
-        return self._move_alias(name, alias, chosen, actor, when, mark=ROLLED_BACK, written=written)
+        how = {"mark": ROLLED_BACK, "written": written, "reason": reason}
+        return self._move_alias(name, alias, chosen, actor, when, **how)
 
     def _move_alias(
         self,
@@ -274,25 +279,12 @@ class Registry:
         choose: Callable[[bytes | None], AliasTarget],
         actor: str | None,
         when: Precondition | None = None,
-        *,
-        keep_shadow: bool = True,
-        written: Written | None = None,
-        mark: Mapping[str, Any] | None = None,
+        **how: Any,
     ) -> dict[str, Any]:
-        """A compare-and-swap on the alias record (alias_cas.py)."""
+        """A compare-and-swap on the alias record (alias_cas.move_alias: `how`, its keywords)."""
         from functions.runtime.alias_cas import move_alias  # writes: not a predict cold start
 
-        return move_alias(
-            self,
-            name,
-            alias,
-            choose,
-            actor,
-            when,
-            keep_shadow=keep_shadow,
-            written=written,
-            mark=mark,
-        )
+        return move_alias(self, name, alias, choose, actor, when, **how)
 
     def alias_record_tagged(self, name: str, alias: str) -> tuple[dict[str, Any], str] | None:
         """The alias record and its ETag (for `when=Precondition(if_match=...)`), or None."""

@@ -84,6 +84,7 @@ class RuntimeSettings:
     transfer: TransferSettings = TransferSettings()
     max_versions: int = DEFAULT_MAX_VERSIONS  # loaded at once, within `memory_mb`
     memory_mb: int = 0  # the function's memory (Lambda's MemorySize); 0: unknown, not checked
+    require_reason: bool = False  # every alias move names why (AIAAS_REQUIRE_REASON, move_reason)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
@@ -92,7 +93,7 @@ class RuntimeSettings:
         `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user),
         `AIAAS_EXPLAIN_MAX_SECONDS`, `AIAAS_COMPARE_MAX_SECONDS`, `AIAAS_TRANSFER_PART_MB`,
         `AIAAS_TRANSFER_WORKERS`, `AIAAS_MODEL_LOAD` (auto|disk|memory), `AIAAS_CACHE_MAX_MB`,
-        `AIAAS_MAX_VERSIONS`,
+        `AIAAS_MAX_VERSIONS`, `AIAAS_REQUIRE_REASON`,
         `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (Lambda's; `aiaas serve` sets the template's);
         unset means the default (an empty AIAAS_STORE is refused)."""
         env = os.environ if env is None else env
@@ -122,6 +123,7 @@ class RuntimeSettings:
             transfer=_transfer(env),
             max_versions=_max_versions(env),
             memory_mb=int(env_number(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, whole=True)),
+            require_reason=env_flag(env, "AIAAS_REQUIRE_REASON"),
         )
 
 

@@ -22,7 +22,7 @@ from functions.runtime import names
 from functions.runtime.errors import BadRequest, Conflict, ModelNotFound, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.attention import attention
-from functions.runtime.rollout.engine import RolloutEngine, settle_s
+from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import (
     RolloutPlan,
     parse_duration,
@@ -31,6 +31,7 @@ from functions.runtime.rollout.plan import (
 )
 from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
+from functions.runtime.rollout.settle import settle_s
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store

@@ -11,9 +11,10 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import StepMetrics, VersionStats
-from functions.runtime.rollout.engine import RolloutEngine, settle_s
+from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import REREAD_MARGIN_S, RolloutPlan
 from functions.runtime.rollout.record import RolloutRecord
+from functions.runtime.rollout.settle import settle_s
 from functions.runtime.s3store import S3Store
 from functions.runtime.served import REFRESH_WAIT_S
 from functions.runtime.store import LocalStore

@@ -5,7 +5,8 @@ calls `check` every `poll_s` seconds; each call reads the record and the alias, 
 holds no state and two drivers cannot move traffic twice (the record is compare-and-swapped).
 
 Traffic moves through the registry like any promote, so every move is in the alias history
-too, made by "<actor> (rollout <id>)"; each only onto the alias record the check read
+too, made by "<actor> (rollout <id>)" for the reason it was started (a move back: why it
+ended); each only onto the alias record the check read
 (rollout/moves.py), so a move made by hand meanwhile is never overwritten.
 """
 
@@ -22,7 +23,7 @@ from functions.runtime.alias_pruned import published_target
 from functions.runtime.errors import Conflict
 from functions.runtime.manifest import utc_now
 from functions.runtime.move_checked import check_move
-from functions.runtime.refs import alias_key
+from functions.runtime.move_reason import checked_reason, fitted_reason
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.attention import moved_from
 from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, decide
@@ -34,7 +35,7 @@ from functions.runtime.rollout.moves import (
     step_to,
     unmoved_since_start,
 )
-from functions.runtime.rollout.plan import MIN_POLL_S, RolloutPlan, poll_seconds, settle_after
+from functions.runtime.rollout.plan import MIN_POLL_S, RolloutPlan, poll_seconds
 from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import (
     HISTORY,
@@ -46,7 +47,6 @@ from functions.runtime.rollout.record import (
 )
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.rollout.startable import startable
-from functions.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("aiaas.rollout")
 _ROLL_OUT_PUBLISHED = "roll out a published version"
@@ -76,10 +76,12 @@ class RolloutEngine:
         alias: str,
         actor: str,
         when: RolloutPrecondition | None = None,
+        reason: str | None = None,
     ) -> RolloutRecord:
         """Begin: the shadow stage (with `min_agreement`) or the first step's share. `when`: the
-        caller's condition on the rollout it last saw (PreconditionFailed, nothing changed)."""
-        when = when or RolloutPrecondition()
+        caller's condition on the rollout it last saw (PreconditionFailed, nothing changed);
+        `reason`: why, logged and carried by each of its moves of the alias."""
+        when, reason = when or RolloutPrecondition(), checked_reason(reason)
         # 404 naming it when not published; a pruned one's said to point "the deployment" at
         # an alias, advice for a pinned caller (a prune racing the start, hunt_races 2)
         published_target(self.registry, model, candidate, _ROLL_OUT_PUBLISHED)
@@ -121,6 +123,7 @@ class RolloutEngine:
             step_started=now,
             prior_shadow=target.shadow,
             driver=uuid.uuid4().hex[:12],
+            started_reason=reason,
         )
 
         what = f"{target.version} -> {candidate}" + (f" ({when.audit()})" if when else "")
@@ -131,7 +134,7 @@ class RolloutEngine:
             not_running(current, model, alias, self.clock())
             history = () if current is None else (current.summary(), *current.history)
             started = replace(record, history=history[:HISTORY])
-            return started.logged("started", what, actor, at=now)
+            return started.logged("started", what, actor, at=now, reason=reason)
 
         claimed = self.book.update(model, alias, claim)
         assert claimed is not None
@@ -194,8 +197,12 @@ class RolloutEngine:
         actor: str,
         why: str = "",
         when: RolloutPrecondition | None = None,
+        reason: str | None = None,
     ) -> RolloutRecord:
-        """Stop the rollout: traffic back on the baseline (not an alias moved by hand since)."""
+        """Stop the rollout: traffic back on the baseline (not an alias moved by hand since).
+        `reason`: the caller's why, logged (and in the message) and kept with the move back."""
+        reason = checked_reason(reason)
+        why = "; ".join(w for w in (reason, why) if w)
         record = self.book.require(model, alias)
         if when:
             when.check(model, alias, record)
@@ -207,14 +214,15 @@ class RolloutEngine:
                 f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
                 "nothing to abort"
             )
-        reason = f"aborted by {actor}" + (f": {why}" if why else "")
+        said = f"aborted by {actor}" + (f": {why}" if why else "")
         seen = look(self.registry, model, alias)
         moved = moved_from(record, seen.record)
         if moved is not None:  # a move by hand wins, as the driver's check has it: not undone
-            return self._finish(
-                record, RolloutState.ABORTED, f"{reason}; {moved}", actor, move=False
-            )
-        return self._finish(record, RolloutState.ABORTED, reason, actor, seen=seen)
+            said, seen = f"{said}; {moved}", None
+        state = RolloutState.ABORTED
+        return self._finish(
+            record, state, said, actor, move=seen is not None, seen=seen, why=reason
+        )
 
     def resume(self, model: str, alias: str, actor: str) -> RolloutRecord:
         """Drive a running rollout whose driver stopped (killed, its machine gone): the current
@@ -304,7 +312,7 @@ class RolloutEngine:
         saved = self._save(entered, lambda r: r.logged("step", f"{what} ({why})", actor, at=now))
         if not saved.running and saved.state is not RolloutState.SUCCEEDED:
             try:  # aborted while we moved traffic: undo our move (not one made by hand since)
-                restore(self.registry, saved, by, seen)
+                restore(self.registry, saved, by, seen, reason=_why_ended(saved))
             except MovedByOthers as moved:
                 log.warning("rollout %s of %s@%s: %s", saved.id, model, alias, moved.reason)
         return saved
@@ -319,9 +327,11 @@ class RolloutEngine:
         *,
         move: bool = True,
         seen: Seen | None = None,
+        why: str | None = None,
     ) -> RolloutRecord:
         """End the rollout; unless `move` is False, every request back on the baseline, moved
-        onto the alias record `seen` (that of the check or abort deciding it; None: read now)."""
+        onto the alias record `seen` (that of the check or abort deciding it; None: read now).
+        `why`: its actor's reason (an abort's), logged; the move's, else `reason` fitted."""
         if move and state is not RolloutState.SUCCEEDED:
             gone = self._gone(record)
             if gone is not None:
@@ -334,6 +344,7 @@ class RolloutEngine:
                     by,
                     seen or look(self.registry, record.model, record.alias),
                     rollback=state is RolloutState.ROLLED_BACK,
+                    reason=why or fitted_reason(reason),
                 )
             except MovedByOthers as moved:  # by hand while the check measured: it stands
                 if state is RolloutState.ABORTED:
@@ -350,7 +361,7 @@ class RolloutEngine:
         )
         done = replace(record, state=state, last_check=checked or record.last_check)
         at = self.clock()  # after the traffic moved: every request from here on is the baseline's
-        return self._save(done, lambda r: r.logged(state.value, reason, actor, at=at))
+        return self._save(done, lambda r: r.logged(state.value, reason, actor, at=at, reason=why))
 
     def _gone(self, record: RolloutRecord) -> RolloutRecord | None:
         """The record now there when `record`'s rollout no longer runs, else None. Read just
@@ -382,12 +393,7 @@ class RolloutEngine:
         return saved
 
 
-def settle_s(registry: Registry, model: str, alias: str) -> float:
-    """How long a moved alias takes to reach every server, so a step is not judged before: 0
-    where servers stat the alias record on each request (a directory store), else
-    AIAAS_ALIAS_TTL (60 s; on S3 a server re-reads an alias only that often) and the re-read's
-    own time. Steps judged without it passed, or rolled a candidate back as "not served", on
-    traffic not yet moved."""
-    if registry.store.stamp(alias_key(model, alias)) is not None:
-        return 0.0
-    return settle_after(RuntimeSettings.from_env().alias_ttl)
+def _why_ended(record: RolloutRecord) -> str:
+    """Why the rollout ended, as its last log entry says: its actor's reason, else its message."""
+    last = record.log[-1] if record.log else {}
+    return str(last.get("reason") or fitted_reason(str(last.get("message", "it ended"))))

@@ -91,37 +91,51 @@ def step_to(
     unmoved: Unmoved = moved_from,
 ) -> Seen:
     """Send `step`'s traffic (the shadow stage: the candidate shadowed) onto `seen`, if
-    `unmoved` finds it where the rollout left it (a resume reads it just now)."""
+    `unmoved` finds it where the rollout left it (a resume reads it just now); each move's
+    reason the rollout's own (`started_reason`)."""
     model, alias, candidate = record.model, record.alias, record.candidate
-    why = unmoved(record, seen.record)
-    if why is not None:
-        raise MovedByOthers(why)
+    why = record.started_reason
+    moved = unmoved(record, seen.record)
+    if moved is not None:
+        raise MovedByOthers(moved)
 
     def move(seen: Seen) -> Seen:
         when = seen.when()
         if step == SHADOW_STAGE:
             sample = record.plan.shadow_sample
             return seen.after(
-                registry.set_shadow(model, alias, candidate, sample, actor=by, when=when)
+                registry.set_shadow(
+                    model, alias, candidate, sample, actor=by, when=when, reason=why
+                )
             )
         share = record.plan.steps[step]
         if share >= 1:
-            return seen.after(registry.set_alias(model, alias, candidate, actor=by, when=when))
+            return seen.after(
+                registry.set_alias(model, alias, candidate, actor=by, when=when, reason=why)
+            )
         weights = {record.baseline: round(1 - share, 6), candidate: share}
-        return seen.after(registry.set_alias_weights(model, alias, weights, actor=by, when=when))
+        return seen.after(
+            registry.set_alias_weights(model, alias, weights, actor=by, when=when, reason=why)
+        )
 
     return _onto(registry, record, seen, move, unmoved)
 
 
 def restore(
-    registry: Registry, record: RolloutRecord, by: str, seen: Seen, *, rollback: bool = False
+    registry: Registry,
+    record: RolloutRecord,
+    by: str,
+    seen: Seen,
+    *,
+    rollback: bool = False,
+    reason: str | None = None,
 ) -> Seen:
     """Every request back on the baseline (callers first), then the shadow as it was before
     the rollout, onto `seen`; `rollback`: the candidate failed, and the move is marked as a
     rollback's (an abort is a user's choice to stop, not a rollback of what serves). The rollout touches a shadow of its candidate only (the shadow
     stage takes it over, a step serving the candidate ends it): a user's shadow of the
     candidate comes back at its own sample, the stage's own shadow goes; a shadow of another
-    version is left as it is."""
+    version is left as it is. `reason`: why, kept with each move."""
     model, alias, candidate = record.model, record.alias, record.candidate
     prior, mark = record.prior_shadow, ROLLED_BACK if rollback else None
 
@@ -144,6 +158,7 @@ def restore(
                 when=seen.when(),
                 mark=mark,
                 shadow=prior if ours else None,
+                reason=reason,
             )
             seen = seen.after(moved)
             target = AliasTarget.of(moved)
@@ -155,7 +170,7 @@ def restore(
         # The shadow stage's end (the candidate only shadowed): the rollback's one record.
         version, sample = (None, 1.0) if prior is None else (prior.version, prior.sample)
         shadowed = registry.set_shadow(
-            model, alias, version, sample, actor=by, when=seen.when(), mark=mark
+            model, alias, version, sample, actor=by, when=seen.when(), mark=mark, reason=reason
         )
         return seen.after(shadowed)
 

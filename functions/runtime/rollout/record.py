@@ -65,6 +65,9 @@ class RolloutRecord:
     # The token of the one process (or state machine) driving it: a start sets it, a resume
     # replaces it, and a driver whose token is gone stops ("" in records before this field).
     driver: str = ""
+    # Why it was started (`--reason`, a start's `reason`; None: not said, or a record before
+    # this field): each of its moves of the alias carries it into the alias history.
+    started_reason: str | None = None
 
     @property
     def running(self) -> bool:
@@ -79,10 +82,15 @@ class RolloutRecord:
         """The candidate's share of the traffic now (0 in the shadow stage)."""
         return self.plan.steps[self.step] if self.step >= 0 else 0.0
 
-    def logged(self, event: str, message: str, actor: str, at: float) -> RolloutRecord:
-        """With a log entry; `at` is its epoch time (the ISO `time` is to the second)."""
+    def logged(
+        self, event: str, message: str, actor: str, at: float, reason: str | None = None
+    ) -> RolloutRecord:
+        """With a log entry; `at` is its epoch time (the ISO `time` is to the second);
+        `reason`: why its actor did it, as they said it (a start's or an abort's)."""
         now = utc_now()
         entry = {"time": now, "at": round(at, 3), "event": event, "message": message, "by": actor}
+        if reason is not None:
+            entry["reason"] = reason
         return replace(self, log=(*self.log, entry)[-LOG_ENTRIES:], updated_at=now)
 
     def stage(self) -> str:
@@ -110,6 +118,7 @@ class RolloutRecord:
             "state": self.state.value,
             "started_at": self.started_at,
             "started_by": self.started_by,
+            "started_reason": self.started_reason,
             "finished_at": self.updated_at,
             "reason": last.get("message", ""),
         }
@@ -129,6 +138,7 @@ class RolloutRecord:
             "window_since": self.window_since,
             "started_at": self.started_at,
             "started_by": self.started_by,
+            "started_reason": self.started_reason,
             "updated_at": self.updated_at,
             "last_check": self.last_check,
             "prior_shadow": None if self.prior_shadow is None else self.prior_shadow.record(),
@@ -160,7 +170,13 @@ class RolloutRecord:
             log=tuple(doc.get("log", ())),
             history=tuple(doc.get("history", ())),
             driver=str(doc.get("driver") or ""),
+            started_reason=_text_or_none(doc.get("started_reason")),
         )
+
+
+def _text_or_none(value: object) -> str | None:
+    """A reason as read: text, else none (a record edited by hand is not refused for it)."""
+    return value if isinstance(value, str) else None
 
 
 def rollout_key(name: str, alias: str) -> str:
