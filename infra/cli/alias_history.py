@@ -1,6 +1,7 @@
 """The recent moves of a model's aliases, as `aiaas versions` prints them (newest first).
 
-The history lives in each alias record (who moved it, when, and where it pointed before); the
+The history lives in each alias record (who moved it, when, why if they said, and where it
+pointed before); the
 control plane shows the whole of it at `GET /control/models/{name}/aliases/{alias}`. A deleted
 alias is listed with who deleted it and where it pointed (a rollback restores it). Versions
 deleted by `aiaas prune` are listed after it, from the prune record (`prune_log`).
@@ -43,8 +44,8 @@ def deleted_lines(registry: Registry, name: str) -> list[str]:
     """A line per deleted alias (not promoted since): who deleted it, when, where it pointed."""
     lines = [
         f"@{alias} deleted {record.get('deleted_at', '?'):22} by "
-        f"{_who(record.get('deleted_by'))}, pointed at {AliasTarget.of(record).describe()} "
-        f"(aiaas rollback {name} --alias {alias} restores it)"
+        f"{_who(record.get('deleted_by'))}{_why(record.get('deleted_reason'), ',')}, pointed at "
+        f"{AliasTarget.of(record).describe()} (aiaas rollback {name} --alias {alias} restores it)"
         for alias, record in sorted(deleted_aliases(registry.store, name).items())
     ]
     return printable_lines(lines)
@@ -66,7 +67,7 @@ def history_doc(registry: Registry, name: str, aliases: list[str]) -> dict[str, 
     return found
 
 
-STATE_KEYS = ("alias", "version", "weights", "shadow", "updated_at", "updated_by")
+STATE_KEYS = ("alias", "version", "weights", "shadow", "updated_at", "updated_by", "reason")
 
 
 def prune_lines(registry: Registry, name: str) -> list[str]:
@@ -87,14 +88,21 @@ def prune_lines(registry: Registry, name: str) -> list[str]:
 
 def _move(entry: dict[str, Any]) -> str:
     deleted = (
-        f" (then deleted at {entry['deleted_at']} by {entry.get('deleted_by', '?')})"
+        f" (then deleted at {entry['deleted_at']} by {entry.get('deleted_by', '?')}"
+        f"{_why(entry.get('deleted_reason'), ',')})"
         if "deleted_at" in entry
         else ""
     )
     return (
         f"  {entry.get('updated_at', '?'):22} {_who(entry.get('updated_by')):28} "
-        f"{AliasTarget.of(entry).describe()}{deleted}"
+        f"{AliasTarget.of(entry).describe()}{_why(entry.get('reason'))}{deleted}"
     )
+
+
+def _why(reason: object, joined: str = ";") -> str:
+    """`; why: REASON` after a move (a deletion's: `, why: ...`), or "" where none was said
+    (a record from before reasons were kept, or a move without one)."""
+    return f"{joined} why: {reason}" if reason else ""
 
 
 def _who(actor: object) -> str:

@@ -34,7 +34,8 @@ from infra.cli.card_check import card_problems, card_refusal, manifest_digest
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
-from infra.cli.rollout_commands import rollout_lines
+from infra.cli.reason_flag import add_reason, move_reason
+from infra.cli.rollout_text import rollout_lines
 from infra.cli.serve_start import missing_store_line
 from infra.cli.token_ids_change import callers_on, say_callers_moved
 from infra.cli.version_settings import headline, varied_settings
@@ -86,6 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=weight,
         help="share of the alias's requests for VERSION, between 0 and 1 (0.1 = 10%%)",
     )
+    add_reason(p, "the alias moves")
     p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser(
@@ -105,6 +107,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="share of requests copied, (0, 1] (default 1)",
     )
     p.add_argument("--off", action="store_true", help="stop shadowing")
+    add_reason(p, "the shadow is set or stopped")
     p.set_defaults(func=cmd_shadow)
 
     p = sub.add_parser(
@@ -116,6 +119,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _name_and_alias(p, "move")
     p.add_argument("--to", metavar="VERSION", help="an earlier version of the alias to go to")
+    add_reason(p, "the alias is rolled back")
     p.set_defaults(func=cmd_rollback)
 
     add_pull(sub)
@@ -310,7 +314,7 @@ def _alias_command_model(args: argparse.Namespace) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    reg = registry(args)
+    reg, reason = registry(args), move_reason(args)
     name, version = _alias_command_model(args), names.version_name(args.version)
     alias = names.alias_name(args.alias)
     try:
@@ -321,13 +325,14 @@ def cmd_promote(args: argparse.Namespace) -> int:
     before = None if replaces_corrupt else reg.alias_target(name, alias)
     was = callers_on(reg, name, alias, before)  # a first promote: the bare name's newest
     written = Written()
-    record = reg.set_alias(name, alias, version, weight=args.weight, written=written)
+    record = reg.set_alias(name, alias, version, weight=args.weight, written=written, reason=reason)
     say_moved(reg, name, alias, record, written, replaces_corrupt)
     say_callers_moved(reg, name, was, callers_on(reg, name, alias, AliasTarget.of(record)))
     return 0
 
 
 def cmd_shadow(args: argparse.Namespace) -> int:
+    reason = move_reason(args)
     name, alias = _alias_command_model(args), names.alias_name(args.alias)
     if args.off and args.version is not None:
         raise BadRequest(f"give a shadow VERSION or --off, not both (got {args.version} and --off)")
@@ -338,7 +343,7 @@ def cmd_shadow(args: argparse.Namespace) -> int:
     version = None if args.off else names.version_name(args.version)
     sample = 1.0 if args.sample is None else args.sample
     reg, written = registry(args), Written()
-    record = reg.set_shadow(name, alias, version, sample, written=written)
+    record = reg.set_shadow(name, alias, version, sample, written=written, reason=reason)
     # As promote says it: the same shadow again (or --off with none) writes no history entry.
     same = "" if written.written else " (unchanged: it already was; nothing recorded)"
     print(f"{name}@{alias} -> {AliasTarget.of(record).describe()}{same}")
@@ -346,9 +351,9 @@ def cmd_shadow(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    reg, written = registry(args), Written()
+    reg, written, reason = registry(args), Written(), move_reason(args)
     name, alias = _alias_command_model(args), names.alias_name(args.alias)
-    record = reg.rollback(name, alias, to=args.to, written=written)
+    record = reg.rollback(name, alias, to=args.to, written=written, reason=reason)
     again = None if written.written else retried(record, RuntimeSettings.from_env().actor)
     if not written.written and not just_rolled_back(record):  # --to where it is: as promote
         say_moved(reg, name, alias, record, written)

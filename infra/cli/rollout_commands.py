@@ -37,6 +37,7 @@ from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.arg_types import bake, steps
 from infra.cli.misspelled import meant
+from infra.cli.reason_flag import add_reason, move_reason
 from infra.cli.rollout_elsewhere import with_elsewhere
 from infra.cli.rollout_follow import (
     CHECK_GRACE_S,
@@ -46,6 +47,7 @@ from infra.cli.rollout_follow import (
     say_back,
     stop_on_signals,
 )
+from infra.cli.rollout_text import describe
 from infra.cli.token_ids_change import say_callers_moved
 from infra.local.token_file import TOKEN_FILE_ENV
 
@@ -160,6 +162,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the rollout's record as JSON (with its etag); a start or resume prints it once "
         "the rollout ends, its log lines going to stderr",
     )
+    add_reason(p, "the rollout is started or aborted (each of its moves of the alias keeps it)")
     p.set_defaults(func=cmd_rollout)
 
 
@@ -168,6 +171,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     alias = names.alias_name(args.alias)
     actor = RuntimeSettings.from_env().actor
     when = _condition(args, first)
+    reason = None if first in ("status", "resume") else move_reason(args)
     grace_s = _duration(
         "--retry-for", args.retry_for
     )  # refused before anything moves, not once it has
@@ -178,7 +182,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             record = engine.resume(model, alias, actor)
             return _driven(args, engine, record, actor, grace_s, stop)
     if first in ACTIONS:
-        return _status(args, names.model_name(second), alias, abort=first == "abort", when=when)
+        abort = first == "abort"
+        return _status(args, names.model_name(second), alias, abort=abort, when=when, why=reason)
     model, version = names.model_name(first), names.version_name(second)
     registry = Registry(open_store(args.store))
     slip = meant(first, ACTIONS)
@@ -217,7 +222,9 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             log.warning(inside)
     with stop_on_signals() as stop:  # from before the first move: a stop then still aborts
         try:
-            record = engine.start(model, version, plan, alias=alias, actor=actor, when=when)
+            record = engine.start(
+                model, version, plan, alias=alias, actor=actor, when=when, reason=reason
+            )
         except Stopped as stopped:  # a second signal cut the start short: it aborted it
             return 128 + stopped.signum
         # Said on stderr before the steps: --json keeps stdout one document.
@@ -284,6 +291,8 @@ def _condition(args: argparse.Namespace, first: str) -> RolloutPrecondition:
         raise BadRequest(
             f"--if-match and --if-none-match apply to a start or an abort, not {first}"
         )
+    if args.reason is not None and first in ("status", "resume"):
+        raise BadRequest(f"--reason applies to a start or an abort, not {first}")
     if args.if_none_match and first == "abort":
         raise BadRequest("--if-none-match applies to a start; an abort takes --if-match ETAG")
     return when
@@ -297,14 +306,21 @@ def _quoted(etag: str | None) -> str | None:
 
 
 def _status(
-    args: argparse.Namespace, model: str, alias: str, *, abort: bool, when: RolloutPrecondition
+    args: argparse.Namespace,
+    model: str,
+    alias: str,
+    *,
+    abort: bool,
+    when: RolloutPrecondition,
+    why: str | None = None,
 ) -> int:
     registry = Registry(open_store(args.store))
     engine = RolloutEngine(registry, _NoMetrics())
     verb = "abort" if abort else "status"
     try:
         if abort:
-            record = engine.abort(model, alias, RuntimeSettings.from_env().actor, when=when)
+            actor = RuntimeSettings.from_env().actor
+            record = engine.abort(model, alias, actor, when=when, reason=why)
             say_back(engine, record)
         else:
             registry.versions(model)  # an unknown model reads as such
@@ -326,38 +342,6 @@ def _status(
         )
     print(f"  etag {rollout_etag(record)} (--if-match: only while this rollout stays as it is)")
     return 0
-
-
-def describe(record: RolloutRecord, not_watched: dict[str, Any] | None = None) -> list[str]:
-    """The rollout, its latest check and its log, for a terminal; `not_watched` (attention's)
-    a warning that its split is live with no one judging it."""
-    share = "shadow" if record.step < 0 else f"{record.share():.0%}"
-    lines = [
-        f"{record.model}@{record.alias}: {record.baseline} -> {record.candidate}, "
-        f"{record.state.value} (step {share}, rollout {record.id}, by {record.started_by})"
-    ]
-    check: dict[str, Any] = record.last_check or {}
-    if check:
-        lines.append(f"  last check {check.get('time')}: {check.get('reason')}")
-    if not_watched:
-        lines.append(
-            f"  NOT WATCHED: no check for {not_watched['quiet_s']} s (one is due every "
-            f"{not_watched['check_every_s']:g} s): the process running it has stopped, and the "
-            f"alias still serves {record.candidate} at {share}. Resume it: "
-            f"{not_watched['resume']} [--metrics URL]; or send everything back: "
-            f"{not_watched['abort']}"
-        )
-    lines += [f"  {e['time']}  {e['event']:11} {e['message']}" for e in record.log]
-    return lines
-
-
-def rollout_lines(registry: Registry, model: str, entries: int = 3) -> list[str]:
-    """`aiaas versions`' short view: each alias's latest rollout and its last log entries."""
-    lines = []
-    for record in RolloutBook(registry.store).all(model):
-        lines.append(f"rollout {describe(record)[0]}")
-        lines += [f"  {e['time']}  {e['event']:11} {e['message']}" for e in record.log[-entries:]]
-    return lines
 
 
 def _source(args: argparse.Namespace) -> MetricsSource:

@@ -24,6 +24,7 @@ from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import RolloutRecord, RolloutState
+from infra.cli.rollout_text import log_line
 from infra.cli.stop_signals import signal_handlers
 from infra.cli.token_ids_change import say_callers_moved
 
@@ -229,7 +230,7 @@ def _failed(
 
 def print_log(record: RolloutRecord, shown: int) -> int:
     for entry in record.log[shown:] if shown <= len(record.log) else record.log[-1:]:
-        print(f"{entry['time']}  {entry['event']:11} {entry['message']}", flush=True)
+        print(log_line(entry).removeprefix("  "), flush=True)  # with its reason, if said
     return len(record.log)
 
 

@@ -218,11 +218,9 @@ class RolloutEngine:
         seen = look(self.registry, model, alias)
         moved = moved_from(record, seen.record)
         if moved is not None:  # a move by hand wins, as the driver's check has it: not undone
-            said, seen = f"{said}; {moved}", None
+            said = f"{said}; {moved}"
         state = RolloutState.ABORTED
-        return self._finish(
-            record, state, said, actor, move=seen is not None, seen=seen, why=reason
-        )
+        return self._finish(record, state, said, actor, move=moved is None, seen=seen, why=reason)
 
     def resume(self, model: str, alias: str, actor: str) -> RolloutRecord:
         """Drive a running rollout whose driver stopped (killed, its machine gone): the current
