@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from functions.control.jobs import JobBook
 from functions.control.local_runs import local_runs
 from functions.runtime.alias_preconditions import Precondition
+from functions.runtime.move_reason import checked_reason
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
@@ -40,6 +41,16 @@ class ControlPlane:
         registry = Registry(store)
         jobs = JobBook(store, registry, local_runs(store))
         return cls(store, registry, jobs, settings or RuntimeSettings.from_env())
+
+
+BODY_REASON = 'a "reason" in the JSON body'
+QUERY_REASON = "?reason=TEXT"
+
+
+def move_reason(plane: ControlPlane, given: str | None, how: str = BODY_REASON) -> str | None:
+    """A move's reason as kept (`how`: where the caller gives one, named in a refusal), or a
+    400: too long, a control character, or none where AIAAS_REQUIRE_REASON is on."""
+    return checked_reason(given, required=plane.settings.require_reason, how=how)
 
 
 def control_plane(request: Request) -> ControlPlane:

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from functions.control.context import SLASHED, Actor, ControlPlane, Plane, When, conditional_get
+from functions.control.context import (
+    QUERY_REASON,
+    SLASHED,
+    Actor,
+    ControlPlane,
+    Plane,
+    When,
+    conditional_get,
+    move_reason,
+)
 from functions.control.paging import MAX_LIMIT, After, limit_of, page
 from functions.control.schemas import (
     ERRORS,
     ETAG,
     JSON_BODY,
     NOT_MODIFIED,
+    REASON,
+    REASON_RULE,
     TAGGED,
     AliasChange,
     AliasRecord,
@@ -42,6 +53,11 @@ from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.refs import alias_key, version_sort_key
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
+# A move without a body (a DELETE) says why in its query.
+Reason = Annotated[
+    str | None,
+    Query(description=f"why: {REASON_RULE}", json_schema_extra=REASON),
+]
 
 
 @router.get("", response_model=ModelList, summary="List models (in pages)")
@@ -193,14 +209,24 @@ def promote(
     response: Response,
 ) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
+    reason = move_reason(plane, change.reason)
     before = _target_now(plane, name, alias)  # whose callers this moves, as the CLI reads it
     if change.weights is not None:
-        record = plane.registry.set_alias_weights(name, alias, change.weights, actor=who, when=when)
+        record = plane.registry.set_alias_weights(
+            name, alias, change.weights, actor=who, when=when, reason=reason
+        )
         moved = AliasTarget.of(record) != before  # the same split again: nothing moved
     else:
         version, written = names.version_name(change.version), Written()
         record = plane.registry.set_alias(
-            name, alias, version, weight=change.weight, actor=who, when=when, written=written
+            name,
+            alias,
+            version,
+            weight=change.weight,
+            actor=who,
+            when=when,
+            written=written,
+            reason=reason,
         )
         moved = written.written
     # A canary or a split moves a share of the callers: said as a whole move is (leftovers2 2)
@@ -258,8 +284,10 @@ def set_shadow(
     response: Response,
 ) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
-    version = names.version_name(shadow.version)
-    record = plane.registry.set_shadow(name, alias, version, shadow.sample, actor=who, when=when)
+    version, reason = names.version_name(shadow.version), move_reason(plane, shadow.reason)
+    record = plane.registry.set_shadow(
+        name, alias, version, shadow.sample, actor=who, when=when, reason=reason
+    )
     return _moved(name, alias, record, response)
 
 
@@ -270,10 +298,17 @@ def set_shadow(
     responses=TAGGED,
 )
 def remove_shadow(
-    name: str, alias: str, plane: Plane, who: Actor, when: When, response: Response
+    name: str,
+    alias: str,
+    plane: Plane,
+    who: Actor,
+    when: When,
+    response: Response,
+    reason: Reason = None,
 ) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
-    record = plane.registry.set_shadow(name, alias, None, actor=who, when=when)
+    why = move_reason(plane, reason, QUERY_REASON)
+    record = plane.registry.set_shadow(name, alias, None, actor=who, when=when, reason=why)
     return _moved(name, alias, record, response)
 
 
@@ -302,8 +337,9 @@ def rollback(
             )
         to = body.to
     name, written = names.model_name(name), Written()
+    reason = move_reason(plane, None if body is None else body.reason)
     record = plane.registry.rollback(
-        name, names.alias_name(alias), to=to, actor=who, when=when, written=written
+        name, names.alias_name(alias), to=to, actor=who, when=when, written=written, reason=reason
     )
     # A whole move, as a PUT without a weight: said as the CLI's rollback says it (rev15 5)
     before = state_before(record)
@@ -322,12 +358,19 @@ def rollback(
     "it a bare model name serves the newest published version, for every caller at once.",
 )
 def delete_alias(
-    name: str, alias: str, plane: Plane, who: Actor, when: When, force: bool = False
+    name: str,
+    alias: str,
+    plane: Plane,
+    who: Actor,
+    when: When,
+    force: bool = False,
+    reason: Reason = None,
 ) -> Deleted:
     name, alias = names.model_name(name), names.alias_name(alias)
+    why = move_reason(plane, reason, QUERY_REASON)
     if not plane.registry.store.exists(alias_key(name, alias)):
         plane.registry.versions(name)  # an unknown model reads as such, as GET says it
-    plane.registry.delete_alias(name, alias, actor=who, when=when, force=force)
+    plane.registry.delete_alias(name, alias, actor=who, when=when, force=force, reason=why)
     return Deleted(deleted=f"{name}@{alias}")
 
 

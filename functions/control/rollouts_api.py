@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.control.context import Actor, Plane, conditional_get
-from functions.control.schemas import ERRORS, JSON_BODY, NOT_MODIFIED, VERSION_NAME
+from functions.control.context import Actor, Plane, conditional_get, move_reason
+from functions.control.schemas import ERRORS, JSON_BODY, NOT_MODIFIED, VERSION_NAME, reason_field
 from functions.runtime import names
 from functions.runtime.alias_move_notes import moves_said
 from functions.runtime.errors import Conflict, ServiceUnavailable
@@ -46,6 +46,18 @@ class RolloutStart(BaseModel):
         description="steps, bake_s, max_error_rate; optional max_p99_ms, min_agreement, "
         "min_requests, shadow_sample",
         json_schema_extra=plan_schema(),  # documents the plan's checks, which still decide
+    )
+    reason: str | None = reason_field(
+        "the rollout is started (logged, and kept with each of its moves of the alias)"
+    )
+
+
+class RolloutAbort(BaseModel):
+    """Why the rollout is aborted (the body is optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = reason_field(
+        "the rollout is aborted (logged, and kept with the move back)"
     )
 
 
@@ -123,7 +135,7 @@ def start_rollout(
     name: str, start: RolloutStart, plane: Plane, who: Actor, when: When, response: Response
 ) -> dict[str, Any]:
     name, alias = names.model_name(name), names.alias_name(start.alias)
-    version = names.version_name(start.version)
+    version, reason = names.version_name(start.version), move_reason(plane, start.reason)
     plan = RolloutPlan.from_dict({"settle_s": settle_s(plane.registry, name, alias), **start.plan})
     plan = plan.checked_new()
     # A 404 naming it before anything else: locally the refusal below told the caller to run
@@ -135,7 +147,7 @@ def start_rollout(
             f"run the loop with `aiaas rollout {name} {version}` beside `aiaas serve`"
         )
     engine = RolloutEngine(plane.registry, _StartOnly())
-    record = engine.start(name, version, plan, alias=alias, actor=who, when=when)
+    record = engine.start(name, version, plan, alias=alias, actor=who, when=when, reason=reason)
     if not record.running:  # the alias was moved by hand as it started: nothing to drive
         return tagged(record, response)
     import boto3  # only here: a start is rare, the client costs ~400 ms to build
@@ -180,13 +192,21 @@ def execution_name(model: str, alias: str, rollout_id: str) -> str:
     summary="Abort: every request back on the baseline",
     description="With `If-Match` (the rollout's ETag), a 412 instead when it is no longer "
     "that rollout (another started since) or it ended.",
+    responses=JSON_BODY,
 )
 def abort_rollout(
-    name: str, alias: str, plane: Plane, who: Actor, when: When, response: Response
+    name: str,
+    alias: str,
+    plane: Plane,
+    who: Actor,
+    when: When,
+    response: Response,
+    body: RolloutAbort | None = None,
 ) -> dict[str, Any]:
     name, alias = names.model_name(name), names.alias_name(alias)
+    reason = move_reason(plane, None if body is None else body.reason)
     engine = RolloutEngine(plane.registry, _StartOnly())
-    return tagged(engine.abort(name, alias, who, when=when), response)
+    return tagged(engine.abort(name, alias, who, when=when, reason=reason), response)
 
 
 def tagged(record: RolloutRecord, response: Response | None = None) -> dict[str, Any]:

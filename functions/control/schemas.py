@@ -17,9 +17,29 @@ from pydantic import (
 )
 
 from functions.runtime import names
+from functions.runtime.move_reason import MAX_REASON, REQUIRE_REASON_ENV
 
 # A version a body names, as `names.version_name` checks it (documented; the check decides).
 VERSION_NAME: dict[str, Any] = {"pattern": f"^{names.NO_DOTS}{names.VERSION_PATTERN}$"}
+
+
+# Why a move is made, as move_reason.checked_reason takes it (documented; the check decides: a
+# 400 saying what to fix, where a schema's 422 would not name the flag that asks for one).
+REASON_RULE = (
+    f"one line of printable text, at most {MAX_REASON} characters (a 400 otherwise); kept as "
+    f"`reason` in the alias history; required (a 400 without it) where {REQUIRE_REASON_ENV} is on"
+)
+REASON: dict[str, Any] = {"maxLength": MAX_REASON, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}
+
+
+def reason_field(what: str) -> Any:
+    """A body's `reason`: why `what`."""
+    return Field(
+        default=None,
+        examples=["CHG-1234: fixes false declines"],
+        description=f"why {what}: {REASON_RULE}",
+        json_schema_extra=REASON,
+    )
 
 
 def store_key_under(prefix: str) -> dict[str, Any]:
@@ -135,6 +155,7 @@ class AliasChange(Strict):
         examples=[{"1": 0.9, "2": 0.1}],
         json_schema_extra={"propertyNames": VERSION_NAME},
     )
+    reason: str | None = reason_field("the alias moves")
 
     @model_validator(mode="after")
     def one_form(self) -> Self:
@@ -149,6 +170,7 @@ class RollbackSpec(Strict):
     """Where to roll back to: `to`, an earlier version; absent, the version before."""
 
     to: str | None = Field(default=None, examples=["2"], json_schema_extra=VERSION_NAME)
+    reason: str | None = reason_field("the alias is rolled back")
 
 
 class ShadowSpec(Strict):
@@ -162,6 +184,7 @@ class ShadowSpec(Strict):
         description="share of requests copied, from 1e-06 (one in a million) to 1",
         json_schema_extra={"minimum": 1e-6, "maximum": 1},  # documented; checked later
     )
+    reason: str | None = reason_field("the shadow is set")
 
 
 def _unrecorded(what: str) -> Any:
@@ -177,8 +200,10 @@ class AliasHistoryEntry(BaseModel):
     shadow: ShadowState | None = None
     updated_at: str | None = _unrecorded("when the alias was moved here")
     updated_by: str | None = _unrecorded("who moved it")
+    reason: str | None = _unrecorded("why, as whoever moved it said")
     deleted_at: str | None = Field(default=None, description="when the alias was then deleted")
     deleted_by: str | None = Field(default=None, description="who deleted it")
+    deleted_reason: str | None = Field(default=None, description="why, as they said (null: not)")
 
 
 class AliasRecord(BaseModel):
@@ -195,6 +220,7 @@ class AliasRecord(BaseModel):
     )
     updated_at: str | None = _unrecorded("when the alias was moved here")
     updated_by: str | None = _unrecorded("who moved it")
+    reason: str | None = _unrecorded("why, as whoever moved it said")
     rolled_back: bool | None = Field(
         default=None,
         description="true when a rollback (a rollout's included) made this move: a plain "

@@ -57,6 +57,9 @@ POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.Generati
 RUNS = [(m, p, POSITIVE) for m, p in OPERATIONS] + [
     ("PUT", "/control/models/{name}/aliases/{alias}", NEGATIVE),
     ("PUT", "/control/models/{name}/aliases/{alias}/shadow", NEGATIVE),
+    # a move's `reason` (at most 500 characters, no control character) in these bodies too
+    ("POST", "/control/models/{name}/aliases/{alias}/rollback", NEGATIVE),
+    ("POST", "/control/models/{name}/rollouts/{alias}/abort", NEGATIVE),
     ("PUT", "/control/models/{name}/capture", NEGATIVE),
     ("POST", "/control/models/{name}/rollouts", NEGATIVE),
     ("POST", "/control/batch/{model}/jobs", NEGATIVE),
