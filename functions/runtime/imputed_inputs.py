@@ -17,6 +17,7 @@ operator that carries it into the answer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,9 +41,25 @@ FIRST_INPUT = frozenset(  # the values of input 0 carried on; the others are ind
 MAX_STEPS = 32
 
 
+Sink = Callable[["onnx.NodeProto", int], "bool | None"]
+
+
 def imputed_inputs(graph: onnx.GraphProto) -> frozenset[str]:
     """The graph inputs whose every use reaches a NaN-replacing Imputer through steps that
     carry values unchanged."""
+    return reaching(graph, _imputer)
+
+
+def _imputer(node: onnx.NodeProto, position: int) -> bool | None:
+    if node.op_type == IMPUTER and node.domain == ML_DOMAIN:
+        return position == 0 and _replaces_nan(node)
+    return None  # no imputer: followed if it carries values
+
+
+def reaching(graph: onnx.GraphProto, sink: Sink) -> frozenset[str]:
+    """The graph inputs whose every use reaches a node `sink` takes (it answers True for the
+    node and the input's position; False: refused; None: no sink, followed if it carries the
+    values unchanged)."""
     users: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
         for name in dict.fromkeys(node.input):
@@ -50,26 +67,29 @@ def imputed_inputs(graph: onnx.GraphProto) -> frozenset[str]:
                 users.setdefault(name, []).append(node)
     answered = {value.name for value in graph.output}
     return frozenset(
-        value.name for value in graph.input if _imputed(value.name, users, answered, MAX_STEPS)
+        value.name
+        for value in graph.input
+        if _reaches(value.name, users, answered, MAX_STEPS, sink)
     )
 
 
-def _imputed(
-    name: str, users: dict[str, list[onnx.NodeProto]], answered: set[str], steps: int
+def _reaches(
+    name: str, users: dict[str, list[onnx.NodeProto]], answered: set[str], steps: int, sink: Sink
 ) -> bool:
     found = users.get(name)
     if not found or name in answered or steps <= 0:
         return False  # unused, answered as it is, or too far to follow
     for node in found:
         position = list(node.input).index(name)
-        if node.op_type == IMPUTER and node.domain == ML_DOMAIN:
-            if position != 0 or not _replaces_nan(node):
+        taken = sink(node, position)
+        if taken is not None:
+            if not taken:
                 return False
             continue
         carried = node.op_type in ANY_INPUT or (node.op_type in FIRST_INPUT and position == 0)
         if not carried or node.domain not in ("", "ai.onnx", ML_DOMAIN):
             return False
-        if not _imputed(node.output[0], users, answered, steps - 1):
+        if not _reaches(node.output[0], users, answered, steps - 1, sink):
             return False
     return True
 

@@ -92,12 +92,16 @@ def grey_axis_missing(want: tuple[int, ...], got: tuple[int, ...], *, one: bool 
 
 
 def missing_value(where: str, sent: str) -> str:
-    """The 422 for a missing value (`sent`: null, NaN, an empty cell) to a model that refuses
-    it, saying how a model that takes them is published (whether it can is the model's call)."""
+    """The 422 for a missing value (`sent`: null, NaN, an empty CSV cell) to a model that refuses
+    it, saying how a model that takes them is published (whether it can is the model's call).
+    It named "scikit-learn's trees" as such a model, whose skl2onnx export sends every missing
+    value one way, answering otherwise than their predict (tree_inputs.py)."""
     return (
-        f"{where} is a missing value ({sent}); this model takes finite numbers only: a model "
-        "that handles missing values (e.g. scikit-learn's trees) is published with "
-        "`aiaas publish --allow-nonfinite`"
+        f"{where} is a missing value ({sent}); this model takes finite numbers only: fill it "
+        "in, or publish a model whose graph takes them (`aiaas publish` reads an XGBoost or "
+        "LightGBM export's trees and a SimpleImputer as taking them; `--allow-nonfinite` for "
+        "another graph, but not skl2onnx's scikit-learn forests, which send every missing "
+        "value one way)"
     )
 
 

@@ -40,6 +40,7 @@ from functions.runtime.probe_outputs import (
 from functions.runtime.rows_swapped import rows_apart
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import MULTIPART_THRESHOLD
+from functions.runtime.tree_inputs import one_way_tree_inputs, tree_inputs
 
 if TYPE_CHECKING:
     import onnx
@@ -56,6 +57,8 @@ class OnnxSignature:
     probe: Mapping[str, np.ndarray] | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)  # the file's metadata_props
     imputed: tuple[str, ...] = ()  # float inputs taking missing values: the graph imputes them
+    routed: tuple[str, ...] = ()  # ... its trees route them as learnt (XGBoost, LightGBM)
+    one_way: tuple[str, ...] = ()  # non-finite taken (the flag), trees sending NaN one way
     # Every input fixed at 2 rows and an output at [2]: whether swapping the rows swaps the
     # answers (a batch of 2), not (one window of 2 steps); None for any other shape.
     rows_apart: bool | None = None
@@ -231,6 +234,8 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
     opset = 0
     classes = None
     imputed: tuple[str, ...] = ()  # found in the graph: NaN taken, infinity still refused
+    routed: tuple[str, ...] = ()
+    flagged: tuple[str, ...] = ()
     if proto is not None:
         opset = max(
             (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0
@@ -252,7 +257,17 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         inputs = missing_category_inputs(proto, inputs)
         found = imputed_inputs(proto.graph)
         imputed = tuple(s.name for s in inputs if s.finite and s.name in found)
-        inputs = tuple(replace(s, gaps=True) if s.name in imputed else s for s in inputs)
+        trees = tree_inputs(proto.graph) - found
+        routed = tuple(s.name for s in inputs if s.finite and s.name in trees)
+        inputs = tuple(
+            replace(s, gaps=True) if s.name in {*imputed, *routed} else s for s in inputs
+        )
+        one_way = one_way_tree_inputs(proto.graph, producer) - found
+        flagged = tuple(
+            s.name
+            for s in inputs
+            if s.dtype.startswith("float") and not s.finite and s.name in one_way
+        )
     batched = all(spec.shape[:1] == (-1,) for spec in inputs)
     constant = input_free_outputs(proto.graph) if proto is not None else frozenset[str]()
     outputs = tuple(
@@ -282,6 +297,8 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         probe=probe,
         metadata=dict(session.get_modelmeta().custom_metadata_map),
         imputed=imputed,
+        routed=routed,
+        one_way=flagged,
         rows_apart=rows_apart(session, inputs, outputs),
     )
 

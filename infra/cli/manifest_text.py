@@ -53,7 +53,7 @@ def describe_manifest(
     ]
     lines += [
         f"    {s.name:20} {s.dtype:8} {list(s.shape)}{'  finite' if s.finite else ''}"
-        + ("  (missing values taken: imputed)" if s.gaps else "")
+        + ("  (missing values taken: NaN, not infinity)" if s.gaps else "")
         + (f"  null as {s.missing!r}" if s.missing is not None else "")
         + (f" ({', '.join(s.na_categories)}: categories)" if s.missing and s.na_categories else "")
         + ("  null refused: send 'None'" if s.none_category else "")

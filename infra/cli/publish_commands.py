@@ -15,7 +15,6 @@ from functions.runtime.explain.patches import WINDOW_AXES, WINDOW_FIELD, window_
 from functions.runtime.fixed_batch import fixed_batch_note
 from functions.runtime.formula_cells import formula_label_warning
 from functions.runtime.graph_classes import GraphClasses
-from functions.runtime.imputed_inputs import imputed_note
 from functions.runtime.manifest import (
     SCORE_ACTIVATIONS,
     TASKS,
@@ -30,6 +29,7 @@ from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from functions.runtime.tensor_spec import NUMERIC
+from functions.runtime.tree_inputs import missing_value_notes
 from functions.runtime.window_axis import input_features_axis
 from infra.cli.file_args import require_file
 from infra.cli.model_files import require_data_files, stage
@@ -232,7 +232,8 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     )
     # --tokenizer, --quantize, and the vocabulary a model trained here carries
     prepared = apply_publish_options(args, manifest, path, work, signature.metadata)
-    notes = (*notes, *imputed_note(signature.imputed), *prepared.notes)
+    missing = missing_value_notes(signature.imputed, signature.routed, signature.one_way)
+    notes = (*notes, *missing, *prepared.notes)
     notes = (*notes, *_picture_note(prepared.manifest))
     words = vectorizer_tokens_note(path, signature.file.producer)  # reads other words than sklearn
     if words is not None:

@@ -272,8 +272,10 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
         (
             {"inputs": [[1.0] * 63 + [None]]},
             "input 'x' at index [0, 63] is a missing value (null); this model takes finite "
-            "numbers only: a model that handles missing values (e.g. scikit-learn's trees) is "
-            "published with `aiaas publish --allow-nonfinite`",
+            "numbers only: fill it in, or publish a model whose graph takes them (`aiaas publish` "
+            "reads an XGBoost or LightGBM export's trees and a SimpleImputer as "
+            "taking them; `--allow-nonfinite` for another graph, but not skl2onnx's "
+            "scikit-learn forests, which send every missing value one way)",
         ),
         (
             {"inputs": []},

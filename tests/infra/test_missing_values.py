@@ -36,9 +36,11 @@ from tests.infra.test_serve import start_serve
 
 FEATURES = [f"f{i}" for i in range(13)]
 MISSING = (
-    "is a missing value ({}); this model takes finite numbers only: a model that handles "
-    "missing values (e.g. scikit-learn's trees) is published with "
-    "`aiaas publish --allow-nonfinite`"
+    "is a missing value ({}); this model takes finite numbers only: "
+    "fill it in, or publish a model whose graph takes them (`aiaas publish` reads an XGBoost "
+    "or LightGBM export's trees and a SimpleImputer as taking them; `--allow-nonfinite` for "
+    "another graph, but not skl2onnx's scikit-learn forests, which send every missing value "
+    "one way)"
 )
 
 

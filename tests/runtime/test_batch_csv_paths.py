@@ -165,8 +165,10 @@ def test_bad_rows_are_named_the_same_on_every_route(manifest):
         RowError(
             6,
             "input 'x' value 0 is a missing value (NaN); this model takes finite numbers only: "
-            "a model that handles missing values (e.g. scikit-learn's trees) is published with "
-            "`aiaas publish --allow-nonfinite`",
+            "fill it in, or publish a model whose graph takes them (`aiaas publish` "
+            "reads an XGBoost or LightGBM export's trees and a SimpleImputer as "
+            "taking them; `--allow-nonfinite` for another graph, but not skl2onnx's "
+            "scikit-learn forests, which send every missing value one way)",
         ),
     ]
     assert chunk.records == [b"1,2,3,4", b"5,6,7,8"]

@@ -39,8 +39,11 @@ def x() -> np.ndarray:
 
 # What a bad row with a missing value says to a model published without --allow-nonfinite.
 MISSING = (
-    "this model takes finite numbers only: a model that handles missing values (e.g. "
-    "scikit-learn's trees) is published with `aiaas publish --allow-nonfinite`"
+    "this model takes finite numbers only: "
+    "fill it in, or publish a model whose graph takes them (`aiaas publish` reads an XGBoost "
+    "or LightGBM export's trees and a SimpleImputer as taking them; `--allow-nonfinite` for "
+    "another graph, but not skl2onnx's scikit-learn forests, which send every missing value "
+    "one way)"
 )
 
 

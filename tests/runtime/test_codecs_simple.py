@@ -72,9 +72,11 @@ def test_a_bare_list_for_a_multi_input_model_is_400() -> None:
 STRICT = replace(CLASSIFIER, inputs=(TensorSpec("x", "float32", (-1, 3), finite=True),))
 FEATURED = replace(CLASSIFIER, features=("a", "b", "c"))
 MISSING = (
-    "is a missing value (null); this model takes finite numbers only: a model that handles "
-    "missing values (e.g. scikit-learn's trees) is published with "
-    "`aiaas publish --allow-nonfinite`"
+    "is a missing value (null); this model takes finite numbers only: "
+    "fill it in, or publish a model whose graph takes them (`aiaas publish` reads an XGBoost "
+    "or LightGBM export's trees and a SimpleImputer as taking them; `--allow-nonfinite` for "
+    "another graph, but not skl2onnx's scikit-learn forests, which send every missing value "
+    "one way)"
 )
 
 

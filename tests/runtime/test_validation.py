@@ -219,8 +219,10 @@ def test_batch_size_limits() -> None:
 
 MISSING = (
     "input 'x' at index [1, 2] is a missing value (null or NaN); this model takes finite "
-    "numbers only: a model that handles missing values (e.g. scikit-learn's trees) is "
-    "published with `aiaas publish --allow-nonfinite`"
+    "numbers only: fill it in, or publish a model whose graph takes them (`aiaas publish` "
+    "reads an XGBoost or LightGBM export's trees and a SimpleImputer as "
+    "taking them; `--allow-nonfinite` for another graph, but not skl2onnx's "
+    "scikit-learn forests, which send every missing value one way)"
 )
 
 

@@ -1,8 +1,8 @@
 """Missing values in JSON: `null` is NaN for a float input of a model that takes missing values.
 
 JSON has no NaN: JavaScript's JSON.stringify and pandas' to_json write a missing value as null.
-A model published with `--allow-nonfinite` (a scikit-learn forest trained on data with gaps)
-gets NaN for it; a model that takes finite numbers only gets a 422 naming the value and how
+A model whose graph takes them (an XGBoost or LightGBM export's trees, a SimpleImputer: read at
+publish) or published with `--allow-nonfinite` gets NaN for it; a model that takes finite numbers only gets a 422 naming the value and how
 such a model is published.
 Only error paths come here: numpy gives an object array only when a value is not a number.
 """
