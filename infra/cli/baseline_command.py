@@ -36,7 +36,7 @@ from functions.runtime.text_input import text_input
 from infra.cli.baseline_rows import cast_refusals, check_scorable, every_row, training_rows
 from infra.cli.file_args import require_file
 from infra.cli.image_files import read_images
-from infra.cli.row_cells import complete_rows
+from infra.cli.row_cells import background_rows
 
 MADE_FROM = "made_from"  # the key each file records its data and options under
 
@@ -113,18 +113,19 @@ def _row_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace,
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)
     columns = explained_columns(manifest)
-    complete, gappy = complete_rows(rows, columns.strings)  # the drift baseline counts the gaps
+    model = plane.models.model(manifest.name, manifest.version)
+    # Values the model's input cannot hold are refused by `fit`, naming the column (and a
+    # feature missing in every row); values it holds but answers infinity for (3e38 + 3e38 in
+    # float32) warned there, then were stored.
+    with np.errstate(invalid="ignore", over="ignore"):
+        drift = fit(model, rows, bins=args.bins)
+    complete, note = background_rows(rows, columns.strings)  # the drift baseline counts gaps
     background = summarize(
         complete, clusters=args.clusters, strings=columns.strings, picked=columns.picked
     )
-    if gappy:  # said where explanations report their background, not only on this terminal
-        left = f"{background.source} ({gappy} rows with missing values left out)"
+    if note:  # said where explanations report their background, not only on this terminal
+        left = f"{background.source} ({note})"
         background = dataclasses.replace(background, source=left)
-    model = plane.models.model(manifest.name, manifest.version)
-    # Values the model's input cannot hold are refused by `fit`, naming the column; values it
-    # holds but answers infinity for (3e38 + 3e38 in float32) warned there, then were stored.
-    with np.errstate(invalid="ignore", over="ignore"):
-        drift = fit(model, rows, bins=args.bins)
     check_scorable(model, background, complete, args.data)
     store = plane.models.served.pool.registry.store
     written = [

@@ -25,7 +25,7 @@ from infra.cli.explain_plot import shown_values
 from infra.cli.publish_card import Scored
 from infra.cli.publish_data import LabelledData, read_data
 from infra.cli.publish_evaluation import check_numeric, load, served_answers, truth_labels
-from infra.cli.row_cells import complete_rows
+from infra.cli.row_cells import background_rows
 from training import card
 from training.importance import CARD_ROWS
 from training.metrics import class_metrics, regression_metrics
@@ -155,9 +155,9 @@ def _importance(
         kept = kept[spread(BACKGROUND_ROWS, len(kept))]
         some = {k: v[kept] for k, v in data.inputs.items()}
         feeds = validate_inputs(manifest, some, max_batch_size=BACKGROUND_ROWS, typed=False)
-        # rows with a missing value (a model published with --allow-nonfinite) are left out,
-        # as `aiaas baseline` leaves them: k-means centres and SHAP's references are numbers
-        rows, gappy = complete_rows(columns.flat(feeds), columns.strings)
+        # rows with a missing value are left out, or their gaps filled where most rows have
+        # one, as `aiaas baseline` does: k-means centres and SHAP's references are numbers
+        rows, note = background_rows(columns.flat(feeds), columns.strings)
         background = summarize(rows, strings=columns.strings, picked=columns.picked)
         shown = columns.feeds(rows[spread(CARD_ROWS, len(rows))])
         # The default coalitions, as /explain serves them: a fixed 1,024 fit a model of over
@@ -180,7 +180,7 @@ def _importance(
     importance = shown_values(np.mean(per_row, axis=0))
     plots.draw("Feature importance", card.importance_plot, explained.features, importance,
                folder / "importance.png", 15, None, input_features_axis(manifest))  # fmt: skip
-    left = f" ({gappy} rows with missing values left out)" if gappy else ""
+    left = f" ({note})" if note else ""
     top = ", ".join(
         f"{explained.features[i]} {importance[i]:.3g}" for i in np.argsort(-importance)[:TOP]
     )
