@@ -91,9 +91,10 @@ def one_way_warning(names: tuple[str, ...]) -> tuple[str, ...]:
         f"warning: --allow-nonfinite: the graph's trees send a missing value in {shown} the "
         "same way at every split (none of their nodes tracks missing values, as skl2onnx "
         "exports scikit-learn's trees), where scikit-learn's predict sends it the way each "
-        "split learnt: rows with gaps are answered otherwise than predict_proba wherever it "
-        "sent them the other way (a RandomForest: 46 of 80 such rows, by up to 0.6); impute in the pipeline "
-        "(SimpleImputer, which publish reads) or use a model that routes missing values "
+        "split learnt (or refuses it: GradientBoosting): rows with gaps are answered "
+        "otherwise than predict_proba wherever it sent them the other way (a RandomForest: "
+        "46 of 80 such rows, by up to 0.6); impute in the pipeline (SimpleImputer, which "
+        "publish reads) or use a model that routes missing values "
         "(XGBoost, LightGBM)",
     )
 
