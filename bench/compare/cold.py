@@ -7,6 +7,8 @@ starts each server once, in an order that flips each round, and the ratio is of 
     python -m bench.compare.cold --starts 7 --servers aiaas,fastapi --models mlp
 
 Cold start is spawn to the first correct answer (`measure.first_answer_s`), as in the report.
+`--built` serves the graph of each model's shape built with onnx.helper rather than the trained
+demo model (which a fresh clone trains first, once): the start is of the same shape either way.
 """
 
 from __future__ import annotations
@@ -78,12 +80,17 @@ def main() -> None:
         default=["mlp"],
         help=f"comma-separated from {','.join(KINDS)}, default mlp",
     )
+    parser.add_argument(
+        "--built",
+        action="store_true",
+        help="serve the onnx.helper graph of each model's shape, never training the demo spec",
+    )
     args = parser.parse_args()
     compile_checkout()  # a fresh process must not time compiling our modules
     work = scratch_dir("aiaas-cold-")
     (work / "logs").mkdir()
     pythons, _status = interpreters(args.servers)
-    for w in prepare(args.models, work):
+    for w in prepare(args.models, work, train=not args.built):
         report(w, cold_starts(w, pythons, args.starts, work))
 
 

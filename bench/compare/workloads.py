@@ -121,12 +121,13 @@ def publish(store_dir: Path, name: str, path: Path) -> None:
     publish_classifier(store_dir, name, path)
 
 
-def prepare(keys: list[str], work: Path) -> list[Workload]:
-    """Each requested model as an ONNX file under `work`, published into `work/store`."""
+def prepare(keys: list[str], work: Path, *, train: bool = True) -> list[Workload]:
+    """Each requested model as an ONNX file under `work`, published into `work/store`;
+    `train=False`: the graph of the same shape built with onnx.helper, never a trained one."""
     workloads = []
     for key in keys:
         kind = KINDS[key]
-        trained = _trained(kind)
+        trained = _trained(kind) if train else None
         if trained is None:
             trained = (kind.build(work / f"{key}.onnx"), "built with onnx.helper", kind.title)
         path, source, title = trained
