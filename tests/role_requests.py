@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -59,6 +60,7 @@ class RecordedStack:
         self.server = MotoServer(
             env={"MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(self.recording)}
         )
+        self._forks: subprocess.Popen[str] | None = None
 
     def start(self) -> RecordedStack:
         self.server.start(self.work / "moto.log")
@@ -68,6 +70,15 @@ class RecordedStack:
         return self
 
     def stop(self) -> None:
+        if self._forks is not None:
+            assert self._forks.stdin is not None
+            self._forks.stdin.close()  # it ends at the end of its input
+            try:
+                self._forks.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._forks.kill()
+                self._forks.wait()
+            self._forks = None
         self.server.stop()
 
     def state_machine(self, name: str) -> str:
@@ -98,23 +109,42 @@ class RecordedStack:
         """The function's answer to `event`; the recording holds only what it sent."""
         self.recording.write_text("")
         argv = [function, str(event), MODELS, json.dumps(env or {})]
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.invoke_function", *argv],
-            env={
-                **os.environ,
-                "AWS_ENDPOINT_URL": self.server.endpoint,  # S3, Step Functions, CloudWatch
-                "AWS_ENDPOINT_URL_S3": self.server.endpoint,
-                "AIAAS_STORE": f"s3://{BUCKET}/registry",
-                "AIAAS_CACHE_DIR": str(self.work / "cache" / function),
-                "PYTHONPATH": str(REPO),
-            },
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout)
+        out, err = self.work / "invoke.out", self.work / "invoke.err"
+        request = {"argv": argv, "out": str(out), "err": str(err)}
+        request["env"] = {**self._env(), "AIAAS_CACHE_DIR": str(self.work / "cache" / function)}
+        runner = self._runner()
+        assert runner.stdin is not None and runner.stdout is not None
+        runner.stdin.write(json.dumps(request) + "\n")
+        runner.stdin.flush()
+        ready, _, _ = select.select([runner.stdout], [], [], 120)
+        assert ready, f"{function} {event.name}: no answer in 120 s"
+        answer = json.loads(runner.stdout.readline())
+        assert answer["rc"] == 0, err.read_text()[-3000:]
+        return json.loads(out.read_text())
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.server.endpoint,  # S3, Step Functions, CloudWatch
+            "AWS_ENDPOINT_URL_S3": self.server.endpoint,
+            "AIAAS_STORE": f"s3://{BUCKET}/registry",
+            "PYTHONPATH": str(REPO),
+        }
+
+    def _runner(self) -> subprocess.Popen[str]:
+        """`python -m tests.invoke_function --serve`, started on the first call: each call a
+        cold start of its function in a process forked from it, without a new interpreter's
+        imports of numpy, boto3 and FastAPI (~1 CPU-s a call)."""
+        if self._forks is None:
+            self._forks = subprocess.Popen(
+                [sys.executable, "-m", "tests.invoke_function", "--serve"],
+                env=self._env(),
+                cwd=REPO,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        return self._forks
 
 
 def statements(role: str) -> list[dict[str, Any]]:
