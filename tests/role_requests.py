@@ -78,6 +78,8 @@ class RecordedStack:
             except subprocess.TimeoutExpired:
                 self._forks.kill()
                 self._forks.wait()
+            if self._forks.stdout is not None:
+                self._forks.stdout.close()
             self._forks = None
         self.server.stop()
 
