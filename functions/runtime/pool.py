@@ -31,6 +31,7 @@ from pathlib import Path
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError, ModelNotFound, ModelUnavailable, VersionPruned
+from functions.runtime.loaded_as_read import loaded_from
 from functions.runtime.main_broken import canary_alone
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.memory_fit import (
@@ -126,10 +127,13 @@ class ModelPool:
         `outcome`: what `on_load` is told when it loads."""
         key = (manifest.name, manifest.version)
         with self._guard:
-            if key in self._models:
+            held, dropped = loaded_from(self._models, self._padding, manifest)
+            if held is not None:
                 self._models.move_to_end(key)
-                return self._models[key]
+                return held
             lock = self._locks.setdefault(key, threading.Lock())
+        if dropped is not None:  # loaded from another manifest (loaded_as_read.py)
+            self.cache.release(dropped)
         with lock:  # one load per version, however many requests arrive at once
             return self._load_now(manifest, keep, outcome)
 
@@ -142,8 +146,11 @@ class ModelPool:
         start = time.perf_counter()
         try:
             with self._guard:
-                if key in self._models:  # loaded while we waited for the lock: not a load
-                    return self._models[key]
+                held, dropped = loaded_from(self._models, self._padding, manifest)
+                if held is not None:  # loaded while we waited for the lock: not a load
+                    return held
+            if dropped is not None:
+                self.cache.release(dropped)
             # Fetched and verified before anything is evicted for it, where the files land on
             # disk: a version that cannot be fetched (a file missing or corrupt) evicted a
             # good one on every request for it. Files that land in memory are the peak the

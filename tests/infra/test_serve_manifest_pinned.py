@@ -82,3 +82,39 @@ def test_a_restarted_server_refuses_the_edited_manifest_a_running_one_serves_on(
         assert [p["label"] for p in again.json()["predictions"]] == labels
     finally:
         running.close()
+
+
+def test_the_published_manifest_put_back_is_served_as_published_after_a_pinned_call(
+    store: Path,
+) -> None:
+    """The 503's advice followed: the published manifest.json put back in the store (a
+    versioned bucket's old object copied over the edit). A request pinning the version while
+    it was edited loaded it as the edit said (pinned calls are not covered by the alias's
+    record); before, the alias then served that loaded copy, its labels swapped, with a 200,
+    once its record's digest matched again: until a restart. Now the alias serves the version
+    as the manifest it just read and checked says."""
+    key = manifest_key(MODEL, "1")
+    published = LocalStore(store).get_bytes(key)
+    swap_labels(store)
+    running = served(store)
+    server = next(running)
+    try:
+        assert predict(server).status_code == 503  # the alias: the edit refused
+        pinned = httpx.post(
+            f"{server.base}/models/{MODEL}/versions/1/predict", json={"inputs": ROWS}, timeout=30
+        )
+        assert pinned.status_code == 200, pinned.text  # not covered (docs/registry.md)
+        swapped = [p["label"] for p in pinned.json()["predictions"]]
+        LocalStore(store).put_bytes(key, published)  # put back, as the 503's log line says
+        answer = predict(server)
+        assert answer.status_code == 200, answer.text
+        labels = [p["label"] for p in answer.json()["predictions"]]
+        mirror = {"a": "c", "b": "b", "c": "a"}
+        # Before the fix: `swapped`, the edit's labels, from the copy the pinned call loaded.
+        assert labels == [mirror[label] for label in swapped], (labels, swapped)
+        again = httpx.post(
+            f"{server.base}/models/{MODEL}/versions/1/predict", json={"inputs": ROWS}, timeout=30
+        )
+        assert [p["label"] for p in again.json()["predictions"]] == labels
+    finally:
+        running.close()
