@@ -37,6 +37,7 @@ from infra.cli.pull_command import add_pull
 from infra.cli.reason_flag import add_reason, move_reason
 from infra.cli.rollout_text import rollout_lines
 from infra.cli.serve_start import missing_store_line
+from infra.cli.store_check import model_problems
 from infra.cli.token_ids_change import callers_on, say_callers_moved
 from infra.cli.version_settings import headline, varied_settings
 
@@ -49,6 +50,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="list published models")
     p.add_argument(
         "--json", action="store_true", help="print one JSON document (for scripts) instead"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="also check that every version is whole (each file its manifest lists there, at "
+        "its size: a HEAD each) and that each alias's recorded manifest digests match the "
+        "store's; exit 1 naming each problem (after copying or restoring a store)",
     )
     p.set_defaults(func=cmd_models)
 
@@ -148,19 +156,32 @@ def cmd_models(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.json:
-        docs = [_model_doc(reg, name, listed) for name, listed in models.items()]
+        docs = [_model_doc(reg, name, listed, args.check) for name, listed in models.items()]
         print(json.dumps({"store": reg.store.uri, "models": docs}, indent=2))
-        return 0
-    if not models:
-        return 0
+        return _checked(args.check, sum(len(doc["problems"]) for doc in docs))
+    count = 0
     for name, listed in models.items():
         versions = listed.versions
         found, problems = alias_targets(reg, name, listed.alias_keys, versions)  # a read a record
+        if args.check:
+            problems += model_problems(reg, name, versions, found)
         aliases = " ".join(f"@{a}={_described(t)}" for a, t in sorted(found.items()))
         print(f"{name:32} {len(versions):3} version(s), latest {versions[-1]:8} {aliases}")
         for problem in problems:
             print(f"  ! {problem}")
-    return 0
+        count += len(problems)
+    return _checked(args.check, count)
+
+
+def _checked(check: bool, problems: int) -> int:
+    """`models`' exit: 1 where --check found problems (said on stderr), else 0."""
+    if not check:
+        return 0
+    print(
+        f"checked: {problems} problem(s) listed above" if problems else "checked: no problems",
+        file=sys.stderr,
+    )
+    return 1 if problems else 0
 
 
 def _described(target: AliasTarget) -> str:
@@ -174,10 +195,14 @@ def _described(target: AliasTarget) -> str:
     return routed if target.shadow is None else f"{routed},shadow:{target.shadow.version}"
 
 
-def _model_doc(reg: Registry, name: str, listed: Listed | None = None) -> dict[str, Any]:
+def _model_doc(
+    reg: Registry, name: str, listed: Listed | None = None, check: bool = False
+) -> dict[str, Any]:
     versions = reg.versions(name) if listed is None else listed.versions
     keys = None if listed is None else listed.alias_keys
     found, problems = alias_targets(reg, name, keys, versions)
+    if check:
+        problems += model_problems(reg, name, versions, found)
     return {
         "name": name,
         "versions": versions,
