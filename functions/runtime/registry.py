@@ -131,8 +131,12 @@ class Registry:
         return None if pruned is None else VersionPruned(pruned, settled=True)
 
     def manifest(self, name: str, version: str, pin: ManifestPin | None = None) -> ModelManifest:
-        """`name:version`'s manifest; `pin`: its bytes checked against an alias's record."""
-        if (pruned := self.pruned_for_good(name, version)) is not None:
+        """`name:version`'s manifest; `pin`: its bytes checked against an alias's record. A
+        version remembered as pruned for good answers its 404 from memory to pinned calls, but
+        an alias's resolution (`pin`: once a TTL) reads the store: a version put back from a
+        backup and promoted was refused by every running server, which went on serving the
+        alias's version before, until a restart. Found again, it is forgotten as pruned."""
+        if pin is None and (pruned := self.pruned_for_good(name, version)) is not None:
             raise pruned
         try:
             raw = self.store.get_bytes(manifest_key(name, version))
@@ -143,6 +147,7 @@ class Registry:
             if isinstance(missing, VersionPruned) and missing.settled:
                 self._pruned[(name, version)] = missing.message
             raise missing from None
+        self._pruned.pop((name, version), None)  # there after all (put back from a backup)
         if pin is not None:
             pin.check(name, version, raw)
         return parsed(name, version, raw)
