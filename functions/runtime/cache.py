@@ -237,12 +237,14 @@ class ArtifactCache:
                 f"{ref}: the manifest exists but "
                 f"{'the model file' if rel == MODEL_FILE else 'data file ' + rel} is missing "
                 "from the store",
-                public_message=f"model {ref} is incomplete in the registry and is not served",
+                public_message=f"model {ref} is incomplete in the registry (its {rel} is "
+                "missing) and is not served",
             ) from None
         except IntegrityError as exc:
             raise IntegrityError(
                 f"{ref}: {exc.message}",
-                public_message=f"model {ref} failed its integrity check and is not served",
+                public_message=f"model {ref} failed its integrity check (its {rel} is not the "
+                "file its manifest lists) and is not served",
             ) from exc
 
     def _one_download(

@@ -96,7 +96,9 @@ def test_corrupted_artifact_is_503_and_never_served(published: Path) -> None:
     service = digits_service(published)
     service.warm()  # logs and stays up
     assert_unavailable(
-        service, f"model {MODEL}:1 failed its integrity check and is not served", str(published)
+        service,
+        f"model {MODEL}:1 failed its integrity check (its model.onnx is not the file its manifest lists) and is not served",
+        str(published),
     )
     assert list((published / "cache").glob("*.onnx")) == []  # nothing unverified kept
 
@@ -105,7 +107,7 @@ def test_missing_artifact_is_503(published: Path) -> None:
     (version_dir(published) / "model.onnx").unlink()
     assert_unavailable(
         digits_service(published),
-        f"model {MODEL}:1 is incomplete in the registry and is not served",
+        f"model {MODEL}:1 is incomplete in the registry (its model.onnx is missing) and is not served",
     )
 
 

@@ -72,7 +72,7 @@ def test_the_canary_answers_its_callers_while_the_main_version_fails_its_check(
             assert response["statusCode"] == 503, body
             assert body == {
                 "error": "version 1, which this request is routed to, is not served: "
-                f"model {MODEL}:1 failed its integrity check and is not served"
+                f"model {MODEL}:1 failed its integrity check (its model.onnx is not the file its manifest lists) and is not served"
             }
     assert "main version 1 not loaded" in str(fresh.served.last_error)
     # What the alias's main version would describe or answer unrouted says it is not served;
@@ -95,5 +95,5 @@ def test_without_a_healthy_canary_every_request_is_refused_naming_the_main_failu
         response = ask(fresh, key)
         assert response["statusCode"] == 503
         assert body_of(response) == {
-            "error": f"model {MODEL}:1 failed its integrity check and is not served"
+            "error": f"model {MODEL}:1 failed its integrity check (its model.onnx is not the file its manifest lists) and is not served"
         }

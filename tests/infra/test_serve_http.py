@@ -269,7 +269,9 @@ def test_model_that_cannot_load_is_503_without_internals(client: httpx.Client) -
     answer = client.post("/models/broken/predict", json={"inputs": [[1.0, 2.0, 3.0, 4.0]]})
     assert (answer.status_code, answer.json()) == (
         503,
-        {"error": "model broken:1 failed its integrity check and is not served"},
+        {
+            "error": "model broken:1 failed its integrity check (its model.onnx is not the file its manifest lists) and is not served"
+        },
     )
     ready = client.get("/v2/models/broken/ready")
     assert (ready.status_code, ready.json()["ready"]) == (503, False)

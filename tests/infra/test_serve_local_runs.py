@@ -214,8 +214,9 @@ def test_a_run_that_keeps_failing_reads_failed_with_the_reason(local: Local) -> 
     assert time.monotonic() - began > 4  # 1 s, then 3 s
     assert job["status"] == "failed"
     assert job["error"] == (
-        "the run failed 3 times: model corrupt2:1 failed its integrity check and is not "
-        "served; the server's log says why (submit the job again to retry)"
+        "the run failed 3 times: model corrupt2:1 failed its integrity check (its model.onnx "
+        "is not the file its manifest lists) and is not served; the server's log says why "
+        "(submit the job again to retry)"
     )
     listed = local.client.get(JOBS.format(model="corrupt2")).json()["jobs"]
     assert [(j["file"], j["status"]) for j in listed] == [("c.csv", "failed")]

@@ -62,7 +62,7 @@ def test_the_canary_answers_its_share_over_http(server: ServeProcess) -> None:
                 assert (version, answer.status_code) == ("1", 503), answer.text
                 assert answer.json() == {
                     "error": "version 1, which this request is routed to, is not served: "
-                    f"model {MODEL}:1 failed its integrity check and is not served"
+                    f"model {MODEL}:1 failed its integrity check (its model.onnx is not the file its manifest lists) and is not served"
                 }
             outcomes[answer.status_code, version] += 1
     assert set(outcomes) == {(200, "2"), (503, "1")}, outcomes

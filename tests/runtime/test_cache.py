@@ -64,7 +64,8 @@ def test_corrupted_artifact_is_refused_and_never_cached(
             "version); refusing to use it"
         )
         assert (
-            caught.value.public_message == "model m:1 failed its integrity check and is not served"
+            caught.value.public_message
+            == "model m:1 failed its integrity check (its model.onnx is not the file its manifest lists) and is not served"
         )
         assert cache_files(cache_dir) == []
 
@@ -94,7 +95,8 @@ def test_missing_model_file_is_unavailable(
     assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
     assert "model file is missing from the store" in caught.value.message
     assert (
-        caught.value.public_message == "model m:1 is incomplete in the registry and is not served"
+        caught.value.public_message
+        == "model m:1 is incomplete in the registry (its model.onnx is missing) and is not served"
     )
 
 

@@ -39,5 +39,6 @@ def test_an_object_longer_than_its_manifest_says_is_refused(
         cache.fetch(manifest) if into == "disk" else cache.fetch_into_memory(manifest)
     assert "goes on past byte" in refused.value.message
     assert (
-        refused.value.public_message == "model ext:1 failed its integrity check and is not served"
+        refused.value.public_message == f"model ext:1 failed its integrity check (its {rel} is "
+        "not the file its manifest lists) and is not served"
     )

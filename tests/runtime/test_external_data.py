@@ -171,7 +171,8 @@ def test_corrupted_chunk_is_refused_and_never_served(
         response = serve(damaged, tmp_path / "cache", load, sample_tokens())
         assert response["statusCode"] == HTTPStatus.SERVICE_UNAVAILABLE, response["body"]
         assert json.loads(response["body"]) == {
-            "error": f"model {MODEL}:1 failed its integrity check and is not served"
+            "error": f"model {MODEL}:1 failed its integrity check (its {DATA} is not the file "
+            "its manifest lists) and is not served"
         }
         leftovers = list((tmp_path / "cache").iterdir()) if (tmp_path / "cache").exists() else []
         assert leftovers == []

@@ -272,7 +272,8 @@ def test_corrupted_artifact_is_never_served_cold(
             served.current()
         assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
         assert (
-            caught.value.public_message == "model m:1 failed its integrity check and is not served"
+            caught.value.public_message
+            == "model m:1 failed its integrity check (its model.onnx is not the file its manifest lists) and is not served"
         )
     assert served.loaded is None and "sha256" in (served.last_error or "")
     assert not any(cache_dir.glob("*.onnx"))
