@@ -110,7 +110,7 @@ def _unpublished_folders(reg: Registry, name: str, versions: set[str]) -> list[s
             folders.add(rest.split("/", 1)[0])
     return [
         f"{name}: versions/{folder}/ holds files but no {MANIFEST_FILE}, so it is no version "
-        "(a copy not finished, or a publish under way or killed): a bare name serves the "
-        "newest version that has one"
+        "(a copy not finished, a publish under way or killed, a prune stopped midway: `aiaas "
+        "prune` removes the last two's); a bare name serves the newest version that has one"
         for folder in sorted(folders - versions)
     ]
