@@ -29,6 +29,7 @@ from functions.runtime.errors import (
 )
 from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.move_reason import fitted_reason
 from functions.runtime.prune_log import pruned_versions
 from functions.runtime.publishing import check_no_twin, publish_version
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
@@ -100,8 +101,11 @@ def _pull(args: argparse.Namespace) -> int:
         print(f"pulled {what} from {source.store.uri} into {target.store.uri}")
     if alias:  # said as promote says it: what it was, and a rollout the move supersedes
         written = Written()
+        # Where it came from, kept in the alias's history (`aiaas versions`: "why: pulled ...
+        # from s3://staging/..."): a version promoted across stores said only who and when.
+        came = fitted_reason(f"pulled {what} from {source.store.uri}")
         record = target.set_alias(
-            manifest.name, alias, manifest.version, written=written, check=False
+            manifest.name, alias, manifest.version, written=written, check=False, reason=came
         )  # each file it wrote was read and its sha256 checked as it was pulled
         say_moved(target, manifest.name, alias, record, written)
     elif bare:  # the source's newest version, as it has no production: is it the newest here?

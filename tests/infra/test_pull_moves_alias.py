@@ -68,3 +68,22 @@ def test_a_pull_of_a_version_name_pruned_here_names_the_ways_on(
     assert "nothing was copied and no alias moved" in err
     assert "Publish the model there as a new version (`aiaas publish FILE --name churn`" in err
     assert Registry(prod).versions("churn") == ["2"]
+
+
+def test_a_pulled_version_s_alias_history_says_where_it_came_from(
+    capsys: pytest.CaptureFixture[str], s3_bucket: str, tmp_path: Path
+) -> None:
+    """Promoted from staging to prod by pull: prod's history said who and when, not that the
+    version came from staging (a version of the same name may be published in either). The
+    move's reason now names the source store and version, as `aiaas versions` shows it."""
+    staging, prod = S3Store(s3_bucket, "staging"), S3Store(s3_bucket, "prod")
+    publish_linear(Registry(staging), tmp_path, "churn", "cand-7")
+    Registry(staging).set_alias("churn", "production", "cand-7")
+    code, _, err = run(capsys, prod, "pull", "churn@production", "--from", staging.uri)
+    assert code == 0, err
+    record = Registry(prod).alias_record("churn", "production")
+    assert record is not None
+    # Before: no reason (None).
+    assert record["reason"] == f"pulled churn:cand-7 from {staging.uri}"
+    code, out, _ = run(capsys, prod, "versions", "churn")
+    assert f"cand-7; why: pulled churn:cand-7 from {staging.uri}" in out
