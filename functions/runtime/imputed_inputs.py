@@ -106,13 +106,17 @@ def _replaces_nan(node: onnx.NodeProto) -> bool:
     return replaces and filled
 
 
+def shown(names: tuple[str, ...]) -> str:
+    """Input names as publish's notes list them: the first six, quoted."""
+    return ", ".join(f"'{name}'" for name in names[:6]) + (", ..." if len(names) > 6 else "")
+
+
 def imputed_note(names: tuple[str, ...]) -> tuple[str, ...]:
     """What `aiaas publish` says of the inputs `imputed_inputs` found (nothing for none)."""
     if not names:
         return ()
-    shown = ", ".join(f"'{name}'" for name in names[:6]) + (", ..." if len(names) > 6 else "")
     return (
-        f"input{'s' if len(names) > 1 else ''} {shown} take{'' if len(names) > 1 else 's'} "
+        f"input{'s' if len(names) > 1 else ''} {shown(names)} take{'' if len(names) > 1 else 's'} "
         "missing values (null, an empty CSV cell): the graph imputes them (an Imputer, "
         "scikit-learn's SimpleImputer)",
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from functions.runtime.imputed_inputs import ML_DOMAIN, imputed_note, reaching
+from functions.runtime.imputed_inputs import ML_DOMAIN, imputed_note, reaching, shown
 
 if TYPE_CHECKING:
     import onnx
@@ -73,9 +73,8 @@ def tree_note(names: tuple[str, ...]) -> tuple[str, ...]:
     """What `aiaas publish` says of the inputs `tree_inputs` found (nothing for none)."""
     if not names:
         return ()
-    shown = ", ".join(f"'{name}'" for name in names[:6]) + (", ..." if len(names) > 6 else "")
     return (
-        f"input{'s' if len(names) > 1 else ''} {shown} take{'' if len(names) > 1 else 's'} "
+        f"input{'s' if len(names) > 1 else ''} {shown(names)} take{'' if len(names) > 1 else 's'} "
         "missing values (null, an empty CSV cell): the graph's trees send them the way each "
         "split learnt (XGBoost's and LightGBM's default directions), as their predict does",
     )
@@ -86,9 +85,8 @@ def one_way_warning(names: tuple[str, ...]) -> tuple[str, ...]:
     as scikit-learn does."""
     if not names:
         return ()
-    shown = ", ".join(f"'{name}'" for name in names[:6]) + (", ..." if len(names) > 6 else "")
     return (
-        f"warning: --allow-nonfinite: the graph's trees send a missing value in {shown} the "
+        f"warning: --allow-nonfinite: the graph's trees send a missing value in {shown(names)} the "
         "same way at every split (none of their nodes tracks missing values, as skl2onnx "
         "exports scikit-learn's trees), where scikit-learn's predict sends it the way each "
         "split learnt (or refuses it: GradientBoosting): rows with gaps are answered "
