@@ -111,12 +111,18 @@ def shown(names: tuple[str, ...]) -> str:
     return ", ".join(f"'{name}'" for name in names[:6]) + (", ..." if len(names) > 6 else "")
 
 
-def imputed_note(names: tuple[str, ...]) -> tuple[str, ...]:
-    """What `aiaas publish` says of the inputs `imputed_inputs` found (nothing for none)."""
+def takes_missing(names: tuple[str, ...], how: str) -> tuple[str, ...]:
+    """What `aiaas publish` says of inputs that take missing values, `how` the graph treats
+    them (nothing for no input)."""
     if not names:
         return ()
+    many = len(names) > 1
     return (
-        f"input{'s' if len(names) > 1 else ''} {shown(names)} take{'' if len(names) > 1 else 's'} "
-        "missing values (null, an empty CSV cell): the graph imputes them (an Imputer, "
-        "scikit-learn's SimpleImputer)",
+        f"input{'s' if many else ''} {shown(names)} take{'' if many else 's'} missing values "
+        f"(null, an empty CSV cell): {how}",
     )
+
+
+def imputed_note(names: tuple[str, ...]) -> tuple[str, ...]:
+    """What `aiaas publish` says of the inputs `imputed_inputs` found (nothing for none)."""
+    return takes_missing(names, "the graph imputes them (an Imputer, scikit-learn's SimpleImputer)")

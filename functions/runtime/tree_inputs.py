@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from functions.runtime.imputed_inputs import ML_DOMAIN, imputed_note, reaching, shown
+from functions.runtime.imputed_inputs import ML_DOMAIN, imputed_note, reaching, shown, takes_missing
 
 if TYPE_CHECKING:
     import onnx
@@ -71,12 +71,10 @@ def one_way_tree_inputs(graph: onnx.GraphProto, producer: str) -> frozenset[str]
 
 def tree_note(names: tuple[str, ...]) -> tuple[str, ...]:
     """What `aiaas publish` says of the inputs `tree_inputs` found (nothing for none)."""
-    if not names:
-        return ()
-    return (
-        f"input{'s' if len(names) > 1 else ''} {shown(names)} take{'' if len(names) > 1 else 's'} "
-        "missing values (null, an empty CSV cell): the graph's trees send them the way each "
-        "split learnt (XGBoost's and LightGBM's default directions), as their predict does",
+    return takes_missing(
+        names,
+        "the graph's trees send them the way each split learnt (XGBoost's and LightGBM's "
+        "default directions), as their predict does",
     )
 
 

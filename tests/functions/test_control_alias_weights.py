@@ -9,18 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.control.app import create_app
-from functions.runtime.store import ObjectStore
-from tests.functions.test_control_models import MODEL, client_once, publish_versions
+from tests.functions.test_control_models import MODEL, client_once
 
 ALIAS = f"/control/models/{MODEL}/aliases/production"
-
-
-@pytest.fixture
-def client(store: ObjectStore, classifier_onnx: Any) -> TestClient:
-    registry = publish_versions(store, classifier_onnx, "1", "2", "3")
-    registry.set_alias(MODEL, "production", "1", actor="ci")
-    return TestClient(create_app(store))
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])

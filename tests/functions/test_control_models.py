@@ -27,13 +27,6 @@ def publish_versions(store: ObjectStore, onnx: Path, *versions: str) -> Registry
     return registry
 
 
-@pytest.fixture
-def client(store: ObjectStore, classifier_onnx: Path) -> TestClient:
-    registry = publish_versions(store, classifier_onnx, "1", "2", "3")
-    registry.set_alias(MODEL, "production", "1", actor="ci")
-    return TestClient(create_app(store))
-
-
 def client_once(
     request: pytest.FixtureRequest, factory: pytest.TempPathFactory, versions: str = "123"
 ) -> TestClient:

@@ -32,13 +32,6 @@ REQUIRED = (
 PLAN = {"steps": [0.1, 1], "bake_s": 60, "max_error_rate": 0.01}
 
 
-@pytest.fixture
-def client(store: ObjectStore, classifier_onnx: Path) -> TestClient:
-    registry = publish_versions(store, classifier_onnx, "1", "2", "3")
-    registry.set_alias(MODEL, "production", "1", actor="ci")
-    return TestClient(create_app(store))
-
-
 def test_each_move_keeps_its_reason_in_the_history_its_get_answers(client: TestClient) -> None:
     moves = [
         client.put(f"{ALIAS}/production", json={"version": "2", "weight": 0.1, "reason": WHY}),
