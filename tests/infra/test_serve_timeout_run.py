@@ -93,12 +93,19 @@ def test_a_run_past_the_function_timeout_is_stopped_offloaded_or_inline(
         assert idle_within(pid, 4.0) < 4.0, "the run went on after the 504"
         # Cheap calls bring a model whose cost grows with the body through shapes onto the
         # event loop: a long run there held every route of the server (no 504 is possible
-        # there), now it stops at the Timeout.
-        for _ in range(70):
-            small = http.post("/models/squaring/predict", json={"inputs": [[1]]})
-            assert small.status_code == 200, small.text
-        began = time.monotonic()
-        answer = http.post("/models/squaring/predict", json={"inputs": [[0.0] * 2000]})
+        # there), now it stops at the Timeout. Whether the route is inline is the gateway's
+        # judgement on its last timed call: one preempted under load (over the 0.1 ms) keeps it
+        # on a thread, where the heavy call is the offloaded 504 (its run stopped, as above);
+        # the cheap calls are then sent again, until a heavy call is the inline one.
+        for _ in range(4):
+            for _ in range(70):
+                small = http.post("/models/squaring/predict", json={"inputs": [[1]]})
+                assert small.status_code == 200, small.text
+            began = time.monotonic()
+            answer = http.post("/models/squaring/predict", json={"inputs": [[0.0] * 2000]})
+            if answer.status_code != 504:
+                break
+            assert idle_within(pid, 4.0) < 4.0, "the run went on after the 504"
         assert answer.status_code == 503 and time.monotonic() - began < 3, answer.text
         # run_deadline's answer: the run has ended
         assert "ran longer than the 1 s a run may take here" in answer.json()["error"]
