@@ -49,7 +49,7 @@ def check_remote_data(spec: JobSpec, spec_path: Path) -> None:
 
 
 def container_command(
-    spec_path: Path, *, alias: str | None, version: str | None = None
+    spec_path: Path, *, alias: str | None, version: str | None = None, reason: str | None = None
 ) -> list[str]:
     """The job's command: write the spec from the environment, then train and publish (a job
     that did not would leave its model on an instance that is gone)."""
@@ -58,6 +58,8 @@ def container_command(
         options += ["--alias", names.alias_name(alias)]
     if version:
         options += ["--version", names.new_version_name(version)]
+    if reason:  # the job's own --reason: its alias move keeps it, as a local run's does
+        options.append(f"--reason={reason}")  # one argument: a reason may begin with "-"
     spec_file = f"/tmp/aiaas-spec{spec_path.suffix or '.yaml'}"  # noqa: S108 - inside the job's container
     return ["sh", "-c", WRITE_SPEC_AND_TRAIN, spec_file, *options]
 
@@ -84,6 +86,7 @@ def submit_request(
     definition: str,
     alias: str | None = None,
     version: str | None = None,
+    reason: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
     """The `SubmitJob` parameters for one training spec (validated here, before submitting)."""
@@ -93,7 +96,7 @@ def submit_request(
         "jobQueue": queue,
         "jobDefinition": definition,
         "containerOverrides": {
-            "command": container_command(spec_path, alias=alias, version=version),
+            "command": container_command(spec_path, alias=alias, version=version, reason=reason),
             "environment": [{"name": SPEC_ENV, "value": text}],
         },
         "tags": {"aiaas:model": spec.name},

@@ -21,6 +21,7 @@ from functions.runtime.errors import VersionExists
 from functions.runtime.metric_text import metrics_text
 from functions.runtime.parity_text import parity_summary
 from functions.runtime.publishing import check_no_twin, check_version_free
+from functions.runtime.reason_flag import add_reason, alias_reason
 from functions.runtime.refs import manifest_key
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--alias", help="point this alias at the published version (e.g. production)"
     )
+    add_reason(parser, "the published version's alias is set (--alias, publish.alias)")
     parser.add_argument(
         "--version",
         help="publish as this version (default: the spec's version, else the next number); "
@@ -70,6 +72,11 @@ def run_train(args: argparse.Namespace, on_published: Callable[[], object] | Non
     if getattr(args, "version", None):  # as --alias overrides publish.alias
         spec = dataclasses.replace(spec, version=names.new_version_name(args.version))
     spec_dir = args.spec.resolve().parent
+    alias = names.alias_name(args.alias) if args.alias else None
+    if alias and not args.publish:
+        print("note: --alias only takes effect with --publish", file=sys.stderr)
+    # Asked before the data is read: a refusal once trained would leave the version unaliased.
+    reason = alias_reason(args, (alias or spec.alias) if args.publish else None)
     # The data is judged before torch loads: a bad spec costs a second, never a training run.
     report = check_data(spec, spec_dir)
     cores = os.cpu_count() or 1
@@ -94,9 +101,6 @@ def run_train(args: argparse.Namespace, on_published: Callable[[], object] | Non
         print(f"{args.spec}: valid ({spec.name}, {spec.task}, recipe {spec.recipe.name})")
         print(report.line())
         return 0
-    alias = names.alias_name(args.alias) if args.alias else None
-    if alias and not args.publish:
-        print("note: --alias only takes effect with --publish", file=sys.stderr)
     from training.job import run_job  # torch loads here, not at CLI start
 
     result = run_job(
@@ -106,6 +110,7 @@ def run_train(args: argparse.Namespace, on_published: Callable[[], object] | Non
         spec_dir=spec_dir,
         publish_model=args.publish,
         alias=alias,
+        reason=reason,
         progress=False if args.no_progress else None,
         on_published=on_published,
     )

@@ -118,11 +118,13 @@ def run_job(
     spec_dir: Path | None = None,
     publish_model: bool = False,
     alias: str | None = None,
+    reason: str | None = None,
     progress: bool | None = None,
     on_published: Callable[[], object] | None = None,
 ) -> JobResult:
-    """Run `spec`, write artifacts under `out_dir` and, if asked, publish them to `registry`;
-    `on_published` is told as soon as the version exists (training/publish.py `publish`)."""
+    """Run `spec`, write artifacts under `out_dir` and, if asked, publish them to `registry`
+    (`reason`: why its alias is set, kept in the alias history); `on_published` is told as soon
+    as the version exists (training/publish.py `publish`)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     if publish_model and spec.version:
@@ -139,8 +141,9 @@ def run_job(
     work, lock = work_folder(out_dir)  # its own, locked while this run lives
     try:
         result = _run_in(
-            spec, registry, raw, data, work, publish_model, alias, progress, timings, on_published
-        )
+            spec, registry, raw, data, work, publish_model, alias, progress, timings,
+            on_published, reason=reason,
+        )  # fmt: skip
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -165,6 +168,7 @@ def _run_in(
     progress: bool | None,
     timings: dict[str, float],
     on_published: Callable[[], object] | None = None,
+    reason: str | None = None,
 ) -> JobResult:
     """The job once its data is ready: train, export, card, publish, all into `out_dir`, the
     run's own work folder (`_work_folder`), so publishing reads only this run's files."""
@@ -227,6 +231,7 @@ def _run_in(
             alias,
             numbered=spec.version is None,
             on_published=on_published,
+            reason=reason,
         )
         if published != manifest:  # its publish_id; its number, when another run took this one
             manifest = published

@@ -181,13 +181,14 @@ def publish(
     *,
     numbered: bool = False,
     on_published: Callable[[], object] | None = None,
+    reason: str | None = None,
 ) -> ModelManifest:
     """Publish the version (card and vocabulary beside it) and point `alias` at it; returns
     the manifest as published. A `numbered` version (not pinned by the user) that another run
     published while this one trained moves on to the next free number, as `aiaas publish`
     does: the card, which names the version, is written again. `on_published` is told once the
     version exists (its manifest's write answered), before the alias (the CLI then ignores
-    stop signals, as publish does)."""
+    stop signals, as publish does); `reason`: why the alias is set, kept in its history."""
     for attempt in range(1, NUMBER_TRIES + 1):
         try:
             manifest = registry.publish(
@@ -203,7 +204,7 @@ def publish(
     if on_published is not None:
         on_published()
     if alias:
-        point_alias_at_published(registry, manifest.name, alias, manifest.version)
+        point_alias_at_published(registry, manifest.name, alias, manifest.version, reason)
     return manifest
 
 

@@ -4,6 +4,7 @@ exists, so a refusal there must say that it does."""
 from __future__ import annotations
 
 import logging
+import shlex
 
 from functions.runtime.aliases import Written
 from functions.runtime.errors import AiaasError
@@ -13,18 +14,25 @@ from functions.runtime.rollout.record import RolloutBook
 log = logging.getLogger("aiaas.registry")
 
 
-def point_alias_at_published(registry: Registry, name: str, alias: str, version: str) -> None:
-    """`set_alias` after `name:version` was published. A refusal (a full or read-only store,
-    access denied on aliases/) was said as the store's error alone: nothing said the version
-    existed, and the natural retry published (or trained and published) the same model again
-    as the next version. It now names the version and the command that finishes the job."""
+def point_alias_at_published(
+    registry: Registry, name: str, alias: str, version: str, reason: str | None = None
+) -> None:
+    """`set_alias` after `name:version` was published (`reason`: why, its --reason, kept in the
+    alias history as a promote's is; checked before the publish began). A refusal (a full or
+    read-only store, access denied on aliases/) was said as the store's error alone: nothing
+    said the version existed, and the natural retry published (or trained and published) the
+    same model again as the next version. It now names the version and the command that
+    finishes the job."""
     written = Written()
+    again = f"aiaas promote {name} {version} --alias {alias}"
+    if reason:
+        again += f" --reason={shlex.quote(reason)}"
     try:
-        registry.set_alias(name, alias, version, written=written, check=False)  # just written
+        registry.set_alias(name, alias, version, written=written, check=False, reason=reason)
     except AiaasError as exc:
         said = AiaasError(
             f"published {name}:{version}, but could not point {alias!r} at it: {exc.message}; "
-            f"once that is fixed, run `aiaas promote {name} {version} --alias {alias}` (not the "
+            f"once that is fixed, run `{again}` (not the "
             "publish again: it would be a new version)",
             public_message=exc.public_message,
         )

@@ -26,6 +26,7 @@ from functions.runtime.manifest import (
 from functions.runtime.manifest_fields import check_labels
 from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
+from functions.runtime.reason_flag import add_reason, alias_reason
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from functions.runtime.tensor_spec import NUMERIC
@@ -113,6 +114,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "probabilities, as skl2onnx does or a final Softmax, else softmax)",
     )
     p.add_argument("--alias", help="point this alias at the new version (e.g. production)")
+    add_reason(p, "--alias points at the new version")
     p.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/inf in float inputs")
     p.add_argument("--description", default="", help="one line about the model")
     p.add_argument(
@@ -175,6 +177,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     name = names.model_name(args.name)
     # Checked before anything is written: a bad alias must not leave a published version behind.
     alias = names.alias_name(args.alias) if args.alias else None
+    reason = alias_reason(args, alias)
     if args.version:  # `008` beside `8`, or another model's version, refused before any work
         pinned = names.new_version_name(args.version)
         check_no_twin(reg.store, name, pinned)
@@ -258,7 +261,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     card = _Card(prepared, scored, notes, work / "card")
     stored = published_alike(reg, prepared) if args.version else None
     if stored is not None:  # a retried job: nothing to write, the alias still to set
-        return _published_already(args, reg, stored, notes, alias)
+        return _published_already(args, reg, stored, notes, alias, reason)
     same = same_file(  # before this version exists
         earlier, prepared.manifest.file.sha256, lambda: weights_beside(prepared)
     )
@@ -271,12 +274,12 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         stored = published_alike(reg, prepared) if args.version else None
         if stored is None:
             raise
-        return _published_already(args, reg, stored, notes, alias)
+        return _published_already(args, reg, stored, notes, alias, reason)
     answered()  # published: a stop signal now must not say "interrupted" (a retry publishes twice)
     refused = None
     try:
         if alias:
-            point_alias_at_published(reg, name, alias, manifest.version)
+            point_alias_at_published(reg, name, alias, manifest.version, reason)
     except AiaasError as exc:  # the version exists: reported (--json too), then the error
         refused = exc
     report(args, reg.store.uri, manifest, notes, same, alias if refused is None else None)
@@ -291,10 +294,11 @@ def _published_already(
     stored: ModelManifest,
     notes: tuple[str, ...],
     alias: str | None,
+    reason: str | None,
 ) -> int:
     """`stored`, published from the same files: nothing to write, the alias still to set."""
     if alias:
-        point_alias_at_published(reg, stored.name, alias, stored.version)
+        point_alias_at_published(reg, stored.name, alias, stored.version, reason)
     answered()
     note = "already published from the same files; nothing written"
     if args.data is not None and not stored.metrics.get("held_out") and not outputs_only(stored):

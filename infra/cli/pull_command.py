@@ -32,6 +32,7 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.move_reason import fitted_reason
 from functions.runtime.prune_log import pruned_versions
 from functions.runtime.publishing import check_no_twin, publish_version
+from functions.runtime.reason_flag import add_reason, alias_reason
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
@@ -62,6 +63,7 @@ def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="alias to set here too (default: the source alias the version came through, if "
         "any: NAME@ALIAS's, and production for a bare NAME whose source has it)",
     )
+    add_reason(p, "the alias is set here (kept with where the version came from)")
     add_flag(p, "a copy")
     p.set_defaults(func=cmd_pull)
 
@@ -82,6 +84,7 @@ def _pull(args: argparse.Namespace) -> int:
         # The alias was left unset here, so an edge holding a newer version served that one.
         ref = replace(ref, alias=DEFAULT_ALIAS)
     alias = alias or ref.alias
+    reason = alias_reason(args, alias)  # before the copy: a refusal after it left no alias
     try:
         manifest = source.resolve(ref)
     except ModelNotFound as exc:  # two stores are in play: say which one lacks it
@@ -104,6 +107,8 @@ def _pull(args: argparse.Namespace) -> int:
         # Where it came from, kept in the alias's history (`aiaas versions`: "why: pulled ...
         # from s3://staging/..."): a version promoted across stores said only who and when.
         came = fitted_reason(f"pulled {what} from {source.store.uri}")
+        if reason:  # the user's why first: the history line reads "why: CHG-7; pulled ..."
+            came = fitted_reason(f"{reason}; {came}")
         record = target.set_alias(
             manifest.name, alias, manifest.version, written=written, check=False, reason=came
         )  # each file it wrote was read and its sha256 checked as it was pulled

@@ -21,6 +21,7 @@ from functions.runtime.manifest import (
     ModelManifest,
 )
 from functions.runtime.prune_log import prune_record
+from functions.runtime.reason_flag import add_reason, move_reason
 from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.rollback_pinned import just_rolled_back, retried
@@ -34,7 +35,6 @@ from infra.cli.card_check import card_problems, card_refusal, manifest_digest
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
-from infra.cli.reason_flag import add_reason, move_reason
 from infra.cli.rollout_text import rollout_lines
 from infra.cli.serve_start import missing_store_line
 from infra.cli.store_check import model_problems

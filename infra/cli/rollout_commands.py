@@ -20,6 +20,7 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.errors import BadRequest, Conflict, ModelNotFound, NotFound
+from functions.runtime.reason_flag import add_reason, move_reason
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.attention import attention
 from functions.runtime.rollout.engine import RolloutEngine
@@ -37,7 +38,6 @@ from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.arg_types import bake, steps
 from infra.cli.misspelled import meant
-from infra.cli.reason_flag import add_reason, move_reason
 from infra.cli.rollout_elsewhere import with_elsewhere
 from infra.cli.rollout_follow import (
     CHECK_GRACE_S,

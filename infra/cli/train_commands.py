@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from functions.runtime import names
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from training.command import add_arguments
@@ -52,12 +54,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
     """Submit the spec as an AWS Batch job; the job trains and publishes to the stack's store."""
     import boto3
 
+    from functions.runtime.reason_flag import alias_reason
     from infra.aws_batch import resolve_target, submit, submit_request
+    from training.spec import load_spec
 
+    alias = names.alias_name(args.alias) if args.alias else None
+    # A reason AIAAS_REQUIRE_REASON wants is asked here, before anything is submitted; the job
+    # runs `python -m training ... --reason`, and its alias move keeps it.
+    reason = alias_reason(args, alias or load_spec(args.spec).alias)
     queue, definition = resolve_target(args.job_queue, args.job_definition)
     request = submit_request(
-        args.spec, queue=queue, definition=definition, alias=args.alias, version=args.version
-    )
+        args.spec, queue=queue, definition=definition, alias=alias, version=args.version,
+        reason=reason,
+    )  # fmt: skip
     job = submit(boto3.client("batch"), request)
     if args.json:  # stdout: one JSON document, as every --json
         document = {
