@@ -286,12 +286,22 @@ def _metric_lines(report: dict[str, Any], label_given: bool) -> list[str]:
         return [f"  metrics: none (no labelled rows{shown})"]
     which = "" if label_given else ", by default"
     lines = [f"  metrics on {found['rows']} labelled rows (column {found['label']!r}{which}):"]
+    if found.get("values"):
+        lines[0] = lines[0][:-1] + (
+            f", {len(found['values'])} values a row; R² the mean of each value's):"
+        )
     for key, delta in found["delta"].items():
         a, b = found["a"][key], found["b"][key]
         shown = "n/a" if delta is None else f"{delta:+.4g}"
         lines.append(
             f"    {metric_name(key):9} A {metric_value(a)}  B {metric_value(b)}  B-A {shown}"
         )
+    for each in found.get("values") or []:  # a forecast's horizons, one line each
+        shown = "  ".join(
+            f"{metric_name(key)} A {metric_value(each['a'][key])} B {metric_value(each['b'][key])}"
+            for key in each["delta"]
+        )
+        lines.append(f"    value {each['value']}: {shown}")
     unknown = found.get("unknown_labels") or {}
     if unknown:
         counts = ", ".join(f"{label!r}: {rows}" for label, rows in list(unknown.items())[:5])

@@ -118,7 +118,9 @@ def test_a_regressor_of_several_targets_says_why_it_has_no_metrics(
 ) -> None:
     """A 3-target regressor ([N, 3], no labels) compared on a file with a `label` column said
     "metrics: none (no labelled rows)", and --max-drop failed "the file has no labelled rows"
-    (outputs hunt): the rows have labels; the output has 3 values a row."""
+    (outputs hunt): the rows have labels; the output has 3 values a row. A truth of 3 values
+    a row would be scored (tests/infra/test_compare_several_values.py); one value a row is
+    told so."""
     work = tmp_path_factory.mktemp("targets")
     store = LocalStore(work / "store")
     registry = Registry(store)
@@ -130,8 +132,9 @@ def test_a_regressor_of_several_targets_says_why_it_has_no_metrics(
     pool = ModelPool(registry, ArtifactCache(store, work / "cache"))
     report = compare_versions(pool, CompareRequest("r", "1", "2", "batch/r/input/rows.csv"))
     why = (
-        "metrics need one value (or one label) a row from both versions, and no output "
-        "compared has one ('logits' [3] a row)"
+        "'label' holds no 3 numbers a row (such as '1.5') to compare 'logits''s 3 values with: "
+        "name the truth's columns T_0 ... T_2 and give --label T, or a JSONL field holding a "
+        "list of 3"
     )
     assert (report["metrics"], report["metrics_unavailable"]) == (None, why)
     argv = ["--store", store.uri, "compare", "r", "1", "2", "--data", "batch/r/input/rows.csv"]

@@ -24,6 +24,7 @@ from functions.runtime.batch.scoring import Chunk, RowError
 from functions.runtime.batch.source import HEADER_LIMIT, ByteRange, line_batches, read_first_line
 from functions.runtime.codecs import oip, simple
 from functions.runtime.comparison.truth import TruthReader, json_line, truth_reader
+from functions.runtime.comparison.values import has_truth
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectStore
@@ -84,10 +85,11 @@ def open_compare_file(
     label_required: bool,
     chunk_rows: int,
     defaults: Sequence[str] = (),
+    width: int = 1,
 ) -> CompareFile:
     """Open `key` for `manifest`'s inputs; raises what makes the whole file unreadable. With no
     `label`, the truth is the first of `defaults` the file has (CSV columns, JSONL fields of its
-    first line), if any."""
+    first line), if any; for a truth of `width` values a row, its columns `y_0` ... too."""
     obj = BatchObject(model=manifest.name, input_key=key, file=key)
     if obj.format == "jsonl" and _is_capture(store, key, obj.compressed):
         opened = CompareFile(CAPTURE, "line", None, iter(()))
@@ -106,9 +108,9 @@ def open_compare_file(
         columns = fmt.layout.columns if isinstance(fmt, CsvFormat) else None
         if label is None:
             there = _first_fields(store, key, obj.compressed) if columns is None else columns
-            label = next((name for name in defaults if name in there), None)
+            label = next((name for name in defaults if has_truth(name, there, width)), None)
         if label is not None:
-            truth = truth_reader(label, columns, key, required=label_required)
+            truth = truth_reader(label, columns, key, required=label_required, width=width)
     elif label_required:
         raise BadRequest(f"{key}: an .npy file has no label column; compare without --label")
     found = CompareFile(fmt.name, fmt.position_key, None if truth is None else label, iter(()))

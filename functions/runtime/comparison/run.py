@@ -35,6 +35,8 @@ from functions.runtime.comparison.inputs import check_inputs
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
 from functions.runtime.comparison.truth import LABEL_COLUMNS, graph_named, number_truth
+from functions.runtime.comparison.values import quality as values_quality
+from functions.runtime.comparison.values import several_values
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import as_served
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -84,6 +86,7 @@ def compare_versions(
         reading,
         request.label,
         label_required=request.label is not None,
+        width=plan.width,
         chunk_rows=max(1, min(request.chunk_rows, request.max_rows)),
         # B's too: a version published from ONNX records no training target, so comparing it
         # (as A) with a trained one found no labels in the trained one's own training data.
@@ -263,10 +266,17 @@ def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
             "not both classify"
         )
     primary = next((n for n in numeric if n != by_class and _one_value(theirs[n])), None)
+    width = 1
+    if primary is None and not labels:  # a forecast's horizons: values.py
+        served = {spec.name: spec for spec in as_served(a).outputs}
+        widths = {n: several_values(a, theirs[n], served[n]) for n in numeric}
+        primary = next((n for n in numeric if widths[n]), None)
+        width = widths[primary] if primary is not None else 1
     names = clashing(a) if labels else {}  # an output named `score`: `score_output` in answers
     fields = tuple(names.get(name, name) for name in numeric)
     field = None if by_class is None else names.get(by_class, by_class)
-    return Plan(fields, labels, None if primary is None else names.get(primary, primary), field)
+    primary = None if primary is None else names.get(primary, primary)
+    return Plan(fields, labels, primary, field, width)
 
 
 def training_target(manifest: ModelManifest) -> str | None:
@@ -344,6 +354,12 @@ def _quality(
             )
         return {"metrics": None, "points": None, "metrics_unavailable": why}
     values = (np.concatenate(tally.primary[0]), np.concatenate(tally.primary[1]))
+    if plan.width > 1:
+        several, drawn, unread = values_quality(label, values, tally.truth, plan.primary)
+        return {"metrics": several, "points": drawn} | (
+            {"metrics_unavailable": unread} if unread else {}
+        )
+    values = (values[0].reshape(-1), values[1].reshape(-1))
     numbers = number_truth(tally.truth)
     found = metrics.against_truth(
         label, (numbers, numbers), values, metrics.regressor_metrics, float

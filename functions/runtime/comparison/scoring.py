@@ -46,6 +46,7 @@ class Plan:
     # The class scores of versions whose class lists differ (another order, a class added):
     # compared as the shadow compares them, on the classes both have by name.
     scores: str | None = None
+    width: int = 1  # the primary's values a row: several for a forecast's horizons (values.py)
 
 
 @dataclass
@@ -241,8 +242,8 @@ class PairScorer:
             if self.plan.labels:
                 tally.labels[which].append(answer[LABEL_FIELD][keep].astype(str))
             if self.plan.primary is not None:
-                values = answer[self.plan.primary][keep].astype(np.float64).reshape(-1)
-                tally.primary[which].append(values)
+                values = answer[self.plan.primary][keep].astype(np.float64)
+                tally.primary[which].append(values.reshape(len(values), self.plan.width))
         rows = len(keep)
         given = truth if truth is not None else [None] * rows
         tally.truth.extend(value for value, ok in zip(given, keep.tolist(), strict=True) if ok)

@@ -28,12 +28,18 @@ LABEL_COLUMNS = ("label", "target", "y")
 
 
 def truth_reader(
-    label: str, columns: Sequence[str] | None, key: str, *, required: bool
+    label: str, columns: Sequence[str] | None, key: str, *, required: bool, width: int = 1
 ) -> TruthReader | None:
     """How to read `label` from the records of `key` (CSV `columns`, or JSONL when None);
-    None when a CSV has no such column and the label was not asked for by name."""
+    None when a CSV has no such column and the label was not asked for by name. A truth of
+    `width` values a row is read from `label_0` ... where the CSV has no `label` column: a list
+    of their cells a row (values.py)."""
     if columns is None:
         return lambda records: [_field(record, label) for record in records]
+    several = [f"{label}_{i}" for i in range(width)] if width > 1 else []
+    if label not in columns and several and all(c in columns for c in several):
+        at = [list(columns).index(c) for c in several]
+        return lambda records: [[_cell(record, i) for i in at] for record in records]
     if label not in columns:
         if not required:
             return None
