@@ -25,6 +25,7 @@ from training.category_hints import (
     spelt_like,
 )
 from training.datasets import RawData, load_raw
+from training.date_numbers import dates_as_numbers
 from training.prepare import channel_last_warning, prepare
 from training.recipes import CATALOG
 from training.spec import JobSpec
@@ -279,7 +280,9 @@ def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
         present = ~np.isnan(x[:, i])  # a gap is filled by training; judge the values given
         column = x[present, i]
         why = _id_like(x[present & first, i], name)  # a copied row repeats its id
-        if why:
+        if dated := dates_as_numbers(column, name):  # more than "a row id" where it is one
+            warnings.append(dated)
+        elif why:
             warnings.append(
                 f"feature column {name!r} looks like a row id ({why}); a model can learn the "
                 "row order instead of the data: add it to dataset.exclude"
