@@ -140,3 +140,33 @@ def test_a_jsonl_list_is_the_truth_and_one_value_a_row_is_told(
     assert report["metrics"] is None
     assert "holds no 4 numbers a row" in report["metrics_unavailable"]
     assert "give --label T" in report["metrics_unavailable"]
+
+
+def test_a_wide_output_is_not_held_as_a_regressions_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 40 values a row (an embedding published as `other`): every row's values would be kept
+    # for metrics (100,000 rows of 768: 1.2 GB), so past 32 it is compared on its outputs only.
+    store = str(tmp_path / "store")
+    weights = np.random.default_rng(1).normal(size=(3, 40)).astype(np.float32)
+    for version in (1, 2):
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["emb"])],
+            "wide",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+            [helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["n", 40])],
+            [numpy_helper.from_array(weights * version, "w")],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, tmp_path / f"w{version}.onnx")
+        argv = ["--store", store, "publish", str(tmp_path / f"w{version}.onnx"), "--name", "w"]
+        assert main([*argv, "--features", "f0,f1,f2"]) == 0
+    data = tmp_path / "rows.csv"
+    data.write_text("f0,f1,f2\n1,2,3\n4,5,6\n")
+    capsys.readouterr()
+    argv = ["--store", store, "compare", "w", "1", "2", "--data", str(data), "--no-progress"]
+    assert main([*argv, "--json"]) == 0
+    report = report_of(capsys)
+    assert report["outputs_compared"] == ["emb"] and report["max_abs_diff"] > 0
+    assert report["metrics"] is None and report["points"] is None
