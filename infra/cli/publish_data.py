@@ -273,7 +273,9 @@ def read_data(
     if not rows or not all(isinstance(row, dict) for row in rows):
         raise BadRequest(f"--data {path}: give records (JSONL objects or CSV rows) with a label")
     unlabelled = not labelled and target is None
-    if unlabelled and not any(c in rows[0] for c in LABEL_COLUMNS):
+    if unlabelled and not any(
+        c in rows[0] or {f"{c}_0", f"{c}_1"} <= set(rows[0]) for c in LABEL_COLUMNS
+    ):
         inputs = _decoded(rows, manifest, path, found.lines)
         return LabelledData(inputs, [None] * len(rows), "", found.total, tuple(found.lines))
     column = _label_column(path, rows, target)
@@ -317,6 +319,9 @@ def _decoded(
 
 
 def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) -> str:
+    for name in (target,) if target is not None else LABEL_COLUMNS:
+        if name not in rows[0] and _gather_targets(rows, name):
+            return name
     if target is not None:
         if target not in rows[0]:
             raise BadRequest(
@@ -330,6 +335,20 @@ def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) ->
             f"of {list(LABEL_COLUMNS)}); it has {list(rows[0])}"
         )
     return column
+
+
+def _gather_targets(rows: list[dict[str, Any]], name: str) -> bool:
+    """A forecast's targets `name_0`, `name_1`, ... (columns named as batch names an input's)
+    made one list a row under `name`, as a JSONL field of them is; whether there were 2 or
+    more. A CSV of 7 horizons' truth was told it had no label column."""
+    count = 0
+    while f"{name}_{count}" in rows[0]:
+        count += 1
+    if count < 2:
+        return False
+    for row in rows:
+        row[name] = [row.pop(f"{name}_{i}", None) for i in range(count)]
+    return True
 
 
 def _npz(path: Path, manifest: ModelManifest, target: str | None, labelled: bool) -> LabelledData:

@@ -19,6 +19,7 @@ from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.batch.sizes import in_order, is_ragged, picked, size_groups
 from functions.runtime.codecs import simple
 from functions.runtime.comparison.truth import bool_classes, graph_classes
+from functions.runtime.comparison.values import MAX_VALUES
 from functions.runtime.drift.watched import prediction_output, value_output
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
@@ -70,6 +71,8 @@ def served_answers(
         firsts.append(first.reshape(len(first), -1))
         if "predictions" in doc:
             answers += [row["label"] for row in doc["predictions"]]
+        elif firsts[-1].shape[1] > 1 and _targets(data) == firsts[-1].shape[1]:
+            answers += firsts[-1].tolist()  # a forecast's horizons against as many targets
         elif firsts[-1].shape[1] > 1:  # its column 0 was scored as the value: RMSE 11.9, R2 -16
             raise BadRequest(_several_values(manifest, raw, firsts[-1].shape[1], path))
         else:
@@ -107,10 +110,17 @@ def _each_size_predicted(
 
 
 SEVERAL = (
-    "--data scores one value a row, so a regressor of several targets cannot be scored "
-    "yet: publish it without --data, or publish one model per target (a "
-    "MultiOutputRegressor's model.estimators_[i])"
+    "give as many targets a row as it answers values: columns y_0, y_1, ... (--target y), a "
+    "JSONL field or an NPZ array holding them, or publish it without --data"
 )
+
+
+def _targets(data: LabelledData) -> int:
+    """Targets a row of `data` holds: several where its labels are lists of 2 to MAX_VALUES
+    (a forecast's horizons, compared as `aiaas compare` compares them), else 1."""
+    first = data.labels[0] if data.labels else None
+    several = isinstance(first, list | tuple) and 1 < len(first) <= MAX_VALUES
+    return len(first) if several and first is not None else 1
 
 
 def _several_values(manifest: ModelManifest, raw: str, width: int, path: Path) -> str:
@@ -192,8 +202,13 @@ def _numbered(labels: list[Any], manifest: ModelManifest) -> list[str]:
 def check_numeric(manifest: ModelManifest, data: LabelledData, path: Path) -> None:
     """A model that is no classifier is scored by RMSE, so its labels must be numbers: a class
     name there means the classes were not given (the graph of a network names none)."""
+    spec = next(s for s in manifest.outputs if s.name == value_output(manifest))
+    width = int(np.prod(spec.shape[1:])) if all(d > 0 for d in spec.shape[1:]) else None
     for y in data.labels:
         if isinstance(y, list | tuple | np.ndarray) and np.size(y) > 1:  # y of [N, T] targets:
+            if np.size(y) == width == _targets(data):  # numbers all: number_truth's to judge
+                _numbers(y, path)
+                continue
             raise BadRequest(f"--data {path}: {_targets_apart(manifest, data.column, y)}")
         try:  # it was told to pass --labels as a classifier's (hunt_journey2 3)
             float(y)
@@ -202,6 +217,20 @@ def check_numeric(manifest: ModelManifest, data: LabelledData, path: Path) -> No
                 f"--data {path}: label {y!r} is not a number, and a model with no classes is "
                 "scored as a regressor: for a classifier pass --labels, one per class"
             ) from None
+
+
+def _numbers(y: Any, path: Path) -> None:
+    """Several targets of a row, each a finite number (a gap: leave the row out)."""
+    for value in np.asarray(y, dtype=object).reshape(-1).tolist():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not np.isfinite(number):
+            raise BadRequest(
+                f"--data {path}: target {value!r} of {list(y)[:8]} is not a finite number: "
+                "give each row all its targets, or leave the row out"
+            )
 
 
 def _targets_apart(manifest: ModelManifest, column: str, y: Any) -> str:

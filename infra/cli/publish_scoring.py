@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.comparison.truth import graph_classes, is_bool_text
+from functions.runtime.comparison.values import several_metrics
 from functions.runtime.drift.watched import value_output
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
@@ -119,9 +120,13 @@ def _regressor(
     answers, _ = served_answers(model, data, path)
     truth = np.asarray(data.labels, dtype=np.float64)
     predicted = np.asarray(answers, dtype=np.float64)
-    finite = np.isfinite(predicted) & np.isfinite(truth)
+    both = np.isfinite(predicted) & np.isfinite(truth)
+    finite = np.asarray(both.reshape(len(both), -1).all(axis=1))  # a forecast's: every value
     if not finite.any():
         raise BadRequest(f"--data {path}: no row has a finite label and a finite prediction")
+    if truth.ndim == 2:  # several targets a row: scored as `aiaas compare` scores them
+        values = {**several_metrics(truth[finite], predicted[finite]), "rows": int(finite.sum())}
+        return values, truth[finite].reshape(-1), predicted[finite].reshape(-1), finite
     values = regression_metrics(truth[finite], predicted[finite])
     if np.ptp(truth[finite]) == 0:  # read r2=0, as if the model predicted the mean
         values["r2"] = None

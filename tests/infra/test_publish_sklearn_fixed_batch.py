@@ -157,10 +157,12 @@ def test_a_multi_target_regressor_given_data_is_not_told_to_add_labels(
     argv = ["--data", str(data), "--target", "target_0", "--features", "X_0,X_1,X_2,X_3"]
     assert publish(store, path, "multi", *argv) == 1
     error = capsys.readouterr().err
-    assert "a regressor of several targets cannot be scored yet: publish it without --data" in error
+    assert "give as many targets a row as it answers values: columns y_0, y_1, ..." in error
     assert "--labels" not in error
     assert publish(store, path, "multi", "--labels", "a,b") == 1  # what it used to advise
-    assert publish(store, path, "multi") == 0  # what it advises now
+    argv[3] = "target"  # both targets, target_0 and target_1: scored (compare's metrics)
+    assert publish(store, path, "multi", *argv) == 0
+    assert "(mae=" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("kind", ["npz", "jsonl"])
@@ -169,7 +171,8 @@ def test_both_targets_given_as_labels_are_not_told_to_add_labels(
 ) -> None:
     """A row's label of both targets (an NPZ `y` [N, 2], a JSONL list: a torch regressor of two
     outputs' held-out rows) was "label [...] is not a number ...: for a classifier pass
-    --labels, one per class" (hunt_journey2 3)."""
+    --labels, one per class" (hunt_journey2 3), then "cannot be scored yet"; it is scored, as
+    `aiaas compare` scores several values a row (tests/infra/test_compare_several_values.py)."""
     x, _ = iris()
     targets = np.stack([x @ [1, 2, 3, 4], x @ [4, 3, 2, 1]], axis=1)
     path = tmp_path / "multi.onnx"
@@ -186,13 +189,13 @@ def test_both_targets_given_as_labels_are_not_told_to_add_labels(
         ]
         data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     store = LocalStore(tmp_path / "store")
-    assert publish(store, path, "multi", "--data", str(data), "--target", "y") == 1
-    error = capsys.readouterr().err
-    assert "holds 2 values; --data scores one value a row, so a regressor of several" in error
-    assert "--labels" not in error and len(error.splitlines()) == 1, error
+    assert publish(store, path, "multi", "--data", str(data), "--target", "y") == 0
+    out, error = capsys.readouterr()
+    assert "--labels" not in error
+    assert "(mae=" in out and "r2=1 on 10 rows" in out, out
 
 
-SEVERAL_TARGETS = "--data scores one value a row, so a regressor of several targets cannot be"
+SEVERAL_TARGETS = "give as many targets a row as it answers values: columns y_0, y_1, ..."
 
 
 @pytest.mark.parametrize(
