@@ -1,5 +1,6 @@
 """Why `aiaas publish --quantize` refuses a model, said from its graph: a file that is already
-int8 or fp16, and a variant no smaller because float32 weights stay float32 in it.
+int8 or fp16, and a variant no smaller because float32 weights stay float32 in it, or because
+its weights are float64, which neither method converts.
 
 Both read the graph only (`load_external_data=False`: a tensor's size is its shape times 4
 bytes), never the weights. Before this, an already quantized file got whatever the quantizer
@@ -106,6 +107,19 @@ def float_weights_left(variant: Path) -> tuple[int, dict[str, int], int]:
     return total, dict(held), copied
 
 
+def double_weight_bytes(variant: Path) -> int:
+    """The bytes of float64 weights `variant` holds: both methods convert float32 weights only,
+    so a model exported with float64 rows (skl2onnx's of an array left float64) keeps them all."""
+    from onnx import TensorProto
+
+    return sum(
+        8 * math.prod(tensor.dims)
+        for graph in _graphs(_graph(variant))
+        for tensor in graph.initializer
+        if tensor.data_type == TensorProto.DOUBLE
+    )
+
+
 def not_smaller(method: str, sizes: tuple[int, int], variant: Path, max_share: float) -> str:
     """The refusal of a variant no smaller than its source, or smaller by less than
     1 - `max_share` (`sizes`: both files' bytes; 7438 -> 6769 was said "not smaller"): the
@@ -121,6 +135,14 @@ def not_smaller(method: str, sizes: tuple[int, int], variant: Path, max_share: f
         head = (
             f"--quantize {method} makes this model {said} smaller ({source_bytes} -> "
             f"{after} bytes; a variant must save at least {round(100 * (1 - max_share))}%)"
+        )
+    doubles = double_weight_bytes(variant)
+    if doubles >= NAMED_SHARE * source_bytes:  # a 22 kB float64 MLP was told of "a few kB"
+        return (
+            f"{head}: {doubles:,} bytes of its weights are float64 (double), which neither "
+            "method stores smaller (both convert float32 weights): export it in float32 "
+            "(skl2onnx: to_onnx(model, X[:1].astype(np.float32)); torch: model.float()) and "
+            "quantize that, or publish it without --quantize"
         )
     total, held, copied = float_weights_left(variant)
     if total < NAMED_SHARE * source_bytes:

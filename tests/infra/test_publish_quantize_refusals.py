@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import to_onnx
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
+from sklearn.neural_network import MLPRegressor
 
 from bench.models import mlp_onnx
 from functions.runtime.registry import Registry
@@ -179,3 +180,22 @@ def test_a_float32_model_with_one_float16_constant_is_quantized(
             "--quantize fp16: this file is already fp16 (its weights are float16); publish it "
             "without --quantize, or quantize its float32 original"
         )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("method", ["int8", "fp16"])
+def test_a_float64_model_is_told_its_weights_are_float64(method: str, tmp_path: Path) -> None:
+    # skl2onnx's export of an MLP given float64 rows (`to_onnx(model, X[:1])` of a float64
+    # array, or DoubleTensorType) keeps ~22 kB of float64 weights, which neither method
+    # stores smaller: the refusal spoke of "too few float32 weight tensors" and "a model of
+    # a few kB", and never said what to change (export it with float32 rows).
+    x, y = load_diabetes(return_X_y=True)
+    mlp = MLPRegressor(hidden_layer_sizes=(64, 32), max_iter=50, random_state=0).fit(x, y)
+    path = tmp_path / "mlp64.onnx"
+    path.write_bytes(to_onnx(mlp, x[:1].astype(np.float64)).SerializeToString())
+    weights = (10 * 64 + 64 + 64 * 32 + 32 + 32 + 1) * 8
+    error = refused(tmp_path, path, "--quantize", method)
+    assert error.startswith(f"--quantize {method} does not make this model smaller (")
+    assert f"{weights:,} bytes of its weights are float64 (double)" in error
+    assert "too few float32 weight tensors" not in error and "a few kB" not in error
+    assert "export it in float32" in error
