@@ -9,6 +9,13 @@ import numpy as np
 from functions.runtime.manifest import TensorSpec
 
 
+def number_word(dtype: str) -> str:
+    """What a JSON value of a `dtype` input must be: true or false for a bool input, which takes
+    JSON's literals only (1/0 and "true" are refused), a number for any other. A bool input's
+    refusals said "must be a number (bool)" and "send a number", which no bool input takes."""
+    return "true or false" if dtype == "bool" else "a number"
+
+
 def describe(spec: TensorSpec) -> str:
     """`x: float32 [-1, 4]`, the way error messages show an expected tensor."""
     return f"{spec.name}: {spec.dtype} {list(spec.shape)}"

@@ -24,6 +24,7 @@ from functions.runtime.input_messages import (
     fixed_batch_hint,
     grey_axis_missing,
     missing_value,
+    number_word,
     scaled_pixels_hint,
 )
 from functions.runtime.input_messages import describe as describe  # read from here too
@@ -97,7 +98,7 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool, named: bool) -> n
     if (spec.dtype == "string" and source.kind == "O") or value.size == 0:  # what was sent
         raise InvalidInput(f"input '{spec.name}' expects {want}; got {sent_value(value)}")
     got = "text or null values" if source.kind in "USO" else type_name(str(source), named)
-    fix = ""
+    fix = ": send true or false" if target.kind == "b" and not typed else ""  # JSON's 1/0
     if source.kind in "iuf" and target.kind in "iuf":  # a typed tensor's type: say the one
         fix = f": send {BY_NAME[spec.dtype].oip} (numpy .astype('{spec.dtype}'))"
         fix = _changed_by_cast(spec, value, target) or beyond_float_range(value, target) or fix
@@ -138,7 +139,7 @@ def _not_a_number(spec: TensorSpec, value: np.ndarray, want: str) -> None:
             raise InvalidInput(missing_value(where, "null"))
         if isinstance(item, bool) or not isinstance(item, int | float | None):
             kind = f", {want}" if want != spec.dtype else f" ({want})"  # typed: FP32 (float32)
-            raise InvalidInput(f"{where} must be a number{kind}; got {item!r:.40}")
+            raise InvalidInput(f"{where} must be {number_word(spec.dtype)}{kind}; got {item!r:.40}")
 
 
 def fill_missing(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:

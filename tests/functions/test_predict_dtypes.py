@@ -314,6 +314,25 @@ def test_string_model_on_the_simple_route(services: dict[str, PredictService]) -
     assert body_of(response)["outputs"] == {"y": [["a", "b", "c"]]}
 
 
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [  # it said "expects bool; got int64, which does not convert safely", "must be a number
+        # (bool)" and "send a number": a bool input takes JSON's true/false, and no number
+        ([1, 0, 1], "input 'x' expects bool; got int64, which does not convert safely: send "),
+        (["true", False, True], "input 'x' value [0, 0] must be true or false (bool); got 'true'"),
+        ([None, False, True], "input 'x' expects true or false; got mixed or null values"),
+    ],
+)
+def test_a_bool_input_on_the_simple_route_asks_for_true_or_false(
+    services: dict[str, PredictService], row: list[Any], said: str
+) -> None:
+    body = json.dumps({"inputs": [row]})
+    response = services["BOOL"].handle(http_event("POST", "/models/identity-bool/predict", body))
+    error = body_of(response)["error"]
+    assert response["statusCode"] == 422 and error.startswith(said), error
+    assert "true or false" in error and "number" not in error.removeprefix(said)
+
+
 def test_bool_in_binary_is_bytes_0_or_1(services: dict[str, PredictService]) -> None:
     # The binary extension: true is one byte 1, false one byte 0. A 2 reached onnxruntime (a C++
     # bool of 2 is undefined) and came back as byte 2, which numpy calls True but not == True.

@@ -15,7 +15,7 @@ import numpy as np
 
 from functions.runtime.column_names import exported_name
 from functions.runtime.errors import InvalidInput
-from functions.runtime.input_messages import missing_value
+from functions.runtime.input_messages import missing_value, number_word
 from functions.runtime.manifest import TensorSpec
 
 # How spreadsheets, pandas and R write a cell with no value: training reads these as gaps
@@ -128,7 +128,8 @@ def null_error(spec: TensorSpec, where: str) -> InvalidInput:
     if spec.dtype.startswith("float"):
         return InvalidInput(missing_value(where, "null"))
     return InvalidInput(
-        f"{where} is null, a missing value, which {spec.dtype} cannot hold; send a number"
+        f"{where} is null, a missing value, which {spec.dtype} cannot hold; send "
+        f"{number_word(spec.dtype)}"
     )
 
 

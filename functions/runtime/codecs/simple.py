@@ -35,7 +35,7 @@ from functions.runtime.codecs.ties import own_labels
 from functions.runtime.codecs.wide_integers import WIDE_INTEGERS, exact_json_integers
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
-from functions.runtime.input_messages import grey_axis_missing
+from functions.runtime.input_messages import grey_axis_missing, number_word
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.sent_values import send_for_null
 from functions.runtime.text_input import (
@@ -77,9 +77,8 @@ def _array(
             refuse_records_under_inputs(value)
             if nulls.texts_with_nulls(array):  # a text model's rows, one null: its row is named
                 return array
-            raise InvalidInput(
-                f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
-            )
+            said = "true or false" if spec.dtype == "bool" else f"{spec.dtype} numbers"
+            raise InvalidInput(f"input '{spec.name}' expects {said}; got mixed or null values")
         array = missing
     # A batch axis fixed at 1 (torch's export without dynamic axes) is one too: the only
     # reading of one rank less is one row.
@@ -230,7 +229,8 @@ def _not_a_number(column: list[Any], spec: TensorSpec) -> InvalidInput | None:
     for index, sent in enumerate(column):
         if sent is not None and not nulls.is_number(sent) and not isinstance(sent, list | dict):
             return InvalidInput(
-                f"instances[{index}].{spec.name} must be a number ({spec.dtype}); "
+                f"instances[{index}].{spec.name} must be {number_word(spec.dtype)} "
+                f"({spec.dtype}); "
                 f"got {json_text(sent):.40}"
             )
     return None
@@ -335,7 +335,8 @@ def _numbers(
             elif not nulls.is_number(value):
                 sent = json_text(value)
                 raise InvalidInput(
-                    f"{where(index, name)} must be a number ({spec.dtype}); got {sent:.40}"
+                    f"{where(index, name)} must be {number_word(spec.dtype)} ({spec.dtype}); "
+                    f"got {sent:.40}"
                 )
     return np.array(table, dtype=np.float64) if missing else array
 
