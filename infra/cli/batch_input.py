@@ -10,6 +10,7 @@ from functions.runtime import names
 from functions.runtime.batch.layout import (
     BatchObject,
     NameTooLong,
+    UnsupportedFormat,
     check_room,
     input_key,
     parse_input_key,
@@ -17,6 +18,7 @@ from functions.runtime.batch.layout import (
 from functions.runtime.errors import BadRequest, InvalidName
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
+from infra.cli.array_file_advice import named_rows_array
 from infra.cli.file_args import is_file, not_readable
 
 ANOTHER_NAME = "give another with --name NAME"  # a file's name the input cannot take
@@ -56,7 +58,10 @@ def checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
         raise InvalidName(f"{exc.message} ({ANOTHER_NAME})") from None
     if obj is None:  # job_file_name refuses every name parse_input_key passes over
         raise BadRequest(f"invalid job file name {names.shown(name)} ({ANOTHER_NAME})")
-    _ = obj.format  # an unsupported extension fails here
+    try:
+        _ = obj.format  # an unsupported extension fails here
+    except UnsupportedFormat as exc:  # an .npz: the numpy line names the array it holds
+        raise UnsupportedFormat(named_rows_array(exc.message, path)) from None
     try:  # a name the store's files cannot hold with its results' suffixes (a directory's)
         check_room(obj, store.name_bytes)
     except NameTooLong as exc:

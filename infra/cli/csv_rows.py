@@ -39,6 +39,7 @@ from functions.runtime.input_columns import (
 from functions.runtime.input_messages import grey_axis_missing
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import batch_view
+from infra.cli.array_file_advice import other_arrays
 from infra.cli.explain_file import own_fields
 from infra.cli.file_args import file_suffix, require_file
 from infra.cli.row_cells import (
@@ -93,7 +94,7 @@ def refuse_binary(path: Path, arrays: str = ".npy") -> None:
     suffix = file_suffix(path)
     reads = f".csv, .jsonl or {arrays}"
     if suffix in (".npz", ".npy") and suffix != arrays:
-        raise BadRequest(_other_arrays(path, reads))
+        raise BadRequest(other_arrays(path, reads))
     if suffix in IMAGE_SUFFIXES:
         saved = path.with_suffix(arrays).name
         pixels = f"np.asarray(PIL.Image.open({path.name!r}))[None]"
@@ -125,24 +126,6 @@ def refuse_binary(path: Path, arrays: str = ".npy") -> None:
             "file may also end in .txt, or have no extension): rename a CSV file to end in .csv, "
             "a JSONL file to end in .jsonl"
         )
-
-
-def _other_arrays(path: Path, reads: str) -> str:
-    """What to save an .npz as for a command reading .npy, and an .npy for one reading .npz."""
-    if file_suffix(path) == ".npz":
-        npy = path.with_suffix(".npy").name
-        return (
-            f"{path} is an .npz (several arrays); this command reads {reads}: for a model of "
-            f"one input save its array as .npy (numpy: np.save({npy!r}, "
-            f"np.load({path.name!r})['x'])); for one of several, write the rows as JSONL, one "
-            "object a row, a field an input"
-        )
-    npz = path.with_suffix(".npz").name
-    return (
-        f"{path} is an .npy (one array, no labels); this command reads {reads}: save the rows "
-        f"with their labels as .npz (numpy: np.savez({npz!r}, x=np.load({path.name!r}), "
-        "y=LABELS)), or one array per input name beside the labels"
-    )
 
 
 def read_rows(
