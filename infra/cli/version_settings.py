@@ -43,12 +43,21 @@ def varied_settings(manifests: Sequence[ModelManifest]) -> dict[str, str]:
     return {version: " ".join(filter(None, both)) for version, both in said.items()}
 
 
+# The producer name onnxruntime's quantizers (quantize_dynamic, quantize_static's QDQ and
+# QOperator formats) write into the file, where a user quantized it before publishing.
+QUANTIZER_PRODUCER = "onnx.quantize"
+
+
 def _quantized(manifest: ModelManifest) -> str:
-    """`publish --quantize`'s method, else `int8` where `aiaas train`'s int8 gate kept it."""
+    """`publish --quantize`'s method, else `int8` where `aiaas train`'s int8 gate kept it, or
+    where onnxruntime's quantizer wrote the file itself (a user's own quantize_dynamic or QDQ
+    file published beside its source read `-`, as the source did)."""
     record = _object(manifest.extras.get("quantization"))
     if "method" in record:
         return _compact(record["method"])
-    return "int8" if record.get("kept") is True else "-"
+    if record.get("kept") is True:
+        return "int8"
+    return "int8" if manifest.file.producer.split(" ")[0] == QUANTIZER_PRODUCER else "-"
 
 
 def _varied(settings: dict[str, dict[str, str]]) -> dict[str, str]:
