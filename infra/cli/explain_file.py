@@ -244,6 +244,18 @@ def _explained(
     ]
 
 
+def _bools(manifest: ModelManifest, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`arrays` with each bool input's 0/1 floats (a CSV's True/False cells, JSONL's
+    true/false, as the rows are read) as bools: validation takes no float for a bool input,
+    and every row of a bool-input model was refused "expects bool; got float64". Values other
+    than 0 and 1 are left for validation to refuse."""
+    for spec in manifest.inputs:
+        value = arrays.get(spec.name)
+        if spec.dtype == "bool" and value is not None and np.isin(value, (0.0, 1.0)).all():
+            arrays[spec.name] = value.astype(bool)
+    return arrays
+
+
 def _explain(
     plane: Any, manifest: ModelManifest, chunk: np.ndarray, parameters: dict[str, int], text: bool
 ) -> dict[str, Any]:
@@ -255,7 +267,7 @@ def _explain(
         inputs = {"inputs": chunk.tolist()}
     elif chunk.dtype.kind == "f":
         model = plane.models.model(manifest.name, manifest.version)
-        arrays = explained_columns(manifest).arrays(chunk)
+        arrays = _bools(manifest, explained_columns(manifest).arrays(chunk))
         with np.errstate(over="ignore"):  # 1e39 for float32: the refusal says so, no warning
             return dict(plane.explain_arrays(model, arrays, **parameters))
     else:  # a string column among numbers: as the JSON a caller sends

@@ -144,3 +144,32 @@ def test_publish_data_scores_the_output_of_one_value_a_row(
     assert (held["output"], held["rmse"]) == ("y", pytest.approx(0.5, abs=1e-6))
     card = store.get_bytes("models/m/versions/1/card/card.md").decode()
     assert "(true values in `target`, against output `y`):" in card
+
+
+def test_explain_file_reads_a_bool_input_from_csv_and_jsonl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `aiaas baseline` read the mask's True/False cells, then `aiaas explain --file` of the
+    # same file (or of JSONL rows holding true/false) explained no row: each was "input 'mask'
+    # expects bool; got float64", as the file's rows reached the explainer as floats.
+    model = masked_sum(tmp_path / "m.onnx")
+    store = published_cli(tmp_path, model)
+    rows = tmp_path / "rows.csv"
+    cells = [(1.5, 2.5, "True", "False"), (3.0, -1.0, "False", "True"), (2.0, 4.0, "1", "1")]
+    rows.write_text(
+        "x_0,x_1,mask_0,mask_1\n" + "".join(",".join(map(str, c)) + "\n" for c in cells)
+    )
+    assert main(["--store", store.uri, "baseline", "m:1", str(rows)]) == 0
+    lines = tmp_path / "rows.jsonl"
+    lines.write_text(
+        '{"x": [1.5, 2.5], "mask": [true, false]}\n{"x": [3, -1], "mask": [false, true]}\n'
+    )
+    for data, answers in ((rows, [1.5, -1.0, 6.0]), (lines, [1.5, -1.0])):
+        why = tmp_path / f"{data.name}.why.jsonl"
+        argv = ["--store", store.uri, "explain", "m:1", "--file", str(data), "--out", str(why)]
+        assert main([*argv, "--no-progress"]) == 0, capsys.readouterr().err
+        explained = [json.loads(line) for line in why.read_text().splitlines()]
+        assert [e["prediction"] for e in explained] == [[a] for a in answers], explained
+        for e in explained:  # the attributions add up to the prediction less the base value
+            total = sum(row[0] for row in e["attributions"]) + e["base_value"][0]
+            assert total == pytest.approx(e["prediction"][0], abs=1e-5)
