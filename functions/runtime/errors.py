@@ -100,6 +100,13 @@ class InvalidInput(AiaasError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
+class NonFiniteAnswer(AiaasError):
+    """The model answered NaN or infinity for finite inputs: a 500, the model failed (a
+    float16 overflow, a float64 sum cast to float32). Its own class so that work over a file's
+    rows (`aiaas explain --file`) makes it the error line of the rows that meet it, as batch
+    does, where it ended the whole run."""
+
+
 class ModelUnavailable(AiaasError):
     """The model exists but cannot be served right now (store down, load failed, bad artifact)."""
 

@@ -21,7 +21,7 @@ import orjson
 
 from functions.runtime.batch.sizes import is_ragged, size_groups
 from functions.runtime.column_names import by_input
-from functions.runtime.errors import InvalidInput
+from functions.runtime.errors import InvalidInput, NonFiniteAnswer
 from functions.runtime.explain.explainer import MAX_ROWS, OverBudget, explained_columns
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
@@ -227,7 +227,7 @@ def _explained(
     refused on its own is an error line, so one bad row or a slow model loses nothing else."""
     try:
         doc = _explain(plane, manifest, chunk, parameters, text)
-    except InvalidInput as exc:
+    except (InvalidInput, NonFiniteAnswer) as exc:  # a row answered infinity: its own line
         if len(index) == 1:  # its request's row 0 is the file's row: said as the file's
             why = exc.reason + ALONE_OVER if isinstance(exc, OverBudget) else str(exc)
             said = re.sub(r"\b(row|image|window) 0\b", rf"\g<1> {index[0]}", why)
@@ -268,7 +268,8 @@ def _explain(
     elif chunk.dtype.kind == "f":
         model = plane.models.model(manifest.name, manifest.version)
         arrays = _bools(manifest, explained_columns(manifest).arrays(chunk))
-        with np.errstate(over="ignore"):  # 1e39 for float32: the refusal says so, no warning
+        # 1e39 for float32, a coalition answered infinity: the refusal says so, no warning
+        with np.errstate(over="ignore", invalid="ignore"):
             return dict(plane.explain_arrays(model, arrays, **parameters))
     else:  # a string column among numbers: as the JSON a caller sends
         inputs = explained_columns(manifest).columns(chunk)

@@ -77,3 +77,45 @@ def test_an_inf_cell_to_a_finite_model_is_refused_as_infinity(
     assert "infinity" in lines[0]["error"] and "missing" not in lines[0]["error"], lines[0]
     assert "out of float32's range" in lines[1]["error"], lines[1]
     assert "prediction" in lines[2]
+
+
+def overflowing(path: Path) -> Path:
+    """Y = sum of a float64 row, cast to float32: a finite row past float32's range (1e39)
+    answers infinity, as a float64 pipeline ending in float32 does."""
+    nodes = [
+        helper.make_node("ReduceSum", ["X", "axes"], ["s"], keepdims=1),
+        helper.make_node("Cast", ["s"], ["Y"], to=TensorProto.FLOAT),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.DOUBLE, [None, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor("axes", TensorProto.INT64, [1], [1])],
+    )
+    return onnx_factory.save(graph, path)
+
+
+def test_a_row_the_model_answers_infinity_for_is_its_own_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One such row ended the whole run: `aiaas explain: error: model ... answered non-finite
+    # values`, exit 1, no --out file (the rows explained before it lost), and numpy's
+    # "invalid value" warnings on stderr; `aiaas batch` of the same file scores the others.
+    store = LocalStore(tmp_path / "store")
+    argv = ["publish", str(overflowing(tmp_path / "o.onnx")), "--name", "o", "--features", "a,b"]
+    assert cli(store, capsys, *argv)[0] == 0
+    np.save(tmp_path / "train.npy", np.random.default_rng(0).normal(size=(20, 2)))
+    assert cli(store, capsys, "baseline", "o", str(tmp_path / "train.npy"))[0] == 0
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n1e300,1e300\n3,4\n")
+    why = tmp_path / "why.jsonl"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = cli(
+            store, capsys, "explain", "o", "--file", str(tmp_path / "rows.csv"), "--out", str(why)
+        )
+    assert code == 1 and "1 row(s) could not be explained" in err, err
+    assert not [w for w in caught if w.category is RuntimeWarning], caught
+    lines = [json.loads(line) for line in why.read_text().splitlines()]
+    assert [line.get("prediction") for line in lines] == [[3.0], None, [7.0]], lines
+    assert "answered non-finite values" in lines[1]["error"], lines[1]

@@ -23,7 +23,12 @@ from functions.runtime.codecs import oip, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.codecs.wide_integers import as_typed, beyond_64_bits
 from functions.runtime.dataplane.model import ModelPlane, check_finite
-from functions.runtime.errors import AiaasError, BadRequest, InvalidInput, NotFound
+from functions.runtime.errors import (
+    BadRequest,
+    InvalidInput,
+    NonFiniteAnswer,
+    NotFound,
+)
 from functions.runtime.explain.any_size import AnySizeImageExplainer
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.explain.explainer import (
@@ -359,7 +364,7 @@ def _finite(
     for row in explanation.rows:
         if not all(np.isfinite(a).all() for a in (row.values, row.base, row.prediction)):
             message = f"model {model.ref} answered non-finite values (NaN or infinity)"
-            raise AiaasError(
+            raise NonFiniteAnswer(
                 f"{message} for a coalition of the explanation (its inputs with parts absent)",
                 public_message=f"{message} for the explanation's masked inputs",
             )

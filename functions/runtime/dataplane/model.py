@@ -23,6 +23,7 @@ from functions.runtime.errors import (
     InvalidInput,
     ModelNotFound,
     ModelUnavailable,
+    NonFiniteAnswer,
     NotFound,
     VersionPruned,
 )
@@ -222,7 +223,7 @@ def check_finite(
             unscorable = _rows_with_gaps(model, outputs, inputs)
             if unscorable is not None:
                 raise InvalidInput(unscorable)
-            raise AiaasError(f"{message} in output {name!r}", public_message=message)
+            raise NonFiniteAnswer(f"{message} in output {name!r}", public_message=message)
 
 
 def _rows_with_gaps(
