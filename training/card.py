@@ -16,6 +16,7 @@ import numpy as np
 
 from functions.runtime.explain.patches import PATCH_NAME
 from functions.runtime.metric_text import metric_name, metrics_text
+from training.card_calibration import calibration_lines
 from training.card_lines import change_lines, class_lines, quantization_line, settings_line
 from training.card_residuals import pyplot as _pyplot
 from training.card_residuals import residual_figure as residual_figure  # the card's plots
@@ -192,6 +193,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         "|---|---|",
         *_metric_rows(facts["metrics"]),
         "",
+        *calibration_lines((facts["metrics"].get("test") or {}).get("calibration")),
         "## Export",
         "",
         f"- ONNX opset {facts['opset']}, {facts['size']} bytes; parity torch vs onnxruntime: "

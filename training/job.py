@@ -33,6 +33,8 @@ from functions.runtime.publishing import check_no_twin, check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.tokenizer import embed
 from training import card
+from training.calibration import with_calibration
+from training.card_calibration import RELIABILITY, reliability_plot
 from training.changes import changes, served
 from training.datasets import RawData, load_raw
 from training.device import cpu_threads, resolve_device, wants_amp
@@ -188,6 +190,7 @@ def _run_in(
         spec, version, data, model_path, facts,
         part_checksums=registry.store.takes_part_checksums,
     )  # fmt: skip
+    manifest = with_calibration(manifest, test_outputs, data.test.y)  # the probabilities served
     earlier = served(registry, spec.name)  # what this version would replace: what changed
     if earlier is not None:
         extras = {**manifest.extras, "changes": changes(earlier, manifest)}
@@ -364,6 +367,9 @@ def _card_files(
     )
     card_md = card.write_card(folder / "card.md", facts, {t: p.name for t, p in plots.items()})
     files = {"card/card.md": card_md}
+    calibrated = manifest.metrics["test"].get("calibration")
+    if calibrated:  # drawn in its own section (card_calibration), not with the plots
+        files[f"card/{RELIABILITY}"] = reliability_plot(calibrated, folder / RELIABILITY)
     files.update({f"card/{p.name}": p for p in plots.values()})
     return files
 

@@ -11,6 +11,7 @@ from functions.runtime.parity_text import parity_summary
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.text_input import carries_tokenizer
 from infra.cli.printable import printable_lines
+from training.calibration import calibration_text
 
 
 def _opset(opset: int) -> str:
@@ -110,6 +111,10 @@ def _metric_lines(metrics: dict[str, Any]) -> list[str]:
             continue
         rows = values.get("rows")
         lines.append(f"    {split}: {metrics_text(values)}" + (f" ({rows} rows)" if rows else ""))
+        calibrated = values.get("calibration")  # a classifier's: do its probabilities hold?
+        if isinstance(calibrated, dict) and {"ece", "max_error", "brier"} <= calibrated.keys():
+            named = f"{split.replace('_', '-')} rows"  # held_out: `of 300 held-out rows`
+            lines.append(f"      calibration: {calibration_text(calibrated, named)}")
     top = metrics_text(metrics)  # published by another tool: the metrics with no split
     return ["  metrics:", *([f"    {top}"] if top else []), *lines] if top or lines else []
 

@@ -18,6 +18,7 @@ from functions.runtime.file_hashes import sha256_file
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.metric_text import metrics_text
 from infra.cli.output_change import outputs_only
+from training.card_calibration import TITLE, calibration_lines
 from training.card_text import md_code, md_paragraphs, md_text
 
 CARD = "card/card.md"
@@ -42,6 +43,7 @@ class Scored:
     metrics: dict[str, Any]
     plots: dict[str, Path]  # title -> PNG
     remarks: tuple[str, ...]
+    uncalibrated: str | None = None  # why a classifier's held-out rows have no calibration
 
 
 def card_files(
@@ -77,10 +79,18 @@ def card_lines(
     lines += ["## Held-out metrics", ""]
     if scored is None:
         return [*lines, OUTPUTS_ONLY if outputs_only(manifest) else NO_DATA]
-    lines += _metrics(scored.metrics["held_out"])
+    held_out = scored.metrics["held_out"]
+    lines += _metrics(held_out)
     lines += ["", *[f"- {md_text(remark)}" for remark in scored.remarks]] if scored.remarks else []
-    if scored.plots:
-        lines += ["", "## Plots", "", *[f"![{t}]({p.name})" for t, p in scored.plots.items()]]
+    reliability = scored.plots.get(TITLE)
+    calibrated = calibration_lines(
+        held_out.get("calibration"), scored.uncalibrated, f"rows of {held_out['data']}",
+        reliability.name if reliability else None,
+    )  # fmt: skip
+    lines += ["", *calibrated[:-1]] if calibrated else []
+    plots = {t: p for t, p in scored.plots.items() if t != TITLE}  # in its own section
+    if plots:
+        lines += ["", "## Plots", "", *[f"![{t}]({p.name})" for t, p in plots.items()]]
     return lines
 
 

@@ -28,6 +28,8 @@ from infra.cli.publish_data import LabelledData, read_data
 from infra.cli.publish_evaluation import check_numeric, load, served_answers, truth_labels
 from infra.cli.row_cells import background_rows
 from training import card
+from training.calibration import calibration, not_probabilities, served_probabilities
+from training.card_calibration import RELIABILITY, TITLE, reliability_plot
 from training.importance import CARD_ROWS
 from training.metrics import class_metrics, regression_metrics
 
@@ -45,10 +47,14 @@ def score(manifest: ModelManifest, model_path: Path, data_path: Path, target: st
     folder.mkdir(parents=True, exist_ok=True)
     plots = _Plots()
     said: tuple[str, ...] = ()  # why a metric is missing
+    uncalibrated = None  # why a classifier's card has no calibration
     if manifest.postprocessing is not None:
-        values, finite = _classifier(model, data, data_path)
+        values, finite, uncalibrated = _classifier(model, data, data_path)
         plots.draw("Confusion matrix", card.confusion_plot, values["confusion_matrix"],
                    manifest.labels, folder / "confusion.png", data_path.name)  # fmt: skip
+        if "calibration" in values:
+            plots.draw(TITLE, reliability_plot, values["calibration"], folder / RELIABILITY,
+                       data_path.name)  # fmt: skip
     else:
         values, truth, predicted, finite = _regressor(model, data, data_path)
         plots.draw("Residuals", card.residual_plot, truth, predicted, folder / "residuals.png",
@@ -62,7 +68,8 @@ def score(manifest: ModelManifest, model_path: Path, data_path: Path, target: st
         held_out["rows_in_file"] = data.total
     if manifest.postprocessing is None:  # which output was scored, where there are several
         held_out["output"] = value_output(manifest)
-    return Scored({"held_out": held_out}, plots.drawn, (*plots.remarks, *said, *remark))
+    remarks = (*plots.remarks, *said, *remark)
+    return Scored({"held_out": held_out}, plots.drawn, remarks, uncalibrated)
 
 
 class _Plots:
@@ -81,10 +88,12 @@ class _Plots:
 
 def _classifier(
     model: LoadedModel, data: LabelledData, path: Path
-) -> tuple[dict[str, Any], np.ndarray]:
-    """(the metrics, which rows have finite class scores): a row of NaN scores, which the
-    predict API refuses (500), is no prediction of class 0 (its label was the first class's:
-    20 such rows of 100 read accuracy 0.93), but counted aside as a regressor's are."""
+) -> tuple[dict[str, Any], np.ndarray, str | None]:
+    """(the metrics, which rows have finite class scores, why there is no calibration): a row
+    of NaN scores, which the predict API refuses (500), is no prediction of class 0 (its label
+    was the first class's: 20 such rows of 100 read accuracy 0.93), but counted aside as a
+    regressor's are. Calibration: of the probabilities the predict API answers for the rows
+    scored, each row's answered class (its label) and that class's probability."""
     labels = model.manifest.labels
     answers, scores = served_answers(model, data, path)
     finite = np.isfinite(scores).all(axis=1)
@@ -108,9 +117,15 @@ def _classifier(
     index = {label: i for i, label in enumerate(labels)}
     true, said = np.array([index[t] for t in truth]), np.array([index[a] for a in answers])
     values = class_metrics(true[finite], said[finite], len(labels))
+    post = model.manifest.postprocessing
+    assert post is not None  # a classifier's
+    probs = served_probabilities(post, scores[finite])
+    uncalibrated = not_probabilities(post, probs)
+    if uncalibrated is None:
+        values["calibration"] = calibration(probs, true[finite], said[finite])
     if not finite.all():
         values["rows_not_finite"] = int((~finite).sum())
-    return values, finite
+    return values, finite, uncalibrated
 
 
 def _regressor(

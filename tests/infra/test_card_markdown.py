@@ -138,8 +138,9 @@ def test_a_trained_cards_columns_classes_and_description_read_as_written(tmp_pat
     argv = ["--store", str(tmp_path / "store"), "train", str(tmp_path / "job.yaml")]
     assert main([*argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     rendered = render((tmp_path / "run" / "card" / "card.md").read_text())
-    headings = ["t:1", "Classes", "Metrics", "Export", "Feature importance", "Plots"]
-    only_aiaas_markup(rendered, headings, ["loss.png", "confusion.png", "importance.png"])
+    headings = ["t:1", "Classes", "Metrics", "Calibration", "Export", "Feature importance", "Plots"]
+    plots = ["reliability.png", "loss.png", "confusion.png", "importance.png"]
+    only_aiaas_markup(rendered, headings, plots)
     shown = text(rendered)
     assert "Features (3): <b>width</b>, petal|length, _x_; target y" in shown
     for name in sorted(c.replace("|", "/") for c in CLASSES):  # the Classes table's cells

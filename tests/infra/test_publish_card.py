@@ -100,7 +100,8 @@ def test_a_classifier_card_scores_what_the_api_answers(tmp_path: Path, forest: A
     assert f"accuracy={held_out['accuracy']:.4g} macro_f1={held_out['f1']:.4g}" in text
     assert "![Confusion matrix](confusion.png)" in text
     assert "![Feature importance](importance.png)" in text
-    files = {"card.md", "confusion.png", "importance.png"}
+    # the forest's ZipMap holds probabilities: their calibration is drawn too
+    files = {"card.md", "confusion.png", "importance.png", "reliability.png"}
     _listed_and_immutable(store, reg, "wine", files, options=True)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.ties import ranked_first, tie_winners
-from functions.runtime.manifest import ModelManifest
+from functions.runtime.manifest import ModelManifest, Postprocessing
 
 
 def class_scores(
@@ -23,7 +23,12 @@ def class_scores(
     post = manifest.postprocessing
     if post is None or post.scores_output not in outputs:
         return None
-    raw = outputs[post.scores_output]
+    return probabilities(post, outputs[post.scores_output])
+
+
+def probabilities(post: Postprocessing, raw: np.ndarray) -> list[list[float]]:
+    """The scores output `raw` as the per-class probabilities served (`post`'s activation), one
+    list a row: what a caller reads as a score, and what a card's calibration is measured on."""
     rows = raw if raw.ndim == 2 else raw.reshape(raw.shape[0], -1)
     if post.activation == "softmax":
         return softmax(rows)
