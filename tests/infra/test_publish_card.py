@@ -173,6 +173,7 @@ def test_a_regressor_card_has_r2_rmse_and_residuals(tmp_path: Path, ridge: Any) 
     assert held_out["rmse"] == pytest.approx(mean_squared_error(y, expected) ** 0.5, rel=1e-4)
     text = card(store, "diabetes")
     assert "![Residuals](residuals.png)" in text and "![Feature importance]" in text
+    assert "## Calibration" not in text  # no probabilities: nothing to calibrate, nothing said
     assert "| variable | float32 | [-1, 1] |" in text
     _listed_and_immutable(store, Registry(store), "diabetes", {"card.md", "residuals.png",
                                                                "importance.png"})  # fmt: skip

@@ -185,6 +185,7 @@ def test_quantized_variant_is_a_multi_file_version(
         ("tokenizer.json", "extra"),
         ("card/card.md", "extra"),  # with --data: the variant's held-out metrics and plot
         ("card/confusion.png", "extra"),
+        ("card/reliability.png", "extra"),  # its probabilities' calibration
     ]
     stored = download(store, tmp_path / "stored")
     record = manifest.extras["quantization"]
