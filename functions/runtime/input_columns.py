@@ -82,7 +82,8 @@ class InputColumns:
     def numeric(self) -> InputColumns:
         """These columns without the string ones (what drift bins)."""
         keep = [i for i, spec in enumerate(self.specs) if spec.dtype != "string"]
-        names = [n for c, n in enumerate(self.names) if c not in set(self.strings)]
+        strings = set(self.strings)  # once: each `strings` walks every input
+        names = [n for c, n in enumerate(self.names) if c not in strings]
         return InputColumns(
             tuple(self.specs[i] for i in keep), tuple(self.widths[i] for i in keep), tuple(names)
         )

@@ -55,12 +55,15 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
                 f"({', '.join(columns.names)})"
             )
         # Numeric columns are binned on quantiles, string ones by category (categories.py).
-        numeric = [c for c in range(columns.width) if c not in set(columns.strings)]
+        # Each `strings` and `numeric()` walks every input: taken once (a wide table's were
+        # taken again for each of its columns).
+        string_columns = set(columns.strings)
+        numeric = [c for c in range(columns.width) if c not in string_columns]
         kept = columns.numeric()
         _check_missing(model, rows[:, numeric], kept.specs, kept.widths, kept.names)
-        binned = _as_served(rows[:, numeric], lambda: columns.numeric().flat(columns.feeds(rows)))
+        binned = _as_served(rows[:, numeric], lambda: kept.flat(columns.feeds(rows)))
         predictions, note = _predictions(model, rows, columns.feeds)
-        base = build(binned, columns.numeric().names, predictions, bins)
+        base = build(binned, kept.names, predictions, bins)
         # Free text (most values distinct) is not compared by category (categories.py).
         free = {c for c in columns.strings if free_text(rows[:, c])}
         strings = [
