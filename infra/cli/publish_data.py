@@ -92,11 +92,13 @@ def _record(path: Path, number: int, line: str) -> Any:
 
 @dataclass
 class _Records:
-    """The first MAX_ROWS records of a file, the line each starts on, and the file's count."""
+    """The first MAX_ROWS records of a file, the line each starts on, the file's count, and a
+    CSV's header (what a refusal names: the rows' keys are the inputs its columns were read as)."""
 
     rows: list[Any]
     lines: list[int]
     total: int = 0
+    header: tuple[str, ...] = ()
 
     def counted(self) -> bool:
         """Counts a record; whether it is to be kept (fewer than MAX_ROWS are)."""
@@ -142,6 +144,7 @@ def _read_records(path: Path, manifest: ModelManifest, target: str | None) -> _R
         refuse_unshaped_csv(path, manifest)
         reader = csv_fields.dict_reader(handle)
         header = reader.fieldnames or []
+        found.header = tuple(header)
         read = _read_columns(header, manifest, target)
         if twice := csv_fields.named_twice(str(path), header, read):
             raise BadRequest(twice)  # as batch refuses it: the last such cell was scored
@@ -278,7 +281,7 @@ def read_data(
     ):
         inputs = _decoded(rows, manifest, path, found.lines)
         return LabelledData(inputs, [None] * len(rows), "", found.total, tuple(found.lines))
-    column = _label_column(path, rows, target)
+    column = _label_column(path, rows, target, found.header or tuple(rows[0]))
     if any(column not in row for row in rows):
         line = next(n for n, row in zip(found.lines, rows, strict=True) if column not in row)
         raise BadRequest(f"--data {path}: line {line} has no {column!r}")
@@ -318,21 +321,23 @@ def _decoded(
         raise BadRequest(f"--data {path}: {at_lines(said, lines)}") from None
 
 
-def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) -> str:
+def _label_column(
+    path: Path, rows: list[dict[str, Any]], target: str | None, columns: tuple[str, ...]
+) -> str:
     for name in (target,) if target is not None else LABEL_COLUMNS:
         if name not in rows[0] and _gather_targets(rows, name):
             return name
     if target is not None:
         if target not in rows[0]:
             raise BadRequest(
-                f"--target {target!r} is not a column of {path}; it has {list(rows[0])}"
+                f"--target {target!r} is not a column of {path}; it has {list(columns)}"
             )
         return target
     column = next((c for c in LABEL_COLUMNS if c in rows[0]), None)
     if column is None:
         raise BadRequest(
             f"--data {path}: no label column; name it with --target COLUMN (default: the first "
-            f"of {list(LABEL_COLUMNS)}); it has {list(rows[0])}"
+            f"of {list(LABEL_COLUMNS)}); it has {list(columns)}"
         )
     return column
 

@@ -121,3 +121,29 @@ def test_classes_written_with_a_blank_are_matched_as_written(tmp_path: Path) -> 
     code, _, err = run(store, *argv, "--data", str(data), "--target", "y")
     assert code == 0, err
     assert _accuracy(store, "blank") == pytest.approx(fitted.score(x, blank[codes]), abs=0.01)
+
+
+def test_a_file_without_its_label_column_is_told_the_columns_it_has(
+    tmp_path: Path, iris: tuple[Path, Path, np.ndarray, np.ndarray]
+) -> None:
+    """hunt_quant: a CSV in the columns batch reads an unnamed input from (`X_0` ... `X_3` for
+    skl2onnx's `X`) without a label column was told "it has ['X']": the input its columns were
+    read as, not a column of the file. The refusal names the file's own header."""
+    model, _, x, _ = iris
+    data = tmp_path / "held.csv"
+    rows = [",".join(f"{v:g}" for v in row) + ",setosa" for row in x[:5]]
+    data.write_text("\n".join(["X_0,X_1,X_2,X_3,species", *rows]) + "\n")
+    store = LocalStore(tmp_path / "store")
+    code, _, err = run(store, "publish", str(model), "--name", "iris", "--data", str(data))
+    assert code != 0
+    assert err.rstrip().endswith(
+        "(default: the first of ['label', 'target', 'y']); it has "
+        "['X_0', 'X_1', 'X_2', 'X_3', 'species']"
+    ), err
+    code, _, err = run(store, "publish", str(model), "--name", "iris", "--data", str(data),
+                       "--target", "class")  # fmt: skip
+    assert err.rstrip().endswith(
+        f"--target 'class' is not a column of {data}; it has "
+        "['X_0', 'X_1', 'X_2', 'X_3', 'species']"
+    ), err
+    assert Registry(store).versions("iris", missing_ok=True) == []
