@@ -91,8 +91,23 @@ def _array(
             # One value a row for a [N, 1] input (skl2onnx makes one per DataFrame column):
             # a flat list or records' scalars are a column; as one row they could never fit.
             return array[:, np.newaxis]
+        if _rows_without_last_axis(spec, array):
+            rows = [array.shape[0], *spec.shape[1:]]
+            raise InvalidInput(
+                f"input '{spec.name}' expects shape {list(spec.shape)}; got {list(array.shape)}:"
+                f" {array.shape[0]} rows without the last axis of 1, give each value in a list "
+                f"of its own ([[[v1], [v2], ...], ...], shape {rows})"
+            )  # as one row, it was told "got [1, 2, 28]", a shape the caller never sent
         array = array[np.newaxis, ...]  # one row sent without its batch axis: add it
     return array
+
+
+def _rows_without_last_axis(spec: TensorSpec, array: np.ndarray) -> bool:
+    """Whether `array` is a batch of an input whose last axis is 1 ([N, 28, 1]: a window of
+    one value a step) sent without that axis ([2, 28]), and not one row that fits."""
+    if array.ndim < 2 or spec.shape[-1] != 1 or _is_row(spec, array):
+        return False
+    return all(d in (-1, s) for d, s in zip(spec.shape[1:-1], array.shape[1:], strict=True))
 
 
 def _is_row(spec: TensorSpec, array: np.ndarray) -> bool:
