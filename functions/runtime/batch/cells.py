@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.batch.scoring import OutputField
+from functions.runtime.codecs.float_text import written
 
 PREFIX = "pred_"  # added columns and fields: never clash with a ground-truth `label` column
 
@@ -58,7 +59,7 @@ def json_cells(field: OutputField, values: np.ndarray) -> list[str]:
     """One JSON value per row (a number, a string or a nested list)."""
     rows = len(values)
     if values.dtype.kind in "OUS" or values.dtype.kind == "b" or len(field.row_shape) > 1:
-        return [json.dumps(_json_value(v)) for v in values]
+        return [json.dumps(_json_value(v)) for v in written(values)]
     numbers = number_rows(_rows(values), b", ", JSON_SPELLING)
     texts = b"\n".join(numbers).decode("ascii").split("\n") if rows else []
     if field.row_shape:
@@ -96,7 +97,7 @@ def number_rows(flat: np.ndarray, separator: bytes, spelling: dict[str, bytes]) 
 
 
 def _dumps(array: np.ndarray) -> bytes:
-    return orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(written(array), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _spell_non_finite(

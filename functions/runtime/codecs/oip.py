@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.codecs import json_bools, oip_classification, oip_names, tensors
+from functions.runtime.codecs.float_text import written
 from functions.runtime.codecs.oip_header import Header, parse_header
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY
 from functions.runtime.errors import BadRequest, InvalidInput
@@ -175,7 +176,7 @@ def encode_response(
             blobs.append(data)
         else:
             item["data"] = (
-                tensors.to_json_data(array) if array.dtype == object else array.reshape(-1)
+                tensors.to_json_data(array) if array.dtype == object else written(array).reshape(-1)
             )
         items.append(item)
     doc: dict[str, Any] = {

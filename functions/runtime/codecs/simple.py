@@ -30,6 +30,7 @@ from functions.runtime.codecs.body_refusals import (
 )
 from functions.runtime.codecs.class_scores import class_scores, predictions, softmax
 from functions.runtime.codecs.feature_names import by_feature, missing_feature, value_columns
+from functions.runtime.codecs.float_text import written
 from functions.runtime.codecs.json_bools import holds_bool, json_text
 from functions.runtime.codecs.ties import own_labels
 from functions.runtime.codecs.wide_integers import WIDE_INTEGERS, exact_json_integers
@@ -378,5 +379,5 @@ def encode(
 
 def _jsonable(array: np.ndarray) -> Any:
     if array.dtype == object or not array.ndim:  # orjson writes neither; tolist gives scalars
-        return array.tolist()
-    return array
+        return written(array).tolist()
+    return written(array)
