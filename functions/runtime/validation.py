@@ -175,10 +175,18 @@ def _whole_numbers(
         upper = 2.0 ** (info.bits if info.min == 0 else info.bits - 1)
         if value.size == 0 or (value.min() >= info.min and value.max() < upper):
             return value.astype(target)
+        outside = (value < info.min) | (value >= upper)
     elif value.size == 0 or (value.min() >= info.min and value.max() <= info.max):
         return value.astype(target)
+    else:
+        outside = (value < info.min) | (value > info.max)
+    # The first value out of range and its place (the range alone left 1 of 30 values to find)
+    at = np.argwhere(outside)[0]
+    first = value[tuple(at)]
+    shown = f"{float(first):g}" if value.dtype.kind == "f" else str(int(first))
     raise InvalidInput(
-        f"input '{spec.name}' expects {want or spec.dtype}; values are outside [{info.min}, {info.max}]"
+        f"input '{spec.name}' expects {want or spec.dtype}; values are outside "
+        f"[{info.min}, {info.max}] ({shown} at index {at.tolist()})"
     )
 
 

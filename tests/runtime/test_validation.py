@@ -117,7 +117,7 @@ def test_safe_casts_are_applied() -> None:
         (
             # .astype('int32') would wrap 2**40 to 0
             {"ids": np.array([1, 2**40], dtype=np.int64)},
-            "input 'ids' expects INT32 (int32); got INT64 (int64), which does not convert safely: values are outside [-2147483648, 2147483647]",
+            "input 'ids' expects INT32 (int32); got INT64 (int64), which does not convert safely: values are outside [-2147483648, 2147483647] (1099511627776 at index [1])",
         ),
         (
             # .astype('float32') would send inf (was told to, as for values in range)
@@ -164,7 +164,7 @@ def test_untyped_json_numbers_convert_when_values_fit() -> None:
     checked = check(feeds(x=np.zeros((2, 4), np.float64), ids=np.array([1, 2])), typed=False)
     assert checked["x"].dtype == np.float32 and checked["ids"].dtype == np.int32
     refused(
-        "input 'ids' expects int32; values are outside [-2147483648, 2147483647]",
+        "input 'ids' expects int32; values are outside [-2147483648, 2147483647] (1099511627776 at index [1])",
         feeds(ids=np.array([1, 2**40])),
         typed=False,
     )
