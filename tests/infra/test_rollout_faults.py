@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -155,15 +156,35 @@ def test_a_gateway_restart_mid_step_does_not_end_the_rollout(
     rollout = subprocess.Popen(
         cli(store, gateway, MODEL, "2", *argv), cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
+    said: list[str] = []
+    failed = threading.Event()
+
+    def read() -> None:  # the CLI's lines as it prints them
+        assert rollout.stdout is not None
+        for line in rollout.stdout:
+            said.append(line)
+            if "check fails" in line:
+                failed.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
     try:
-        time.sleep(2)
+        # Mid-step, not 2 s after the CLI's start: a loaded host had not started the rollout
+        # by then (the restart came before its first check), or had baked its step already.
+        wait_for_step(registry)
         gateway.stop()  # its counters start again from zero
-        time.sleep(1)
+        # Down until the CLI has seen it (a check failed), not a second a loaded host may
+        # spend before the next check: no "check fails" then.
+        assert failed.wait(30), "".join(said)
         gateway.start()
-        out, _ = rollout.communicate(timeout=60)
+        rollout.wait(timeout=60)
     finally:
         callers.until = 0
         callers.thread.join(30)
+        if rollout.poll() is None:
+            rollout.kill()
+        reader.join(30)
+    out = "".join(said)
     # A failed scrape used to abort at once; counts lower than the window's start read negative.
     assert rollout.returncode == 0, out
     assert "check fails" in out and "succeeded" in out
