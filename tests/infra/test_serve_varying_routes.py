@@ -65,9 +65,13 @@ def cheap_calls(http: httpx.Client, path: str) -> None:
         assert answer.json()["outputs"] == {"y": [[3.0]]}, answer.text
 
 
-def worst_live_wait(server: ServeProcess, path: str) -> tuple[float, httpx.Response]:
-    """(the longest a liveness probe waited while a heavy call of `path` ran, its answer)."""
+def worst_live_wait(server: ServeProcess, path: str) -> tuple[float, float, httpx.Response]:
+    """(the longest a liveness probe waited while a heavy call of `path` ran, how long the call
+    took, its answer). Held, a probe waits about the whole call; a load stretches both alike,
+    so the bound is half the call, not a fixed time: at 0.5 s, one probe of many asked while
+    the Loop ran on a thread waited 0.58 s beside three busy loops (a load of 7 on 2 cores)."""
     answers: list[httpx.Response] = []
+    began = time.monotonic()
 
     def send() -> None:
         body = {"inputs": [[HEAVY_TRIPS]]}
@@ -83,7 +87,7 @@ def worst_live_wait(server: ServeProcess, path: str) -> tuple[float, httpx.Respo
             worst = max(worst, time.monotonic() - sent)
             time.sleep(0.05)
     sender.join()
-    return worst, answers[0]
+    return worst, time.monotonic() - began, answers[0]
 
 
 def test_a_pinned_varying_version_runs_off_the_loop(store: Path) -> None:
@@ -92,9 +96,9 @@ def test_a_pinned_varying_version_runs_off_the_loop(store: Path) -> None:
         with httpx.Client(base_url=server.base, timeout=120) as http:
             cheap_calls(http, "/models/mix/versions/1/predict")
             cheap_calls(http, "/models/mix/predict")  # v2, plain: inline
-            worst, answer = worst_live_wait(server, "/models/mix/versions/1/predict")
+            worst, call_s, answer = worst_live_wait(server, "/models/mix/versions/1/predict")
         assert answer.status_code == 200 and answer.json()["version"] == "1", answer.text
-        assert worst < 0.5, f"a pinned Loop's heavy call held the loop ({worst:.2f} s)"
+        assert worst < call_s / 2, f"a pinned Loop's heavy call held the loop ({worst:.2f} s)"
 
 
 def test_the_first_call_after_a_promotion_to_a_varying_version_runs_off_the_loop(
@@ -107,9 +111,10 @@ def test_the_first_call_after_a_promotion_to_a_varying_version_runs_off_the_loop
             cheap_calls(http, "/models/moved/versions/1/predict")  # v1 loaded: no load to time
             cheap_calls(http, "/models/moved/predict")  # v2, plain: inline
             Registry(LocalStore(store)).set_alias("moved", "production", "1")
-            worst, answer = worst_live_wait(server, "/models/moved/predict")
+            worst, call_s, answer = worst_live_wait(server, "/models/moved/predict")
         assert answer.status_code == 200 and answer.json()["version"] == "1", answer.text
-        assert worst < 0.5, f"the first call after the promotion held the loop ({worst:.2f} s)"
+        held = f"the first call after the promotion held the loop ({worst:.2f} s of {call_s:.2f})"
+        assert worst < call_s / 2, held
 
 
 def test_a_varying_models_readiness_is_answered_inline_behind_its_heavy_calls(
