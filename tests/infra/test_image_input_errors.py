@@ -110,7 +110,12 @@ def test_scaled_pixels_sent_to_a_uint8_model_are_told_to_send_raw_ones(tmp_path:
         "[0, 1]: this model takes uint8 pixels 0-255 (its scaling is in the graph)"
     )
     status, doc = post(tmp_path, "/models/cnn/predict", {"inputs": (scaled * 600).tolist()})
-    assert (status, doc) == (422, {"error": "input 'x' expects uint8; values are outside [0, 255] (300 at index [0, 0, 0, 0])"})
+    assert (status, doc) == (
+        422,
+        {
+            "error": "input 'x' expects uint8; values are outside [0, 255] (300 at index [0, 0, 0, 0])"
+        },
+    )
     status, doc = post(tmp_path, "/models/cnn/predict", {"inputs": (scaled * 255 + 0.5).tolist()})
     assert status == 200, doc
     np.testing.assert_allclose(doc["outputs"]["y"], [128 / 255], rtol=1e-6)
