@@ -29,6 +29,7 @@ from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.infra.test_serve import ServeProcess, start_serve
+from tests.infra.test_serve_heavy_inline import worst_probe
 
 serving = contextlib.contextmanager(start_serve)  # a started server, stopped whatever happens
 
@@ -71,7 +72,6 @@ def worst_live_wait(server: ServeProcess, path: str) -> tuple[float, float, http
     so the bound is half the call, not a fixed time: at 0.5 s, one probe of many asked while
     the Loop ran on a thread waited 0.58 s beside three busy loops (a load of 7 on 2 cores)."""
     answers: list[httpx.Response] = []
-    began = time.monotonic()
 
     def send() -> None:
         body = {"inputs": [[HEAVY_TRIPS]]}
@@ -79,15 +79,8 @@ def worst_live_wait(server: ServeProcess, path: str) -> tuple[float, float, http
 
     sender = threading.Thread(target=send)
     sender.start()
-    worst = 0.0
-    with httpx.Client(base_url=server.base, timeout=120) as probes:
-        while sender.is_alive():
-            sent = time.monotonic()
-            assert probes.get("/v2/health/live").status_code == 200
-            worst = max(worst, time.monotonic() - sent)
-            time.sleep(0.05)
-    sender.join()
-    return worst, time.monotonic() - began, answers[0]
+    worst, took = worst_probe(server, sender)
+    return worst, took, answers[0]
 
 
 def test_a_pinned_varying_version_runs_off_the_loop(store: Path) -> None:
