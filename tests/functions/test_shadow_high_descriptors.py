@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,9 +51,15 @@ def descriptors_taken_below(number: int) -> Iterator[None]:
 
 def test_copies_are_replayed_when_the_channel_descriptor_is_past_select(tmp_path: Path) -> None:
     service, _, gateway = serve(registry_with(tmp_path, ("a", "b", "c")), tmp_path)
+    sink = service.shadow.sink  # type: ignore[attr-defined]
     with descriptors_taken_below(PAST_SELECT):
         send_all(service, requests()[:5])  # the first copy opens the channel: its pair past 1100
-    channel = service.shadow.sink.channel  # type: ignore[attr-defined]
+        # Copies are sent after the responses, from a thread: on a loaded CI machine the first
+        # had not opened the channel when the descriptors were given back (it got fd 139).
+        waited = time.monotonic() + 30
+        while sink.channel is None and time.monotonic() < waited:
+            time.sleep(0.01)
+    channel = sink.channel
     assert channel is not None and channel._sock.fileno() > 1024
     assert service.shadow.drain(60)
     assert prometheus(gateway, m.SHADOW_REQUESTS) == 5

@@ -267,7 +267,10 @@ def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
         )
     primary = next((n for n in numeric if n != by_class and _one_value(theirs[n])), None)
     width = 1
-    if primary is None and not labels:  # a forecast's horizons: values.py
+    # A forecast's horizons (values.py): of two regressors, not of a classifier beside a
+    # version published without its labels (its scores are no values with a truth to meet).
+    classifies = "classification" in (a.task, b.task) or bool(a.labels or b.labels)
+    if primary is None and not labels and not classifies:
         served = {spec.name: spec for spec in as_served(a).outputs}
         widths = {n: several_values(a, theirs[n], served[n]) for n in numeric}
         primary = next((n for n in numeric if widths[n]), None)
