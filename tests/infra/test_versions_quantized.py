@@ -27,6 +27,15 @@ def _cli(store: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[i
     return code, out, err
 
 
+def _settings(
+    store: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> tuple[dict[str, str], str]:
+    """`aiaas versions NAME`: each version's line by its version, and the whole output."""
+    code, out, err = _cli(store, capsys, "versions", name)
+    assert code == 0, err
+    return {line.split()[0]: line for line in out.splitlines() if line[:1].isdigit()}, out
+
+
 def test_versions_says_which_is_int8_and_which_fp16(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -39,9 +48,7 @@ def test_versions_says_which_is_int8_and_which_fp16(
     # A model whose versions are all plain says nothing of it.
     for _ in range(2):
         assert _cli(store, capsys, "publish", str(model), "--name", "plain")[0] == 0
-    code, out, err = _cli(store, capsys, "versions", "m")
-    assert code == 0, err
-    lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isdigit()}
+    lines, out = _settings(store, capsys, "m")
     assert lines["1"].endswith("quantize=-"), out
     assert lines["2"].endswith("quantize=int8"), out
     assert lines["3"].endswith("quantize=fp16"), out
@@ -64,9 +71,7 @@ def test_a_trained_source_and_its_published_variant_are_told_apart(
     Registry(LocalStore(store)).publish(manifest, model)
     argv = ("publish", str(model), "--name", "m", "--labels", LABELS, "--quantize", "int8")
     assert _cli(store, capsys, *argv)[0] == 0
-    code, out, err = _cli(store, capsys, "versions", "m")
-    assert code == 0, err
-    lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isdigit()}
+    lines, out = _settings(store, capsys, "m")
     assert lines["1"].endswith("quantize=-"), out
     assert lines["2"].endswith("quantize=int8"), out
 
@@ -101,9 +106,7 @@ def test_a_file_quantized_by_the_user_reads_int8(
     for path in (model, dynamic, qdq):
         code, _, err = _cli(store, capsys, "publish", str(path), "--name", "m", "--labels", LABELS)
         assert code == 0, err
-    code, out, err = _cli(store, capsys, "versions", "m")
-    assert code == 0, err
-    lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isdigit()}
+    lines, out = _settings(store, capsys, "m")
     assert lines["1"].endswith("quantize=-"), out
     assert lines["2"].endswith("quantize=int8"), out
     assert lines["3"].endswith("quantize=int8"), out
